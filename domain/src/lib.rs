@@ -1,0 +1,28 @@
+//! The pure model of authlog: what a user and a session are, which facts (events) can be recorded
+//! about them, and which commands are allowed given the facts so far.
+//!
+//! Nothing here does I/O, reads a clock or draws randomness: time and fresh ids come in as
+//! parameters, so every decision is a plain function that tests can drive as given/when/then.
+//!
+//! - [`username`], [`password`], [`role`], [`ids`]: value types that parse. Holding one means it
+//!   is valid; there is no later `validate()`.
+//! - [`event`]: the facts, with their stable `event_type` names and JSON payloads.
+//! - [`stream`]: which stream (the unit of consistency in the log) each fact belongs to.
+//! - [`user`]: the user aggregate (identity, password hash, roles) as `decide` and `apply`.
+//! - [`session`]: the session aggregate (one login: refresh-token generation, revocation).
+
+pub mod event;
+pub mod ids;
+pub mod password;
+pub mod role;
+pub mod session;
+pub mod stream;
+pub mod user;
+pub mod username;
+
+pub use event::{Event, EventDecodeError, RevocationReason};
+pub use ids::{IdParseError, SessionId, TokenId, UserId};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use role::{Role, RoleError};
+pub use stream::StreamId;
+pub use username::{Username, UsernameError};

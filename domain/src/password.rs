@@ -1,0 +1,108 @@
+//! Passwords (secret, zeroised) and their hashes (opaque PHC strings, never printed).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Shortest password, in bytes of UTF-8.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Longest password, in bytes of UTF-8: bounds what one login can make the hasher chew on.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A password of acceptable shape. Its memory is wiped on drop and it has no `Display`; its
+/// `Debug` prints nothing of it, so it cannot leak into a log line by accident.
+pub struct Password(Zeroizing<String>);
+
+/// Why a string is not an acceptable password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password must be at least {MIN_PASSWORD_BYTES} bytes")]
+    TooShort,
+    #[error("password must be at most {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+}
+
+impl Password {
+    /// Takes ownership of `raw`, so that the only copy is the one that gets zeroised.
+    ///
+    /// # Errors
+    /// [`PasswordError`] when `raw` is shorter than 8 or longer than 1024 bytes.
+    pub fn parse(raw: String) -> Result<Self, PasswordError> {
+        let raw = Zeroizing::new(raw);
+        if raw.len() < MIN_PASSWORD_BYTES {
+            return Err(PasswordError::TooShort);
+        }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(raw))
+    }
+
+    /// The secret itself, for the hasher and nothing else.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password hash in PHC string format (`$argon2id$v=19$...`). It is stored in the event log
+/// (the log is the source of truth) but never shown: audit output drops it and `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by the hasher.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for the hasher to verify against.
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_8_to_1024_bytes() {
+        assert!(Password::parse("12345678".into()).is_ok());
+        assert!(Password::parse("x".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn counts_bytes_not_characters() {
+        // Four two-byte characters are eight bytes.
+        assert!(Password::parse("éééé".into()).is_ok());
+        assert_eq!(Password::parse("ééé".into()).err(), Some(PasswordError::TooShort));
+    }
+
+    #[test]
+    fn refuses_too_short_and_too_long() {
+        assert_eq!(Password::parse("1234567".into()).err(), Some(PasswordError::TooShort));
+        assert_eq!(Password::parse("x".repeat(1025)).err(), Some(PasswordError::TooLong));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret_or_the_hash() {
+        let password = Password::parse("hunter2hunter2".into()).unwrap();
+        assert!(!format!("{password:?}").contains("hunter2"));
+        let hash = PasswordHash::from_phc("$argon2id$v=19$secret".into());
+        assert!(!format!("{hash:?}").contains("argon2"));
+    }
+}

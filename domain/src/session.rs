@@ -1,0 +1,351 @@
+//! The session aggregate: one password login, its refresh-token generations, and its end.
+//!
+//! A session is `Active` from `LoggedIn` until `Revoked` (or until its refresh token expires).
+//! Each `Refreshed` retires the current refresh token and names its successor; presenting a
+//! retired one is taken as theft (RFC 9700 §4.14.2) and revokes the whole session.
+
+use time::OffsetDateTime;
+
+use crate::event::{LoggedIn, Refreshed, Revoked};
+use crate::{Event, RevocationReason, SessionId, TokenId, UserId, Username};
+
+/// What the session stream says so far.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SessionState {
+    #[default]
+    None,
+    Active(Session),
+    Revoked {
+        session: Session,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    },
+}
+
+/// A session's facts, whether it is still active or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub username: Username,
+    /// The `jti` of the one refresh token that may be exchanged next.
+    pub refresh_token_id: TokenId,
+    /// 1 for the login's refresh token, +1 for each rotation.
+    pub generation: u32,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    /// When the current refresh token expires; the session cannot be refreshed after it.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What may be asked of a session.
+#[derive(Debug, Clone)]
+pub enum SessionCommand {
+    Start {
+        session_id: SessionId,
+        user_id: UserId,
+        username: Username,
+        refresh_token_id: TokenId,
+        expires_at: OffsetDateTime,
+    },
+    /// Exchange the refresh token `presented` for a new one, `next`, valid until `expires_at`.
+    Refresh {
+        presented: TokenId,
+        next: TokenId,
+        expires_at: OffsetDateTime,
+    },
+    Revoke {
+        reason: RevocationReason,
+    },
+}
+
+/// Why a session command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("no such session")]
+    UnknownSession,
+    #[error("session already started")]
+    AlreadyStarted,
+    #[error("session has been revoked")]
+    Revoked,
+    #[error("session has expired")]
+    Expired,
+}
+
+impl SessionState {
+    /// The session, active or not.
+    pub fn session(&self) -> Option<&Session> {
+        match self {
+            Self::None => None,
+            Self::Active(session) | Self::Revoked { session, .. } => Some(session),
+        }
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        matches!(self, Self::Revoked { .. })
+    }
+}
+
+/// Decides which events `command` leads to at time `now`.
+///
+/// A refresh with a retired token is not refused here: it decides `Revoked` with reason
+/// `refresh_reuse`, because that fact must be recorded. The caller sees the session revoked
+/// after applying it and refuses the request.
+///
+/// # Errors
+/// [`SessionError`] when the session does not exist, exists already (start), is revoked or
+/// has expired (refresh).
+pub fn decide(
+    state: &SessionState,
+    command: SessionCommand,
+    now: OffsetDateTime,
+) -> Result<Vec<Event>, SessionError> {
+    match (state, command) {
+        (
+            SessionState::None,
+            SessionCommand::Start {
+                session_id,
+                user_id,
+                username,
+                refresh_token_id,
+                expires_at,
+            },
+        ) => Ok(vec![Event::LoggedIn(LoggedIn {
+            session_id,
+            user_id,
+            username,
+            refresh_token_id,
+            expires_at,
+        })]),
+        (_, SessionCommand::Start { .. }) => Err(SessionError::AlreadyStarted),
+        (SessionState::None, _) => Err(SessionError::UnknownSession),
+        (SessionState::Revoked { .. }, SessionCommand::Refresh { .. }) => Err(SessionError::Revoked),
+        // Revoking twice (say, a logout racing a logout-all) changes nothing and records nothing.
+        (SessionState::Revoked { .. }, SessionCommand::Revoke { .. }) => Ok(vec![]),
+        (
+            SessionState::Active(session),
+            SessionCommand::Refresh {
+                presented,
+                next,
+                expires_at,
+            },
+        ) => {
+            if presented != session.refresh_token_id {
+                return Ok(vec![revoked(session, RevocationReason::RefreshReuse)]);
+            }
+            if now >= session.expires_at {
+                return Err(SessionError::Expired);
+            }
+            Ok(vec![Event::Refreshed(Refreshed {
+                session_id: session.id,
+                refresh_token_id: next,
+                generation: session.generation + 1,
+                expires_at,
+            })])
+        }
+        (SessionState::Active(session), SessionCommand::Revoke { reason }) => {
+            Ok(vec![revoked(session, reason)])
+        }
+    }
+}
+
+fn revoked(session: &Session, reason: RevocationReason) -> Event {
+    Event::Revoked(Revoked {
+        session_id: session.id,
+        user_id: session.user_id,
+        reason,
+    })
+}
+
+/// Folds one event, recorded at `at`, into the state. Events of other aggregates are ignored.
+pub fn apply(state: SessionState, event: &Event, at: OffsetDateTime) -> SessionState {
+    match (state, event) {
+        (SessionState::None, Event::LoggedIn(e)) => SessionState::Active(Session {
+            id: e.session_id,
+            user_id: e.user_id,
+            username: e.username.clone(),
+            refresh_token_id: e.refresh_token_id,
+            generation: 1,
+            created_at: at,
+            last_used_at: at,
+            expires_at: e.expires_at,
+        }),
+        (SessionState::Active(mut session), Event::Refreshed(e)) => {
+            session.refresh_token_id = e.refresh_token_id;
+            session.generation = e.generation;
+            session.last_used_at = at;
+            session.expires_at = e.expires_at;
+            SessionState::Active(session)
+        }
+        (SessionState::Active(session), Event::Revoked(e)) => SessionState::Revoked {
+            session,
+            reason: e.reason,
+            at,
+        },
+        (state, _) => state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use time::Duration;
+    use uuid::Uuid;
+
+    const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+    fn sid() -> SessionId {
+        SessionId::from_uuid(Uuid::from_u128(1))
+    }
+    fn uid() -> UserId {
+        UserId::from_uuid(Uuid::from_u128(2))
+    }
+    fn token(n: u128) -> TokenId {
+        TokenId::from_uuid(Uuid::from_u128(100 + n))
+    }
+    fn expiry() -> OffsetDateTime {
+        T0 + Duration::days(30)
+    }
+
+    fn logged_in() -> Event {
+        Event::LoggedIn(LoggedIn {
+            session_id: sid(),
+            user_id: uid(),
+            username: Username::parse("alice").unwrap(),
+            refresh_token_id: token(1),
+            expires_at: expiry(),
+        })
+    }
+
+    fn refreshed(n: u128, generation: u32) -> Event {
+        Event::Refreshed(Refreshed {
+            session_id: sid(),
+            refresh_token_id: token(n),
+            generation,
+            expires_at: expiry(),
+        })
+    }
+
+    fn revoked_because(reason: RevocationReason) -> Event {
+        Event::Revoked(Revoked { session_id: sid(), user_id: uid(), reason })
+    }
+
+    fn given(events: &[Event]) -> SessionState {
+        events
+            .iter()
+            .fold(SessionState::None, |state, event| apply(state, event, T0))
+    }
+
+    fn refresh(presented: u128, next: u128) -> SessionCommand {
+        SessionCommand::Refresh {
+            presented: token(presented),
+            next: token(next),
+            expires_at: expiry(),
+        }
+    }
+
+    #[test]
+    fn given_nothing_when_start_then_logged_in() {
+        let command = SessionCommand::Start {
+            session_id: sid(),
+            user_id: uid(),
+            username: Username::parse("alice").unwrap(),
+            refresh_token_id: token(1),
+            expires_at: expiry(),
+        };
+        assert_eq!(decide(&given(&[]), command, T0), Ok(vec![logged_in()]));
+    }
+
+    #[test]
+    fn given_started_when_start_again_then_refused() {
+        let command = SessionCommand::Start {
+            session_id: sid(),
+            user_id: uid(),
+            username: Username::parse("alice").unwrap(),
+            refresh_token_id: token(9),
+            expires_at: expiry(),
+        };
+        assert_eq!(
+            decide(&given(&[logged_in()]), command, T0),
+            Err(SessionError::AlreadyStarted)
+        );
+    }
+
+    #[test]
+    fn given_nothing_when_refresh_or_revoke_then_unknown_session() {
+        assert_eq!(decide(&given(&[]), refresh(1, 2), T0), Err(SessionError::UnknownSession));
+        let revoke = SessionCommand::Revoke { reason: RevocationReason::Logout };
+        assert_eq!(decide(&given(&[]), revoke, T0), Err(SessionError::UnknownSession));
+    }
+
+    #[test]
+    fn given_active_when_refresh_with_current_token_then_refreshed_to_next_generation() {
+        assert_eq!(
+            decide(&given(&[logged_in()]), refresh(1, 2), T0),
+            Ok(vec![refreshed(2, 2)])
+        );
+        assert_eq!(
+            decide(&given(&[logged_in(), refreshed(2, 2)]), refresh(2, 3), T0),
+            Ok(vec![refreshed(3, 3)])
+        );
+    }
+
+    #[test]
+    fn given_rotated_when_refresh_with_retired_token_then_session_revoked_for_reuse() {
+        let state = given(&[logged_in(), refreshed(2, 2)]);
+        assert_eq!(
+            decide(&state, refresh(1, 3), T0),
+            Ok(vec![revoked_because(RevocationReason::RefreshReuse)])
+        );
+    }
+
+    #[test]
+    fn given_expired_when_refresh_then_expired() {
+        let later = expiry() + Duration::seconds(1);
+        assert_eq!(
+            decide(&given(&[logged_in()]), refresh(1, 2), later),
+            Err(SessionError::Expired)
+        );
+    }
+
+    #[test]
+    fn given_revoked_when_refresh_then_revoked() {
+        let state = given(&[logged_in(), revoked_because(RevocationReason::Logout)]);
+        assert_eq!(decide(&state, refresh(1, 2), T0), Err(SessionError::Revoked));
+    }
+
+    #[test]
+    fn given_active_when_revoke_then_revoked_with_that_reason() {
+        let revoke = SessionCommand::Revoke { reason: RevocationReason::Logout };
+        assert_eq!(
+            decide(&given(&[logged_in()]), revoke, T0),
+            Ok(vec![revoked_because(RevocationReason::Logout)])
+        );
+    }
+
+    #[test]
+    fn given_revoked_when_revoke_again_then_nothing_is_recorded() {
+        let state = given(&[logged_in(), revoked_because(RevocationReason::Logout)]);
+        let revoke = SessionCommand::Revoke { reason: RevocationReason::Admin };
+        assert_eq!(decide(&state, revoke, T0), Ok(vec![]));
+    }
+
+    #[test]
+    fn applying_a_refresh_moves_the_current_token_and_last_use() {
+        let later = T0 + Duration::minutes(5);
+        let state = apply(given(&[logged_in()]), &refreshed(2, 2), later);
+        let SessionState::Active(session) = state else { panic!("not active") };
+        assert_eq!(session.refresh_token_id, token(2));
+        assert_eq!(session.generation, 2);
+        assert_eq!(session.created_at, T0);
+        assert_eq!(session.last_used_at, later);
+    }
+
+    #[test]
+    fn applying_revoked_keeps_the_session_facts() {
+        let state = given(&[logged_in(), revoked_because(RevocationReason::RefreshReuse)]);
+        assert!(state.is_revoked());
+        assert_eq!(state.session().map(|s| s.id), Some(sid()));
+    }
+}

@@ -1,0 +1,251 @@
+//! The user aggregate: identity, password hash and roles, decided from the user's stream.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+
+use crate::event::{PasswordChanged, Registered, RoleGranted, RoleRevoked};
+use crate::{Event, PasswordHash, Role, UserId, Username};
+
+/// What the user stream says so far. `None` until `Registered`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UserState {
+    #[default]
+    None,
+    Registered(User),
+}
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub password_hash: PasswordHash,
+    pub roles: BTreeSet<Role>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What may be asked of a user.
+#[derive(Debug, Clone)]
+pub enum UserCommand {
+    Register {
+        user_id: UserId,
+        username: Username,
+        password_hash: PasswordHash,
+    },
+    ChangePassword {
+        password_hash: PasswordHash,
+    },
+    GrantRole(Role),
+    RevokeRole(Role),
+}
+
+/// Why a user command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("username already exists")]
+    UsernameTaken,
+    #[error("no such user")]
+    UnknownUser,
+}
+
+/// Decides which events `command` leads to. Granting a role the user has, or revoking one they
+/// lack, records nothing: the log holds changes, not repeated wishes.
+///
+/// # Errors
+/// [`UserError::UsernameTaken`] for registering an existing user, [`UserError::UnknownUser`] for
+/// anything else asked of a user that does not exist.
+pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, UserError> {
+    match (state, command) {
+        (
+            UserState::None,
+            UserCommand::Register {
+                user_id,
+                username,
+                password_hash,
+            },
+        ) => Ok(vec![Event::Registered(Registered {
+            user_id,
+            username,
+            password_hash,
+        })]),
+        (UserState::Registered(_), UserCommand::Register { .. }) => Err(UserError::UsernameTaken),
+        (UserState::None, _) => Err(UserError::UnknownUser),
+        (UserState::Registered(user), UserCommand::ChangePassword { password_hash }) => {
+            Ok(vec![Event::PasswordChanged(PasswordChanged {
+                user_id: user.id,
+                password_hash,
+            })])
+        }
+        (UserState::Registered(user), UserCommand::GrantRole(role)) => {
+            if user.roles.contains(&role) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::RoleGranted(RoleGranted { user_id: user.id, role })])
+        }
+        (UserState::Registered(user), UserCommand::RevokeRole(role)) => {
+            if !user.roles.contains(&role) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::RoleRevoked(RoleRevoked { user_id: user.id, role })])
+        }
+    }
+}
+
+/// Folds one event, recorded at `at`, into the state. Events of other aggregates are ignored.
+pub fn apply(state: UserState, event: &Event, at: OffsetDateTime) -> UserState {
+    match (state, event) {
+        (UserState::None, Event::Registered(e)) => UserState::Registered(User {
+            id: e.user_id,
+            username: e.username.clone(),
+            password_hash: e.password_hash.clone(),
+            roles: BTreeSet::new(),
+            created_at: at,
+        }),
+        (UserState::Registered(mut user), Event::PasswordChanged(e)) => {
+            user.password_hash = e.password_hash.clone();
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::RoleGranted(e)) => {
+            user.roles.insert(e.role.clone());
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::RoleRevoked(e)) => {
+            user.roles.remove(&e.role);
+            UserState::Registered(user)
+        }
+        (state, _) => state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const AT: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+    fn alice() -> Username {
+        Username::parse("alice").unwrap()
+    }
+
+    fn id() -> UserId {
+        UserId::from_uuid(Uuid::from_u128(7))
+    }
+
+    fn hash(s: &str) -> PasswordHash {
+        PasswordHash::from_phc(s.into())
+    }
+
+    fn registered() -> Event {
+        Event::Registered(Registered {
+            user_id: id(),
+            username: alice(),
+            password_hash: hash("h1"),
+        })
+    }
+
+    fn given(events: &[Event]) -> UserState {
+        events
+            .iter()
+            .fold(UserState::None, |state, event| apply(state, event, AT))
+    }
+
+    #[test]
+    fn given_nothing_when_register_then_registered() {
+        let events = decide(
+            &given(&[]),
+            UserCommand::Register {
+                user_id: id(),
+                username: alice(),
+                password_hash: hash("h1"),
+            },
+        );
+        assert_eq!(events, Ok(vec![registered()]));
+    }
+
+    #[test]
+    fn given_registered_when_register_again_then_username_taken() {
+        let events = decide(
+            &given(&[registered()]),
+            UserCommand::Register {
+                user_id: UserId::from_uuid(Uuid::from_u128(8)),
+                username: alice(),
+                password_hash: hash("h2"),
+            },
+        );
+        assert_eq!(events, Err(UserError::UsernameTaken));
+    }
+
+    #[test]
+    fn given_nothing_when_anything_but_register_then_unknown_user() {
+        for command in [
+            UserCommand::ChangePassword { password_hash: hash("h") },
+            UserCommand::GrantRole(Role::admin()),
+            UserCommand::RevokeRole(Role::admin()),
+        ] {
+            assert_eq!(decide(&given(&[]), command), Err(UserError::UnknownUser));
+        }
+    }
+
+    #[test]
+    fn given_registered_when_change_password_then_password_changed() {
+        let events = decide(
+            &given(&[registered()]),
+            UserCommand::ChangePassword { password_hash: hash("h2") },
+        );
+        assert_eq!(
+            events,
+            Ok(vec![Event::PasswordChanged(PasswordChanged {
+                user_id: id(),
+                password_hash: hash("h2"),
+            })])
+        );
+    }
+
+    #[test]
+    fn given_registered_when_grant_role_then_role_granted() {
+        let events = decide(&given(&[registered()]), UserCommand::GrantRole(Role::admin()));
+        assert_eq!(
+            events,
+            Ok(vec![Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() })])
+        );
+    }
+
+    #[test]
+    fn given_role_granted_when_grant_it_again_then_nothing_is_recorded() {
+        let granted = Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() });
+        let events = decide(&given(&[registered(), granted]), UserCommand::GrantRole(Role::admin()));
+        assert_eq!(events, Ok(vec![]));
+    }
+
+    #[test]
+    fn given_role_granted_when_revoke_it_then_role_revoked() {
+        let granted = Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() });
+        let events = decide(&given(&[registered(), granted]), UserCommand::RevokeRole(Role::admin()));
+        assert_eq!(
+            events,
+            Ok(vec![Event::RoleRevoked(RoleRevoked { user_id: id(), role: Role::admin() })])
+        );
+    }
+
+    #[test]
+    fn given_no_role_when_revoke_it_then_nothing_is_recorded() {
+        let events = decide(&given(&[registered()]), UserCommand::RevokeRole(Role::admin()));
+        assert_eq!(events, Ok(vec![]));
+    }
+
+    #[test]
+    fn applying_the_history_gives_the_current_user() {
+        let state = given(&[
+            registered(),
+            Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() }),
+            Event::PasswordChanged(PasswordChanged { user_id: id(), password_hash: hash("h2") }),
+        ]);
+        let UserState::Registered(user) = state else { panic!("not registered") };
+        assert_eq!(user.password_hash, hash("h2"));
+        assert!(user.roles.contains(&Role::admin()));
+        assert_eq!(user.created_at, AT);
+    }
+}
