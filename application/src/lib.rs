@@ -1,0 +1,53 @@
+//! authlog's use cases, each a small service over the ports it needs.
+//!
+//! - [`ports`]: the traits the outside world implements (event store, password hasher, tokens,
+//!   clock, ids, keys, revocation view), each mockable with mockall.
+//! - [`register`], [`login`], [`authenticate`], [`refresh`], [`revoke`], [`me`], [`roles`]:
+//!   one service per use case. Each loads the aggregate it needs by stream, lets the domain
+//!   decide, appends with the expected version, and reports failures as its own error enum.
+//! - [`signing_keys`]: the first signing key, made once and shared through the store.
+//! - [`revocation`]: the in-memory set of revoked sessions and the feed that keeps it current
+//!   from the log, so that authenticating a token needs no database query.
+//! - [`streams`]: loading aggregates and building events to append, shared by the services.
+
+pub mod authenticate;
+pub mod login;
+pub mod me;
+pub mod ports;
+pub mod refresh;
+pub mod register;
+pub mod revocation;
+pub mod revoke;
+pub mod roles;
+pub mod signing_keys;
+pub mod streams;
+
+#[cfg(test)]
+mod testing;
+
+use time::Duration;
+
+/// How long tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    pub access: Duration,
+    pub refresh: Duration,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            access: Duration::minutes(15),
+            refresh: Duration::days(30),
+        }
+    }
+}
+
+/// A freshly issued access and refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}

@@ -1,0 +1,12 @@
+use authlog_domain::SessionId;
+use time::OffsetDateTime;
+
+/// The sessions revoked recently enough that one of their access tokens may still be unexpired.
+/// Consulted on every authenticated request, so it answers from memory, never from the store.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RevocationView: Send + Sync {
+    fn is_revoked(&self, session: SessionId) -> bool;
+
+    /// Records that `session` was revoked at `at` (from this process or from the log).
+    fn record(&self, session: SessionId, at: OffsetDateTime);
+}

@@ -1,0 +1,73 @@
+use authlog_domain::{Role, SessionId, TokenId, UserId, Username};
+use time::OffsetDateTime;
+
+/// Which of the two tokens a JWT is (its `type` claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// What authlog puts in, and reads back from, a token. The adapter adds `iss`, `aud`, `iat`,
+/// `nbf` and the `kid` header, and checks them on the way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub user_id: UserId,
+    pub username: Username,
+    pub roles: Vec<Role>,
+    pub session_id: SessionId,
+    pub token_id: TokenId,
+    pub kind: TokenKind,
+    /// True only on an access token straight from a password login.
+    pub fresh: bool,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl Claims {
+    pub fn has_role(&self, role: &Role) -> bool {
+        self.roles.contains(role)
+    }
+}
+
+/// Why a token is not accepted. The messages are the ones clients see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("Token has expired")]
+    Expired,
+    #[error("The token is not yet valid (nbf)")]
+    NotYetValid,
+    #[error("Signature verification failed")]
+    BadSignature,
+    #[error("Invalid issuer")]
+    WrongIssuer,
+    #[error("Invalid audience")]
+    WrongAudience,
+    #[error("Unknown signing key")]
+    UnknownKey,
+    #[error("Invalid algorithm")]
+    WrongAlgorithm,
+    /// Not a JWT, or claims of the wrong shape; the text says what.
+    #[error("{0}")]
+    Malformed(String),
+    /// Signing failed (a broken key): a server fault, not the client's.
+    #[error("token signing failed: {0}")]
+    Signing(String),
+}
+
+/// Issues and verifies signed tokens (JWTs).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait TokenService: Send + Sync {
+    /// Signs `claims` with the current key.
+    ///
+    /// # Errors
+    /// [`TokenError::Signing`] when the key cannot sign.
+    fn issue(&self, claims: &Claims) -> Result<String, TokenError>;
+
+    /// Checks the signature (against every key that may still verify), the algorithm, `iss`,
+    /// `aud`, `nbf` and `exp` at `now`, and reads the claims.
+    ///
+    /// # Errors
+    /// [`TokenError`] says which check failed.
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError>;
+}
