@@ -1,0 +1,197 @@
+//! The contract on SQLite, and what only the SQLite file itself can show.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use authlog_application::ports::{EventStore, ExpectedVersion, KeyStore, SigningKey};
+use authlog_domain::StreamId;
+use authlog_store::chain::{self, RowContent};
+use authlog_store::SqliteStore;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Row, SqliteConnection};
+use tempfile::TempDir;
+
+use crate::contract::{self, event, T0};
+
+/// A fresh store in its own temporary directory (dropped with the directory).
+async fn fresh() -> (SqliteStore, TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.db").display());
+    (SqliteStore::open(&url).await.unwrap(), dir, url)
+}
+
+async fn raw(url: &str) -> SqliteConnection {
+    SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (store, _dir, _) = fresh().await;
+            contract::$name(&store).await;
+        }
+    )*};
+}
+
+contract_tests!(
+    appended_events_read_back_in_order_with_everything_they_carried,
+    a_stream_that_does_not_exist_reads_empty,
+    a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing,
+    the_right_expected_version_appends,
+    read_all_pages_by_position,
+    read_type_since_filters_by_type_and_time,
+);
+
+#[tokio::test]
+async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins() {
+    let (store, _dir, _) = fresh().await;
+    contract::of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
+    let (store, _dir, _) = fresh().await;
+    contract::positions_are_gap_free_and_increasing_across_concurrent_streams(Arc::new(store))
+        .await;
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_update_and_delete_on_events() {
+    let (store, _dir, url) = fresh().await;
+    store
+        .append(
+            StreamId::from_stored("s".into()),
+            ExpectedVersion::Any,
+            vec![event(1)],
+        )
+        .await
+        .unwrap();
+    let mut conn = raw(&url).await;
+
+    let update = sqlx::query("UPDATE events SET payload = '{}'")
+        .execute(&mut conn)
+        .await;
+    let delete = sqlx::query("DELETE FROM events").execute(&mut conn).await;
+
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn every_row_hash_chains_to_the_previous_row() {
+    let (store, _dir, url) = fresh().await;
+    for n in 0..3 {
+        store
+            .append(
+                StreamId::from_stored(format!("s{n}")),
+                ExpectedVersion::Any,
+                vec![event(n), event(n)],
+            )
+            .await
+            .unwrap();
+    }
+    let mut conn = raw(&url).await;
+    let rows = sqlx::query("SELECT * FROM events ORDER BY position")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let mut previous = chain::GENESIS.to_vec();
+    for row in &rows {
+        let expected = chain::link(
+            &previous,
+            &RowContent {
+                position: row.get::<i64, _>("position") as u64,
+                stream_id: row.get("stream_id"),
+                stream_version: row.get::<i64, _>("stream_version") as u64,
+                event_type: row.get("event_type"),
+                subject: row.get("subject"),
+                payload: row.get("payload"),
+                metadata: row.get("metadata"),
+                recorded_at: row.get("recorded_at"),
+            },
+        );
+        let stored: Vec<u8> = row.get("hash");
+        assert_eq!(stored, expected.to_vec());
+        previous = stored;
+    }
+    assert_eq!(rows.len(), 6);
+}
+
+#[tokio::test]
+async fn the_file_is_in_wal_mode() {
+    let (_store, _dir, url) = fresh().await;
+    let mut conn = raw(&url).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn events_survive_reopening_the_file() {
+    let (store, _dir, url) = fresh().await;
+    store
+        .append(
+            StreamId::from_stored("s".into()),
+            ExpectedVersion::NoStream,
+            vec![event(1)],
+        )
+        .await
+        .unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(
+        reopened
+            .read_stream(StreamId::from_stored("s".into()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let next = reopened
+        .append(
+            StreamId::from_stored("s".into()),
+            ExpectedVersion::Exactly(1),
+            vec![event(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.position, 2);
+}
+
+#[tokio::test]
+async fn only_the_first_signing_key_is_stored() {
+    let (store, _dir, _) = fresh().await;
+    let key = |kid: &str| SigningKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        private_der: vec![1, 2, 3],
+        public_key: vec![4, 5, 6],
+        created_at: T0,
+    };
+    assert!(store.add_first_signing_key(key("a")).await.unwrap());
+    assert!(!store.add_first_signing_key(key("b")).await.unwrap());
+    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a")]);
+}
+
+#[tokio::test]
+async fn a_bad_url_or_an_unwritable_path_is_a_clear_error() {
+    let bad = SqliteStore::open("mysql://nope").await.err().unwrap();
+    assert!(bad.to_string().contains("invalid database URL"), "{bad}");
+    let unwritable = SqliteStore::open("sqlite:///proc/nope/authlog.db")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        unwritable.to_string().contains("cannot open database"),
+        "{unwritable}"
+    );
+}
