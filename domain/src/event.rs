@@ -212,8 +212,14 @@ mod tests {
                 user_id,
                 password_hash: PasswordHash::from_phc("$argon2id$y".into()),
             }),
-            Event::RoleGranted(RoleGranted { user_id, role: Role::admin() }),
-            Event::RoleRevoked(RoleRevoked { user_id, role: Role::admin() }),
+            Event::RoleGranted(RoleGranted {
+                user_id,
+                role: Role::admin(),
+            }),
+            Event::RoleRevoked(RoleRevoked {
+                user_id,
+                role: Role::admin(),
+            }),
             Event::LoggedIn(LoggedIn {
                 session_id,
                 user_id,
@@ -231,7 +237,11 @@ mod tests {
                 generation: 2,
                 expires_at: at,
             }),
-            Event::Revoked(Revoked { session_id, user_id, reason: RevocationReason::RefreshReuse }),
+            Event::Revoked(Revoked {
+                session_id,
+                user_id,
+                reason: RevocationReason::RefreshReuse,
+            }),
             Event::SigningKeyRotated(SigningKeyRotated {
                 kid: "k1".into(),
                 algorithm: "EdDSA".into(),

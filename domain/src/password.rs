@@ -89,13 +89,22 @@ mod tests {
     fn counts_bytes_not_characters() {
         // Four two-byte characters are eight bytes.
         assert!(Password::parse("éééé".into()).is_ok());
-        assert_eq!(Password::parse("ééé".into()).err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("ééé".into()).err(),
+            Some(PasswordError::TooShort)
+        );
     }
 
     #[test]
     fn refuses_too_short_and_too_long() {
-        assert_eq!(Password::parse("1234567".into()).err(), Some(PasswordError::TooShort));
-        assert_eq!(Password::parse("x".repeat(1025)).err(), Some(PasswordError::TooLong));
+        assert_eq!(
+            Password::parse("1234567".into()).err(),
+            Some(PasswordError::TooShort)
+        );
+        assert_eq!(
+            Password::parse("x".repeat(1025)).err(),
+            Some(PasswordError::TooLong)
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ pub fn decide(
         })]),
         (_, SessionCommand::Start { .. }) => Err(SessionError::AlreadyStarted),
         (SessionState::None, _) => Err(SessionError::UnknownSession),
-        (SessionState::Revoked { .. }, SessionCommand::Refresh { .. }) => Err(SessionError::Revoked),
+        (SessionState::Revoked { .. }, SessionCommand::Refresh { .. }) => {
+            Err(SessionError::Revoked)
+        }
         // Revoking twice (say, a logout racing a logout-all) changes nothing and records nothing.
         (SessionState::Revoked { .. }, SessionCommand::Revoke { .. }) => Ok(vec![]),
         (
@@ -228,7 +230,11 @@ mod tests {
     }
 
     fn revoked_because(reason: RevocationReason) -> Event {
-        Event::Revoked(Revoked { session_id: sid(), user_id: uid(), reason })
+        Event::Revoked(Revoked {
+            session_id: sid(),
+            user_id: uid(),
+            reason,
+        })
     }
 
     fn given(events: &[Event]) -> SessionState {
@@ -274,9 +280,17 @@ mod tests {
 
     #[test]
     fn given_nothing_when_refresh_or_revoke_then_unknown_session() {
-        assert_eq!(decide(&given(&[]), refresh(1, 2), T0), Err(SessionError::UnknownSession));
-        let revoke = SessionCommand::Revoke { reason: RevocationReason::Logout };
-        assert_eq!(decide(&given(&[]), revoke, T0), Err(SessionError::UnknownSession));
+        assert_eq!(
+            decide(&given(&[]), refresh(1, 2), T0),
+            Err(SessionError::UnknownSession)
+        );
+        let revoke = SessionCommand::Revoke {
+            reason: RevocationReason::Logout,
+        };
+        assert_eq!(
+            decide(&given(&[]), revoke, T0),
+            Err(SessionError::UnknownSession)
+        );
     }
 
     #[test]
@@ -312,12 +326,17 @@ mod tests {
     #[test]
     fn given_revoked_when_refresh_then_revoked() {
         let state = given(&[logged_in(), revoked_because(RevocationReason::Logout)]);
-        assert_eq!(decide(&state, refresh(1, 2), T0), Err(SessionError::Revoked));
+        assert_eq!(
+            decide(&state, refresh(1, 2), T0),
+            Err(SessionError::Revoked)
+        );
     }
 
     #[test]
     fn given_active_when_revoke_then_revoked_with_that_reason() {
-        let revoke = SessionCommand::Revoke { reason: RevocationReason::Logout };
+        let revoke = SessionCommand::Revoke {
+            reason: RevocationReason::Logout,
+        };
         assert_eq!(
             decide(&given(&[logged_in()]), revoke, T0),
             Ok(vec![revoked_because(RevocationReason::Logout)])
@@ -327,7 +346,9 @@ mod tests {
     #[test]
     fn given_revoked_when_revoke_again_then_nothing_is_recorded() {
         let state = given(&[logged_in(), revoked_because(RevocationReason::Logout)]);
-        let revoke = SessionCommand::Revoke { reason: RevocationReason::Admin };
+        let revoke = SessionCommand::Revoke {
+            reason: RevocationReason::Admin,
+        };
         assert_eq!(decide(&state, revoke, T0), Ok(vec![]));
     }
 
@@ -335,7 +356,9 @@ mod tests {
     fn applying_a_refresh_moves_the_current_token_and_last_use() {
         let later = T0 + Duration::minutes(5);
         let state = apply(given(&[logged_in()]), &refreshed(2, 2), later);
-        let SessionState::Active(session) = state else { panic!("not active") };
+        let SessionState::Active(session) = state else {
+            panic!("not active")
+        };
         assert_eq!(session.refresh_token_id, token(2));
         assert_eq!(session.generation, 2);
         assert_eq!(session.created_at, T0);

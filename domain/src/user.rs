@@ -81,13 +81,19 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
             if user.roles.contains(&role) {
                 return Ok(vec![]);
             }
-            Ok(vec![Event::RoleGranted(RoleGranted { user_id: user.id, role })])
+            Ok(vec![Event::RoleGranted(RoleGranted {
+                user_id: user.id,
+                role,
+            })])
         }
         (UserState::Registered(user), UserCommand::RevokeRole(role)) => {
             if !user.roles.contains(&role) {
                 return Ok(vec![]);
             }
-            Ok(vec![Event::RoleRevoked(RoleRevoked { user_id: user.id, role })])
+            Ok(vec![Event::RoleRevoked(RoleRevoked {
+                user_id: user.id,
+                role,
+            })])
         }
     }
 }
@@ -181,7 +187,9 @@ mod tests {
     #[test]
     fn given_nothing_when_anything_but_register_then_unknown_user() {
         for command in [
-            UserCommand::ChangePassword { password_hash: hash("h") },
+            UserCommand::ChangePassword {
+                password_hash: hash("h"),
+            },
             UserCommand::GrantRole(Role::admin()),
             UserCommand::RevokeRole(Role::admin()),
         ] {
@@ -193,7 +201,9 @@ mod tests {
     fn given_registered_when_change_password_then_password_changed() {
         let events = decide(
             &given(&[registered()]),
-            UserCommand::ChangePassword { password_hash: hash("h2") },
+            UserCommand::ChangePassword {
+                password_hash: hash("h2"),
+            },
         );
         assert_eq!(
             events,
@@ -206,33 +216,57 @@ mod tests {
 
     #[test]
     fn given_registered_when_grant_role_then_role_granted() {
-        let events = decide(&given(&[registered()]), UserCommand::GrantRole(Role::admin()));
+        let events = decide(
+            &given(&[registered()]),
+            UserCommand::GrantRole(Role::admin()),
+        );
         assert_eq!(
             events,
-            Ok(vec![Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() })])
+            Ok(vec![Event::RoleGranted(RoleGranted {
+                user_id: id(),
+                role: Role::admin()
+            })])
         );
     }
 
     #[test]
     fn given_role_granted_when_grant_it_again_then_nothing_is_recorded() {
-        let granted = Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() });
-        let events = decide(&given(&[registered(), granted]), UserCommand::GrantRole(Role::admin()));
+        let granted = Event::RoleGranted(RoleGranted {
+            user_id: id(),
+            role: Role::admin(),
+        });
+        let events = decide(
+            &given(&[registered(), granted]),
+            UserCommand::GrantRole(Role::admin()),
+        );
         assert_eq!(events, Ok(vec![]));
     }
 
     #[test]
     fn given_role_granted_when_revoke_it_then_role_revoked() {
-        let granted = Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() });
-        let events = decide(&given(&[registered(), granted]), UserCommand::RevokeRole(Role::admin()));
+        let granted = Event::RoleGranted(RoleGranted {
+            user_id: id(),
+            role: Role::admin(),
+        });
+        let events = decide(
+            &given(&[registered(), granted]),
+            UserCommand::RevokeRole(Role::admin()),
+        );
         assert_eq!(
             events,
-            Ok(vec![Event::RoleRevoked(RoleRevoked { user_id: id(), role: Role::admin() })])
+            Ok(vec![Event::RoleRevoked(RoleRevoked {
+                user_id: id(),
+                role: Role::admin()
+            })])
         );
     }
 
     #[test]
     fn given_no_role_when_revoke_it_then_nothing_is_recorded() {
-        let events = decide(&given(&[registered()]), UserCommand::RevokeRole(Role::admin()));
+        let events = decide(
+            &given(&[registered()]),
+            UserCommand::RevokeRole(Role::admin()),
+        );
         assert_eq!(events, Ok(vec![]));
     }
 
@@ -240,10 +274,18 @@ mod tests {
     fn applying_the_history_gives_the_current_user() {
         let state = given(&[
             registered(),
-            Event::RoleGranted(RoleGranted { user_id: id(), role: Role::admin() }),
-            Event::PasswordChanged(PasswordChanged { user_id: id(), password_hash: hash("h2") }),
+            Event::RoleGranted(RoleGranted {
+                user_id: id(),
+                role: Role::admin(),
+            }),
+            Event::PasswordChanged(PasswordChanged {
+                user_id: id(),
+                password_hash: hash("h2"),
+            }),
         ]);
-        let UserState::Registered(user) = state else { panic!("not registered") };
+        let UserState::Registered(user) = state else {
+            panic!("not registered")
+        };
         assert_eq!(user.password_hash, hash("h2"));
         assert!(user.roles.contains(&Role::admin()));
         assert_eq!(user.created_at, AT);

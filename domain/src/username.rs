@@ -130,13 +130,26 @@ mod tests {
     #[test]
     fn refuses_more_than_64_characters_but_counts_characters_not_bytes() {
         assert!(Username::parse(&"é".repeat(64)).is_ok());
-        assert_eq!(Username::parse(&"a".repeat(65)), Err(UsernameError::TooLong));
+        assert_eq!(
+            Username::parse(&"a".repeat(65)),
+            Err(UsernameError::TooLong)
+        );
     }
 
     #[test]
     fn refuses_spaces_control_characters_and_symbols() {
-        for (raw, bad) in [("a b", ' '), ("a\0b", '\0'), ("a\nb", '\n'), ("a/b", '/'), ("a'b", '\'')] {
-            assert_eq!(Username::parse(raw), Err(UsernameError::InvalidCharacter(bad)), "{raw:?}");
+        for (raw, bad) in [
+            ("a b", ' '),
+            ("a\0b", '\0'),
+            ("a\nb", '\n'),
+            ("a/b", '/'),
+            ("a'b", '\''),
+        ] {
+            assert_eq!(
+                Username::parse(raw),
+                Err(UsernameError::InvalidCharacter(bad)),
+                "{raw:?}"
+            );
         }
     }
 
