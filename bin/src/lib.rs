@@ -1,1 +1,11 @@
-//! placeholder
+//! The `authlog` binary's library: configuration, wiring and the command line. `main.rs` only
+//! parses arguments and calls [`cli::run`].
+//!
+//! - [`cli`]: the commands and their flags (each flag also an `AUTHLOG_*` variable).
+//! - [`server`]: builds the adapters and services for `serve`, starts and stops the server, and
+//!   runs the feed that keeps the revocation view current from the log.
+//! - [`database`]: opens the event store a `--database-url` names.
+
+pub mod cli;
+pub mod database;
+pub mod server;

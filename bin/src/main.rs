@@ -1,1 +1,16 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = authlog::cli::Cli::parse();
+    match authlog::cli::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, with the chain of causes: what failed and why.
+            eprintln!("authlog: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

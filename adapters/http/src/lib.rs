@@ -1,1 +1,26 @@
-//! placeholder
+//! authlog's HTTP API: poem + poem-openapi, so the OpenAPI document is generated from the
+//! code that serves it.
+//!
+//! - [`app`]: the whole endpoint: routes, Swagger UI, middleware (CORS, body limit, request
+//!   ids, JSON errors, no-store caching), and the OpenAPI document.
+//! - [`api`]: the operations, one `ApiResponse` enum per operation documenting every status.
+//! - [`security`]: the bearer security schemes; token checks happen here, before a handler runs.
+//! - [`body`]: the JSON request body wrapper whose errors say whether the body was not JSON or
+//!   not the right shape.
+//! - [`errors`]: the `{"msg"}` error body and the catch-all that turns every framework error
+//!   (404, 405, 413, ...) into it.
+//! - [`request`]: who is calling (client address, user agent, request id), recorded with events.
+//! - [`docs`]: Swagger UI from utoipa-swagger-ui's vendored files; nothing is fetched.
+//! - [`state`]: the application services the handlers call.
+
+pub mod api;
+pub mod app;
+pub mod body;
+pub mod docs;
+pub mod errors;
+pub mod request;
+pub mod security;
+pub mod state;
+
+pub use app::{app, openapi_json, HttpConfig};
+pub use state::AppState;

@@ -1,0 +1,156 @@
+//! What a token holder may see.
+
+use std::sync::Arc;
+
+use authlog_application::me::MeError;
+use authlog_domain::Role;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::api::Tag;
+use crate::errors::{msg, MessageBody, ServerError};
+use crate::security::{challenge, unauthorized, AccessToken};
+use crate::state::AppState;
+
+/// Whom the token speaks for.
+#[derive(Object)]
+pub struct LoggedInAs {
+    /// The username.
+    pub logged_in_as: String,
+}
+
+/// The admin greeting.
+#[derive(Object)]
+pub struct Welcome {
+    /// `Welcome, admin!`
+    pub message: String,
+}
+
+/// The caller's account, as the event log has it now.
+#[derive(Object)]
+pub struct Me {
+    pub user_id: Uuid,
+    pub username: String,
+    /// Current roles (a change since login shows here at once, in tokens at the next refresh).
+    pub roles: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "protected_unauthorized")]
+pub enum ProtectedResponse {
+    /// `{"logged_in_as": "<username>"}`
+    #[oai(status = 200)]
+    Ok(Json<LoggedInAs>),
+    /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<MessageBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+}
+
+fn protected_unauthorized(err: poem::Error) -> ProtectedResponse {
+    let (body, header) = unauthorized(&err);
+    ProtectedResponse::Unauthorized(body, header)
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "me_unauthorized")]
+pub enum MeResponse {
+    /// The caller's account.
+    #[oai(status = 200)]
+    Ok(Json<Me>),
+    /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<MessageBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+}
+
+fn me_unauthorized(err: poem::Error) -> MeResponse {
+    let (body, header) = unauthorized(&err);
+    MeResponse::Unauthorized(body, header)
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "admin_unauthorized")]
+pub enum AdminResponse {
+    /// `{"message": "Welcome, admin!"}`
+    #[oai(status = 200)]
+    Ok(Json<Welcome>),
+    /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<MessageBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// `{"msg": "Admin access required"}`: the token lacks the `admin` role.
+    #[oai(status = 403)]
+    Forbidden(Json<MessageBody>),
+}
+
+fn admin_unauthorized(err: poem::Error) -> AdminResponse {
+    let (body, header) = unauthorized(&err);
+    AdminResponse::Unauthorized(body, header)
+}
+
+pub struct AccountApi;
+
+#[OpenApi(tag = "Tag::Account")]
+impl AccountApi {
+    /// Who am I (protected route)
+    ///
+    /// The Flask template's protected route: answers the username the access token speaks
+    /// for. Checked entirely in memory: no database query.
+    #[oai(path = "/protected", method = "get", operation_id = "protected")]
+    async fn protected(&self, token: AccessToken) -> ProtectedResponse {
+        ProtectedResponse::Ok(Json(LoggedInAs {
+            logged_in_as: token.0.username.as_str().to_owned(),
+        }))
+    }
+
+    /// My account
+    ///
+    /// The caller's id, username, current roles and registration time.
+    #[oai(path = "/me", method = "get", operation_id = "me")]
+    async fn me(
+        &self,
+        state: Data<&Arc<AppState>>,
+        token: AccessToken,
+    ) -> Result<MeResponse, ServerError> {
+        match state.me.execute(&token.0).await {
+            Ok(user) => Ok(MeResponse::Ok(Json(Me {
+                user_id: user.id.as_uuid(),
+                username: user.username.as_str().to_owned(),
+                roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                created_at: user.created_at,
+            }))),
+            Err(e @ MeError::UnknownUser) => {
+                let text = e.to_string();
+                let header = challenge(Some(&text));
+                Ok(MeResponse::Unauthorized(msg(text), header))
+            }
+            Err(MeError::Store(e)) => Err(ServerError::unavailable(e)),
+        }
+    }
+
+    /// Admin check
+    ///
+    /// Succeeds only for a token carrying the `admin` role (granted with
+    /// `authlog user grant-role USERNAME admin`, effective from the next login).
+    #[oai(path = "/admin", method = "get", operation_id = "admin")]
+    async fn admin(&self, token: AccessToken) -> AdminResponse {
+        if token.0.has_role(&Role::admin()) {
+            AdminResponse::Ok(Json(Welcome {
+                message: "Welcome, admin!".into(),
+            }))
+        } else {
+            AdminResponse::Forbidden(msg("Admin access required"))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Who is calling, and the middleware that prepares each request.
+
+use std::sync::Arc;
+
+use authlog_application::ports::Metadata;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
+use uuid::Uuid;
+
+/// The header that carries the request id, in and out.
+pub const REQUEST_ID: &str = "x-request-id";
+/// Longest user agent recorded; the rest is cut (a header can be kilobytes of junk).
+const MAX_USER_AGENT: usize = 256;
+
+/// This request's id, set by [`request_context`].
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Where the request came from, for the events it causes.
+pub struct Caller(pub Metadata);
+
+impl<'a> FromRequest<'a> for Caller {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let user_agent = req
+            .header(header::USER_AGENT)
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(Self(Metadata {
+            client_addr: req
+                .remote_addr()
+                .as_socket_addr()
+                .map(|a| a.ip().to_string()),
+            user_agent,
+            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        }))
+    }
+}
+
+/// Gives the request an id (the client's `X-Request-Id` if it is a sane one, else a new
+/// UUIDv7), echoes it on the response, and marks every response `Cache-Control: no-store`:
+/// answers of an auth service (tokens above all) must not sit in caches.
+pub async fn request_context<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let id = req
+        .header(REQUEST_ID)
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.call(req).await?.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Refuses bodies over `limit` bytes with 413, whether the client declared the length or
+/// streams the body chunked, before any handler buffers or parses it.
+pub async fn limit_body<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|len| len.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let body = req
+        .take_body()
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => other.into(),
+        })?;
+    req.set_body(body);
+    Ok(next.call(req).await?.into_response())
+}

@@ -1,0 +1,221 @@
+//! `authlog serve`: wiring the adapters into the services, and the server's lifecycle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use authlog_application::authenticate::Authenticate;
+use authlog_application::login::LogIn;
+use authlog_application::me::Me;
+use authlog_application::ports::{Clock, EventStore};
+use authlog_application::refresh::Refresh;
+use authlog_application::register::RegisterUser;
+use authlog_application::revocation::{RevocationFeed, RevocationSet};
+use authlog_application::revoke::RevokeSession;
+use authlog_application::signing_keys::SigningKeys;
+use authlog_application::TokenLifetimes;
+use authlog_crypto::{
+    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SystemClock, UuidV7Ids,
+};
+use authlog_http::{AppState, HttpConfig};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cli::ServeArgs;
+use crate::database;
+
+/// How long in-flight requests may take to finish once shutdown begins.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A started server.
+pub struct Server {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Opens the store, loads (or makes) the signing keys, rebuilds the revocation view from
+    /// the log, binds `args.bind` and starts serving in the background.
+    ///
+    /// # Errors
+    /// A database that cannot be opened, keys that cannot be loaded, an address that cannot be
+    /// bound: each with what failed.
+    pub async fn start(database_url: &str, args: &ServeArgs) -> anyhow::Result<Self> {
+        let store = Arc::new(database::open(database_url).await?);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids = Arc::new(UuidV7Ids);
+        let lifetimes = TokenLifetimes {
+            access: time::Duration::seconds(args.access_ttl.into()),
+            refresh: time::Duration::seconds(args.refresh_ttl.into()),
+        };
+
+        let keys = SigningKeys::new(
+            store.clone(),
+            Arc::new(Ed25519KeyGenerator),
+            store.clone(),
+            clock.clone(),
+        )
+        .load_or_create()
+        .await
+        .context("cannot load the signing keys")?;
+        let jwt = JwtConfig {
+            issuer: args.issuer.clone(),
+            audience: args.audience.clone(),
+            leeway_seconds: args.leeway.into(),
+        };
+        let tokens = Arc::new(JwtTokens::new(jwt, &keys).context("unusable signing key")?);
+        let params = Argon2Params {
+            memory_kib: args.argon2_memory_kib,
+            iterations: args.argon2_iterations,
+            parallelism: args.argon2_parallelism,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = Arc::new(
+            Argon2Hasher::new(params, cores)
+                .await
+                .context("bad Argon2 settings")?,
+        );
+
+        // A revoked session matters while one of its access tokens can still verify.
+        let window = lifetimes.access
+            + time::Duration::seconds(args.leeway.into())
+            + time::Duration::minutes(1);
+        let revocations = Arc::new(RevocationSet::new(window));
+        let feed = RevocationFeed::start(store.clone(), revocations.clone(), clock.now(), window)
+            .await
+            .context("cannot read recent revocations from the event log")?;
+
+        let store_port: Arc<dyn EventStore> = store;
+        let state = Arc::new(AppState {
+            register: RegisterUser::new(
+                store_port.clone(),
+                hasher.clone(),
+                clock.clone(),
+                ids.clone(),
+            ),
+            login: LogIn::new(
+                store_port.clone(),
+                hasher,
+                tokens.clone(),
+                clock.clone(),
+                ids.clone(),
+                lifetimes,
+            ),
+            authenticate: Authenticate::new(tokens.clone(), revocations.clone(), clock.clone()),
+            refresh: Refresh::new(
+                store_port.clone(),
+                tokens,
+                revocations.clone(),
+                clock.clone(),
+                ids,
+                lifetimes,
+            ),
+            revoke: RevokeSession::new(store_port.clone(), revocations, clock),
+            me: Me::new(store_port.clone()),
+            store: store_port,
+        });
+        let http = HttpConfig {
+            body_limit: args.body_limit,
+            cors_origins: args.cors_origins.clone(),
+        };
+        let app = authlog_http::app(state, &http);
+
+        let acceptor = TcpListener::bind(args.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("the listener has no address")?;
+
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(follow_log(
+            feed,
+            Duration::from_millis(args.poll_interval_ms),
+            stopped.clone(),
+        ));
+        let mut shutdown = stopped;
+        let task = tokio::spawn(
+            poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                },
+                Some(DRAIN),
+            ),
+        );
+        Ok(Self { addr, stop, task })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    ///
+    /// # Errors
+    /// When the server task failed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task panicked")??;
+        Ok(())
+    }
+}
+
+/// Keeps the revocation view current with what other processes (instances, the CLI) append.
+async fn follow_log(feed: RevocationFeed, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = feed.poll().await {
+                    tracing::warn!(error = %e, "cannot follow the event log; retrying");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
+///
+/// # Errors
+/// When the server cannot start or fails.
+pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
+    let server = Server::start(database_url, args).await?;
+    tracing::info!(addr = %server.addr(), database = %database_url, "authlog listening");
+    println!("authlog listening on http://{}", server.addr());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
