@@ -1,1 +1,17 @@
-fn main() {}
+//! Black-box tests of the whole service: each test starts the real server on port 0 with a
+//! fresh SQLite database of its own and drives it over HTTP, the way a client of the Flask
+//! template would; CLI tests run the real `authlog` binary against the same database.
+
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin;
+mod errors;
+mod helpers;
+mod login;
+mod logout;
+mod openapi;
+mod protected;
+mod refresh;
+mod register;
+mod restart;

@@ -1,0 +1,205 @@
+//! Every error is JSON `{"msg"}`, whatever produced it.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app};
+
+async fn count_events(app: &crate::helpers::TestApp) -> i64 {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&app.database_url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_404_json() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_error(response, StatusCode::NOT_FOUND, "Not Found").await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_json() {
+    let app = spawn_app().await;
+    let response = app.client.put(app.url("/login")).send().await.unwrap();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unparseable_json_is_400_and_writes_nothing() {
+    let app = spawn_app().await;
+    let before = count_events(&app).await;
+    let response = app
+        .client
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("Request body is not valid JSON"));
+    assert_eq!(count_events(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_content_type_is_400_json() {
+    let app = spawn_app().await;
+    let form = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=a&password=b")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        form,
+        StatusCode::BAD_REQUEST,
+        "Content-Type must be application/json",
+    )
+    .await;
+    let none = app
+        .client
+        .post(app.url("/register"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        none,
+        StatusCode::BAD_REQUEST,
+        "Content-Type must be application/json",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let huge = format!(
+        "{{\"username\":\"a\",\"password\":\"{}\"}}",
+        "x".repeat(65 * 1024)
+    );
+    let declared = app
+        .client
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(huge.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        declared,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request body too large",
+    )
+    .await;
+
+    // Streamed without a Content-Length, the limit holds all the same.
+    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(huge)];
+    let streamed = app
+        .client
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        streamed,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request body too large",
+    )
+    .await;
+
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(count_events(&app).await, 1, "only the signing key's event");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_honours_a_sane_one_from_the_client() {
+    let app = spawn_app().await;
+    let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(generated.headers().contains_key("x-request-id"));
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-123");
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/login"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response
+        .headers()
+        .contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_200() {
+    let app = spawn_app().await;
+    let health: Value = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+}

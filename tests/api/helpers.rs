@@ -1,0 +1,188 @@
+//! `spawn_app()` and friends.
+
+use std::process::Output;
+
+use authlog::cli::ServeArgs;
+use authlog::server::Server;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    args: ServeArgs,
+    server: Server,
+    dir: TempDir,
+}
+
+/// Settings for tests: any free port, no clock leeway, a quick log poll.
+pub fn test_args() -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        leeway: 0,
+        poll_interval_ms: 50,
+        ..ServeArgs::default()
+    }
+}
+
+/// Variations on [`test_args`].
+pub struct ServeArgsExt;
+
+impl ServeArgsExt {
+    pub fn with_access_ttl(seconds: u32) -> ServeArgs {
+        ServeArgs {
+            access_ttl: seconds,
+            ..test_args()
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_args()).await
+}
+
+pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("authlog.db").display());
+    let server = Server::start(&database_url, &args).await.unwrap();
+    TestApp {
+        base: format!("http://{}", server.addr()),
+        client: reqwest::Client::new(),
+        database_url,
+        args,
+        server,
+        dir,
+    }
+}
+
+/// An access and a refresh token.
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, username: &str) -> StatusCode {
+        self.post_json(
+            "/register",
+            json!({"username": username, "password": PASSWORD}),
+        )
+        .await
+        .status()
+    }
+
+    pub async fn login(&self, username: &str) -> Tokens {
+        let response = self
+            .post_json(
+                "/login",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn registered_and_logged_in(&self, username: &str) -> Tokens {
+        assert_eq!(self.register(username).await, StatusCode::CREATED);
+        self.login(username).await
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self) -> TestApp {
+        self.server.stop().await.unwrap();
+        let server = Server::start(&self.database_url, &self.args).await.unwrap();
+        TestApp {
+            base: format!("http://{}", server.addr()),
+            server,
+            ..self
+        }
+    }
+
+    /// Runs the real `authlog` binary with `args` against this app's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
+            .args(args)
+            .env("AUTHLOG_DATABASE_URL", &self.database_url)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+/// Asserts the status and the `{"msg"}` of an error response.
+pub async fn assert_error(response: Response, status: StatusCode, msg: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["msg"], msg, "body: {body}");
+}
+
+/// Asserts a 401 with the message and an RFC 6750 challenge.
+pub async fn assert_unauthorized(response: Response, msg: &str) {
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .expect("401 without WWW-Authenticate")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert_error(response, StatusCode::UNAUTHORIZED, msg).await;
+}
+
+/// The payload of a JWT, unverified: for asserting what the server put in it.
+pub fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

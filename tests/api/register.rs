@@ -1,0 +1,125 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn register_answers_201_with_the_templates_message() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/register",
+            json!({"username": "testuser", "password": "testpass"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"msg": "User registered successfully"}));
+}
+
+#[tokio::test]
+async fn registering_a_taken_name_is_409_even_in_another_case() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("alice").await, StatusCode::CREATED);
+    let again = app
+        .post_json(
+            "/register",
+            json!({"username": "ALICE", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(again, StatusCode::CONFLICT, "Username already exists").await;
+}
+
+#[tokio::test]
+async fn a_unicode_look_alike_of_a_taken_name_is_409() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("alice").await, StatusCode::CREATED);
+    // Fullwidth letters normalise (NFKC) to plain ASCII.
+    let lookalike = app
+        .post_json(
+            "/register",
+            json!({"username": "ａｌｉｃｅ", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(lookalike, StatusCode::CONFLICT, "Username already exists").await;
+}
+
+#[tokio::test]
+async fn missing_fields_are_400() {
+    let app = spawn_app().await;
+    for body in [
+        json!({}),
+        json!({"username": "bob"}),
+        json!({"password": PASSWORD}),
+        json!({"username": "", "password": ""}),
+    ] {
+        let response = app.post_json("/register", body).await;
+        assert_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "Missing username or password",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn badly_shaped_usernames_and_passwords_are_400_with_the_reason() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"username": "has space", "password": PASSWORD}),
+            "username may only contain letters, digits and . _ - @ (found ' ')",
+        ),
+        (
+            json!({"username": "a".repeat(65), "password": PASSWORD}),
+            "username must be at most 64 characters",
+        ),
+        (
+            json!({"username": "bob", "password": "short"}),
+            "password must be at least 8 bytes",
+        ),
+        (
+            json!({"username": "bob", "password": "x".repeat(1025)}),
+            "password must be at most 1024 bytes",
+        ),
+    ];
+    for (body, msg) in cases {
+        assert_error(
+            app.post_json("/register", body).await,
+            StatusCode::BAD_REQUEST,
+            msg,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_of_one_name_give_exactly_one_201() {
+    let app = spawn_app().await;
+    let attempts = (0..20).map(|i| {
+        let client = app.client.clone();
+        let url = app.url("/register");
+        // Different spellings of one name, to race the case-insensitive check as well.
+        let name = if i % 2 == 0 { "racer" } else { "RACER" };
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+}
