@@ -77,6 +77,7 @@ mod tests {
             fresh: true,
             issued_at: NOW,
             expires_at: NOW + time::Duration::minutes(15),
+            csrf: None,
         }
     }
 

@@ -6,14 +6,14 @@ use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::session::{self, SessionCommand, SessionState};
 use authlog_domain::user::{User, UserState};
 use authlog_domain::{Event, Password, SessionId, StreamId, TokenId, Username};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::ports::{
     AppendError, Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
     PasswordHasher, StoreError, TokenError, TokenKind, TokenService,
 };
 use crate::streams::{load_user, to_append};
-use crate::{TokenLifetimes, TokenPair};
+use crate::{Throttle, TokenLifetimes, TokenPair};
 
 /// Why a login did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +21,9 @@ pub enum LoginError {
     /// Unknown user or wrong password: deliberately indistinguishable.
     #[error("Bad username or password")]
     BadCredentials,
+    /// Too many recent failures for this username; try again after `retry_after`.
+    #[error("Too many failed login attempts; try again later")]
+    Throttled { retry_after: Duration },
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error(transparent)]
@@ -48,6 +51,7 @@ pub struct LogIn {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     lifetimes: TokenLifetimes,
+    throttle: Throttle,
 }
 
 impl LogIn {
@@ -58,6 +62,7 @@ impl LogIn {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         lifetimes: TokenLifetimes,
+        throttle: Throttle,
     ) -> Self {
         Self {
             store,
@@ -66,21 +71,28 @@ impl LogIn {
             clock,
             ids,
             lifetimes,
+            throttle,
         }
     }
 
     /// Checks the password and, if it matches, opens a session (`LoggedIn`) and issues a fresh
-    /// access token and the session's first refresh token. A mismatch records `LoginFailed`.
+    /// access token and the session's first refresh token (with CSRF values when they go into
+    /// cookies). A mismatch records `LoginFailed`.
     ///
     /// # Errors
-    /// [`LoginError::BadCredentials`] for an unknown user or a wrong password (same answer,
-    /// same work); otherwise a hasher, store or signing failure.
+    /// [`LoginError::Throttled`] after too many recent failures for the username, whatever the
+    /// password; [`LoginError::BadCredentials`] for an unknown user or a wrong password (same
+    /// answer, same work); otherwise a hasher, store or signing failure.
     pub async fn execute(
         &self,
         username: Username,
         password: Password,
+        cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, LoginError> {
+        if let Some(retry_after) = self.throttled(&username).await? {
+            return Err(LoginError::Throttled { retry_after });
+        }
         let loaded = load_user(self.store.as_ref(), &username).await?;
         let user = match loaded.state {
             UserState::Registered(user) => Some(user),
@@ -123,6 +135,7 @@ impl LogIn {
             session_id,
             refresh_token_id,
             fresh: true,
+            cookies,
             now,
         };
         Ok(issue_pair(
@@ -131,6 +144,29 @@ impl LogIn {
             self.lifetimes,
             &grant,
         )?)
+    }
+
+    /// How long until `username` may try again, if its recent failures reached the limit.
+    /// The count comes from the log, so every instance on one database agrees; refused
+    /// attempts are not recorded, so hammering does not extend the wait.
+    async fn throttled(&self, username: &Username) -> Result<Option<Duration>, LoginError> {
+        let limit = self.throttle.max_failures;
+        if limit == 0 {
+            return Ok(None);
+        }
+        let recent = self
+            .store
+            .read_stream_tail(StreamId::login_attempts(username), limit)
+            .await?;
+        let Some(oldest) = recent
+            .first()
+            .filter(|_| recent.len() as u64 >= u64::from(limit))
+        else {
+            return Ok(None);
+        };
+        let free_at = oldest.recorded_at + self.throttle.window;
+        let wait = free_at - self.clock.now();
+        Ok((wait > Duration::ZERO).then_some(wait))
     }
 
     async fn record_failure(
@@ -163,6 +199,8 @@ pub(crate) struct Grant<'a> {
     pub refresh_token_id: TokenId,
     /// Whether the access token counts as fresh (straight from a password).
     pub fresh: bool,
+    /// Whether the tokens go into cookies, and so carry CSRF double-submit values.
+    pub cookies: bool,
     pub now: OffsetDateTime,
 }
 
@@ -173,7 +211,9 @@ pub(crate) fn issue_pair(
     lifetimes: TokenLifetimes,
     grant: &Grant<'_>,
 ) -> Result<TokenPair, TokenError> {
-    let claims = |kind, token_id, lifetime| Claims {
+    let csrf = |cookies: bool| cookies.then(|| ids.new_secret());
+    let (access_csrf, refresh_csrf) = (csrf(grant.cookies), csrf(grant.cookies));
+    let claims = |kind, token_id, lifetime, csrf: &Option<String>| Claims {
         user_id: grant.user.id,
         username: grant.user.username.clone(),
         roles: grant.user.roles.iter().cloned().collect(),
@@ -183,18 +223,28 @@ pub(crate) fn issue_pair(
         fresh: grant.fresh && kind == TokenKind::Access,
         issued_at: grant.now,
         expires_at: grant.now + lifetime,
+        csrf: csrf.clone(),
     };
     let access_id = TokenId::from_uuid(ids.new_id());
-    let access_token = tokens.issue(&claims(TokenKind::Access, access_id, lifetimes.access))?;
+    let access_token = tokens.issue(&claims(
+        TokenKind::Access,
+        access_id,
+        lifetimes.access,
+        &access_csrf,
+    ))?;
     let refresh_token = tokens.issue(&claims(
         TokenKind::Refresh,
         grant.refresh_token_id,
         lifetimes.refresh,
+        &refresh_csrf,
     ))?;
     Ok(TokenPair {
         access_token,
         refresh_token,
         expires_in: lifetimes.access.whole_seconds(),
+        refresh_expires_in: lifetimes.refresh.whole_seconds(),
+        access_csrf,
+        refresh_csrf,
     })
 }
 
@@ -235,6 +285,7 @@ mod tests {
 
     fn store_with(history: Vec<Event>) -> MockEventStore {
         let mut store = MockEventStore::new();
+        store.expect_read_stream_tail().returning(|_, _| Ok(vec![]));
         store
             .expect_read_stream()
             .returning(move |stream| Ok(recorded(&stream, &history)));
@@ -270,6 +321,7 @@ mod tests {
             clock(),
             ids(),
             TokenLifetimes::default(),
+            Throttle::default(),
         )
     }
 
@@ -314,7 +366,7 @@ mod tests {
             });
 
         let pair = service(store, hasher_answering(true), tokens)
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await
             .unwrap();
 
@@ -349,7 +401,7 @@ mod tests {
         tokens.expect_issue().never();
 
         let result = service(store, hasher_answering(false), tokens)
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(LoginError::BadCredentials));
@@ -384,10 +436,109 @@ mod tests {
             .return_once(|_, _| Ok(false));
 
         let result = service(store, hasher, MockTokenService::new())
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(LoginError::BadCredentials));
+    }
+
+    fn failures_at(ages_in_minutes: &[i64]) -> Vec<crate::ports::RecordedEvent> {
+        let failure = Event::LoginFailed(LoginFailed {
+            username: "alice".into(),
+            reason: LoginFailure::WrongPassword,
+        });
+        let mut events = recorded(
+            &StreamId::from_stored("login:alice".into()),
+            &vec![failure; ages_in_minutes.len()],
+        );
+        for (event, age) in events.iter_mut().zip(ages_in_minutes) {
+            event.recorded_at = NOW - time::Duration::minutes(*age);
+        }
+        events
+    }
+
+    fn store_with_failures(ages_in_minutes: &'static [i64]) -> MockEventStore {
+        let mut store = MockEventStore::new();
+        store
+            .expect_read_stream_tail()
+            .withf(|stream, count| stream.as_str() == "login:alice" && *count == 5)
+            .returning(move |_, _| Ok(failures_at(ages_in_minutes)));
+        store
+            .expect_read_stream()
+            .returning(move |stream| Ok(recorded(&stream, &alice_history())));
+        store
+    }
+
+    #[tokio::test]
+    async fn five_failures_within_the_window_throttle_even_the_right_password() {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().never();
+        let result = service(
+            store_with_failures(&[14, 10, 5, 2, 1]),
+            hasher,
+            MockTokenService::new(),
+        )
+        .execute(alice(), password(), false, &Metadata::default())
+        .await;
+        // The oldest of the five frees up 15 minutes after it happened: in one minute.
+        assert_eq!(
+            result,
+            Err(LoginError::Throttled {
+                retry_after: time::Duration::minutes(1)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_older_than_the_window_do_not_throttle() {
+        let mut store = store_with_failures(&[16, 10, 5, 2, 1]);
+        store.expect_append().return_once(|_, _, _| {
+            Ok(Appended {
+                stream_version: 1,
+                position: 9,
+            })
+        });
+        let result = service(store, hasher_answering(true), signing_tokens())
+            .execute(alice(), password(), false, &Metadata::default())
+            .await;
+        assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn four_failures_do_not_throttle() {
+        let mut store = store_with_failures(&[4, 3, 2, 1]);
+        store.expect_append().return_once(|_, _, _| {
+            Ok(Appended {
+                stream_version: 1,
+                position: 9,
+            })
+        });
+        let result = service(store, hasher_answering(true), signing_tokens())
+            .execute(alice(), password(), false, &Metadata::default())
+            .await;
+        assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn tokens_for_cookies_carry_csrf_values() {
+        let mut store = store_with(alice_history());
+        store.expect_append().return_once(|_, _, _| {
+            Ok(Appended {
+                stream_version: 1,
+                position: 3,
+            })
+        });
+        let mut tokens = MockTokenService::new();
+        tokens.expect_issue().times(2).returning(|c| {
+            assert_eq!(c.csrf.as_deref(), Some("csrf-secret"));
+            Ok("t".into())
+        });
+        let pair = service(store, hasher_answering(true), tokens)
+            .execute(alice(), password(), true, &Metadata::default())
+            .await
+            .unwrap();
+        assert_eq!(pair.access_csrf.as_deref(), Some("csrf-secret"));
+        assert_eq!(pair.refresh_csrf.as_deref(), Some("csrf-secret"));
     }
 
     #[tokio::test]
@@ -400,7 +551,7 @@ mod tests {
             .return_once(|_, _| Err(HashError("worker pool gone".into())));
 
         let result = service(store, hasher, MockTokenService::new())
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await;
 
         assert_eq!(
@@ -419,7 +570,7 @@ mod tests {
         tokens.expect_issue().never();
 
         let result = service(store, hasher_answering(true), tokens)
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await;
 
         assert_eq!(
@@ -443,7 +594,7 @@ mod tests {
             s
         };
         let pair = service(store, hasher_answering(true), signing_tokens())
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), false, &Metadata::default())
             .await
             .unwrap();
         // Ids: 1 session, 2 refresh jti, 3 access jti.

@@ -60,6 +60,7 @@ mod tests {
             fresh: false,
             issued_at: NOW,
             expires_at: NOW,
+            csrf: None,
         }
     }
 

@@ -77,6 +77,7 @@ impl Refresh {
     pub async fn execute(
         &self,
         refresh: &Claims,
+        cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, RefreshError> {
         for _ in 0..ATTEMPTS {
@@ -130,6 +131,7 @@ impl Refresh {
                 session_id: refresh.session_id,
                 refresh_token_id: next,
                 fresh: false,
+                cookies,
                 now,
             };
             return Ok(issue_pair(
@@ -176,6 +178,7 @@ mod tests {
             fresh: false,
             issued_at: NOW,
             expires_at: NOW + time::Duration::days(30),
+            csrf: None,
         }
     }
 
@@ -264,7 +267,7 @@ mod tests {
             });
 
         let pair = service(store, view(0))
-            .execute(&presented(jti(2)), &Metadata::default())
+            .execute(&presented(jti(2)), false, &Metadata::default())
             .await
             .unwrap();
 
@@ -298,7 +301,7 @@ mod tests {
             });
 
         let result = service(store, view(1))
-            .execute(&presented(jti(1)), &Metadata::default())
+            .execute(&presented(jti(1)), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(RefreshError::ReuseDetected));
@@ -316,7 +319,7 @@ mod tests {
         store.expect_append().never();
 
         let result = service(store, view(0))
-            .execute(&presented(jti(2)), &Metadata::default())
+            .execute(&presented(jti(2)), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(RefreshError::Revoked));
@@ -361,7 +364,7 @@ mod tests {
             });
 
         let result = service(store, view(1))
-            .execute(&presented(jti(2)), &Metadata::default())
+            .execute(&presented(jti(2)), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(RefreshError::ReuseDetected));
@@ -375,7 +378,7 @@ mod tests {
             .return_once(|_, _, _| Err(StoreError::Unavailable("io".into()).into()));
 
         let result = service(store, view(0))
-            .execute(&presented(jti(2)), &Metadata::default())
+            .execute(&presented(jti(2)), false, &Metadata::default())
             .await;
 
         assert_eq!(

@@ -65,18 +65,8 @@ impl SigningKeys {
         }
         let now = self.clock.now();
         let key = self.generator.generate(now)?;
-        let event = Event::SigningKeyRotated(SigningKeyRotated {
-            kid: key.kid.clone(),
-            algorithm: key.algorithm.clone(),
-            public_key: base64url(&key.public_key),
-        });
+        let event = rotated(&key, now);
         if self.keys.add_first_signing_key(key).await? {
-            let event = NewEvent {
-                event,
-                subject: None,
-                metadata: Metadata::default(),
-                occurred_at: now,
-            };
             self.store
                 .append(StreamId::signing_keys(), ExpectedVersion::Any, vec![event])
                 .await?;
@@ -86,6 +76,38 @@ impl SigningKeys {
             return Err(SigningKeyError::Vanished);
         }
         Ok(keys)
+    }
+
+    /// Makes a new signing key and records `SigningKeyRotated`. Running instances follow the
+    /// log, load the new key and sign with it; the old keys keep verifying until the tokens
+    /// they signed have expired. Answers the new key's id.
+    ///
+    /// # Errors
+    /// [`SigningKeyError`] when no key can be made or stored.
+    pub async fn rotate(&self) -> Result<String, SigningKeyError> {
+        let now = self.clock.now();
+        let key = self.generator.generate(now)?;
+        let kid = key.kid.clone();
+        let event = rotated(&key, now);
+        self.keys.add_signing_key(key).await?;
+        self.store
+            .append(StreamId::signing_keys(), ExpectedVersion::Any, vec![event])
+            .await?;
+        Ok(kid)
+    }
+}
+
+/// The `SigningKeyRotated` event for `key`: its public half only.
+fn rotated(key: &SigningKey, now: time::OffsetDateTime) -> NewEvent {
+    NewEvent {
+        event: Event::SigningKeyRotated(SigningKeyRotated {
+            kid: key.kid.clone(),
+            algorithm: key.algorithm.clone(),
+            public_key: base64url(&key.public_key),
+        }),
+        subject: None,
+        metadata: Metadata::default(),
+        occurred_at: now,
     }
 }
 
@@ -116,6 +138,29 @@ mod tests {
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
         assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64url(b"f"), "Zg");
+    }
+
+    #[tokio::test]
+    async fn rotation_stores_a_new_key_and_records_its_public_half() {
+        let mut keys = MockKeyStore::new();
+        keys.expect_add_signing_key()
+            .withf(|k| k.kid == "next")
+            .return_once(|_| Ok(()));
+        let mut generator = MockKeyGenerator::new();
+        generator.expect_generate().return_once(|_| Ok(key("next")));
+        let mut store = MockEventStore::new();
+        store
+            .expect_append()
+            .withf(|_, _, events| matches!(&events[0].event, Event::SigningKeyRotated(e) if e.kid == "next"))
+            .return_once(|_, _, _| Ok(Appended { stream_version: 2, position: 7 }));
+        let service = SigningKeys::new(
+            Arc::new(keys),
+            Arc::new(generator),
+            Arc::new(store),
+            clock(),
+        );
+
+        assert_eq!(service.rotate().await, Ok("next".to_owned()));
     }
 
     #[tokio::test]

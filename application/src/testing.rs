@@ -24,6 +24,8 @@ pub fn ids() -> Arc<MockIdGenerator> {
     let mut ids = MockIdGenerator::new();
     ids.expect_new_id()
         .returning(move || Uuid::from_u128(u128::from(next.fetch_add(1, Ordering::SeqCst))));
+    ids.expect_new_secret()
+        .returning(|| "csrf-secret".to_owned());
     Arc::new(ids)
 }
 

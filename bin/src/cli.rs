@@ -3,10 +3,14 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use authlog_application::ports::Metadata;
+use authlog_application::ports::{EventStore, Metadata};
+use authlog_application::revocation::RevocationSet;
+use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::{ChangeRoles, RoleChange};
-use authlog_crypto::SystemClock;
-use authlog_domain::{Role, Username};
+use authlog_application::sessions::Sessions;
+use authlog_application::signing_keys::SigningKeys;
+use authlog_crypto::{Ed25519KeyGenerator, SystemClock};
+use authlog_domain::{RevocationReason, Role, Username};
 use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
@@ -41,8 +45,31 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Revoke every session of USERNAME; running servers refuse its tokens within a second.
+    RevokeAll { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key; running servers sign with it within a second, and the old keys
+    /// keep verifying until their tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +117,20 @@ pub struct ServeArgs {
     /// Argon2id parallelism.
     #[arg(long, env = "AUTHLOG_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+    /// Sign tokens with HS256 and this shared secret (at least 32 bytes) instead of Ed25519.
+    /// Nothing is published at the JWKS endpoint then.
+    #[arg(long, env = "AUTHLOG_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Mark cookies `Secure` (only sent over HTTPS). Turn off only for plain-HTTP development.
+    #[arg(long, env = "AUTHLOG_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+    /// Failed logins for one username within the window before logins for it are refused
+    /// (0: never).
+    #[arg(long, env = "AUTHLOG_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// The login-throttling window, in seconds.
+    #[arg(long, env = "AUTHLOG_LOGIN_WINDOW", default_value_t = 15 * 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_window: u32,
     /// How often the log is polled for events other processes appended, in milliseconds.
     #[arg(long, env = "AUTHLOG_POLL_INTERVAL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval_ms: u64,
@@ -125,7 +166,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server::serve(&cli.database_url, &args).await
         }
         Command::User { command } => change_role(&cli.database_url, command).await,
+        Command::Sessions {
+            command: SessionsCommand::RevokeAll { username },
+        } => revoke_all(&cli.database_url, &username).await,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_key(&cli.database_url).await,
     }
+}
+
+/// What events appended from the command line record as their source.
+fn cli_metadata() -> Metadata {
+    Metadata {
+        user_agent: Some(format!("authlog-cli/{}", env!("CARGO_PKG_VERSION"))),
+        ..Metadata::default()
+    }
+}
+
+async fn revoke_all(database_url: &str, username: &str) -> anyhow::Result<()> {
+    let username =
+        Username::parse(username).with_context(|| format!("invalid username {username:?}"))?;
+    let store: Arc<dyn EventStore> = Arc::new(database::open(database_url).await?);
+    let clock = Arc::new(SystemClock);
+    // This process serves no tokens; the view it updates is thrown away. Running servers learn
+    // of the revocations from the log.
+    let view = Arc::new(RevocationSet::new(time::Duration::ZERO));
+    let revoke = Arc::new(RevokeSession::new(store.clone(), view, clock.clone()));
+    let sessions = Sessions::new(store, revoke, clock);
+    let revoked = sessions
+        .revoke_all(&username, RevocationReason::Admin, None, &cli_metadata())
+        .await
+        .with_context(|| format!("cannot revoke the sessions of {username}"))?;
+    println!("revoked {revoked} session(s) of {username}");
+    Ok(())
+}
+
+async fn rotate_key(database_url: &str) -> anyhow::Result<()> {
+    let store = Arc::new(database::open(database_url).await?);
+    let keys = SigningKeys::new(
+        store.clone(),
+        Arc::new(Ed25519KeyGenerator),
+        store,
+        Arc::new(SystemClock),
+    );
+    let kid = keys
+        .rotate()
+        .await
+        .context("cannot rotate the signing key")?;
+    println!("new signing key {kid}");
+    Ok(())
 }
 
 async fn change_role(database_url: &str, command: UserCommand) -> anyhow::Result<()> {
@@ -138,10 +227,7 @@ async fn change_role(database_url: &str, command: UserCommand) -> anyhow::Result
     let role = Role::parse(&role).with_context(|| format!("invalid role {role:?}"))?;
     let store = Arc::new(database::open(database_url).await?);
     let roles = ChangeRoles::new(store, Arc::new(SystemClock));
-    let metadata = Metadata {
-        user_agent: Some(format!("authlog-cli/{}", env!("CARGO_PKG_VERSION"))),
-        ..Metadata::default()
-    };
+    let metadata = cli_metadata();
     let change = if grant {
         roles.grant(&username, role.clone(), &metadata).await
     } else {

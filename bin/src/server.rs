@@ -4,21 +4,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use authlog_application::authenticate::Authenticate;
+use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
-use authlog_application::ports::{Clock, EventStore};
+use authlog_application::password::ChangePassword;
+use authlog_application::ports::{Clock, EventStore, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
-use authlog_application::revocation::{RevocationFeed, RevocationSet};
+use authlog_application::revocation::RevocationSet;
 use authlog_application::revoke::RevokeSession;
+use authlog_application::sessions::Sessions;
 use authlog_application::signing_keys::SigningKeys;
-use authlog_application::TokenLifetimes;
+use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
     Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SystemClock, UuidV7Ids,
+    MIN_HS256_SECRET,
 };
-use authlog_http::{AppState, HttpConfig};
+use authlog_http::{AppState, CookieSettings, HttpConfig};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,12 +48,17 @@ impl Server {
     /// A database that cannot be opened, keys that cannot be loaded, an address that cannot be
     /// bound: each with what failed.
     pub async fn start(database_url: &str, args: &ServeArgs) -> anyhow::Result<Self> {
+        check(args)?;
         let store = Arc::new(database::open(database_url).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids = Arc::new(UuidV7Ids);
         let lifetimes = TokenLifetimes {
             access: time::Duration::seconds(args.access_ttl.into()),
             refresh: time::Duration::seconds(args.refresh_ttl.into()),
+        };
+        let throttle = Throttle {
+            max_failures: args.login_max_failures,
+            window: time::Duration::seconds(args.login_window.into()),
         };
 
         let keys = SigningKeys::new(
@@ -65,8 +74,12 @@ impl Server {
             issuer: args.issuer.clone(),
             audience: args.audience.clone(),
             leeway_seconds: args.leeway.into(),
+            max_token_lifetime: lifetimes.refresh.max(lifetimes.access),
         };
-        let tokens = Arc::new(JwtTokens::new(jwt, &keys).context("unusable signing key")?);
+        let tokens: Arc<dyn TokenService> = Arc::new(match &args.jwt_secret {
+            Some(secret) => JwtTokens::hs256(jwt, secret.as_bytes()),
+            None => JwtTokens::eddsa(jwt, keys, clock.now()),
+        }?);
         let params = Argon2Params {
             memory_kib: args.argon2_memory_kib,
             iterations: args.argon2_iterations,
@@ -84,11 +97,28 @@ impl Server {
             + time::Duration::seconds(args.leeway.into())
             + time::Duration::minutes(1);
         let revocations = Arc::new(RevocationSet::new(window));
-        let feed = RevocationFeed::start(store.clone(), revocations.clone(), clock.now(), window)
-            .await
-            .context("cannot read recent revocations from the event log")?;
+        let store_port: Arc<dyn EventStore> = store.clone();
+        let feed = LogFeed::start(
+            store_port.clone(),
+            revocations.clone(),
+            store,
+            tokens.clone(),
+            clock.clone(),
+            window,
+        )
+        .await
+        .context("cannot read recent revocations from the event log")?;
 
-        let store_port: Arc<dyn EventStore> = store;
+        let revoke = Arc::new(RevokeSession::new(
+            store_port.clone(),
+            revocations.clone(),
+            clock.clone(),
+        ));
+        let sessions = Arc::new(Sessions::new(
+            store_port.clone(),
+            revoke.clone(),
+            clock.clone(),
+        ));
         let state = Arc::new(AppState {
             register: RegisterUser::new(
                 store_port.clone(),
@@ -98,24 +128,31 @@ impl Server {
             ),
             login: LogIn::new(
                 store_port.clone(),
-                hasher,
+                hasher.clone(),
                 tokens.clone(),
                 clock.clone(),
                 ids.clone(),
                 lifetimes,
+                throttle,
             ),
             authenticate: Authenticate::new(tokens.clone(), revocations.clone(), clock.clone()),
             refresh: Refresh::new(
                 store_port.clone(),
-                tokens,
-                revocations.clone(),
+                tokens.clone(),
+                revocations,
                 clock.clone(),
                 ids,
                 lifetimes,
             ),
-            revoke: RevokeSession::new(store_port.clone(), revocations, clock),
+            password: ChangePassword::new(store_port.clone(), hasher, clock, sessions.clone()),
+            revoke,
+            sessions,
             me: Me::new(store_port.clone()),
+            tokens,
             store: store_port,
+            cookies: CookieSettings {
+                secure: args.cookie_secure,
+            },
         });
         let http = HttpConfig {
             body_limit: args.body_limit,
@@ -168,8 +205,28 @@ impl Server {
     }
 }
 
-/// Keeps the revocation view current with what other processes (instances, the CLI) append.
-async fn follow_log(feed: RevocationFeed, every: Duration, mut stopped: watch::Receiver<bool>) {
+/// Settings that are each valid but make no sense together, refused with one line.
+fn check(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.access_ttl > args.refresh_ttl {
+        bail!(
+            "--access-ttl ({}s) must not exceed --refresh-ttl ({}s): a session must not end before its access tokens",
+            args.access_ttl,
+            args.refresh_ttl
+        );
+    }
+    if let Some(secret) = &args.jwt_secret {
+        if secret.len() < MIN_HS256_SECRET {
+            bail!(
+                "AUTHLOG_JWT_SECRET must be at least {MIN_HS256_SECRET} bytes for HS256, got {}",
+                secret.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Keeps this process current with what other processes (instances, the CLI) append.
+async fn follow_log(feed: LogFeed, every: Duration, mut stopped: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

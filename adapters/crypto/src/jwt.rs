@@ -1,11 +1,16 @@
 //! Access and refresh tokens as JWTs (RFC 7519), following RFC 8725's advice: the algorithm
 //! is fixed by configuration and never taken from the token, the key is looked up by `kid`
 //! among authlog's own keys only, and `iss`, `aud`, `nbf`, `exp` and `type` are all checked.
+//!
+//! EdDSA (Ed25519) is the default: public keys are published as a JWKS so any service can
+//! verify tokens. HS256 with a shared secret is the opt-in for setups that want the Flask
+//! template's behaviour; it publishes nothing.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use authlog_application::ports::{
-    Claims, KeyError, SigningKey, TokenError, TokenKind, TokenService,
+    Claims, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
 };
 use authlog_domain::{Role, SessionId, TokenId, UserId, Username};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,12 +18,14 @@ use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::keys::EDDSA;
 
 /// Longest `kid` looked up; anything longer is refused before it touches a map.
 const MAX_KID_LEN: usize = 128;
+/// Shortest HS256 secret accepted (RFC 7518 §3.2: a key at least as long as the hash).
+pub const MIN_HS256_SECRET: usize = 32;
 
 /// Who issues tokens, for whom, and how much clock skew between instances is tolerated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +33,9 @@ pub struct JwtConfig {
     pub issuer: String,
     pub audience: String,
     pub leeway_seconds: i64,
+    /// The longest lifetime of any token (the refresh lifetime): how long a retired key must
+    /// keep verifying.
+    pub max_token_lifetime: Duration,
 }
 
 /// The claims as they travel in the JWT.
@@ -44,67 +54,162 @@ struct JwtClaims {
     exp: i64,
     iss: String,
     aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    csrf: Option<String>,
 }
 
-/// Signs with the newest key; verifies with any key it was given.
-pub struct JwtTokens {
-    config: JwtConfig,
+/// The keys in force: one signs, these verify.
+struct KeyRing {
     algorithm: Algorithm,
-    signing_kid: String,
+    /// The JOSE name of `algorithm`, compared with the raw header.
+    algorithm_name: &'static str,
+    /// `None` for HS256, whose tokens carry no `kid`.
+    signing_kid: Option<String>,
     signing_key: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
+    /// For HS256: the one key, whatever the header says.
+    shared: Option<DecodingKey>,
+    public: Vec<PublicKey>,
     validation: Validation,
 }
 
+/// Issues and verifies tokens; the key ring can be replaced while requests are served.
+pub struct JwtTokens {
+    config: JwtConfig,
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+fn validation(config: &JwtConfig, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    // Time is checked against the caller's clock (see `verify`), not jsonwebtoken's own.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.audience]);
+    validation
+}
+
 impl JwtTokens {
-    /// `keys` oldest first; the last one signs.
+    /// EdDSA with `keys` (oldest first; the newest signs). Keys retired longer ago than any
+    /// token lives are dropped: nothing they signed can still be valid.
     ///
     /// # Errors
     /// [`KeyError`] when there is no key, or a key is not an Ed25519 key.
-    pub fn new(config: JwtConfig, keys: &[SigningKey]) -> Result<Self, KeyError> {
+    pub fn eddsa(
+        config: JwtConfig,
+        keys: Vec<SigningKey>,
+        now: OffsetDateTime,
+    ) -> Result<Self, KeyError> {
+        let ring = Self::eddsa_ring(&config, keys, now)?;
+        Ok(Self {
+            config,
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// HS256 with a shared `secret` of at least 32 bytes.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the secret is shorter than 32 bytes.
+    pub fn hs256(config: JwtConfig, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_HS256_SECRET {
+            return Err(KeyError(format!(
+                "the HS256 secret must be at least {MIN_HS256_SECRET} bytes, got {}",
+                secret.len()
+            )));
+        }
+        let ring = KeyRing {
+            algorithm: Algorithm::HS256,
+            algorithm_name: "HS256",
+            signing_kid: None,
+            signing_key: EncodingKey::from_secret(secret),
+            verifying: HashMap::new(),
+            shared: Some(DecodingKey::from_secret(secret)),
+            public: vec![],
+            validation: validation(&config, Algorithm::HS256),
+        };
+        Ok(Self {
+            config,
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    fn eddsa_ring(
+        config: &JwtConfig,
+        keys: Vec<SigningKey>,
+        now: OffsetDateTime,
+    ) -> Result<KeyRing, KeyError> {
         let Some(newest) = keys.last() else {
             return Err(KeyError("no signing key".into()));
         };
+        let signing_kid = newest.kid.clone();
+        let signing_key = EncodingKey::from_ed_der(&newest.private_der);
+        let horizon = now - config.max_token_lifetime - Duration::seconds(config.leeway_seconds);
+        let retired_at = keys
+            .iter()
+            .skip(1)
+            .map(|k| Some(k.created_at))
+            .chain([None]);
         let mut verifying = HashMap::with_capacity(keys.len());
-        for key in keys {
+        let mut public = Vec::with_capacity(keys.len());
+        for (key, retired_at) in keys.iter().zip(retired_at) {
             if key.algorithm != EDDSA {
                 return Err(KeyError(format!(
                     "key {} is {}, expected EdDSA",
                     key.kid, key.algorithm
                 )));
             }
+            if retired_at.is_some_and(|at| at < horizon) {
+                continue;
+            }
             verifying.insert(key.kid.clone(), DecodingKey::from_ed_der(&key.public_key));
+            public.push(PublicKey {
+                kid: key.kid.clone(),
+                algorithm: EDDSA.to_owned(),
+                public_key: key.public_key.clone(),
+            });
         }
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        // Time is checked against the caller's clock (see `verify`), not jsonwebtoken's own.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        Ok(Self {
-            config,
+        Ok(KeyRing {
             algorithm: Algorithm::EdDSA,
-            signing_kid: newest.kid.clone(),
-            signing_key: EncodingKey::from_ed_der(&newest.private_der),
+            algorithm_name: EDDSA,
+            signing_kid: Some(signing_kid),
+            signing_key,
             verifying,
-            validation,
+            shared: None,
+            public,
+            validation: validation(config, Algorithm::EdDSA),
         })
     }
 
+    fn ring(&self) -> Arc<KeyRing> {
+        // A poisoned lock only means a writer panicked between two whole-value stores; the
+        // ring inside is still a complete one.
+        match self.ring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn decode(&self, token: &str) -> Result<JwtClaims, TokenError> {
+        let ring = self.ring();
         let header = RawHeader::read(token)?;
         // Compared as text: `none` and other names jsonwebtoken has no variant for must be
         // refused as a wrong algorithm too, not slip through as a parse error.
-        if header.alg != EDDSA {
+        if header.alg != ring.algorithm_name {
             return Err(TokenError::WrongAlgorithm);
         }
-        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        if kid.len() > MAX_KID_LEN {
-            return Err(TokenError::UnknownKey);
-        }
-        let key = self.verifying.get(&kid).ok_or(TokenError::UnknownKey)?;
-        jsonwebtoken::decode::<JwtClaims>(token, key, &self.validation)
+        let key = match &ring.shared {
+            Some(shared) => shared,
+            None => {
+                let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+                if kid.len() > MAX_KID_LEN {
+                    return Err(TokenError::UnknownKey);
+                }
+                ring.verifying.get(&kid).ok_or(TokenError::UnknownKey)?
+            }
+        };
+        jsonwebtoken::decode::<JwtClaims>(token, key, &ring.validation)
             .map(|data| data.claims)
             .map_err(map_error)
     }
@@ -162,6 +267,7 @@ fn timestamp(seconds: i64, what: &str) -> Result<OffsetDateTime, TokenError> {
 
 impl TokenService for JwtTokens {
     fn issue(&self, claims: &Claims) -> Result<String, TokenError> {
+        let ring = self.ring();
         let jwt = JwtClaims {
             sub: claims.user_id.to_string(),
             username: claims.username.as_str().to_owned(),
@@ -179,10 +285,11 @@ impl TokenService for JwtTokens {
             exp: claims.expires_at.unix_timestamp(),
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
+            csrf: claims.csrf.clone(),
         };
-        let mut header = Header::new(self.algorithm);
-        header.kid = Some(self.signing_kid.clone());
-        jsonwebtoken::encode(&header, &jwt, &self.signing_key)
+        let mut header = Header::new(ring.algorithm);
+        header.kid = ring.signing_kid.clone();
+        jsonwebtoken::encode(&header, &jwt, &ring.signing_key)
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
@@ -215,7 +322,25 @@ impl TokenService for JwtTokens {
             fresh: jwt.fresh,
             issued_at: timestamp(jwt.iat, "iat")?,
             expires_at: timestamp(jwt.exp, "exp")?,
+            csrf: jwt.csrf,
         })
+    }
+
+    fn replace_keys(&self, keys: Vec<SigningKey>, now: OffsetDateTime) -> Result<(), KeyError> {
+        if self.ring().shared.is_some() {
+            // HS256: the database's key pairs are not in use; the shared secret stays.
+            return Ok(());
+        }
+        let ring = Arc::new(Self::eddsa_ring(&self.config, keys, now)?);
+        match self.ring.write() {
+            Ok(mut current) => *current = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+
+    fn public_keys(&self) -> Vec<PublicKey> {
+        self.ring().public.clone()
     }
 }
 
@@ -225,7 +350,6 @@ mod tests {
     use crate::keys::Ed25519KeyGenerator;
     use authlog_application::ports::KeyGenerator;
     use time::macros::datetime;
-    use time::Duration;
     use uuid::Uuid;
 
     const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
@@ -235,6 +359,7 @@ mod tests {
             issuer: "authlog".into(),
             audience: "authlog-clients".into(),
             leeway_seconds: 0,
+            max_token_lifetime: Duration::days(30),
         }
     }
 
@@ -253,6 +378,7 @@ mod tests {
             fresh: true,
             issued_at: NOW,
             expires_at: NOW + Duration::minutes(15),
+            csrf: None,
         }
     }
 
@@ -272,7 +398,7 @@ mod tests {
 
     #[test]
     fn an_issued_token_verifies_to_the_same_claims() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let claims = claims(TokenKind::Access);
         let token = tokens.issue(&claims).unwrap();
         assert_eq!(tokens.verify(&token, NOW), Ok(claims));
@@ -281,7 +407,7 @@ mod tests {
     #[test]
     fn the_header_names_eddsa_and_the_kid_and_the_payload_has_every_claim() {
         let key = key();
-        let tokens = JwtTokens::new(config(), std::slice::from_ref(&key)).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key.clone()], NOW).unwrap();
         let token = tokens.issue(&claims(TokenKind::Refresh)).unwrap();
         let header = part(&token, 0);
         assert_eq!(header["alg"], "EdDSA");
@@ -300,17 +426,18 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused_and_leeway_is_honoured() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let token = tokens.issue(&claims(TokenKind::Access)).unwrap();
         let after = NOW + Duration::minutes(15) + Duration::seconds(1);
         assert_eq!(tokens.verify(&token, after), Err(TokenError::Expired));
 
-        let lenient = JwtTokens::new(
+        let lenient = JwtTokens::eddsa(
             JwtConfig {
                 leeway_seconds: 5,
                 ..config()
             },
-            &[key()],
+            vec![key()],
+            NOW,
         )
         .unwrap();
         let token = lenient.issue(&claims(TokenKind::Access)).unwrap();
@@ -319,7 +446,7 @@ mod tests {
 
     #[test]
     fn a_token_used_before_nbf_is_refused() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let token = tokens.issue(&claims(TokenKind::Access)).unwrap();
         assert_eq!(
             tokens.verify(&token, NOW - Duration::seconds(10)),
@@ -329,7 +456,7 @@ mod tests {
 
     #[test]
     fn a_tampered_payload_fails_the_signature() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let mut c = claims(TokenKind::Access);
         c.roles = vec![];
         let token = tokens.issue(&c).unwrap();
@@ -344,15 +471,15 @@ mod tests {
         let ours = key();
         let mut theirs = key();
         theirs.kid = ours.kid.clone();
-        let forger = JwtTokens::new(config(), &[theirs]).unwrap();
-        let verifier = JwtTokens::new(config(), &[ours]).unwrap();
+        let forger = JwtTokens::eddsa(config(), vec![theirs], NOW).unwrap();
+        let verifier = JwtTokens::eddsa(config(), vec![ours], NOW).unwrap();
         let token = forger.issue(&claims(TokenKind::Access)).unwrap();
         assert_eq!(verifier.verify(&token, NOW), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn alg_none_and_hs256_are_refused_before_any_key_is_used() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let token = tokens.issue(&claims(TokenKind::Access)).unwrap();
         for alg in ["none", "HS256"] {
             let mut header = part(&token, 0);
@@ -365,7 +492,7 @@ mod tests {
 
     #[test]
     fn unknown_missing_and_hostile_kids_are_refused() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let token = tokens.issue(&claims(TokenKind::Access)).unwrap();
         for kid in [
             serde_json::json!("nope"),
@@ -383,21 +510,23 @@ mod tests {
     #[test]
     fn a_foreign_issuer_or_audience_is_refused() {
         let key = key();
-        let ours = JwtTokens::new(config(), std::slice::from_ref(&key)).unwrap();
-        let other_iss = JwtTokens::new(
+        let ours = JwtTokens::eddsa(config(), vec![key.clone()], NOW).unwrap();
+        let other_iss = JwtTokens::eddsa(
             JwtConfig {
                 issuer: "evil".into(),
                 ..config()
             },
-            std::slice::from_ref(&key),
+            vec![key.clone()],
+            NOW,
         )
         .unwrap();
-        let other_aud = JwtTokens::new(
+        let other_aud = JwtTokens::eddsa(
             JwtConfig {
                 audience: "evil".into(),
                 ..config()
             },
-            std::slice::from_ref(&key),
+            vec![key.clone()],
+            NOW,
         )
         .unwrap();
         let c = claims(TokenKind::Access);
@@ -413,7 +542,7 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
-        let tokens = JwtTokens::new(config(), &[key()]).unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         for garbage in ["", "abc", "a.b", "a.b.c", "....", "\u{0}", "eyJ.eyJ.sig"] {
             assert!(
                 matches!(tokens.verify(garbage, NOW), Err(TokenError::Malformed(_))),
@@ -425,12 +554,96 @@ mod tests {
     #[test]
     fn an_older_key_keeps_verifying_after_a_newer_one_takes_over() {
         let old = key();
-        let new = key();
-        let before = JwtTokens::new(config(), std::slice::from_ref(&old)).unwrap();
+        let mut new = key();
+        new.created_at = NOW + Duration::seconds(1);
+        let before = JwtTokens::eddsa(config(), vec![old.clone()], NOW).unwrap();
         let token = before.issue(&claims(TokenKind::Access)).unwrap();
-        let after = JwtTokens::new(config(), &[old, new.clone()]).unwrap();
+        let after = JwtTokens::eddsa(config(), vec![old, new.clone()], NOW).unwrap();
         assert!(after.verify(&token, NOW).is_ok());
         let fresh = after.issue(&claims(TokenKind::Access)).unwrap();
         assert_eq!(part(&fresh, 0)["kid"], new.kid.as_str());
+    }
+
+    #[test]
+    fn a_csrf_value_travels_in_the_token() {
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+        let mut c = claims(TokenKind::Access);
+        c.csrf = Some("double-submit".into());
+        let token = tokens.issue(&c).unwrap();
+        assert_eq!(part(&token, 1)["csrf"], "double-submit");
+        assert_eq!(
+            tokens.verify(&token, NOW).unwrap().csrf.as_deref(),
+            Some("double-submit")
+        );
+    }
+
+    #[test]
+    fn an_hs256_token_made_with_the_public_key_as_secret_is_refused() {
+        // Algorithm confusion (RFC 8725 §2.1): sign HS256 with the published public key.
+        let key = key();
+        let verifier = JwtTokens::eddsa(config(), vec![key.clone()], NOW).unwrap();
+        let mut secret = key.public_key.clone();
+        secret.resize(32, 0);
+        let forger = JwtTokens::hs256(config(), &secret).unwrap();
+        let mut forged_header = part(&forger.issue(&claims(TokenKind::Access)).unwrap(), 0);
+        forged_header["kid"] = serde_json::json!(key.kid);
+        let forged = with_part(
+            &forger.issue(&claims(TokenKind::Access)).unwrap(),
+            0,
+            &forged_header,
+        );
+        assert_eq!(
+            verifier.verify(&forged, NOW),
+            Err(TokenError::WrongAlgorithm)
+        );
+    }
+
+    #[test]
+    fn hs256_needs_a_32_byte_secret_and_then_round_trips_without_publishing_keys() {
+        assert!(JwtTokens::hs256(config(), &[7; 31]).is_err());
+        let tokens = JwtTokens::hs256(config(), &[7; 32]).unwrap();
+        let c = claims(TokenKind::Access);
+        let token = tokens.issue(&c).unwrap();
+        assert_eq!(part(&token, 0)["alg"], "HS256");
+        assert_eq!(tokens.verify(&token, NOW), Ok(c));
+        assert!(tokens.public_keys().is_empty());
+        let other = JwtTokens::hs256(config(), &[8; 32]).unwrap();
+        assert_eq!(other.verify(&token, NOW), Err(TokenError::BadSignature));
+        let eddsa = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+        assert_eq!(eddsa.verify(&token, NOW), Err(TokenError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn replacing_the_keys_switches_signing_and_keeps_old_tokens_verifying() {
+        let old = key();
+        let tokens = JwtTokens::eddsa(config(), vec![old.clone()], NOW).unwrap();
+        let before = tokens.issue(&claims(TokenKind::Access)).unwrap();
+        let mut new = key();
+        new.created_at = NOW + Duration::seconds(1);
+        tokens
+            .replace_keys(vec![old.clone(), new.clone()], NOW)
+            .unwrap();
+        let after = tokens.issue(&claims(TokenKind::Access)).unwrap();
+        assert_eq!(part(&after, 0)["kid"], new.kid.as_str());
+        assert!(tokens.verify(&before, NOW).is_ok());
+        let kids: Vec<String> = tokens.public_keys().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, vec![old.kid, new.kid]);
+        assert!(tokens.replace_keys(vec![], NOW).is_err());
+    }
+
+    #[test]
+    fn a_key_retired_longer_ago_than_any_token_lives_is_no_longer_published_or_trusted() {
+        let old = key();
+        let mut new = key();
+        new.created_at = NOW + Duration::days(1);
+        let token = JwtTokens::eddsa(config(), vec![old.clone()], NOW)
+            .unwrap()
+            .issue(&claims(TokenKind::Access))
+            .unwrap();
+        let much_later = NOW + Duration::days(32);
+        let tokens = JwtTokens::eddsa(config(), vec![old, new.clone()], much_later).unwrap();
+        let kids: Vec<String> = tokens.public_keys().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, vec![new.kid]);
+        assert_eq!(tokens.verify(&token, NOW), Err(TokenError::UnknownKey));
     }
 }

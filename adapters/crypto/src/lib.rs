@@ -2,17 +2,18 @@
 //!
 //! - [`password`]: Argon2id hashing on the blocking pool behind a semaphore sized to the cores,
 //!   with a dummy hash so that logins for unknown users cost the same as wrong passwords.
-//! - [`jwt`]: signing and verifying tokens (EdDSA/Ed25519 with jsonwebtoken): an explicit
-//!   algorithm allow-list, `kid` lookup, `iss`, `aud`, `nbf`, `exp` and `type` checks.
+//! - [`jwt`]: signing and verifying tokens (EdDSA/Ed25519 by default, HS256 opt-in) with
+//!   jsonwebtoken: one allowed algorithm, `kid` lookup, `iss`, `aud`, `nbf`, `exp` and `type`
+//!   checks; a key ring that rotation replaces while requests are served.
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
-//! - [`system`]: the system clock and UUIDv7 ids.
+//! - [`system`]: the system clock, UUIDv7 ids and random secrets.
 
 pub mod jwt;
 pub mod keys;
 pub mod password;
 pub mod system;
 
-pub use jwt::{JwtConfig, JwtTokens};
+pub use jwt::{JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
 pub use password::{Argon2Hasher, Argon2Params};
 pub use system::{SystemClock, UuidV7Ids};

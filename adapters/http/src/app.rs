@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::http::Method;
-use poem::middleware::{CatchPanic, Cors};
+use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::web::WithContentType;
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
@@ -31,14 +31,7 @@ impl Default for HttpConfig {
     }
 }
 
-fn service() -> OpenApiService<
-    (
-        api::auth::AuthApi,
-        api::account::AccountApi,
-        api::ops::OpsApi,
-    ),
-    (),
-> {
+fn service() -> OpenApiService<api::All, ()> {
     OpenApiService::new(api::all(), "authlog", env!("CARGO_PKG_VERSION")).description(
         "An event-sourced authentication service. Wire-compatible with the Flask JWT \
          template's register / login / protected / logout / refresh / admin contract; every \
@@ -62,6 +55,7 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
         .at("/docs/*path", get(docs::asset))
         .nest("/", service())
         .data(state)
+        .with(CookieJarManager::new())
         .around(move |next, req| limit_body(next, req, body_limit))
         .with(CatchPanic::new().with_handler(|_| {
             msg("Internal server error")

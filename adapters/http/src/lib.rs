@@ -4,7 +4,9 @@
 //! - [`app`]: the whole endpoint: routes, Swagger UI, middleware (CORS, body limit, request
 //!   ids, JSON errors, no-store caching), and the OpenAPI document.
 //! - [`api`]: the operations, one `ApiResponse` enum per operation documenting every status.
-//! - [`security`]: the bearer security schemes; token checks happen here, before a handler runs.
+//! - [`security`]: bearer-or-cookie authentication with the CSRF double submit; token checks
+//!   happen here, before a handler runs.
+//! - [`cookies`]: the four token cookies, set at login and refresh, cleared at logout.
 //! - [`body`]: the JSON request body wrapper whose errors say whether the body was not JSON or
 //!   not the right shape.
 //! - [`errors`]: the `{"msg"}` error body and the catch-all that turns every framework error
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod app;
 pub mod body;
+pub mod cookies;
 pub mod docs;
 pub mod errors;
 pub mod request;
@@ -23,4 +26,5 @@ pub mod security;
 pub mod state;
 
 pub use app::{app, openapi_json, HttpConfig};
+pub use cookies::CookieSettings;
 pub use state::AppState;

@@ -1,62 +1,218 @@
-//! The security schemes: a bearer access token or a bearer refresh token. poem-openapi runs the
-//! checker before the handler, so a handler only ever sees verified claims.
+//! Authentication: an access or refresh token, from the `Authorization: Bearer` header or from
+//! its cookie. A cookie-borne token on POST, PUT, PATCH or DELETE also needs the CSRF double
+//! submit: header `X-CSRF-TOKEN` equal to the token's `csrf` claim.
+//!
+//! The extractors are written by hand rather than derived as an enum of schemes, because a
+//! derived enum reports only the last alternative's failure: a bearer token that has expired
+//! would come back as "missing cookie". Here the first credential present decides, and its
+//! failure is the one reported. Both schemes are still registered, so the spec documents
+//! bearer-or-cookie on every authenticated operation.
 
 use std::sync::Arc;
 
 use authlog_application::authenticate::AuthError;
 use authlog_application::ports::{Claims, TokenKind};
 use poem::error::ResponseError;
-use poem::http::StatusCode;
-use poem::Request;
-use poem_openapi::auth::Bearer;
-use poem_openapi::error::AuthorizationError;
+use poem::http::{header, Method, StatusCode};
+use poem::{Request, RequestBody};
+use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::payload::Json;
-use poem_openapi::SecurityScheme;
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
+use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::errors::{msg, MessageBody};
 use crate::state::AppState;
 
+/// The header of the CSRF double submit.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Where the token came from; a refresh by cookie answers with cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Header,
+    Cookie,
+}
+
+/// Verified claims and where they came from.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: Claims,
+    pub via: Via,
+}
+
+/// A valid access token of a live session.
+pub struct Access(pub Authenticated);
+
+/// A valid refresh token (its session is checked against the log by the refresh itself).
+pub struct Refresh(pub Authenticated);
+
 /// An access token from `/login` or `/refresh`: `Authorization: Bearer <access_token>`.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_access")]
-pub struct AccessToken(pub Claims);
+#[oai(rename = "AccessToken", ty = "bearer", bearer_format = "JWT")]
+#[allow(dead_code)]
+struct AccessTokenScheme(Bearer);
+
+/// The access token in the `access_token_cookie` cookie (`/login` with `set_cookies`).
+/// POST, PUT, PATCH and DELETE also need header `X-CSRF-TOKEN` equal to the
+/// `csrf_access_token` cookie.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "AccessTokenCookie",
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "access_token_cookie"
+)]
+#[allow(dead_code)]
+struct AccessCookieScheme(ApiKey);
 
 /// A refresh token from `/login` or `/refresh`: `Authorization: Bearer <refresh_token>`.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_refresh")]
-pub struct RefreshToken(pub Claims);
+#[oai(rename = "RefreshToken", ty = "bearer", bearer_format = "JWT")]
+#[allow(dead_code)]
+struct RefreshTokenScheme(Bearer);
 
-async fn check_access(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer.token, TokenKind::Access)
-}
+/// The refresh token in the `refresh_token_cookie` cookie, with header `X-CSRF-TOKEN` equal to
+/// the `csrf_refresh_token` cookie.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "RefreshTokenCookie",
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "refresh_token_cookie"
+)]
+#[allow(dead_code)]
+struct RefreshCookieScheme(ApiKey);
 
-async fn check_refresh(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer.token, TokenKind::Refresh)
-}
+impl<'a> ApiExtractor<'a> for Access {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
 
-fn check(req: &Request, token: &str, kind: TokenKind) -> poem::Result<Claims> {
-    let state = req
-        .data::<Arc<AppState>>()
-        .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
-    Ok(state
-        .authenticate
-        .execute(token, kind)
-        .map_err(AuthFailure)?)
-}
+    fn register(registry: &mut Registry) {
+        AccessTokenScheme::register(registry);
+        AccessCookieScheme::register(registry);
+    }
 
-/// A token that was present but not accepted.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AuthFailure(pub AuthError);
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["AccessToken", "AccessTokenCookie"]
+    }
 
-impl ResponseError for AuthFailure {
-    fn status(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Ok(Self(authenticate(req, TokenKind::Access)?))
     }
 }
 
+impl<'a> ApiExtractor<'a> for Refresh {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        RefreshTokenScheme::register(registry);
+        RefreshCookieScheme::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["RefreshToken", "RefreshTokenCookie"]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Ok(Self(authenticate(req, TokenKind::Refresh)?))
+    }
+}
+
+/// Why a request is not authenticated. The texts are Flask-JWT-Extended's.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("Missing Authorization Header")]
+    Missing,
+    #[error(
+        "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"
+    )]
+    NotBearer,
+    #[error(transparent)]
+    Token(#[from] AuthError),
+    #[error("Missing CSRF token")]
+    MissingCsrf,
+    #[error("CSRF double submit tokens do not match")]
+    CsrfMismatch,
+    #[error("the service is misconfigured: no application state")]
+    NoState,
+}
+
+impl ResponseError for AuthFailure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NoState => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+fn authenticate(req: &Request, kind: TokenKind) -> Result<Authenticated, AuthFailure> {
+    let state = req.data::<Arc<AppState>>().ok_or(AuthFailure::NoState)?;
+    if let Some(value) = req.header(header::AUTHORIZATION) {
+        let token = bearer_token(value).ok_or(AuthFailure::NotBearer)?;
+        let claims = state.authenticate.execute(token, kind)?;
+        return Ok(Authenticated {
+            claims,
+            via: Via::Header,
+        });
+    }
+    let cookie_name = match kind {
+        TokenKind::Access => ACCESS_COOKIE,
+        TokenKind::Refresh => REFRESH_COOKIE,
+    };
+    let Some(cookie) = req.cookie().get(cookie_name) else {
+        return Err(AuthFailure::Missing);
+    };
+    let claims = state.authenticate.execute(cookie.value_str(), kind)?;
+    if changes_state(req.method()) {
+        let sent = req.header(CSRF_HEADER).ok_or(AuthFailure::MissingCsrf)?;
+        let matches = claims
+            .csrf
+            .as_deref()
+            .is_some_and(|expected| constant_time_eq(sent.as_bytes(), expected.as_bytes()));
+        if !matches {
+            return Err(AuthFailure::CsrfMismatch);
+        }
+    }
+    Ok(Authenticated {
+        claims,
+        via: Via::Cookie,
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn changes_state(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was
+/// right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The `WWW-Authenticate` value of RFC 6750 §3: with an `invalid_token` error and its
-/// description when a token was presented, bare when none was.
+/// description when a credential was presented, bare when none was.
 pub fn challenge(invalid_token: Option<&str>) -> String {
     match invalid_token {
         None => r#"Bearer realm="authlog""#.to_owned(),
@@ -67,16 +223,38 @@ pub fn challenge(invalid_token: Option<&str>) -> String {
     }
 }
 
-/// The 401 answer for an operation whose only fallible extractor is its security scheme: the
-/// message and the challenge header.
+/// The 401 answer (message and challenge) for a request that failed before its handler ran,
+/// as the framework hands it to a response's bad-request handler. Operations call this for
+/// every failure that is not about their body: authentication is their only other fallible
+/// extractor.
 pub fn unauthorized(err: &poem::Error) -> (Json<MessageBody>, String) {
-    if let Some(failure) = err.downcast_ref::<AuthFailure>() {
-        let text = failure.to_string();
-        let header = challenge(Some(&text));
-        return (msg(text), header);
+    let Some(failure) = err.downcast_ref::<AuthFailure>() else {
+        return (msg(err.to_string()), challenge(None));
+    };
+    let text = failure.to_string();
+    let header = match failure {
+        AuthFailure::Missing => challenge(None),
+        _ => challenge(Some(&text)),
+    };
+    (msg(text), header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_whatever_the_scheme_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
-    if err.is::<AuthorizationError>() {
-        return (msg("Missing Authorization Header"), challenge(None));
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
-    (msg(err.to_string()), challenge(None))
 }

@@ -5,18 +5,27 @@ use std::sync::Arc;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
-use authlog_application::ports::EventStore;
+use authlog_application::password::ChangePassword;
+use authlog_application::ports::{EventStore, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
+use authlog_application::sessions::Sessions;
+
+use crate::cookies::CookieSettings;
 
 pub struct AppState {
     pub register: RegisterUser,
     pub login: LogIn,
     pub authenticate: Authenticate,
     pub refresh: Refresh,
-    pub revoke: RevokeSession,
+    pub revoke: Arc<RevokeSession>,
+    pub sessions: Arc<Sessions>,
+    pub password: ChangePassword,
     pub me: Me,
+    /// For the JWKS endpoint.
+    pub tokens: Arc<dyn TokenService>,
     /// For the readiness probe.
     pub store: Arc<dyn EventStore>,
+    pub cookies: CookieSettings,
 }

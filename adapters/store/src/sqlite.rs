@@ -149,6 +149,24 @@ impl EventStore for SqliteStore {
         self.fetch(sqlx::query(&sql).bind(stream.as_str())).await
     }
 
+    async fn read_stream_tail(
+        &self,
+        stream: StreamId,
+        count: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM events WHERE stream_id = ? \
+             ORDER BY stream_version DESC LIMIT ?) ORDER BY stream_version"
+        );
+        self.fetch(sqlx::query(&sql).bind(stream.as_str()).bind(count))
+            .await
+    }
+
+    async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = ? ORDER BY position");
+        self.fetch(sqlx::query(&sql).bind(subject)).await
+    }
+
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
@@ -221,5 +239,21 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(unavailable)?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.private_der)
+        .bind(&key.public_key)
+        .bind(format_timestamp(key.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
 }

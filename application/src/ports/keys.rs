@@ -47,6 +47,12 @@ pub trait KeyStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store cannot be written.
     async fn add_first_signing_key(&self, key: SigningKey) -> Result<bool, StoreError>;
+
+    /// Stores `key` as the newest signing key.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be written.
+    async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError>;
 }
 
 /// Makes new signing keys.

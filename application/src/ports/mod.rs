@@ -19,7 +19,7 @@ pub use store::{
     AppendError, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
     StoreError,
 };
-pub use tokens::{Claims, TokenError, TokenKind, TokenService};
+pub use tokens::{Claims, PublicKey, TokenError, TokenKind, TokenService};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{

@@ -115,6 +115,23 @@ pub trait EventStore: Send + Sync {
     /// [`StoreError`] when the store fails or holds an unreadable row.
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The last `count` events of `stream`, oldest first: a bounded look at a long stream.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or holds an unreadable row.
+    async fn read_stream_tail(
+        &self,
+        stream: StreamId,
+        count: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Every event whose subject is `subject` (a canonical username), in order: the user's
+    /// own stream, their sessions and their failed logins.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or holds an unreadable row.
+    async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events after global `position`, in order: how consumers follow the log.
     ///
     /// # Errors

@@ -1,4 +1,6 @@
 use authlog_domain::{Role, SessionId, TokenId, UserId, Username};
+
+use super::{KeyError, SigningKey};
 use time::OffsetDateTime;
 
 /// Which of the two tokens a JWT is (its `type` claim).
@@ -22,6 +24,8 @@ pub struct Claims {
     pub fresh: bool,
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The CSRF double-submit value, on tokens issued into cookies only.
+    pub csrf: Option<String>,
 }
 
 impl Claims {
@@ -70,4 +74,24 @@ pub trait TokenService: Send + Sync {
     /// # Errors
     /// [`TokenError`] says which check failed.
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError>;
+
+    /// Replaces the key set (oldest first; the newest signs) after a rotation.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the set is empty or holds an unusable key; the old set stays.
+    fn replace_keys(&self, keys: Vec<SigningKey>, now: OffsetDateTime) -> Result<(), KeyError>;
+
+    /// The public keys that may still verify a live token, for the JWKS endpoint. Empty when
+    /// tokens are signed with a shared secret.
+    fn public_keys(&self) -> Vec<PublicKey>;
+}
+
+/// A public verification key, as a JWK publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub kid: String,
+    /// The JOSE algorithm, `EdDSA`.
+    pub algorithm: String,
+    /// The raw public key.
+    pub public_key: Vec<u8>,
 }

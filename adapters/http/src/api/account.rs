@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::api::Tag;
 use crate::errors::{msg, MessageBody, ServerError};
-use crate::security::{challenge, unauthorized, AccessToken};
+use crate::security::{challenge, unauthorized, Access};
 use crate::state::AppState;
 
 /// Whom the token speaks for.
@@ -108,9 +108,9 @@ impl AccountApi {
     /// The Flask template's protected route: answers the username the access token speaks
     /// for. Checked entirely in memory: no database query.
     #[oai(path = "/protected", method = "get", operation_id = "protected")]
-    async fn protected(&self, token: AccessToken) -> ProtectedResponse {
+    async fn protected(&self, token: Access) -> ProtectedResponse {
         ProtectedResponse::Ok(Json(LoggedInAs {
-            logged_in_as: token.0.username.as_str().to_owned(),
+            logged_in_as: token.0.claims.username.as_str().to_owned(),
         }))
     }
 
@@ -121,9 +121,9 @@ impl AccountApi {
     async fn me(
         &self,
         state: Data<&Arc<AppState>>,
-        token: AccessToken,
+        token: Access,
     ) -> Result<MeResponse, ServerError> {
-        match state.me.execute(&token.0).await {
+        match state.me.execute(&token.0.claims).await {
             Ok(user) => Ok(MeResponse::Ok(Json(Me {
                 user_id: user.id.as_uuid(),
                 username: user.username.as_str().to_owned(),
@@ -144,8 +144,8 @@ impl AccountApi {
     /// Succeeds only for a token carrying the `admin` role (granted with
     /// `authlog user grant-role USERNAME admin`, effective from the next login).
     #[oai(path = "/admin", method = "get", operation_id = "admin")]
-    async fn admin(&self, token: AccessToken) -> AdminResponse {
-        if token.0.has_role(&Role::admin()) {
+    async fn admin(&self, token: Access) -> AdminResponse {
+        if token.0.claims.has_role(&Role::admin()) {
             AdminResponse::Ok(Json(Welcome {
                 message: "Welcome, admin!".into(),
             }))

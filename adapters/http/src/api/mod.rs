@@ -2,11 +2,15 @@
 //!
 //! - [`auth`]: register, login, refresh, logout (the Flask template's contract).
 //! - [`account`]: what a token holder may see: `/protected`, `/me`, `/admin`.
+//! - [`sessions`]: the caller's sessions: list, revoke one.
+//! - [`keys`]: the JWKS of the public signing keys.
 //! - [`ops`]: liveness and readiness probes.
 
 pub mod account;
 pub mod auth;
+pub mod keys;
 pub mod ops;
+pub mod sessions;
 
 use poem_openapi::Tags;
 
@@ -16,11 +20,29 @@ pub enum Tag {
     Auth,
     /// The authenticated caller's own account.
     Account,
+    /// The caller's sessions (one per login).
+    Sessions,
+    /// Public keys for verifying tokens elsewhere.
+    Keys,
     /// Probes for load balancers and orchestrators.
     Operations,
 }
 
+pub type All = (
+    auth::AuthApi,
+    account::AccountApi,
+    sessions::SessionsApi,
+    keys::KeysApi,
+    ops::OpsApi,
+);
+
 /// Every API of the service, for the OpenAPI service.
-pub fn all() -> (auth::AuthApi, account::AccountApi, ops::OpsApi) {
-    (auth::AuthApi, account::AccountApi, ops::OpsApi)
+pub fn all() -> All {
+    (
+        auth::AuthApi,
+        account::AccountApi,
+        sessions::SessionsApi,
+        keys::KeysApi,
+        ops::OpsApi,
+    )
 }

@@ -213,3 +213,42 @@ pub async fn read_type_since_filters_by_type_and_time(store: &dyn EventStore) {
         .unwrap()
         .is_empty());
 }
+
+pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn EventStore) {
+    for n in 0..5 {
+        store
+            .append(stream("s"), ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    let tail = store.read_stream_tail(stream("s"), 2).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+    assert_eq!(
+        store.read_stream_tail(stream("s"), 10).await.unwrap().len(),
+        5
+    );
+    assert!(store
+        .read_stream_tail(stream("none"), 3)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn read_subject_finds_every_stream_about_a_subject(store: &dyn EventStore) {
+    store
+        .append(stream("a"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    store
+        .append(stream("b"), ExpectedVersion::Any, vec![event(2), event(1)])
+        .await
+        .unwrap();
+    let about = store.read_subject("user1".into()).await.unwrap();
+    assert_eq!(
+        about.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+}

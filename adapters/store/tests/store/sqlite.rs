@@ -45,6 +45,8 @@ contract_tests!(
     the_right_expected_version_appends,
     read_all_pages_by_position,
     read_type_since_filters_by_type_and_time,
+    read_stream_tail_answers_the_last_events_oldest_first,
+    read_subject_finds_every_stream_about_a_subject,
 );
 
 #[tokio::test]
@@ -168,7 +170,7 @@ async fn events_survive_reopening_the_file() {
 }
 
 #[tokio::test]
-async fn only_the_first_signing_key_is_stored() {
+async fn only_the_first_signing_key_is_stored_and_rotations_add_newer_ones() {
     let (store, _dir, _) = fresh().await;
     let key = |kid: &str| SigningKey {
         kid: kid.into(),
@@ -180,6 +182,10 @@ async fn only_the_first_signing_key_is_stored() {
     assert!(store.add_first_signing_key(key("a")).await.unwrap());
     assert!(!store.add_first_signing_key(key("b")).await.unwrap());
     assert_eq!(store.signing_keys().await.unwrap(), vec![key("a")]);
+    let mut later = key("c");
+    later.created_at = T0 + time::Duration::seconds(1);
+    store.add_signing_key(later.clone()).await.unwrap();
+    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a"), later]);
 }
 
 #[tokio::test]
