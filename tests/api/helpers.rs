@@ -186,3 +186,52 @@ pub fn claims(token: &str) -> Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+impl TestApp {
+    /// The payloads of every event of `event_type`, in log order, read straight from the file.
+    pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
+        let mut conn = self.raw_database().await;
+        let payloads: Vec<String> =
+            sqlx::query_scalar("SELECT payload FROM events WHERE event_type = ? ORDER BY position")
+                .bind(event_type)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        payloads
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect()
+    }
+
+    /// The newest signing key's id and PKCS#8 private key, read straight from the file: what an
+    /// attacker with the key would have, for forging tokens whose only flaw is a claim.
+    pub async fn signing_key(&self) -> (String, Vec<u8>) {
+        let mut conn = self.raw_database().await;
+        sqlx::query_as("SELECT kid, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    pub async fn raw_database(&self) -> sqlx::SqliteConnection {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        sqlx::sqlite::SqliteConnectOptions::from_str(&self.database_url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+}
+
+/// Signs `claims` with the server's own key, under `kid`.
+pub fn sign(claims: &Value, kid: &str, private_der: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(private_der),
+    )
+    .unwrap()
+}

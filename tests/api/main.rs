@@ -6,12 +6,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod attacks;
+mod cookies;
 mod errors;
 mod helpers;
+mod keys;
 mod login;
 mod logout;
 mod openapi;
+mod password;
 mod protected;
 mod refresh;
 mod register;
 mod restart;
+mod sessions;
+mod throttling;

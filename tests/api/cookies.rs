@@ -1,0 +1,197 @@
+//! Tokens in cookies, with the CSRF double submit (Flask-JWT-Extended's names and messages).
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{assert_unauthorized, spawn_app, TestApp, PASSWORD};
+
+/// The `Set-Cookie` headers of a response, by cookie name.
+fn set_cookies(response: &Response) -> Vec<(String, String)> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let line = v.to_str().unwrap().to_owned();
+            let name = line.split('=').next().unwrap().to_owned();
+            (name, line)
+        })
+        .collect()
+}
+
+fn value<'a>(cookies: &'a [(String, String)], name: &str) -> &'a str {
+    let line = &cookies
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1;
+    line.split(';').next().unwrap().split_once('=').unwrap().1
+}
+
+async fn cookie_login(app: &TestApp) -> Vec<(String, String)> {
+    app.register("alice").await;
+    let response = app
+        .post_json(
+            "/login",
+            json!({"username": "alice", "password": PASSWORD, "set_cookies": true}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    set_cookies(&response)
+}
+
+fn jar(cookies: &[(String, String)]) -> String {
+    cookies
+        .iter()
+        .map(|(name, _)| format!("{name}={}", value(cookies, name)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn login_with_set_cookies_sets_the_four_cookies_with_safe_attributes() {
+    let app = spawn_app().await;
+    let cookies = cookie_login(&app).await;
+    let names: Vec<&str> = cookies.iter().map(|(n, _)| n.as_str()).collect();
+    for name in [
+        "access_token_cookie",
+        "refresh_token_cookie",
+        "csrf_access_token",
+        "csrf_refresh_token",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for (name, line) in &cookies {
+        assert!(line.contains("SameSite=Lax"), "{line}");
+        assert!(line.contains("Secure"), "{line}");
+        assert!(line.contains("Path=/"), "{line}");
+        let http_only = line.contains("HttpOnly");
+        assert_eq!(http_only, name.ends_with("_cookie"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn login_without_set_cookies_sets_none() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    let response = app
+        .post_json("/login", json!({"username": "alice", "password": PASSWORD}))
+        .await;
+    assert!(set_cookies(&response).is_empty());
+}
+
+#[tokio::test]
+async fn a_cookie_authenticates_a_get_without_csrf() {
+    let app = spawn_app().await;
+    let cookies = cookie_login(&app).await;
+    let response = app
+        .client
+        .get(app.url("/protected"))
+        .header(COOKIE, jar(&cookies))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_cookie_authenticated_post_needs_the_matching_csrf_header() {
+    let app = spawn_app().await;
+    let cookies = cookie_login(&app).await;
+    let missing = app
+        .client
+        .post(app.url("/logout"))
+        .header(COOKIE, jar(&cookies))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(missing, "Missing CSRF token").await;
+    let wrong = app
+        .client
+        .delete(app.url("/logout"))
+        .header(COOKIE, jar(&cookies))
+        .header("X-CSRF-TOKEN", "guessed")
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(wrong, "CSRF double submit tokens do not match").await;
+    // The refresh CSRF value does not open access-token requests.
+    let crossed = app
+        .client
+        .delete(app.url("/logout"))
+        .header(COOKIE, jar(&cookies))
+        .header("X-CSRF-TOKEN", value(&cookies, "csrf_refresh_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(crossed, "CSRF double submit tokens do not match").await;
+
+    let right = app
+        .client
+        .delete(app.url("/logout"))
+        .header(COOKIE, jar(&cookies))
+        .header("X-CSRF-TOKEN", value(&cookies, "csrf_access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    // Logout clears all four cookies.
+    let cleared = set_cookies(&right);
+    assert_eq!(cleared.len(), 4);
+    assert!(
+        cleared.iter().all(|(_, line)| line.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+}
+
+#[tokio::test]
+async fn refresh_by_cookie_answers_with_new_cookies() {
+    let app = spawn_app().await;
+    let cookies = cookie_login(&app).await;
+    let response = app
+        .client
+        .post(app.url("/refresh"))
+        .header(COOKIE, jar(&cookies))
+        .header("X-CSRF-TOKEN", value(&cookies, "csrf_refresh_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let renewed = set_cookies(&response);
+    assert_eq!(renewed.len(), 4);
+    assert_ne!(
+        value(&renewed, "refresh_token_cookie"),
+        value(&cookies, "refresh_token_cookie")
+    );
+    let with_new = app
+        .client
+        .get(app.url("/protected"))
+        .header(COOKIE, jar(&renewed))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_new.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn garbage_cookies_are_401_json_not_500() {
+    let app = spawn_app().await;
+    for cookie in [
+        "access_token_cookie=garbage",
+        "access_token_cookie=",
+        "===; ;;",
+        "access_token_cookie=%%%; x",
+    ] {
+        let response = app
+            .client
+            .get(app.url("/protected"))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{cookie:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["msg"].is_string());
+    }
+}

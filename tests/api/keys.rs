@@ -1,0 +1,169 @@
+//! The JWKS, key rotation, HS256, and verification by an independent JOSE implementation.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{claims, spawn_app, spawn_app_with, test_args, TestApp};
+use authlog::cli::ServeArgs;
+
+async fn jwks(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn header(token: &str) -> Value {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_the_key_that_signs_tokens() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    let set = jwks(&app).await;
+    let keys = set["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["kid"], header(&tokens.access)["kid"]);
+    assert!(
+        key.get("d").is_none(),
+        "a private key component must never be published"
+    );
+}
+
+#[tokio::test]
+async fn rotating_the_key_switches_signing_while_old_tokens_keep_verifying() {
+    let app = spawn_app().await;
+    let before = app.registered_and_logged_in("alice").await;
+    let old_kid = header(&before.access)["kid"].clone();
+
+    let output = app.cli(&["keys", "rotate"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let after = loop {
+        let tokens = app.login("alice").await;
+        if header(&tokens.access)["kid"] != old_kid {
+            break tokens;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still signing with the old key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        app.get("/protected", &before.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/protected", &after.access).await.status(),
+        StatusCode::OK
+    );
+    let kids: Vec<Value> = jwks(&app).await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(kids, vec![old_kid, header(&after.access)["kid"].clone()]);
+    let rotations = app.events_of_type("SigningKeyRotated").await;
+    assert_eq!(rotations.len(), 2);
+    assert!(rotations.iter().all(|e| e.get("private_key").is_none()));
+}
+
+#[tokio::test]
+async fn hs256_with_a_shared_secret_is_an_opt_in_that_publishes_nothing() {
+    let secret = "0123456789abcdef0123456789abcdef".to_owned();
+    let app = spawn_app_with(ServeArgs {
+        jwt_secret: Some(secret),
+        ..test_args()
+    })
+    .await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    assert_eq!(header(&tokens.access)["alg"], "HS256");
+    assert_eq!(
+        app.get("/protected", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(jwks(&app).await["keys"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_short_hs256_secret_is_refused_at_start() {
+    let app = spawn_app().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &app.database_url,
+        ])
+        .env("AUTHLOG_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("must be at least 32 bytes for HS256, got 9"),
+        "{stderr}"
+    );
+}
+
+/// PyJWT, with nothing but the JWKS URL, must accept authlog's access token. The Python
+/// interpreter comes from AUTHLOG_TEST_PYTHON (set up by ./test.sh) or `python3`.
+#[tokio::test]
+async fn an_independent_jose_implementation_verifies_tokens_from_the_jwks_alone() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    let python = std::env::var("AUTHLOG_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/verify_with_pyjwt.py"
+    );
+    // Asynchronously: the server runs on this test's runtime and must answer PyJWT's request.
+    let output = tokio::process::Command::new(&python)
+        .args([
+            script,
+            &app.url("/.well-known/jwks.json"),
+            &tokens.access,
+            "authlog",
+            "authlog",
+        ])
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python}: {e}; run ./test.sh, which installs PyJWT")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "PyJWT refused the token (run ./test.sh to install PyJWT):\n{stdout}\n{stderr}"
+    );
+    let verified: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(verified["username"], "alice");
+    assert_eq!(verified["sid"], claims(&tokens.access)["sid"]);
+}

@@ -1,0 +1,121 @@
+//! Changing the password: fresh token, current password, other sessions revoked.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, assert_unauthorized, spawn_app, PASSWORD};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+#[tokio::test]
+async fn a_fresh_token_and_the_current_password_change_it_and_end_the_other_sessions() {
+    let app = spawn_app().await;
+    let other = app.registered_and_logged_in("alice").await;
+    let this = app.login("alice").await;
+
+    let response = app
+        .client
+        .post(app.url("/password"))
+        .bearer_auth(&this.access)
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["revoked"], 1);
+
+    assert_unauthorized(
+        app.get("/protected", &other.access).await,
+        "Token has been revoked",
+    )
+    .await;
+    assert_eq!(
+        app.get("/protected", &this.access).await.status(),
+        StatusCode::OK
+    );
+    let old = app
+        .post_json("/login", json!({"username": "alice", "password": PASSWORD}))
+        .await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = app
+        .post_json(
+            "/login",
+            json!({"username": "alice", "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(new.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_from_a_refresh_is_not_fresh_enough() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    let refreshed: Value = app
+        .post("/refresh", &tokens.refresh)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/password"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(response, "Fresh token required").await;
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_401_and_changes_nothing() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    for wrong in ["not the password", "short"] {
+        let response = app
+            .client
+            .post(app.url("/password"))
+            .bearer_auth(&tokens.access)
+            .json(&json!({"current_password": wrong, "new_password": NEW_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_unauthorized(response, "Current password is incorrect").await;
+    }
+    app.login("alice").await;
+}
+
+#[tokio::test]
+async fn a_bad_body_or_a_short_new_password_is_400() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    let cases = [
+        (
+            json!({"current_password": PASSWORD}),
+            "Missing current_password or new_password",
+        ),
+        (
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+            "new password must be at least 8 bytes",
+        ),
+    ];
+    for (body, msg) in cases {
+        let response = app
+            .client
+            .post(app.url("/password"))
+            .bearer_auth(&tokens.access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, msg).await;
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_it_is_401_even_with_a_bad_body() {
+    let app = spawn_app().await;
+    let response = app.post_json("/password", json!({})).await;
+    assert_unauthorized(response, "Missing Authorization Header").await;
+}
