@@ -2,8 +2,6 @@
 
 use authlog_application::ports::{Metadata, RecordedEvent, StoreError};
 use authlog_domain::{Event, StreamId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -28,30 +26,46 @@ pub fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// The columns every event query selects, in the order [`decode`] reads them.
+/// The columns every event query selects, as [`RawEvent`] reads them.
 pub const COLUMNS: &str =
     "position, stream_id, stream_version, event_type, subject, payload, metadata, recorded_at";
 
-pub fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(unavailable);
-    let get_text = |name: &str| row.try_get::<String, _>(name).map_err(unavailable);
-    let position = get_i64("position")?;
-    let event_type = get_text("event_type")?;
-    let payload: serde_json::Value = serde_json::from_str(&get_text("payload")?)
-        .map_err(|e| StoreError::Corrupt(format!("payload at position {position}: {e}")))?;
-    let metadata: Metadata = serde_json::from_str(&get_text("metadata")?)
-        .map_err(|e| StoreError::Corrupt(format!("metadata at position {position}: {e}")))?;
-    let event = Event::decode(&event_type, payload)
-        .map_err(|e| StoreError::Corrupt(format!("position {position}: {e}")))?;
-    Ok(RecordedEvent {
-        position: to_u64(position)?,
-        stream_id: StreamId::from_stored(get_text("stream_id")?),
-        stream_version: to_u64(get_i64("stream_version")?)?,
-        event,
-        subject: row.try_get("subject").map_err(unavailable)?,
-        metadata,
-        recorded_at: parse_timestamp(&get_text("recorded_at")?)?,
-    })
+/// An `events` row as both backends store it (the same types, so the same hash input).
+#[derive(Debug, sqlx::FromRow)]
+pub struct RawEvent {
+    pub position: i64,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub payload: String,
+    pub metadata: String,
+    pub recorded_at: String,
+}
+
+impl RawEvent {
+    pub fn decode(self) -> Result<RecordedEvent, StoreError> {
+        let position = self.position;
+        let payload: serde_json::Value = serde_json::from_str(&self.payload)
+            .map_err(|e| StoreError::Corrupt(format!("payload at position {position}: {e}")))?;
+        let metadata: Metadata = serde_json::from_str(&self.metadata)
+            .map_err(|e| StoreError::Corrupt(format!("metadata at position {position}: {e}")))?;
+        let event = Event::decode(&self.event_type, payload)
+            .map_err(|e| StoreError::Corrupt(format!("position {position}: {e}")))?;
+        Ok(RecordedEvent {
+            position: to_u64(position)?,
+            stream_id: StreamId::from_stored(self.stream_id),
+            stream_version: to_u64(self.stream_version)?,
+            event,
+            subject: self.subject,
+            metadata,
+            recorded_at: parse_timestamp(&self.recorded_at)?,
+        })
+    }
+}
+
+pub fn decode_all(rows: Vec<RawEvent>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(RawEvent::decode).collect()
 }
 
 pub fn to_u64(value: i64) -> Result<u64, StoreError> {

@@ -16,17 +16,22 @@ use authlog_domain::StreamId;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Sqlite, Transaction};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::rows::{decode, format_timestamp, parse_timestamp, to_i64, unavailable, COLUMNS};
-use crate::writer::{self, AppendRequest, PreparedEvent};
+use crate::rows::{
+    decode_all, format_timestamp, parse_timestamp, to_i64, to_u64, unavailable, RawEvent, COLUMNS,
+};
+use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
+use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Appends queued for the writer before callers wait for room.
 const QUEUE: usize = 4_096;
+/// The triggers that make `events` append-only.
+const GUARDS: &[&str] = &["events_refuse_update", "events_refuse_delete"];
 
 /// Why the store could not be opened. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -73,39 +78,118 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .disable_statement_logging();
         let path = options.get_filename().display().to_string();
-        let open_error = |source| OpenError::Open {
-            path: path.clone(),
-            source,
-        };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
-            .map_err(open_error)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|source| OpenError::Migrate {
+            .map_err(|source| OpenError::Open {
                 path: path.clone(),
                 source,
             })?;
-        let conn = options.connect().await.map_err(open_error)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| OpenError::Migrate { path, source })?;
         let (writer, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(conn, requests));
+        tokio::spawn(writer::run(SqliteWriter(pool.clone()), requests));
         Ok(Self { pool, writer })
     }
 
     async fn fetch<'q>(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        query: sqlx::query::QueryAs<'q, Sqlite, RawEvent, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        query
-            .fetch_all(&self.pool)
+        decode_all(query.fetch_all(&self.pool).await.map_err(unavailable)?)
+    }
+
+    /// Walks the whole hash chain and checks that the append-only triggers are installed.
+    ///
+    /// # Errors
+    /// [`VerifyError`] naming the first bad position or the missing guard.
+    pub async fn verify(&self) -> Result<Intact, VerifyError> {
+        let present: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        require_guards(GUARDS, &present)?;
+        let mut walk = ChainWalk::default();
+        let sql = format!(
+            "SELECT {COLUMNS}, hash FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+        );
+        loop {
+            let rows: Vec<HashedRow> = sqlx::query_as(&sql)
+                .bind(to_i64(walk.next_position())?)
+                .bind(BATCH)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            for row in &rows {
+                walk.check(row)?;
+            }
+            if rows.len() < BATCH as usize {
+                return Ok(walk.finish());
+            }
+        }
+    }
+}
+
+/// SQLite's writer: `BEGIN IMMEDIATE` takes the database's write lock at once, so the version
+/// checks and inserts of a batch see no other writer, in this process or another.
+struct SqliteWriter(SqlitePool);
+
+impl Writer for SqliteWriter {
+    type Tx = Transaction<'static, Sqlite>;
+
+    async fn begin(&self) -> Result<Self::Tx, StoreError> {
+        self.0
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(unavailable)?
-            .iter()
-            .map(decode)
-            .collect()
+            .map_err(unavailable)
+    }
+}
+
+impl WriteTx for Transaction<'static, Sqlite> {
+    async fn head(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut **self)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn stream_version(&mut self, stream: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(stream)
+        .fetch_one(&mut **self)
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn insert(&mut self, row: &NewRow<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
+             payload, metadata, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.position)
+        .bind(row.stream_id)
+        .bind(row.stream_version)
+        .bind(row.event.event_type)
+        .bind(row.event.subject.as_deref())
+        .bind(&row.event.payload)
+        .bind(&row.event.metadata)
+        .bind(&row.event.recorded_at)
+        .bind(row.hash)
+        .execute(&mut **self)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        Transaction::commit(self).await.map_err(unavailable)
     }
 }
 
@@ -117,36 +201,13 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Appended, AppendError> {
-        let events = events
-            .into_iter()
-            .map(|e| {
-                let metadata = serde_json::to_string(&e.metadata)
-                    .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
-                Ok(PreparedEvent {
-                    event_type: e.event.event_type(),
-                    subject: e.subject,
-                    payload: e.event.payload().to_string(),
-                    metadata,
-                    recorded_at: format_timestamp(e.occurred_at),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let (reply, outcome) = oneshot::channel();
-        let request = AppendRequest {
-            stream,
-            expected,
-            events,
-            reply,
-        };
-        let gone = || StoreError::Unavailable("the writer task has stopped".into());
-        self.writer.send(request).await.map_err(|_| gone())?;
-        outcome.await.map_err(|_| gone())?
+        writer::submit(&self.writer, stream, expected, events).await
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY stream_version");
-        self.fetch(sqlx::query(&sql).bind(stream.as_str())).await
+        self.fetch(sqlx::query_as(&sql).bind(stream.as_str())).await
     }
 
     async fn read_stream_tail(
@@ -158,19 +219,19 @@ impl EventStore for SqliteStore {
             "SELECT * FROM (SELECT {COLUMNS} FROM events WHERE stream_id = ? \
              ORDER BY stream_version DESC LIMIT ?) ORDER BY stream_version"
         );
-        self.fetch(sqlx::query(&sql).bind(stream.as_str()).bind(count))
+        self.fetch(sqlx::query_as(&sql).bind(stream.as_str()).bind(count))
             .await
     }
 
     async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = ? ORDER BY position");
-        self.fetch(sqlx::query(&sql).bind(subject)).await
+        self.fetch(sqlx::query_as(&sql).bind(subject)).await
     }
 
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
-        self.fetch(sqlx::query(&sql).bind(to_i64(after)?).bind(limit))
+        self.fetch(sqlx::query_as(&sql).bind(to_i64(after)?).bind(limit))
             .await
     }
 
@@ -183,7 +244,7 @@ impl EventStore for SqliteStore {
             "SELECT {COLUMNS} FROM events WHERE event_type = ? AND recorded_at >= ? ORDER BY position"
         );
         self.fetch(
-            sqlx::query(&sql)
+            sqlx::query_as(&sql)
                 .bind(event_type)
                 .bind(format_timestamp(since)),
         )
@@ -195,34 +256,43 @@ impl EventStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(unavailable)?;
-        crate::rows::to_u64(head)
+        to_u64(head)
+    }
+}
+
+/// A `signing_keys` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    algorithm: String,
+    private_key: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at: String,
+}
+
+impl KeyRow {
+    pub(crate) fn decode(self) -> Result<SigningKey, StoreError> {
+        Ok(SigningKey {
+            kid: self.kid,
+            algorithm: self.algorithm,
+            private_der: self.private_key,
+            public_key: self.public_key,
+            created_at: parse_timestamp(&self.created_at)?,
+        })
     }
 }
 
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<KeyRow> = sqlx::query_as(
             "SELECT kid, algorithm, private_key, public_key, created_at FROM signing_keys \
              ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                Ok(SigningKey {
-                    kid: row.try_get("kid").map_err(unavailable)?,
-                    algorithm: row.try_get("algorithm").map_err(unavailable)?,
-                    private_der: row.try_get("private_key").map_err(unavailable)?,
-                    public_key: row.try_get("public_key").map_err(unavailable)?,
-                    created_at: parse_timestamp(
-                        &row.try_get::<String, _>("created_at")
-                            .map_err(unavailable)?,
-                    )?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(KeyRow::decode).collect()
     }
 
     async fn add_first_signing_key(&self, key: SigningKey) -> Result<bool, StoreError> {

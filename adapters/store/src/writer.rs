@@ -1,19 +1,24 @@
-//! The single writer: every append of this process goes through one task and one connection.
+//! The single writer: every append of this process goes through one task.
 //!
-//! Why one writer: SQLite admits one writer at a time anyway, and serialising appends here
-//! gives three things at once. Positions are handed out in commit order (a follower reading
-//! `position > n` never misses a row that commits late). Appends that arrive while a commit is
-//! in flight are batched into the next transaction (group commit: one fsync for many
-//! requests). And the expected-version check and the insert happen inside one `BEGIN
-//! IMMEDIATE` transaction, which also excludes other processes (the CLI) for its duration.
+//! Why one writer: the database admits one appender at a time anyway (SQLite's write lock,
+//! PostgreSQL's advisory lock, both held for the transaction), and serialising appends gives
+//! three things at once. Positions are handed out in commit order, so a follower reading
+//! `position > n` never misses a row that commits late: no transaction with a lower position
+//! can still be in flight. Appends that arrive while a commit is in flight are batched into the
+//! next transaction (group commit: one fsync for many requests). And each expected-version check
+//! and its insert happen inside that one exclusive transaction.
+//!
+//! The batch algorithm is here once; each backend supplies a [`WriteTx`]: how to begin the
+//! exclusive transaction and the three statements a batch needs.
+
+use std::future::Future;
 
 use authlog_application::ports::{AppendError, Appended, ExpectedVersion, StoreError};
 use authlog_domain::StreamId;
-use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{self, RowContent};
-use crate::rows::{to_i64, to_u64, unavailable};
+use crate::rows::{to_i64, to_u64};
 
 /// Appends taken into one transaction at most.
 const MAX_BATCH: usize = 256;
@@ -34,8 +39,40 @@ pub struct AppendRequest {
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
+/// A row about to be inserted, hash included.
+pub struct NewRow<'a> {
+    pub position: i64,
+    pub stream_id: &'a str,
+    pub stream_version: i64,
+    pub event: &'a PreparedEvent,
+    pub hash: &'a [u8],
+}
+
+/// Where a backend's writer starts its exclusive transactions.
+pub trait Writer: Send + Sync + 'static {
+    type Tx: WriteTx;
+
+    /// Begins a transaction that excludes every other appender, in this process or another,
+    /// until it ends.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+}
+
+/// One exclusive write transaction.
+pub trait WriteTx: Send {
+    /// The last row's position and hash.
+    fn head(&mut self) -> impl Future<Output = Result<Option<(i64, Vec<u8>)>, StoreError>> + Send;
+    /// The stream's current version (0: no stream).
+    fn stream_version(
+        &mut self,
+        stream: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn insert(&mut self, row: &NewRow<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Commits durably; on PostgreSQL also notifies listeners.
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Runs until every sender is dropped.
-pub async fn run(mut conn: SqliteConnection, mut requests: mpsc::Receiver<AppendRequest>) {
+pub async fn run<W: Writer>(writer: W, mut requests: mpsc::Receiver<AppendRequest>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = requests.recv().await {
         batch.push(first);
@@ -45,8 +82,7 @@ pub async fn run(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Append
                 Err(_) => break,
             }
         }
-        let outcomes = commit(&mut conn, &batch).await;
-        match outcomes {
+        match commit(&writer, &batch).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     // The requester may have gone (client hung up); the append stands anyway.
@@ -63,35 +99,20 @@ pub async fn run(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Append
     }
 }
 
-/// Commits every request of `batch` that passes its version check, in one transaction.
-/// A request that fails its check gets its conflict; the others are unaffected.
-async fn commit(
-    conn: &mut SqliteConnection,
+/// Commits every request of `batch` that passes its version check, in one transaction. A
+/// request that fails its check gets its conflict; the others are unaffected.
+async fn commit<W: Writer>(
+    writer: &W,
     batch: &[AppendRequest],
 ) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(unavailable)?;
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-    let (mut position, mut previous) = match head {
+    let mut tx = writer.begin().await?;
+    let (mut position, mut previous) = match tx.head().await? {
         Some((position, hash)) => (to_u64(position)?, hash),
         None => (0, chain::GENESIS.to_vec()),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
-        let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
-        )
-        .bind(request.stream.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let current = to_u64(current)?;
+        let current = to_u64(tx.stream_version(request.stream.as_str()).await?)?;
         let expected_ok = match request.expected {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => current == 0,
@@ -122,22 +143,14 @@ async fn commit(
                     recorded_at: &event.recorded_at,
                 },
             );
-            sqlx::query(
-                "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
-                 payload, metadata, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(to_i64(position)?)
-            .bind(request.stream.as_str())
-            .bind(to_i64(version)?)
-            .bind(event.event_type)
-            .bind(event.subject.as_deref())
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(&event.recorded_at)
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+            tx.insert(&NewRow {
+                position: to_i64(position)?,
+                stream_id: request.stream.as_str(),
+                stream_version: to_i64(version)?,
+                event,
+                hash: &hash,
+            })
+            .await?;
             previous = hash.to_vec();
         }
         outcomes.push(Ok(Appended {
@@ -145,6 +158,46 @@ async fn commit(
             position,
         }));
     }
-    tx.commit().await.map_err(unavailable)?;
+    tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Serialises `events` for their rows, outside the writer so that it does not hold up the batch.
+pub fn prepare(
+    events: Vec<authlog_application::ports::NewEvent>,
+) -> Result<Vec<PreparedEvent>, StoreError> {
+    events
+        .into_iter()
+        .map(|e| {
+            let metadata = serde_json::to_string(&e.metadata)
+                .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
+            Ok(PreparedEvent {
+                event_type: e.event.event_type(),
+                subject: e.subject,
+                payload: e.event.payload().to_string(),
+                metadata,
+                recorded_at: crate::rows::format_timestamp(e.occurred_at),
+            })
+        })
+        .collect()
+}
+
+/// Hands `events` to the writer task and waits for the outcome.
+pub async fn submit(
+    writer: &mpsc::Sender<AppendRequest>,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<authlog_application::ports::NewEvent>,
+) -> Result<Appended, AppendError> {
+    let events = prepare(events)?;
+    let (reply, outcome) = oneshot::channel();
+    let request = AppendRequest {
+        stream,
+        expected,
+        events,
+        reply,
+    };
+    let gone = || StoreError::Unavailable("the writer task has stopped".into());
+    writer.send(request).await.map_err(|_| gone())?;
+    outcome.await.map_err(|_| gone())?
 }

@@ -252,3 +252,46 @@ pub async fn read_subject_finds_every_stream_about_a_subject(store: &dyn EventSt
         vec![1, 3]
     );
 }
+
+/// Two stores (two writers, as two processes would have) on one database: their appends share
+/// one gap-free order, and a creation race between them has one winner.
+pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn EventStore>, b: Arc<dyn EventStore>) {
+    let writers = (0..40).map(|n| {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            store
+                .append(
+                    stream(&format!("s{}", n % 4)),
+                    ExpectedVersion::Any,
+                    vec![event(n)],
+                )
+                .await
+                .unwrap()
+        })
+    });
+    futures::future::join_all(writers).await;
+    let positions: Vec<u64> = a
+        .read_all(0, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, (1..=40).collect::<Vec<u64>>());
+
+    let racers = (0..10).map(|n| {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            store
+                .append(
+                    stream("user:contested"),
+                    ExpectedVersion::NoStream,
+                    vec![event(n)],
+                )
+                .await
+        })
+    });
+    let results = futures::future::join_all(racers).await;
+    let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(wins, 1);
+}

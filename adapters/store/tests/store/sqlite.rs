@@ -6,7 +6,7 @@ use std::sync::Arc;
 use authlog_application::ports::{EventStore, ExpectedVersion, KeyStore, SigningKey};
 use authlog_domain::StreamId;
 use authlog_store::chain::{self, RowContent};
-use authlog_store::SqliteStore;
+use authlog_store::{SqliteStore, VerifyError};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
@@ -123,6 +123,51 @@ async fn every_row_hash_chains_to_the_previous_row() {
         previous = stored;
     }
     assert_eq!(rows.len(), 6);
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_append_gap_free_and_race_to_one_winner() {
+    let (first, _dir, url) = fresh().await;
+    let second = SqliteStore::open(&url).await.unwrap();
+    contract::two_writers_share_one_gap_free_order(Arc::new(first), Arc::new(second)).await;
+}
+
+#[tokio::test]
+async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
+    let (store, _dir, url) = fresh().await;
+    for n in 0..5 {
+        store
+            .append(
+                StreamId::from_stored(format!("s{n}")),
+                ExpectedVersion::Any,
+                vec![event(n)],
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.verify().await.unwrap().rows, 5);
+
+    // An edit behind the service's back: only possible by dropping the guard first.
+    let mut conn = raw(&url).await;
+    sqlx::query("DROP TRIGGER events_refuse_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        matches!(store.verify().await, Err(VerifyError::MissingGuard(name)) if name == "events_refuse_update")
+    );
+    sqlx::query("UPDATE events SET subject = 'mallory' WHERE position = 4")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match store.verify().await {
+        Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 4),
+        other => panic!("expected a break at 4, got {other:?}"),
+    }
 }
 
 #[tokio::test]
