@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of authlog: unit, store-contract and black-box HTTP tests.
+# Runs every test of authlog: unit, store-contract and black-box HTTP tests, on SQLite and on
+# PostgreSQL.
 #
-# Beyond the Rust toolchain the tests need one thing, set up here on first use: a Python
-# environment with PyJWT, the independent JOSE implementation that must accept authlog's tokens
-# from the JWKS alone. It lives in target/, so `cargo clean` removes it too.
+# Beyond the Rust toolchain the tests need, and this sets up:
+# - PostgreSQL at 127.0.0.1:5432 (user postgres; override with AUTHLOG_TEST_POSTGRES_ADMIN_URL).
+#   Started if it is down and installed locally; the run gets a fresh database of its own,
+#   dropped afterwards. Without it the PostgreSQL tests say they did not run; under CI (CI set)
+#   a missing PostgreSQL is a failure.
+# - A Python environment with PyJWT, the independent JOSE implementation that must accept
+#   authlog's tokens from the JWKS alone. It lives in target/, so `cargo clean` removes it too.
 # Extra arguments go to `cargo test` (for example a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,4 +24,27 @@ if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
 fi
 export AUTHLOG_TEST_PYTHON="$PWD/$venv/bin/python"
 
+admin=${AUTHLOG_TEST_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+postgres_up() { psql "$admin" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+if ! postgres_up && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "test.sh: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
+fi
+if postgres_up; then
+    database="authlog_test_$(date +%s)_$$"
+    psql "$admin" -qc "CREATE DATABASE $database"
+    trap 'psql "$admin" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true' EXIT
+    export AUTHLOG_TEST_POSTGRES_URL="${admin%/*}/$database"
+elif [ -n "${CI:-}" ]; then
+    echo "test.sh: PostgreSQL is not reachable at $admin; under CI its tests must run" >&2
+    exit 1
+else
+    echo "test.sh: NOTE: PostgreSQL is not reachable at $admin; its tests will say they did not run" >&2
+fi
+
 cargo test --workspace --locked "$@"
+if [ -n "${AUTHLOG_TEST_POSTGRES_URL:-}" ]; then
+    echo "test.sh: the black-box HTTP suite again, on PostgreSQL"
+    AUTHLOG_TEST_BACKEND=postgres cargo test --locked -p authlog --test api "$@"
+fi

@@ -4,7 +4,7 @@
 //! - [`cli`]: the commands and their flags (each flag also an `AUTHLOG_*` variable).
 //! - [`server`]: builds the adapters and services for `serve`, starts and stops the server, and
 //!   runs the feed that keeps the revocation view current from the log.
-//! - [`database`]: opens the event store a `--database-url` names.
+//! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL).
 
 pub mod cli;
 pub mod database;

@@ -10,7 +10,7 @@ use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
-use authlog_application::ports::{Clock, EventStore, TokenService};
+use authlog_application::ports::{Clock, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
 use authlog_application::revocation::RevocationSet;
@@ -24,11 +24,11 @@ use authlog_crypto::{
 };
 use authlog_http::{AppState, CookieSettings, HttpConfig};
 use poem::listener::{Acceptor, Listener, TcpListener};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
-use crate::database;
+use crate::database::Database;
 
 /// How long in-flight requests may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -49,7 +49,8 @@ impl Server {
     /// bound: each with what failed.
     pub async fn start(database_url: &str, args: &ServeArgs) -> anyhow::Result<Self> {
         check(args)?;
-        let store = Arc::new(database::open(database_url).await?);
+        let database = Database::open(database_url).await?;
+        let store = database.events();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids = Arc::new(UuidV7Ids);
         let lifetimes = TokenLifetimes {
@@ -62,7 +63,7 @@ impl Server {
         };
 
         let keys = SigningKeys::new(
-            store.clone(),
+            database.keys(),
             Arc::new(Ed25519KeyGenerator),
             store.clone(),
             clock.clone(),
@@ -97,11 +98,11 @@ impl Server {
             + time::Duration::seconds(args.leeway.into())
             + time::Duration::minutes(1);
         let revocations = Arc::new(RevocationSet::new(window));
-        let store_port: Arc<dyn EventStore> = store.clone();
+        let store_port = store;
         let feed = LogFeed::start(
             store_port.clone(),
             revocations.clone(),
-            store,
+            database.keys(),
             tokens.clone(),
             clock.clone(),
             window,
@@ -171,11 +172,10 @@ impl Server {
             .context("the listener has no address")?;
 
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(follow_log(
-            feed,
-            Duration::from_millis(args.poll_interval_ms),
-            stopped.clone(),
-        ));
+        let poll = args
+            .poll_interval_ms
+            .map_or_else(|| database.default_poll_interval(), Duration::from_millis);
+        tokio::spawn(follow_log(feed, poll, database.appended(), stopped.clone()));
         let mut shutdown = stopped;
         let task = tokio::spawn(
             poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -225,18 +225,25 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps this process current with what other processes (instances, the CLI) append.
-async fn follow_log(feed: LogFeed, every: Duration, mut stopped: watch::Receiver<bool>) {
+/// Keeps this process current with what other processes (instances, the CLI) append: polls
+/// the log when `appended` signals a commit anywhere, and every `every` in any case.
+async fn follow_log(
+    feed: LogFeed,
+    every: Duration,
+    appended: Option<Arc<Notify>>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let signal = appended.unwrap_or_else(|| Arc::new(Notify::new()));
     loop {
         tokio::select! {
-            _ = interval.tick() => {
-                if let Err(e) = feed.poll().await {
-                    tracing::warn!(error = %e, "cannot follow the event log; retrying");
-                }
-            }
+            _ = interval.tick() => {}
+            _ = signal.notified() => {}
             _ = stopped.changed() => return,
+        }
+        if let Err(e) = feed.poll().await {
+            tracing::warn!(error = %e, "cannot follow the event log; retrying");
         }
     }
 }

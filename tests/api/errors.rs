@@ -5,20 +5,6 @@ use serde_json::Value;
 
 use crate::helpers::{assert_error, spawn_app};
 
-async fn count_events(app: &crate::helpers::TestApp) -> i64 {
-    use sqlx::ConnectOptions;
-    use std::str::FromStr;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&app.database_url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_unknown_path_is_404_json() {
     let app = spawn_app().await;
@@ -45,7 +31,7 @@ async fn a_wrong_method_is_405_json() {
 #[tokio::test]
 async fn unparseable_json_is_400_and_writes_nothing() {
     let app = spawn_app().await;
-    let before = count_events(&app).await;
+    let before = app.event_count().await;
     let response = app
         .client
         .post(app.url("/register"))
@@ -60,7 +46,7 @@ async fn unparseable_json_is_400_and_writes_nothing() {
         .as_str()
         .unwrap()
         .starts_with("Request body is not valid JSON"));
-    assert_eq!(count_events(&app).await, before);
+    assert_eq!(app.event_count().await, before);
 }
 
 #[tokio::test]
@@ -143,7 +129,7 @@ async fn a_body_over_64_kib_is_413_and_the_server_keeps_serving() {
             .status(),
         StatusCode::OK
     );
-    assert_eq!(count_events(&app).await, 1, "only the signing key's event");
+    assert_eq!(app.event_count().await, 1, "only the signing key's event");
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ pub fn test_args() -> ServeArgs {
     ServeArgs {
         bind: "127.0.0.1:0".parse().unwrap(),
         leeway: 0,
-        poll_interval_ms: 50,
+        poll_interval_ms: Some(50),
         ..ServeArgs::default()
     }
 }
@@ -47,7 +47,17 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("authlog.db").display());
+    let database_url = match backend() {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("authlog.db").display()),
+        Backend::Postgres => postgres_schema_url().await.expect(
+            "AUTHLOG_TEST_BACKEND=postgres needs AUTHLOG_TEST_POSTGRES_URL (./test.sh sets both)",
+        ),
+    };
+    spawn_on(database_url, args, dir).await
+}
+
+/// Starts a server on an existing database (another instance of a cluster, say).
+pub async fn spawn_on(database_url: String, args: ServeArgs, dir: TempDir) -> TestApp {
     let server = Server::start(&database_url, &args).await.unwrap();
     TestApp {
         base: format!("http://{}", server.addr()),
@@ -57,6 +67,44 @@ pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
         server,
         dir,
     }
+}
+
+/// Which database the suite runs on: SQLite unless AUTHLOG_TEST_BACKEND=postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("AUTHLOG_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("AUTHLOG_TEST_BACKEND={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A URL for a fresh schema in the run's PostgreSQL database, or `None` (with a notice) on a
+/// machine without PostgreSQL. Under CI a missing database is a failure, never a skip.
+pub async fn postgres_schema_url() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let base = match std::env::var("AUTHLOG_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("AUTHLOG_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run")
+        }
+        Err(_) => {
+            not_run_notice();
+            return None;
+        }
+    };
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    conn.execute(format!("CREATE SCHEMA {schema}").as_str())
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{separator}options[search_path]={schema}"))
 }
 
 /// An access and a refresh token.
@@ -188,40 +236,68 @@ pub fn claims(token: &str) -> Value {
 }
 
 impl TestApp {
-    /// The payloads of every event of `event_type`, in log order, read straight from the file.
+    /// The payloads of every event of `event_type`, in log order, read straight from the
+    /// database.
     pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
-        let mut conn = self.raw_database().await;
-        let payloads: Vec<String> =
-            sqlx::query_scalar("SELECT payload FROM events WHERE event_type = ? ORDER BY position")
-                .bind(event_type)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
+        let payloads: Vec<String> = match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_scalar(
+                "SELECT payload FROM events WHERE event_type = ? ORDER BY position",
+            )
+            .bind(event_type)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_scalar(
+                "SELECT payload FROM events WHERE event_type = $1 ORDER BY position",
+            )
+            .bind(event_type)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap(),
+        };
         payloads
             .iter()
             .map(|p| serde_json::from_str(p).unwrap())
             .collect()
     }
 
-    /// The newest signing key's id and PKCS#8 private key, read straight from the file: what an
-    /// attacker with the key would have, for forging tokens whose only flaw is a claim.
-    pub async fn signing_key(&self) -> (String, Vec<u8>) {
-        let mut conn = self.raw_database().await;
-        sqlx::query_as("SELECT kid, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+    /// How many events the log holds.
+    pub async fn event_count(&self) -> i64 {
+        const SQL: &str = "SELECT COUNT(*) FROM events";
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_scalar(SQL).fetch_one(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_scalar(SQL).fetch_one(&mut conn).await.unwrap(),
+        }
     }
 
-    pub async fn raw_database(&self) -> sqlx::SqliteConnection {
+    /// The newest signing key's id and PKCS#8 private key, read straight from the database:
+    /// what an attacker with the key would have, for forging tokens whose only flaw is a claim.
+    pub async fn signing_key(&self) -> (String, Vec<u8>) {
+        const SQL: &str =
+            "SELECT kid, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1";
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
+        }
+    }
+
+    async fn raw_database(&self) -> Raw {
         use sqlx::ConnectOptions;
         use std::str::FromStr;
-        sqlx::sqlite::SqliteConnectOptions::from_str(&self.database_url)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        if self.database_url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.database_url).unwrap();
+            Raw::Sqlite(options.connect().await.unwrap())
+        } else {
+            let options = sqlx::postgres::PgConnectOptions::from_str(&self.database_url).unwrap();
+            Raw::Postgres(options.connect().await.unwrap())
+        }
     }
+}
+
+/// A direct connection to the app's database, whichever it is.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
 }
 
 /// Signs `claims` with the server's own key, under `kid`.
@@ -234,4 +310,18 @@ pub fn sign(claims: &Value, kid: &str, private_der: &[u8]) -> String {
         &jsonwebtoken::EncodingKey::from_ed_der(private_der),
     )
     .unwrap()
+}
+
+/// Says, once per test binary, that the PostgreSQL tests did not run and how to run them.
+/// Written to stderr directly: libtest hides what a passing test prints with `eprintln!`.
+fn not_run_notice() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nNOTE: the PostgreSQL tests did NOT run: AUTHLOG_TEST_POSTGRES_URL is not set. \
+             Run ./test.sh, which starts PostgreSQL and makes a database for the run.\n"
+        );
+    });
 }

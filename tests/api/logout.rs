@@ -76,20 +76,7 @@ async fn logout_is_recorded_in_the_log_as_revoked_with_reason_logout() {
     let app = spawn_app().await;
     let tokens = app.registered_and_logged_in("alice").await;
     app.delete("/logout", &tokens.access).await;
-    let reason: String = {
-        use sqlx::ConnectOptions;
-        use std::str::FromStr;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&app.database_url)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query_scalar(
-            "SELECT json_extract(payload, '$.reason') FROM events WHERE event_type = 'Revoked'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-    };
+    let revoked = app.events_of_type("Revoked").await;
+    let reason = revoked[0]["reason"].as_str().unwrap();
     assert_eq!(reason, "logout");
 }

@@ -77,3 +77,17 @@ async fn serve_refuses_bad_configuration_with_one_line_and_a_failure_exit() {
         );
     }
 }
+
+#[tokio::test]
+async fn verify_reports_an_intact_log() {
+    let app = spawn_app().await;
+    app.registered_and_logged_in("alice").await;
+    let output = app.cli(&["verify"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("intact: 3 events"), "{stdout}");
+}

@@ -19,10 +19,7 @@ pub fn base_url() -> Option<String> {
             panic!("AUTHLOG_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run")
         }
         Err(_) => {
-            eprintln!(
-                "NOTE: PostgreSQL tests NOT run: AUTHLOG_TEST_POSTGRES_URL is not set. \
-                 Run ./test.sh, which starts PostgreSQL and makes a database for the run."
-            );
+            not_run_notice();
             None
         }
     }
@@ -149,4 +146,18 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 3),
         other => panic!("expected a break at 3, got {other:?}"),
     }
+}
+
+/// Says, once per test binary, that the PostgreSQL tests did not run and how to run them.
+/// Written to stderr directly: libtest hides what a passing test prints with `eprintln!`.
+fn not_run_notice() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nNOTE: the PostgreSQL tests did NOT run: AUTHLOG_TEST_POSTGRES_URL is not set. \
+             Run ./test.sh, which starts PostgreSQL and makes a database for the run.\n"
+        );
+    });
 }

@@ -1,0 +1,142 @@
+//! Two instances on one PostgreSQL database, as behind a load balancer. These need PostgreSQL
+//! whichever backend the rest of the suite runs on.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_unauthorized, postgres_schema_url, spawn_on, test_args, TestApp, PASSWORD,
+};
+
+/// Instances A and B on one fresh database; `None` where PostgreSQL is not available.
+async fn pair() -> Option<(TestApp, TestApp)> {
+    let url = postgres_schema_url().await?;
+    let a = spawn_on(url.clone(), test_args(), tempfile::tempdir().unwrap()).await;
+    let b = spawn_on(url, test_args(), tempfile::tempdir().unwrap()).await;
+    Some((a, b))
+}
+
+/// Waits up to a second for `check` to hold, as an instance follows the other's appends.
+async fn within_a_second<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not seen by the other instance within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_registered_on_a_logs_in_on_b() {
+    let Some((a, b)) = pair().await else { return };
+    assert_eq!(a.register("alice").await, StatusCode::CREATED);
+    let tokens = b.login("alice").await;
+    assert_eq!(
+        a.get("/protected", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_registration_race_spread_over_a_and_b_has_exactly_one_winner() {
+    let Some((a, b)) = pair().await else { return };
+    let attempts = (0..20).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let request = app
+            .client
+            .post(app.url("/register"))
+            .json(&json!({"username": "racer", "password": PASSWORD}));
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_logout_on_a_is_refused_on_b_within_a_second() {
+    let Some((a, b)) = pair().await else { return };
+    let tokens = a.registered_and_logged_in("alice").await;
+    assert_eq!(
+        b.get("/protected", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.delete("/logout", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    within_a_second(|| async {
+        b.get("/protected", &tokens.access).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_unauthorized(
+        b.get("/protected", &tokens.access).await,
+        "Token has been revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotated_on_a_and_replayed_on_b_triggers_reuse_detection() {
+    let Some((a, b)) = pair().await else { return };
+    let tokens = a.registered_and_logged_in("alice").await;
+    let rotated: Value = a
+        .post("/refresh", &tokens.refresh)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_unauthorized(
+        b.post("/refresh", &tokens.refresh).await,
+        "Token has been revoked",
+    )
+    .await;
+
+    // The whole session is gone, on both instances.
+    let new_refresh = rotated["refresh_token"].as_str().unwrap();
+    let new_access = rotated["access_token"].as_str().unwrap();
+    assert_unauthorized(
+        a.post("/refresh", new_refresh).await,
+        "Token has been revoked",
+    )
+    .await;
+    assert_unauthorized(
+        b.get("/protected", new_access).await,
+        "Token has been revoked",
+    )
+    .await;
+    within_a_second(|| async {
+        a.get("/protected", new_access).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn verify_passes_on_the_shared_log_after_both_instances_wrote_to_it() {
+    let Some((a, b)) = pair().await else { return };
+    a.registered_and_logged_in("alice").await;
+    b.registered_and_logged_in("bob").await;
+    let output = a.cli(&["verify"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("intact: "));
+}
