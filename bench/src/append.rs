@@ -1,0 +1,92 @@
+//! Append throughput: one at a time vs concurrent (group commit).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent};
+use authlog_domain::event::{LoginFailed, LoginFailure};
+use authlog_domain::{Event, StreamId};
+use authlog_store::{PostgresStore, SqliteStore};
+
+use crate::postgres::TempDatabase;
+use crate::stats::median;
+
+const ROUNDS: usize = 3;
+const SEQUENTIAL: usize = 300;
+const WRITERS: usize = 64;
+const PER_WRITER: usize = 40;
+
+fn event(n: usize) -> NewEvent {
+    NewEvent {
+        event: Event::LoginFailed(LoginFailed {
+            username: format!("user{n}"),
+            reason: LoginFailure::UnknownUser,
+        }),
+        subject: Some(format!("user{n}")),
+        metadata: Metadata::default(),
+        occurred_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+async fn sequential(store: &dyn EventStore) -> f64 {
+    let start = Instant::now();
+    for n in 0..SEQUENTIAL {
+        let stream = StreamId::from_stored(format!("seq{n}"));
+        store
+            .append(stream, ExpectedVersion::NoStream, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    SEQUENTIAL as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn concurrent(store: Arc<dyn EventStore>) -> f64 {
+    let start = Instant::now();
+    let writers = (0..WRITERS).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..PER_WRITER {
+                let stream = StreamId::from_stored(format!("con{w}-{n}"));
+                store
+                    .append(stream, ExpectedVersion::NoStream, vec![event(n)])
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    futures::future::join_all(writers).await;
+    (WRITERS * PER_WRITER) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn measure(name: &str, mut open: impl AsyncFnMut() -> Arc<dyn EventStore>) {
+    let (mut one, mut many) = (vec![], vec![]);
+    for _ in 0..ROUNDS {
+        one.push(sequential(open().await.as_ref()).await);
+        many.push(concurrent(open().await).await);
+    }
+    let (one, many) = (median(one), median(many));
+    println!("| {name} | {one:.0} | {many:.0} | {:.1}× |", many / one);
+}
+
+pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
+    println!("\n### Durable appends (events/s, median of {ROUNDS} rounds)\n");
+    println!("| backend | one at a time | {WRITERS} concurrent writers (group commit) | ratio |");
+    println!("|---|---|---|---|");
+    let dir = tempfile::tempdir()?;
+    let mut round = 0;
+    measure("SQLite (WAL, synchronous=FULL)", async || {
+        round += 1;
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("r{round}.db")).display()
+        );
+        Arc::new(SqliteStore::open(&url).await.unwrap()) as Arc<dyn EventStore>
+    })
+    .await;
+    measure("PostgreSQL (fsync on commit)", async || {
+        let url = pg.fresh_schema().await.unwrap();
+        Arc::new(PostgresStore::open(&url).await.unwrap()) as Arc<dyn EventStore>
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! authlog's benchmarks. Every figure is the median of several rounds, reported next to a
+//! baseline measured in the same run, because these machines are shared and noisy.
+//!
+//! - `append`: events/s appended one at a time (each waits for its durable commit) against the
+//!   same number appended by 64 concurrent writers (group commit), on SQLite and PostgreSQL.
+//! - `propagation`: two instances on one PostgreSQL; a logout on A, then how long until B
+//!   refuses the token (median and p99).
+//!
+//! Run with `bench/run.sh` (release build). PostgreSQL comes from AUTHLOG_BENCH_POSTGRES_ADMIN_URL
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); each run makes and drops its own
+//! database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod append;
+mod postgres;
+mod propagation;
+mod stats;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let pg = postgres::TempDatabase::create().await?;
+    if matches!(which.as_str(), "all" | "append") {
+        append::run(&pg).await?;
+    }
+    if matches!(which.as_str(), "all" | "propagation") {
+        propagation::run(&pg).await?;
+    }
+    pg.drop_database().await
+}

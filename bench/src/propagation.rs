@@ -1,0 +1,99 @@
+//! Revocation propagation between two instances on one PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use authlog::cli::ServeArgs;
+use authlog::server::Server;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::postgres::TempDatabase;
+use crate::stats::percentile;
+
+const SAMPLES: usize = 200;
+
+pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
+    let url = pg.fresh_schema().await?;
+    let args = ServeArgs {
+        bind: "127.0.0.1:0".parse()?,
+        // Cheap hashing: this measures propagation, not Argon2.
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        login_max_failures: 0,
+        ..ServeArgs::default()
+    };
+    let a = Server::start(&url, &args).await?;
+    let b = Server::start(&url, &args).await?;
+    let (a_url, b_url) = (
+        format!("http://{}", a.addr()),
+        format!("http://{}", b.addr()),
+    );
+    let client = reqwest::Client::new();
+    let credentials = json!({"username": "bench", "password": "bench password"});
+    client
+        .post(format!("{a_url}/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let tokens: Value = client
+            .post(format!("{a_url}/login"))
+            .json(&credentials)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let access = tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let ok = client
+            .get(format!("{b_url}/protected"))
+            .bearer_auth(&access)
+            .send()
+            .await?;
+        anyhow::ensure!(ok.status() == StatusCode::OK, "B does not accept A's token");
+        client
+            .delete(format!("{a_url}/logout"))
+            .bearer_auth(&access)
+            .send()
+            .await?;
+        let logged_out = Instant::now();
+        loop {
+            let status = client
+                .get(format!("{b_url}/protected"))
+                .bearer_auth(&access)
+                .send()
+                .await?
+                .status();
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            anyhow::ensure!(
+                logged_out.elapsed() < Duration::from_secs(5),
+                "B never refused the token"
+            );
+        }
+        samples.push(logged_out.elapsed());
+    }
+    let p50 = percentile(&mut samples, 50.0);
+    let p99 = percentile(&mut samples, 99.0);
+    println!("\n### Revocation propagation, instance A to B on PostgreSQL ({SAMPLES} logouts)\n");
+    println!("| median | p99 | max |");
+    println!("|---|---|---|");
+    println!(
+        "| {:.1} ms | {:.1} ms | {:.1} ms |",
+        ms(p50),
+        ms(p99),
+        ms(*samples.last().unwrap_or(&p99))
+    );
+    a.stop().await?;
+    b.stop().await?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
