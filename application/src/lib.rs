@@ -11,8 +11,10 @@
 //! - [`revocation`]: the in-memory set of revoked sessions, so that authenticating a token
 //!   needs no database query.
 //! - [`feed`]: following the log for what other processes append (revocations, key rotations).
+//! - [`audit`]: the event log filtered, paged and redacted, for the HTTP API and the CLI alike.
 //! - [`streams`]: loading aggregates and building events to append, shared by the services.
 
+pub mod audit;
 pub mod authenticate;
 pub mod feed;
 pub mod login;

@@ -14,6 +14,7 @@ use authlog_domain::{RevocationReason, Role, Username};
 use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
+use crate::audit::AuditArgs;
 use crate::database::Database;
 use crate::server;
 
@@ -56,6 +57,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Show events of the log, as GET /audit/events does (works with the server down too).
+    Audit(AuditArgs),
     /// Check the log's hash chain and append-only guards; exit 0 when intact.
     Verify,
     /// Print the OpenAPI document.
@@ -107,6 +110,10 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "AUTHLOG_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed about
+    /// the client's address (recorded with every event).
+    #[arg(long, env = "AUTHLOG_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Comma-separated origins allowed by CORS (with credentials); empty allows any origin
     /// without credentials.
     #[arg(long, env = "AUTHLOG_CORS_ORIGINS", value_delimiter = ',')]
@@ -177,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Rotate,
         } => rotate_key(&cli.database_url).await,
         Command::Verify => verify(&cli.database_url).await,
+        Command::Audit(args) => crate::audit::run(&cli.database_url, args).await,
     }
 }
 

@@ -2,10 +2,12 @@
 //! parses arguments and calls [`cli::run`].
 //!
 //! - [`cli`]: the commands and their flags (each flag also an `AUTHLOG_*` variable).
+//! - [`audit`]: `authlog audit`, the audit trail in the terminal (table, json, jsonl).
 //! - [`server`]: builds the adapters and services for `serve`, starts and stops the server, and
 //!   runs the feed that keeps the revocation view current from the log.
 //! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL).
 
+pub mod audit;
 pub mod cli;
 pub mod database;
 pub mod server;

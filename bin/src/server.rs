@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
@@ -149,8 +150,10 @@ impl Server {
             revoke,
             sessions,
             me: Me::new(store_port.clone()),
+            audit: Audit::new(store_port.clone()),
             tokens,
             store: store_port,
+            trusted_proxies: args.trusted_proxies.clone(),
             cookies: CookieSettings {
                 secure: args.cookie_secure,
             },

@@ -10,6 +10,9 @@ use time::OffsetDateTime;
 
 use crate::{PasswordHash, Role, SessionId, TokenId, UserId, Username};
 
+/// Payload fields that audit output drops.
+pub const SECRET_FIELDS: &[&str] = &["password_hash"];
+
 /// Every fact in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -161,6 +164,31 @@ impl Event {
         value.unwrap_or(serde_json::Value::Null)
     }
 
+    /// The payload as audit output shows it: everything but secrets. Password hashes stay in
+    /// the log (it is the source of truth) and never leave the service.
+    pub fn audit_data(&self) -> serde_json::Value {
+        let mut payload = self.payload();
+        if let serde_json::Value::Object(fields) = &mut payload {
+            for secret in SECRET_FIELDS {
+                fields.remove(*secret);
+            }
+        }
+        payload
+    }
+
+    /// Every event type name, for validating filters.
+    pub const TYPES: [&'static str; 9] = [
+        "Registered",
+        "PasswordChanged",
+        "RoleGranted",
+        "RoleRevoked",
+        "LoggedIn",
+        "LoginFailed",
+        "Refreshed",
+        "Revoked",
+        "SigningKeyRotated",
+    ];
+
     /// Reads a stored row back.
     ///
     /// # Errors
@@ -251,6 +279,36 @@ mod tests {
         for event in events {
             let decoded = Event::decode(event.event_type(), event.payload()).unwrap();
             assert_eq!(decoded, event);
+        }
+    }
+
+    #[test]
+    fn audit_data_never_carries_a_password_hash() {
+        let registered = Event::Registered(Registered {
+            user_id: UserId::from_uuid(Uuid::from_u128(1)),
+            username: Username::parse("alice").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$v=19$secret".into()),
+        });
+        let data = registered.audit_data();
+        assert!(data.get("password_hash").is_none());
+        assert_eq!(data["username"], "alice");
+        assert!(!data.to_string().contains("argon2"));
+        assert!(
+            registered.payload().to_string().contains("argon2"),
+            "the log itself keeps it"
+        );
+    }
+
+    #[test]
+    fn every_event_type_is_listed() {
+        for name in Event::TYPES {
+            assert!(
+                matches!(
+                    Event::decode(name, serde_json::json!({})),
+                    Err(EventDecodeError::Payload { .. })
+                ),
+                "{name}"
+            );
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod admin;
 mod attacks;
+mod audit;
 mod cluster;
 mod cookies;
 mod errors;

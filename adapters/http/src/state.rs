@@ -1,7 +1,9 @@
 //! The services behind the handlers, built once by the binary and shared by every request.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
@@ -23,9 +25,12 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub password: ChangePassword,
     pub me: Me,
+    pub audit: Audit,
     /// For the JWKS endpoint.
     pub tokens: Arc<dyn TokenService>,
     /// For the readiness probe.
     pub store: Arc<dyn EventStore>,
     pub cookies: CookieSettings,
+    /// Proxies whose `X-Forwarded-For` is believed about the client's address.
+    pub trusted_proxies: Vec<IpAddr>,
 }

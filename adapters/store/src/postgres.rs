@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    AppendError, Appended, EventStore, ExpectedVersion, KeyStore, NewEvent, RecordedEvent,
-    SigningKey, StoreError,
+    AppendError, Appended, AuditFilter, EventStore, ExpectedVersion, KeyStore, NewEvent,
+    RecordedEvent, SigningKey, StoreError,
 };
 use authlog_domain::StreamId;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -26,7 +26,9 @@ use sqlx::{ConnectOptions, Postgres, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, Notify};
 
-use crate::rows::{decode_all, format_timestamp, to_i64, to_u64, unavailable, RawEvent, COLUMNS};
+use crate::rows::{
+    audit_query, decode_all, format_timestamp, to_i64, to_u64, unavailable, RawEvent, COLUMNS,
+};
 use crate::sqlite::{KeyRow, OpenError};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
@@ -301,6 +303,16 @@ impl EventStore for PostgresStore {
                 .bind(format_timestamp(since)),
         )
         .await
+    }
+
+    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut query = audit_query::<Postgres>(&filter)?;
+        let rows: Vec<RawEvent> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        decode_all(rows)
     }
 
     async fn head(&self) -> Result<u64, StoreError> {

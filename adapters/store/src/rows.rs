@@ -1,7 +1,8 @@
 //! How values are spelled in the `events` columns.
 
-use authlog_application::ports::{Metadata, RecordedEvent, StoreError};
+use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, StoreError};
 use authlog_domain::{Event, StreamId};
+use sqlx::QueryBuilder;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -74,6 +75,42 @@ pub fn to_u64(value: i64) -> Result<u64, StoreError> {
 
 pub fn to_i64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Unavailable(format!("{value} is out of range")))
+}
+
+/// The audit query for `filter`, with binds in the backend's placeholder style.
+pub fn audit_query<'a, DB>(filter: &'a AuditFilter) -> Result<QueryBuilder<'a, DB>, StoreError>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE position > "));
+    query.push_bind(to_i64(filter.after)?);
+    if let Some(subject) = &filter.subject {
+        query.push(" AND subject = ").push_bind(subject.clone());
+    }
+    if !filter.types.is_empty() {
+        query.push(" AND event_type IN (");
+        let mut names = query.separated(", ");
+        for name in &filter.types {
+            names.push_bind(name.clone());
+        }
+        query.push(")");
+    }
+    if let Some(since) = filter.since {
+        query
+            .push(" AND recorded_at >= ")
+            .push_bind(format_timestamp(since));
+    }
+    if let Some(until) = filter.until {
+        query
+            .push(" AND recorded_at < ")
+            .push_bind(format_timestamp(until));
+    }
+    query
+        .push(" ORDER BY position LIMIT ")
+        .push_bind(i64::from(filter.limit));
+    Ok(query)
 }
 
 #[cfg(test)]

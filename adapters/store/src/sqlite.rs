@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    AppendError, Appended, EventStore, ExpectedVersion, KeyStore, NewEvent, RecordedEvent,
-    SigningKey, StoreError,
+    AppendError, Appended, AuditFilter, EventStore, ExpectedVersion, KeyStore, NewEvent,
+    RecordedEvent, SigningKey, StoreError,
 };
 use authlog_domain::StreamId;
 use sqlx::sqlite::{
@@ -21,7 +21,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::rows::{
-    decode_all, format_timestamp, parse_timestamp, to_i64, to_u64, unavailable, RawEvent, COLUMNS,
+    audit_query, decode_all, format_timestamp, parse_timestamp, to_i64, to_u64, unavailable,
+    RawEvent, COLUMNS,
 };
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
@@ -249,6 +250,16 @@ impl EventStore for SqliteStore {
                 .bind(format_timestamp(since)),
         )
         .await
+    }
+
+    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut query = audit_query::<Sqlite>(&filter)?;
+        let rows: Vec<RawEvent> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        decode_all(rows)
     }
 
     async fn head(&self) -> Result<u64, StoreError> {

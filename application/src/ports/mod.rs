@@ -16,8 +16,8 @@ pub use ids::IdGenerator;
 pub use keys::{KeyError, KeyGenerator, KeyStore, SigningKey};
 pub use revocations::RevocationView;
 pub use store::{
-    AppendError, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    StoreError,
+    AppendError, Appended, AuditFilter, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, StoreError,
 };
 pub use tokens::{Claims, PublicKey, TokenError, TokenKind, TokenService};
 

@@ -93,6 +93,22 @@ pub enum AppendError {
     Store(#[from] StoreError),
 }
 
+/// Which events an audit query asks for; every filter narrows, `None`/empty means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The canonical username the events concern.
+    pub subject: Option<String>,
+    /// Event type names; any of them.
+    pub types: Vec<String>,
+    /// Recorded at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Recorded before.
+    pub until: Option<OffsetDateTime>,
+    /// Only events after this position (paging).
+    pub after: u64,
+    pub limit: u32,
+}
+
 /// The append-only event log.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -147,6 +163,12 @@ pub trait EventStore: Send + Sync {
         event_type: &'static str,
         since: OffsetDateTime,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events matching `filter`, in position order, at most `filter.limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or holds an unreadable row.
+    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The position of the newest event (0 for an empty log).
     ///

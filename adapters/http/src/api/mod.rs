@@ -4,9 +4,11 @@
 //! - [`account`]: what a token holder may see: `/protected`, `/me`, `/admin`.
 //! - [`sessions`]: the caller's sessions: list, revoke one.
 //! - [`keys`]: the JWKS of the public signing keys.
+//! - [`audit`]: the event log, for admins.
 //! - [`ops`]: liveness and readiness probes.
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod keys;
 pub mod ops;
@@ -24,6 +26,8 @@ pub enum Tag {
     Sessions,
     /// Public keys for verifying tokens elsewhere.
     Keys,
+    /// The event log, for admins.
+    Audit,
     /// Probes for load balancers and orchestrators.
     Operations,
 }
@@ -33,6 +37,7 @@ pub type All = (
     account::AccountApi,
     sessions::SessionsApi,
     keys::KeysApi,
+    audit::AuditApi,
     ops::OpsApi,
 );
 
@@ -43,6 +48,7 @@ pub fn all() -> All {
         account::AccountApi,
         sessions::SessionsApi,
         keys::KeysApi,
+        audit::AuditApi,
         ops::OpsApi,
     )
 }

@@ -27,6 +27,24 @@ pub fn event(n: usize) -> NewEvent {
     }
 }
 
+/// A registration, password hash and all, as the user stream holds it.
+pub fn registered() -> NewEvent {
+    use authlog_domain::event::Registered;
+    use authlog_domain::{PasswordHash, UserId, Username};
+    NewEvent {
+        event: Event::Registered(Registered {
+            user_id: UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            username: Username::parse("alice").unwrap(),
+            password_hash: PasswordHash::from_phc(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            ),
+        }),
+        subject: Some("alice".into()),
+        metadata: Metadata::default(),
+        occurred_at: T0,
+    }
+}
+
 fn stream(name: &str) -> StreamId {
     StreamId::from_stored(name.to_owned())
 }
@@ -294,4 +312,69 @@ pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn EventStore>, b: Arc
     let results = futures::future::join_all(racers).await;
     let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
     assert_eq!(wins, 1);
+}
+
+pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dyn EventStore) {
+    use authlog_application::ports::AuditFilter;
+    let mut early = event(1);
+    early.occurred_at = T0 - time::Duration::hours(2);
+    store
+        .append(
+            stream("a"),
+            ExpectedVersion::Any,
+            vec![early, event(2), event(1)],
+        )
+        .await
+        .unwrap();
+    store
+        .append(stream("b"), ExpectedVersion::Any, vec![event(1), event(3)])
+        .await
+        .unwrap();
+    let positions = |events: Vec<authlog_application::ports::RecordedEvent>| {
+        events.iter().map(|e| e.position).collect::<Vec<_>>()
+    };
+    let all = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+
+    let by_user = AuditFilter {
+        subject: Some("user1".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        positions(store.query(by_user.clone()).await.unwrap()),
+        vec![1, 3, 4]
+    );
+    let paged = AuditFilter {
+        after: 1,
+        limit: 1,
+        ..by_user
+    };
+    assert_eq!(positions(store.query(paged).await.unwrap()), vec![3]);
+
+    let by_type = AuditFilter {
+        types: vec!["LoginFailed".into(), "Revoked".into()],
+        ..all.clone()
+    };
+    assert_eq!(store.query(by_type).await.unwrap().len(), 5);
+    let none = AuditFilter {
+        types: vec!["Revoked".into()],
+        ..all.clone()
+    };
+    assert!(store.query(none).await.unwrap().is_empty());
+
+    let recent = AuditFilter {
+        since: Some(T0 - time::Duration::hours(1)),
+        ..all.clone()
+    };
+    assert_eq!(
+        positions(store.query(recent).await.unwrap()),
+        vec![2, 3, 4, 5]
+    );
+    let old = AuditFilter {
+        until: Some(T0 - time::Duration::hours(1)),
+        ..all
+    };
+    assert_eq!(positions(store.query(old).await.unwrap()), vec![1]);
 }

@@ -57,6 +57,7 @@ contract_tests!(
     read_type_since_filters_by_type_and_time,
     read_stream_tail_answers_the_last_events_oldest_first,
     read_subject_finds_every_stream_about_a_subject,
+    query_filters_by_subject_type_time_and_pages_by_position,
 );
 
 #[tokio::test]
@@ -160,4 +161,29 @@ fn not_run_notice() {
              Run ./test.sh, which starts PostgreSQL and makes a database for the run.\n"
         );
     });
+}
+
+#[tokio::test]
+async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
+    let Some((store, url)) = fresh().await else {
+        return;
+    };
+    store
+        .append(
+            StreamId::from_stored("user:alice".into()),
+            ExpectedVersion::NoStream,
+            vec![contract::registered()],
+        )
+        .await
+        .unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (username, user_id, data): (String, String, String) = sqlx::query_as(
+        "SELECT username, user_id, data::text FROM audit_events WHERE username = 'alice'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(username, "alice");
+    assert_eq!(user_id, "00000000-0000-0000-0000-000000000001");
+    assert!(!data.contains("argon2") && data.contains("alice"), "{data}");
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
 
-use crate::contract::{self, event, T0};
+use crate::contract::{self, event, registered, T0};
 
 /// A fresh store in its own temporary directory (dropped with the directory).
 async fn fresh() -> (SqliteStore, TempDir, String) {
@@ -47,6 +47,7 @@ contract_tests!(
     read_type_since_filters_by_type_and_time,
     read_stream_tail_answers_the_last_events_oldest_first,
     read_subject_finds_every_stream_about_a_subject,
+    query_filters_by_subject_type_time_and_pages_by_position,
 );
 
 #[tokio::test]
@@ -168,6 +169,28 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 4),
         other => panic!("expected a break at 4, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
+    let (store, _dir, url) = fresh().await;
+    store
+        .append(
+            StreamId::from_stored("user:alice".into()),
+            ExpectedVersion::NoStream,
+            vec![registered()],
+        )
+        .await
+        .unwrap();
+    let mut conn = raw(&url).await;
+    let (username, user_id, data): (String, String, String) =
+        sqlx::query_as("SELECT username, user_id, data FROM audit_events WHERE username = 'alice'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(username, "alice");
+    assert_eq!(user_id, "00000000-0000-0000-0000-000000000001");
+    assert!(!data.contains("argon2") && data.contains("alice"), "{data}");
 }
 
 #[tokio::test]

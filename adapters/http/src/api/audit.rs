@@ -1,0 +1,148 @@
+//! The audit trail over HTTP, for admins (and SIEMs with an admin token).
+
+use std::sync::Arc;
+
+use authlog_application::audit::{AuditEntry, AuditError, AuditQuery};
+use authlog_domain::Role;
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::OffsetDateTime;
+
+use crate::api::Tag;
+use crate::errors::{msg, MessageBody, ServerError};
+use crate::security::{unauthorized, Access, AuthFailure};
+use crate::state::AppState;
+
+/// Where a request came from.
+#[derive(Object)]
+pub struct EventMetadata {
+    /// The client's address (behind a trusted proxy, from `X-Forwarded-For`).
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// The request id (`X-Request-Id`) of the request that caused the event.
+    pub request_id: Option<String>,
+}
+
+/// One event of the log. Secrets (password hashes) are never included.
+#[derive(Object)]
+pub struct AuditEvent {
+    /// Global, gap-free position in the log.
+    pub position: u64,
+    /// The event type: `Registered`, `LoggedIn`, `LoginFailed`, `Refreshed`, `Revoked`,
+    /// `PasswordChanged`, `RoleGranted`, `RoleRevoked` or `SigningKeyRotated`.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// The stream (aggregate) it belongs to: `user:<name>`, `session:<id>`, `login:<name>`, `keys`.
+    pub stream: String,
+    pub recorded_at: OffsetDateTime,
+    /// The event's payload.
+    pub data: serde_json::Value,
+    pub metadata: EventMetadata,
+}
+
+impl From<AuditEntry> for AuditEvent {
+    fn from(entry: AuditEntry) -> Self {
+        Self {
+            position: entry.position,
+            event_type: entry.event_type.to_owned(),
+            stream: entry.stream,
+            recorded_at: entry.recorded_at,
+            data: entry.data,
+            metadata: EventMetadata {
+                client_addr: entry.metadata.client_addr,
+                user_agent: entry.metadata.user_agent,
+                request_id: entry.metadata.request_id,
+            },
+        }
+    }
+}
+
+/// A page of events.
+#[derive(Object)]
+pub struct AuditEvents {
+    /// In position order.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; `null` when this page is the last.
+    pub next_after: Option<u64>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "audit_bad_request")]
+pub enum AuditResponse {
+    /// The matching events, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<AuditEvents>),
+    /// A filter is invalid: the message says which and why.
+    #[oai(status = 400)]
+    BadRequest(Json<MessageBody>),
+    /// No, an invalid, expired or revoked access token.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<MessageBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// `{"msg": "Admin access required"}`
+    #[oai(status = 403)]
+    Forbidden(Json<MessageBody>),
+}
+
+fn audit_bad_request(err: poem::Error) -> AuditResponse {
+    if err.is::<AuthFailure>() {
+        let (body, header) = unauthorized(&err);
+        return AuditResponse::Unauthorized(body, header);
+    }
+    AuditResponse::BadRequest(msg(err.to_string()))
+}
+
+pub struct AuditApi;
+
+#[OpenApi(tag = "Tag::Audit")]
+impl AuditApi {
+    /// Query the event log
+    ///
+    /// The audit trail: every recorded fact, filtered and paged by position. Admins only.
+    /// Filter by `username` for everything about one user: registration, logins and failed
+    /// logins, refreshes, revocations, password and role changes.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/audit/events", method = "get", operation_id = "auditEvents")]
+    async fn events(
+        &self,
+        state: Data<&Arc<AppState>>,
+        token: Access,
+        /// Only events about this user (case does not matter).
+        username: Query<Option<String>>,
+        /// Only events of these types: repeat the parameter or give a comma-separated list.
+        #[oai(name = "type")]
+        types: Query<Option<Vec<String>>>,
+        /// Only events recorded at or after this time (RFC 3339).
+        since: Query<Option<OffsetDateTime>>,
+        /// Only events recorded before this time (RFC 3339).
+        until: Query<Option<OffsetDateTime>>,
+        /// Only events after this position (`next_after` of the previous page).
+        after: Query<Option<u64>>,
+        /// How many events at most: 1 to 1000, default 100.
+        limit: Query<Option<u32>>,
+    ) -> Result<AuditResponse, ServerError> {
+        if !token.0.claims.has_role(&Role::admin()) {
+            return Ok(AuditResponse::Forbidden(msg("Admin access required")));
+        }
+        let query = AuditQuery {
+            username: username.0,
+            types: types.0.unwrap_or_default(),
+            since: since.0,
+            until: until.0,
+            after: after.0,
+            limit: limit.0,
+        };
+        match state.audit.query(query).await {
+            Ok(page) => Ok(AuditResponse::Ok(Json(AuditEvents {
+                events: page.events.into_iter().map(AuditEvent::from).collect(),
+                next_after: page.next_after,
+            }))),
+            Err(e @ AuditError::BadFilter(_)) => Ok(AuditResponse::BadRequest(msg(e.to_string()))),
+            Err(AuditError::Store(e)) => Err(ServerError::unavailable(e)),
+        }
+    }
+}

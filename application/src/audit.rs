@@ -1,0 +1,256 @@
+//! The audit trail: the event log, filtered, paged and redacted. The HTTP API and the CLI both
+//! answer through this one service, so they cannot disagree.
+
+use std::sync::Arc;
+
+use authlog_domain::{Event, Username};
+use time::OffsetDateTime;
+
+use crate::ports::{AuditFilter, EventStore, Metadata, StoreError};
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1_000;
+
+/// What the caller asked for, as typed; [`Audit::query`] checks it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub username: Option<String>,
+    /// Type names; each entry may itself be a comma-separated list.
+    pub types: Vec<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    pub after: Option<u64>,
+    pub limit: Option<u32>,
+}
+
+/// One event as audit shows it: secrets removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub position: u64,
+    pub event_type: &'static str,
+    pub stream: String,
+    pub recorded_at: OffsetDateTime,
+    /// The canonical username the event concerns.
+    pub subject: Option<String>,
+    pub data: serde_json::Value,
+    pub metadata: Metadata,
+}
+
+/// One page of events and where the next one starts (`None`: this was the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub events: Vec<AuditEntry>,
+    pub next_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// A filter the caller got wrong; the text says which and how.
+    #[error("{0}")]
+    BadFilter(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Audit {
+    store: Arc<dyn EventStore>,
+}
+
+impl Audit {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    /// The events matching `query`, in position order.
+    ///
+    /// # Errors
+    /// [`AuditError::BadFilter`] for an invalid username, an unknown type, `since` after
+    /// `until`, or a limit outside 1..=1000; a store failure.
+    pub async fn query(&self, query: AuditQuery) -> Result<AuditPage, AuditError> {
+        let filter = parse(query)?;
+        let limit = filter.limit;
+        let events = self.store.query(filter).await?;
+        let next_after = (events.len() == limit as usize)
+            .then(|| events.last().map(|e| e.position))
+            .flatten();
+        let events = events
+            .into_iter()
+            .map(|e| AuditEntry {
+                position: e.position,
+                event_type: e.event.event_type(),
+                stream: e.stream_id.as_str().to_owned(),
+                recorded_at: e.recorded_at,
+                subject: e.subject,
+                data: e.event.audit_data(),
+                metadata: e.metadata,
+            })
+            .collect();
+        Ok(AuditPage { events, next_after })
+    }
+}
+
+fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
+    let bad = |msg: String| AuditError::BadFilter(msg);
+    let subject = query
+        .username
+        .map(|raw| {
+            Username::parse(&raw)
+                .map(|name| name.canonical().to_owned())
+                .map_err(|e| bad(format!("invalid username filter: {e}")))
+        })
+        .transpose()?;
+    let mut types = Vec::new();
+    for name in query.types.iter().flat_map(|t| t.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let Some(known) = Event::TYPES.iter().find(|t| **t == name) else {
+            return Err(bad(format!(
+                "unknown event type {name:?}; expected one of {}",
+                Event::TYPES.join(", ")
+            )));
+        };
+        types.push((*known).to_owned());
+    }
+    if let (Some(since), Some(until)) = (query.since, query.until) {
+        if since > until {
+            return Err(bad("since must not be after until".into()));
+        }
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    Ok(AuditFilter {
+        subject,
+        types,
+        since: query.since,
+        until: query.until,
+        after: query.after.unwrap_or(0),
+        limit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::MockEventStore;
+    use crate::testing::recorded;
+    use authlog_domain::event::Registered;
+    use authlog_domain::{PasswordHash, StreamId, UserId};
+    use uuid::Uuid;
+
+    fn registered() -> Event {
+        Event::Registered(Registered {
+            user_id: UserId::from_uuid(Uuid::from_u128(1)),
+            username: Username::parse("Alice").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
+        })
+    }
+
+    fn store_expecting(
+        check: impl Fn(&AuditFilter) -> bool + Send + 'static,
+        found: usize,
+    ) -> MockEventStore {
+        let mut store = MockEventStore::new();
+        store.expect_query().withf(check).return_once(move |_| {
+            Ok(recorded(
+                &StreamId::from_stored("user:alice".into()),
+                &vec![registered(); found],
+            ))
+        });
+        store
+    }
+
+    #[tokio::test]
+    async fn filters_are_normalised_before_they_reach_the_store() {
+        let store = store_expecting(
+            |f| {
+                f.subject.as_deref() == Some("alice")
+                    && f.types == ["Registered", "LoggedIn", "Revoked"]
+                    && f.after == 7
+                    && f.limit == 100
+            },
+            1,
+        );
+        let query = AuditQuery {
+            username: Some("ALICE".into()),
+            types: vec!["Registered,LoggedIn".into(), " Revoked ".into()],
+            after: Some(7),
+            ..AuditQuery::default()
+        };
+        let page = Audit::new(Arc::new(store)).query(query).await.unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.next_after, None);
+    }
+
+    #[tokio::test]
+    async fn password_hashes_are_removed() {
+        let store = store_expecting(|_| true, 1);
+        let page = Audit::new(Arc::new(store))
+            .query(AuditQuery::default())
+            .await
+            .unwrap();
+        assert!(page.events[0].data.get("password_hash").is_none());
+        assert_eq!(page.events[0].event_type, "Registered");
+    }
+
+    #[tokio::test]
+    async fn a_full_page_points_at_the_next() {
+        let store = store_expecting(|f| f.limit == 2, 2);
+        let query = AuditQuery {
+            limit: Some(2),
+            ..AuditQuery::default()
+        };
+        let page = Audit::new(Arc::new(store)).query(query).await.unwrap();
+        assert_eq!(page.next_after, Some(2));
+    }
+
+    #[tokio::test]
+    async fn bad_filters_are_refused_with_a_reason_and_never_reach_the_store() {
+        let cases = [
+            (
+                AuditQuery {
+                    username: Some("no spaces".into()),
+                    ..AuditQuery::default()
+                },
+                "invalid username filter",
+            ),
+            (
+                AuditQuery {
+                    types: vec!["Hacked".into()],
+                    ..AuditQuery::default()
+                },
+                "unknown event type \"Hacked\"",
+            ),
+            (
+                AuditQuery {
+                    limit: Some(0),
+                    ..AuditQuery::default()
+                },
+                "limit must be between 1 and 1000",
+            ),
+            (
+                AuditQuery {
+                    limit: Some(1001),
+                    ..AuditQuery::default()
+                },
+                "limit must be between 1 and 1000",
+            ),
+            (
+                AuditQuery {
+                    since: Some(time::macros::datetime!(2026-02-01 0:00 UTC)),
+                    until: Some(time::macros::datetime!(2026-01-01 0:00 UTC)),
+                    ..AuditQuery::default()
+                },
+                "since must not be after until",
+            ),
+        ];
+        for (query, message) in cases {
+            let mut store = MockEventStore::new();
+            store.expect_query().never();
+            let error = Audit::new(Arc::new(store)).query(query).await.unwrap_err();
+            assert!(error.to_string().starts_with(message), "{error}");
+        }
+    }
+}
