@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds authlog's benchmarks in release mode and prints their tables (Markdown).
-# Usage: bench/run.sh [all|append|propagation]
+# Usage: bench/run.sh [all|append|audit|propagation]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q -p authlog-bench

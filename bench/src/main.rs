@@ -3,6 +3,8 @@
 //!
 //! - `append`: events/s appended one at a time (each waits for its durable commit) against the
 //!   same number appended by 64 concurrent writers (group commit), on SQLite and PostgreSQL.
+//! - `audit`: audit queries (by username, type, time) on a log of 1,000 and of 1,000,000
+//!   events (SQLite).
 //! - `propagation`: two instances on one PostgreSQL; a logout on A, then how long until B
 //!   refuses the token (median and p99).
 //!
@@ -13,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod append;
+mod audit;
 mod postgres;
 mod propagation;
 mod stats;
@@ -23,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
     let pg = postgres::TempDatabase::create().await?;
     if matches!(which.as_str(), "all" | "append") {
         append::run(&pg).await?;
+    }
+    if matches!(which.as_str(), "all" | "audit") {
+        audit::run().await?;
     }
     if matches!(which.as_str(), "all" | "propagation") {
         propagation::run(&pg).await?;

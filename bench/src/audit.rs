@@ -1,0 +1,138 @@
+//! Audit queries at 1,000 and 1,000,000 events (SQLite): by username, by type and time, by
+//! time range, each through the same `Audit` service the HTTP API and the CLI use.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use authlog_application::audit::{Audit, AuditQuery};
+use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent};
+use authlog_domain::event::{LoggedIn, LoginFailed, LoginFailure, Revoked};
+use authlog_domain::{Event, RevocationReason, SessionId, StreamId, TokenId, UserId, Username};
+use authlog_store::SqliteStore;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::stats::median;
+
+const USERS: usize = 10_000;
+const BATCH: usize = 2_000;
+const QUERIES: usize = 50;
+
+/// Event `n` of a synthetic log: users take turns; logins, failures and revocations mix.
+fn event(n: usize, start: OffsetDateTime) -> NewEvent {
+    let user = n % USERS;
+    let username = format!("user{user}");
+    let session_id = SessionId::from_uuid(Uuid::from_u128(n as u128));
+    let user_id = UserId::from_uuid(Uuid::from_u128(user as u128));
+    let event = match n % 10 {
+        0..=5 => Event::LoggedIn(LoggedIn {
+            session_id,
+            user_id,
+            username: Username::parse(&username).unwrap_or_else(|_| unreachable!()),
+            refresh_token_id: TokenId::from_uuid(Uuid::from_u128(n as u128)),
+            expires_at: start + Duration::days(30),
+        }),
+        6..=8 => Event::LoginFailed(LoginFailed {
+            username: username.clone(),
+            reason: LoginFailure::WrongPassword,
+        }),
+        _ => Event::Revoked(Revoked {
+            session_id,
+            user_id,
+            reason: RevocationReason::Logout,
+        }),
+    };
+    NewEvent {
+        event,
+        subject: Some(username),
+        metadata: Metadata {
+            client_addr: Some("192.0.2.10".into()),
+            user_agent: Some("bench".into()),
+            request_id: Some(format!("req-{n}")),
+        },
+        // One event a second, so time-range queries select a real slice.
+        occurred_at: start + Duration::seconds(n as i64),
+    }
+}
+
+async fn fill(store: &dyn EventStore, events: usize, start: OffsetDateTime) -> f64 {
+    let began = Instant::now();
+    let mut n = 0;
+    while n < events {
+        let batch: Vec<NewEvent> = (n..(n + BATCH).min(events))
+            .map(|i| event(i, start))
+            .collect();
+        n += batch.len();
+        store
+            .append(
+                StreamId::from_stored(format!("bench:{n}")),
+                ExpectedVersion::Any,
+                batch,
+            )
+            .await
+            .unwrap();
+    }
+    began.elapsed().as_secs_f64()
+}
+
+/// Median milliseconds of `QUERIES` runs of `make(i)`.
+async fn time_queries(audit: &Audit, make: impl Fn(usize) -> AuditQuery) -> f64 {
+    let mut samples = Vec::with_capacity(QUERIES);
+    for i in 0..QUERIES {
+        let query = make(i);
+        let began = Instant::now();
+        let page = audit.query(query).await.unwrap();
+        samples.push(began.elapsed().as_secs_f64() * 1000.0);
+        assert!(!page.events.is_empty());
+    }
+    median(samples)
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let start = OffsetDateTime::now_utc() - Duration::days(30);
+    let dir = tempfile::tempdir()?;
+    println!("\n### Audit queries on SQLite (median ms of {QUERIES} queries, 100 events a page)\n");
+    println!("| query | 1,000 events | 1,000,000 events | ratio |");
+    println!("|---|---|---|---|");
+    let mut figures = Vec::new();
+    for (name, events) in [("small", 1_000), ("large", 1_000_000)] {
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        );
+        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&url).await?);
+        let seconds = fill(store.as_ref(), events, start).await;
+        eprintln!("filled {events} events in {seconds:.1} s");
+        let audit = Audit::new(store);
+        let users = USERS.min(events);
+        let by_user = time_queries(&audit, |i| AuditQuery {
+            username: Some(format!("user{}", (i * 7_919) % users)),
+            ..AuditQuery::default()
+        })
+        .await;
+        let by_type_and_time = time_queries(&audit, |i| AuditQuery {
+            types: vec!["Revoked".into()],
+            since: Some(start + Duration::seconds((i * 13) as i64)),
+            ..AuditQuery::default()
+        })
+        .await;
+        let by_time = time_queries(&audit, |i| AuditQuery {
+            since: Some(start + Duration::seconds((i * 17) as i64)),
+            until: Some(start + Duration::seconds((i * 17 + 600) as i64)),
+            ..AuditQuery::default()
+        })
+        .await;
+        figures.push([by_user, by_type_and_time, by_time]);
+    }
+    for (i, name) in ["by username", "by type since a time", "by time range"]
+        .iter()
+        .enumerate()
+    {
+        let (small, large) = (figures[0][i], figures[1][i]);
+        println!(
+            "| {name} | {small:.2} | {large:.2} | {:.1}× |",
+            large / small
+        );
+    }
+    Ok(())
+}
