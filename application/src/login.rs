@@ -91,6 +91,7 @@ impl LogIn {
         metadata: &Metadata,
     ) -> Result<TokenPair, LoginError> {
         if let Some(retry_after) = self.throttled(&username).await? {
+            metrics::counter!("authlog_logins_total", "outcome" => "throttled").increment(1);
             return Err(LoginError::Throttled { retry_after });
         }
         let loaded = load_user(self.store.as_ref(), &username).await?;
@@ -109,6 +110,7 @@ impl LogIn {
         let Some(user) = user.filter(|_| matches) else {
             self.record_failure(&username, reason, metadata, now)
                 .await?;
+            metrics::counter!("authlog_logins_total", "outcome" => "failed").increment(1);
             return Err(LoginError::BadCredentials);
         };
 
@@ -138,12 +140,14 @@ impl LogIn {
             cookies,
             now,
         };
-        Ok(issue_pair(
+        let pair = issue_pair(
             self.tokens.as_ref(),
             self.ids.as_ref(),
             self.lifetimes,
             &grant,
-        )?)
+        )?;
+        metrics::counter!("authlog_logins_total", "outcome" => "ok").increment(1);
+        Ok(pair)
     }
 
     /// How long until `username` may try again, if its recent failures reached the limit.

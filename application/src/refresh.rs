@@ -116,6 +116,8 @@ impl Refresh {
                 session::apply(state, event, now)
             });
             if state.is_revoked() {
+                metrics::counter!("authlog_revocations_total", "reason" => "refresh_reuse")
+                    .increment(1);
                 self.revocations.record(refresh.session_id, now);
                 return Err(RefreshError::ReuseDetected);
             }

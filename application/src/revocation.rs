@@ -55,6 +55,7 @@ impl RevocationView for RevocationSet {
             // time stands in for "now", which the log's order makes safe.
             let horizon = at - self.window;
             set.retain(|_, revoked_at| *revoked_at >= horizon);
+            metrics::gauge!("authlog_revocation_set_size").set(set.len() as f64);
         }
     }
 }

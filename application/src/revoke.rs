@@ -77,7 +77,10 @@ impl RevokeSession {
                     )
                     .await;
                 match append {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        metrics::counter!("authlog_revocations_total", "reason" => reason.as_str())
+                            .increment(1);
+                    }
                     Err(AppendError::Conflict { .. }) => continue,
                     Err(AppendError::Store(e)) => return Err(e.into()),
                 }

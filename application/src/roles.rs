@@ -9,7 +9,10 @@ use authlog_domain::{Role, StreamId, Username};
 use crate::ports::{AppendError, Clock, EventStore, ExpectedVersion, Metadata, StoreError};
 use crate::streams::{load_user, to_append};
 
-const ATTEMPTS: usize = 3;
+/// How often a role change re-reads and retries after losing a race on the user stream. Each
+/// round has a winner, so N concurrent changes need at most N rounds; role changes commute, so
+/// retrying is always right, and the reads are cheap.
+const ATTEMPTS: usize = 32;
 
 /// What a grant or revoke did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,6 +110,13 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "AUTHLOG_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+    /// Allow `--cookie-secure false` on an address other than loopback (cookies would then
+    /// travel in clear over the network).
+    #[arg(long, env = "AUTHLOG_ALLOW_INSECURE_COOKIES")]
+    pub allow_insecure_cookies: bool,
+    /// Log format: `text` for people, `json` for log shippers.
+    #[arg(long, env = "AUTHLOG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed about
     /// the client's address (recorded with every event).
     #[arg(long, env = "AUTHLOG_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -173,7 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            init_logging();
+            init_logging(args.log_format);
             server::serve(&cli.database_url, &args).await
         }
         Command::User { command } => change_role(&cli.database_url, command).await,
@@ -269,12 +276,22 @@ async fn change_role(database_url: &str, command: UserCommand) -> anyhow::Result
     Ok(())
 }
 
-fn init_logging() {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHLOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second initialisation (tests start several servers) is harmless and ignored.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second initialisation is harmless and ignored.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

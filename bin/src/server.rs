@@ -1,7 +1,7 @@
 //! `authlog serve`: wiring the adapters into the services, and the server's lifecycle.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -23,7 +23,9 @@ use authlog_crypto::{
     Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SystemClock, UuidV7Ids,
     MIN_HS256_SECRET,
 };
+use authlog_http::state::RenderMetrics;
 use authlog_http::{AppState, CookieSettings, HttpConfig};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -154,6 +156,7 @@ impl Server {
             tokens,
             store: store_port,
             trusted_proxies: args.trusted_proxies.clone(),
+            render_metrics: metrics_renderer(),
             cookies: CookieSettings {
                 secure: args.cookie_secure,
             },
@@ -217,6 +220,13 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
             args.refresh_ttl
         );
     }
+    if !args.cookie_secure && !args.bind.ip().is_loopback() && !args.allow_insecure_cookies {
+        bail!(
+            "cookies without Secure on {}, which is not loopback, would travel in clear: \
+             keep --cookie-secure, or pass --allow-insecure-cookies",
+            args.bind
+        );
+    }
     if let Some(secret) = &args.jwt_secret {
         if secret.len() < MIN_HS256_SECRET {
             bail!(
@@ -226,6 +236,32 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The process's metrics recorder, installed on first use, and how to render it.
+fn metrics_renderer() -> RenderMetrics {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        let latency = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let batch = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&latency)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full("authlog_append_batch_size".into()), &batch));
+        let recorder = match builder {
+            Ok(builder) => builder.build_recorder(),
+            Err(e) => {
+                tracing::warn!(error = %e, "histogram buckets refused; metrics render as summaries");
+                PrometheusBuilder::new().build_recorder()
+            }
+        };
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        handle
+    });
+    let handle = handle.clone();
+    Arc::new(move || handle.render())
 }
 
 /// Keeps this process current with what other processes (instances, the CLI) append: polls

@@ -102,6 +102,20 @@ pub enum RevocationReason {
     Admin,
 }
 
+impl RevocationReason {
+    /// The stored spelling (`refresh_reuse`, ...), for labels and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::SessionRevoked => "session_revoked",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::PasswordChanged => "password_changed",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// A session ended: every access and refresh token that carries its id stops working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {
@@ -313,9 +327,18 @@ mod tests {
     }
 
     #[test]
-    fn revocation_reasons_are_stored_in_snake_case() {
-        let json = serde_json::to_value(RevocationReason::RefreshReuse).unwrap();
-        assert_eq!(json, "refresh_reuse");
+    fn revocation_reasons_are_stored_in_snake_case_as_as_str_spells_them() {
+        use RevocationReason::*;
+        for reason in [
+            Logout,
+            LogoutAll,
+            SessionRevoked,
+            RefreshReuse,
+            PasswordChanged,
+            Admin,
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 
     #[test]

@@ -114,4 +114,18 @@ mod tests {
         let hash = PasswordHash::from_phc("$argon2id$v=19$secret".into());
         assert!(!format!("{hash:?}").contains("argon2"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn accepted_exactly_when_8_to_1024_bytes(raw in ".{0,1100}") {
+                let len = raw.len();
+                let parsed = Password::parse(raw);
+                prop_assert_eq!(parsed.is_ok(), (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&len));
+            }
+        }
+    }
 }

@@ -92,4 +92,18 @@ mod tests {
         assert_eq!(Role::parse(""), Err(RoleError::Empty));
         assert_eq!(Role::parse(&"a".repeat(65)), Err(RoleError::TooLong));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics_and_round_trips(raw in ".{0,80}") {
+                if let Ok(role) = Role::parse(&raw) {
+                    prop_assert_eq!(role.as_str(), raw.as_str());
+                }
+            }
+        }
+    }
 }

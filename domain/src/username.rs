@@ -159,4 +159,28 @@ mod tests {
         assert_eq!(ok.canonical(), "bob");
         assert!(serde_json::from_str::<Username>("\"no spaces\"").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics_and_what_it_accepts_obeys_the_rules(raw in "\\PC{0,80}|.{0,80}") {
+                if let Ok(name) = Username::parse(&raw) {
+                    let chars = name.as_str().chars().count();
+                    prop_assert!((1..=MAX_USERNAME_CHARS).contains(&chars));
+                    prop_assert!(name.as_str().chars().all(is_allowed));
+                    // Canonical forms are stable: parsing the canonical form gives it back.
+                    let again = Username::parse(name.canonical()).unwrap();
+                    prop_assert_eq!(again.canonical(), name.canonical());
+                }
+            }
+
+            #[test]
+            fn any_bytes_as_lossy_text_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = Username::parse(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
 }

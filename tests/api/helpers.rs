@@ -46,6 +46,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
+    let (database_url, dir) = fresh_database_url().await;
+    spawn_on(database_url, args, dir).await
+}
+
+/// A fresh database on the suite's backend, and a directory that lives as long as it must.
+pub async fn fresh_database_url() -> (String, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend() {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("authlog.db").display()),
@@ -53,7 +59,7 @@ pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
             "AUTHLOG_TEST_BACKEND=postgres needs AUTHLOG_TEST_POSTGRES_URL (./test.sh sets both)",
         ),
     };
-    spawn_on(database_url, args, dir).await
+    (database_url, dir)
 }
 
 /// Starts a server on an existing database (another instance of a cluster, say).
@@ -278,6 +284,15 @@ impl TestApp {
         match self.raw_database().await {
             Raw::Sqlite(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
             Raw::Postgres(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
+        }
+    }
+
+    /// Makes the event store unable to answer (renames the table), as an outage would.
+    pub async fn break_the_store(&self) {
+        const SQL: &str = "ALTER TABLE events RENAME TO events_gone";
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query(SQL).execute(&mut conn).await.map(drop).unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query(SQL).execute(&mut conn).await.map(drop).unwrap(),
         }
     }
 

@@ -646,4 +646,37 @@ mod tests {
         assert_eq!(kids, vec![new.kid]);
         assert_eq!(tokens.verify(&token, NOW), Err(TokenError::UnknownKey));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_text_never_verifies_and_never_panics(token in ".{0,400}") {
+                let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+                prop_assert!(tokens.verify(&token, NOW).is_err());
+            }
+
+            #[test]
+            fn three_base64url_segments_never_verify(a in "[A-Za-z0-9_-]{0,120}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,100}") {
+                let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+                let token = format!("{a}.{b}.{c}");
+                prop_assert!(tokens.verify(&token, NOW).is_err());
+            }
+
+            #[test]
+            fn any_single_character_change_to_a_real_token_is_refused(index in 0usize..2000, replacement in "[A-Za-z0-9_.-]") {
+                let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+                let token = tokens.issue(&claims(TokenKind::Access)).unwrap();
+                let index = index % token.len();
+                let mut changed = token.clone();
+                changed.replace_range(index..=index, &replacement);
+                prop_assume!(changed != token);
+                prop_assert!(tokens.verify(&changed, NOW).is_err());
+            }
+        }
+    }
 }

@@ -2,10 +2,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use authlog_application::ports::Metadata;
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
+use poem_openapi::OperationId;
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -75,7 +77,28 @@ pub async fn request_context<E: Endpoint>(
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let mut response = next.call(req).await?.into_response();
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let route = route_label(&response, &path);
+    metrics::counter!("authlog_http_requests_total", "route" => route, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("authlog_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    // One line per request. Only the path: headers, query strings and bodies can carry
+    // credentials, and never reach the log.
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        path = %path,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, value);
@@ -84,6 +107,19 @@ pub async fn request_context<E: Endpoint>(
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// A bounded label for the request's route: the operation id where an operation answered,
+/// else a fixed name, so that paths full of ids or probes cannot explode the metric's series.
+fn route_label(response: &Response, path: &str) -> &'static str {
+    if let Some(operation) = response.data::<OperationId>() {
+        return operation.0;
+    }
+    match path {
+        "/openapi.json" => "openapi",
+        p if p == "/docs" || p.starts_with("/docs/") => "docs",
+        _ => "unmatched",
+    }
 }
 
 /// Refuses bodies over `limit` bytes with 413, whether the client declared the length or

@@ -16,6 +16,9 @@ use authlog_application::sessions::Sessions;
 
 use crate::cookies::CookieSettings;
 
+/// Renders the process's metrics (the binary owns the recorder).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
 pub struct AppState {
     pub register: RegisterUser,
     pub login: LogIn,
@@ -31,6 +34,8 @@ pub struct AppState {
     /// For the readiness probe.
     pub store: Arc<dyn EventStore>,
     pub cookies: CookieSettings,
+    /// Renders the metrics registry in Prometheus text format.
+    pub render_metrics: RenderMetrics,
     /// Proxies whose `X-Forwarded-For` is believed about the client's address.
     pub trusted_proxies: Vec<IpAddr>,
 }

@@ -82,7 +82,12 @@ pub async fn run<W: Writer>(writer: W, mut requests: mpsc::Receiver<AppendReques
                 Err(_) => break,
             }
         }
-        match commit(&writer, &batch).await {
+        let started = std::time::Instant::now();
+        let committed = commit(&writer, &batch).await;
+        metrics::histogram!("authlog_append_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("authlog_append_batch_size").record(batch.len() as f64);
+        match committed {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     // The requester may have gone (client hung up); the append stands anyway.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::Tag;
@@ -45,6 +45,15 @@ impl OpsApi {
         HealthResponse::Ok(Json(Status {
             status: "ok".into(),
         }))
+    }
+
+    /// Metrics
+    ///
+    /// Prometheus text format: requests by route and status, latency histograms, logins by
+    /// outcome, revocations by reason, append latency and batch size, revocation-set size.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self, state: Data<&Arc<AppState>>) -> PlainText<String> {
+        PlainText((state.render_metrics)())
     }
 
     /// Readiness

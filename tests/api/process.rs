@@ -1,0 +1,244 @@
+//! The real binary as a process: crash safety under SIGKILL, graceful shutdown under SIGTERM,
+//! and what it logs.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{assert_unauthorized, fresh_database_url};
+
+/// `authlog serve` in a child process on `database_url`.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    async fn start(database_url: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authlog"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval-ms", "50"])
+            .args(extra)
+            .env("AUTHLOG_DATABASE_URL", database_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the server did not start")
+            .unwrap()
+            .expect("the server exited before listening");
+        let base = line.trim_start_matches("authlog listening on ").to_owned();
+        Self { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+const CHEAP_HASHING: &[&str] = &[
+    "--argon2-memory-kib",
+    "64",
+    "--argon2-iterations",
+    "1",
+    "--login-max-failures",
+    "0",
+];
+
+#[tokio::test]
+async fn every_answered_write_survives_a_sigkill_and_the_log_verifies() {
+    let (database_url, _dir) = fresh_database_url().await;
+    let server = ServerProcess::start(&database_url, CHEAP_HASHING).await;
+    let registered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let logged_out = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (client, base) = (client.clone(), server.base.clone());
+            let (registered, logged_out, stop) =
+                (registered.clone(), logged_out.clone(), stop.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("w{worker}u{i}");
+                    let credentials = json!({"username": name, "password": "correct horse"});
+                    let Ok(response) = client
+                        .post(format!("{base}/register"))
+                        .json(&credentials)
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if response.status() != StatusCode::CREATED {
+                        continue;
+                    }
+                    registered.lock().unwrap().push(name);
+                    let Ok(response) = client
+                        .post(format!("{base}/login"))
+                        .json(&credentials)
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    let Ok(tokens) = response.json::<Value>().await else {
+                        break;
+                    };
+                    let access = tokens["access_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let Ok(response) = client
+                        .delete(format!("{base}/logout"))
+                        .bearer_auth(&access)
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if response.status() == StatusCode::OK {
+                        logged_out.lock().unwrap().push(access);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut server = server;
+    server.child.start_kill().unwrap(); // SIGKILL, mid-load
+    server.child.wait().await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    futures::future::join_all(workers).await;
+
+    let registered = registered.lock().unwrap().clone();
+    let logged_out = logged_out.lock().unwrap().clone();
+    assert!(
+        registered.len() >= 10 && logged_out.len() >= 5,
+        "too little load: {} / {}",
+        registered.len(),
+        logged_out.len()
+    );
+
+    let restarted = ServerProcess::start(&database_url, CHEAP_HASHING).await;
+    for name in &registered {
+        let response = client
+            .post(restarted.url("/login"))
+            .json(&json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{name} was acknowledged but is gone"
+        );
+    }
+    for token in &logged_out {
+        let response = client
+            .get(restarted.url("/protected"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_unauthorized(response, "Token has been revoked").await;
+    }
+    let verify = Command::new(env!("CARGO_BIN_EXE_authlog"))
+        .arg("verify")
+        .env("AUTHLOG_DATABASE_URL", &database_url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_zero_and_logs_one_json_line_per_request() {
+    let (database_url, _dir) = fresh_database_url().await;
+    // Slow hashing, so that a login is still in flight when the signal arrives.
+    let mut server = ServerProcess::start(
+        &database_url,
+        &["--argon2-iterations", "30", "--log-format", "json"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let credentials = json!({"username": "alice", "password": "correct horse battery"});
+    let registered = client
+        .post(server.url("/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let in_flight = tokio::spawn(client.post(server.url("/login")).json(&credentials).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.signal("-TERM");
+    let answered = in_flight.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let token = answered.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let status = tokio::time::timeout(Duration::from_secs(15), server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let requests: Vec<Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{stderr}");
+    let login = requests.iter().find(|r| r["route"] == "login").unwrap();
+    for key in ["request_id", "status", "latency_ms", "method", "path"] {
+        assert!(login.get(key).is_some(), "{key} missing: {login}");
+    }
+    assert_eq!(login["status"], 200);
+    assert!(
+        !stderr.contains("correct horse"),
+        "a password reached the log"
+    );
+    assert!(!stderr.contains(&token[..40]), "a token reached the log");
+}
