@@ -21,7 +21,7 @@ use authlog_application::signing_keys::SigningKeys;
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
     Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SystemClock, UuidV7Ids,
-    MIN_HS256_SECRET,
+    VerifiedTokenCache, MIN_HS256_SECRET,
 };
 use authlog_http::state::RenderMetrics;
 use authlog_http::{AppState, CookieSettings, HttpConfig};
@@ -33,6 +33,8 @@ use tokio::task::JoinHandle;
 use crate::cli::ServeArgs;
 use crate::database::Database;
 
+/// Verified tokens remembered at most (about 1 KiB each).
+const TOKEN_CACHE: usize = 10_000;
 /// How long in-flight requests may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -80,10 +82,11 @@ impl Server {
             leeway_seconds: args.leeway.into(),
             max_token_lifetime: lifetimes.refresh.max(lifetimes.access),
         };
-        let tokens: Arc<dyn TokenService> = Arc::new(match &args.jwt_secret {
+        let jwt = match &args.jwt_secret {
             Some(secret) => JwtTokens::hs256(jwt, secret.as_bytes()),
             None => JwtTokens::eddsa(jwt, keys, clock.now()),
-        }?);
+        }?;
+        let tokens: Arc<dyn TokenService> = Arc::new(VerifiedTokenCache::new(jwt, TOKEN_CACHE));
         let params = Argon2Params {
             memory_kib: args.argon2_memory_kib,
             iterations: args.argon2_iterations,

@@ -5,14 +5,17 @@
 //! - [`jwt`]: signing and verifying tokens (EdDSA/Ed25519 by default, HS256 opt-in) with
 //!   jsonwebtoken: one allowed algorithm, `kid` lookup, `iss`, `aud`, `nbf`, `exp` and `type`
 //!   checks; a key ring that rotation replaces while requests are served.
+//! - [`cache`]: the bounded cache of verified tokens in front of [`jwt`] (the hot path).
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
 //! - [`system`]: the system clock, UUIDv7 ids and random secrets.
 
+pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod password;
 pub mod system;
 
+pub use cache::VerifiedTokenCache;
 pub use jwt::{JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
 pub use password::{Argon2Hasher, Argon2Params};
