@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Builds authlog's benchmarks in release mode and prints their tables (Markdown).
-# Usage: bench/run.sh [all|append|audit|propagation]
+# Usage: bench/run.sh [all|http|append|audit|propagation]
+# Needs wrk (Debian package; installed here if missing) and PostgreSQL at 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk" >&2
+    apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+fi
 cargo build --release --locked -q -p authlog-bench
 echo "authlog benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
 ./target/release/authlog-bench "${1:-all}"

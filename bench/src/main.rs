@@ -1,6 +1,8 @@
 //! authlog's benchmarks. Every figure is the median of several rounds, reported next to a
 //! baseline measured in the same run, because these machines are shared and noisy.
 //!
+//! - `http`: GET /protected against a bare poem-openapi server (baseline A), POST /login against
+//!   Argon2id on every core (baseline B), POST /refresh, and /protected p99 during a login flood.
 //! - `append`: events/s appended one at a time (each waits for its durable commit) against the
 //!   same number appended by 64 concurrent writers (group commit), on SQLite and PostgreSQL.
 //! - `audit`: audit queries (by username, type, time) on a log of 1,000 and of 1,000,000
@@ -16,6 +18,7 @@
 
 mod append;
 mod audit;
+mod http;
 mod postgres;
 mod propagation;
 mod stats;
@@ -26,6 +29,9 @@ async fn main() -> anyhow::Result<()> {
     let pg = postgres::TempDatabase::create().await?;
     if matches!(which.as_str(), "all" | "append") {
         append::run(&pg).await?;
+    }
+    if matches!(which.as_str(), "all" | "http") {
+        http::run().await?;
     }
     if matches!(which.as_str(), "all" | "audit") {
         audit::run().await?;
