@@ -4,14 +4,15 @@
 //! microseconds for Ed25519), and clients send the same access token again and again. So a
 //! token that verified is remembered, by its exact text, until its `exp`: the same bytes carry
 //! the same signature, so the answer cannot change. Only tokens that verified are kept (garbage
-//! cannot fill the cache), the size is bounded, and a key rotation clears it. Revocation is not
-//! cached: the caller checks it on every request.
+//! cannot fill the cache), and only access tokens: a refresh token is single-use, so caching it
+//! would only crowd out access tokens for its thirty-day life. The size is bounded, and a key
+//! rotation clears it. Revocation is not cached: the caller checks it on every request.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use authlog_application::ports::{
-    Claims, KeyError, PublicKey, SigningKey, TokenError, TokenService,
+    Claims, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
 };
 use time::OffsetDateTime;
 
@@ -72,7 +73,9 @@ impl<T: TokenService> TokenService for VerifiedTokenCache<T> {
             return Ok(claims);
         }
         let claims = self.inner.verify(token, now)?;
-        self.remember(token, &claims, now);
+        if claims.kind == TokenKind::Access {
+            self.remember(token, &claims, now);
+        }
         Ok(claims)
     }
 
@@ -92,7 +95,6 @@ impl<T: TokenService> TokenService for VerifiedTokenCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authlog_application::ports::TokenKind;
     use authlog_domain::{SessionId, TokenId, UserId, Username};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use time::macros::datetime;
@@ -101,7 +103,8 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
-    /// Verifies "good-N" tokens (expiring at NOW + N minutes) and counts the calls.
+    /// Verifies "good-N" access tokens and "refresh-N" refresh tokens (expiring at NOW + N
+    /// minutes) and counts the calls.
     #[derive(Default)]
     struct Counting {
         verified: AtomicUsize,
@@ -113,10 +116,12 @@ mod tests {
         }
         fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
             self.verified.fetch_add(1, Ordering::SeqCst);
-            let minutes: i64 = token
-                .strip_prefix("good-")
-                .and_then(|m| m.parse().ok())
-                .ok_or(TokenError::BadSignature)?;
+            let (kind, minutes) = match token.split_once('-') {
+                Some(("good", m)) => (TokenKind::Access, m),
+                Some(("refresh", m)) => (TokenKind::Refresh, m),
+                _ => return Err(TokenError::BadSignature),
+            };
+            let minutes: i64 = minutes.parse().map_err(|_| TokenError::BadSignature)?;
             let expires_at = NOW + Duration::minutes(minutes);
             if now >= expires_at {
                 return Err(TokenError::Expired);
@@ -127,7 +132,7 @@ mod tests {
                 roles: vec![],
                 session_id: SessionId::from_uuid(Uuid::from_u128(2)),
                 token_id: TokenId::from_uuid(Uuid::from_u128(3)),
-                kind: TokenKind::Access,
+                kind,
                 fresh: false,
                 issued_at: NOW,
                 expires_at,
@@ -183,6 +188,15 @@ mod tests {
         let later = NOW + Duration::seconds(90);
         cache.verify("good-4", later).unwrap();
         assert_eq!(cache.len(), 2, "good-1 expired and made room for good-4");
+    }
+
+    #[test]
+    fn single_use_refresh_tokens_are_not_cached() {
+        let cache = VerifiedTokenCache::new(Counting::default(), 10);
+        cache.verify("refresh-60", NOW).unwrap();
+        cache.verify("refresh-60", NOW).unwrap();
+        assert_eq!(calls(&cache), 2);
+        assert!(cache.is_empty());
     }
 
     #[test]
