@@ -155,17 +155,22 @@ pub struct ServeArgs {
 }
 
 impl Default for ServeArgs {
-    /// The defaults above, without reading the environment.
+    /// `authlog serve` with no flags: the defaults above, with any `AUTHLOG_*` variables of the
+    /// environment applied, exactly as the command line would. For embedding (tests, benches).
+    ///
+    /// # Panics
+    /// When an `AUTHLOG_*` variable holds a value its flag refuses, as the command would refuse
+    /// to start.
     fn default() -> Self {
         #[derive(Parser)]
         struct Defaults {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        // Every field has a default, so parsing no arguments cannot fail.
+        // Every flag has a default, so only a bad environment variable can fail here.
         Defaults::try_parse_from(["authlog"])
             .map(|d| d.serve)
-            .unwrap_or_else(|e| unreachable!("ServeArgs defaults do not parse: {e}"))
+            .unwrap_or_else(|e| unreachable!("AUTHLOG_* environment refused: {e}"))
     }
 }
 

@@ -47,6 +47,10 @@ pub struct Access(pub Authenticated);
 /// A valid refresh token (its session is checked against the log by the refresh itself).
 pub struct Refresh(pub Authenticated);
 
+// The four `*Scheme` structs below only register their scheme in the OpenAPI document (their
+// fields are never read, hence the `dead_code` allowances); `Access` and `Refresh` do the
+// extracting.
+
 /// An access token from `/login` or `/refresh`: `Authorization: Bearer <access_token>`.
 #[derive(SecurityScheme)]
 #[oai(rename = "AccessToken", ty = "bearer", bearer_format = "JWT")]
