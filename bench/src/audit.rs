@@ -28,7 +28,7 @@ fn event(n: usize, start: OffsetDateTime) -> NewEvent {
         0..=5 => Event::LoggedIn(LoggedIn {
             session_id,
             user_id,
-            username: Username::parse(&username).unwrap_or_else(|_| unreachable!()),
+            username: Username::parse(&username).unwrap(),
             refresh_token_id: TokenId::from_uuid(Uuid::from_u128(n as u128)),
             expires_at: start + Duration::days(30),
         }),

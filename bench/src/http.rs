@@ -139,7 +139,7 @@ pub async fn run() -> anyhow::Result<()> {
     let args = ServeArgs {
         bind: "127.0.0.1:0".parse()?,
         login_max_failures: 0,
-        ..ServeArgs::default()
+        ..ServeArgs::from_env()?
     };
     let server = Server::start(&url, &args).await?;
     let base = format!("http://{}", server.addr());

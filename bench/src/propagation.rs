@@ -20,7 +20,7 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         argon2_memory_kib: 64,
         argon2_iterations: 1,
         login_max_failures: 0,
-        ..ServeArgs::default()
+        ..ServeArgs::from_env()?
     };
     let a = Server::start(&url, &args).await?;
     let b = Server::start(&url, &args).await?;

@@ -154,23 +154,19 @@ pub struct ServeArgs {
     pub poll_interval_ms: Option<u64>,
 }
 
-impl Default for ServeArgs {
+impl ServeArgs {
     /// `authlog serve` with no flags: the defaults above, with any `AUTHLOG_*` variables of the
     /// environment applied, exactly as the command line would. For embedding (tests, benches).
     ///
-    /// # Panics
-    /// When an `AUTHLOG_*` variable holds a value its flag refuses, as the command would refuse
-    /// to start.
-    fn default() -> Self {
+    /// # Errors
+    /// When an `AUTHLOG_*` variable holds a value its flag refuses.
+    pub fn from_env() -> Result<Self, clap::Error> {
         #[derive(Parser)]
         struct Defaults {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        // Every flag has a default, so only a bad environment variable can fail here.
-        Defaults::try_parse_from(["authlog"])
-            .map(|d| d.serve)
-            .unwrap_or_else(|e| unreachable!("AUTHLOG_* environment refused: {e}"))
+        Defaults::try_parse_from(["authlog"]).map(|d| d.serve)
     }
 }
 

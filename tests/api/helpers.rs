@@ -25,7 +25,7 @@ pub fn test_args() -> ServeArgs {
         bind: "127.0.0.1:0".parse().unwrap(),
         leeway: 0,
         poll_interval_ms: Some(50),
-        ..ServeArgs::default()
+        ..ServeArgs::from_env().unwrap()
     }
 }
 
