@@ -104,9 +104,8 @@ impl Server {
             + time::Duration::seconds(args.leeway.into())
             + time::Duration::minutes(1);
         let revocations = Arc::new(RevocationSet::new(window));
-        let store_port = store;
         let feed = LogFeed::start(
-            store_port.clone(),
+            store.clone(),
             revocations.clone(),
             database.keys(),
             tokens.clone(),
@@ -117,24 +116,15 @@ impl Server {
         .context("cannot read recent revocations from the event log")?;
 
         let revoke = Arc::new(RevokeSession::new(
-            store_port.clone(),
+            store.clone(),
             revocations.clone(),
             clock.clone(),
         ));
-        let sessions = Arc::new(Sessions::new(
-            store_port.clone(),
-            revoke.clone(),
-            clock.clone(),
-        ));
+        let sessions = Arc::new(Sessions::new(store.clone(), revoke.clone(), clock.clone()));
         let state = Arc::new(AppState {
-            register: RegisterUser::new(
-                store_port.clone(),
-                hasher.clone(),
-                clock.clone(),
-                ids.clone(),
-            ),
+            register: RegisterUser::new(store.clone(), hasher.clone(), clock.clone(), ids.clone()),
             login: LogIn::new(
-                store_port.clone(),
+                store.clone(),
                 hasher.clone(),
                 tokens.clone(),
                 clock.clone(),
@@ -144,20 +134,20 @@ impl Server {
             ),
             authenticate: Authenticate::new(tokens.clone(), revocations.clone(), clock.clone()),
             refresh: Refresh::new(
-                store_port.clone(),
+                store.clone(),
                 tokens.clone(),
                 revocations,
                 clock.clone(),
                 ids,
                 lifetimes,
             ),
-            password: ChangePassword::new(store_port.clone(), hasher, clock, sessions.clone()),
+            password: ChangePassword::new(store.clone(), hasher, clock, sessions.clone()),
             revoke,
             sessions,
-            me: Me::new(store_port.clone()),
-            audit: Audit::new(store_port.clone()),
+            me: Me::new(store.clone()),
+            audit: Audit::new(store.clone()),
             tokens,
-            store: store_port,
+            store: store,
             trusted_proxies: args.trusted_proxies.clone(),
             render_metrics: metrics_renderer(),
             cookies: CookieSettings {
