@@ -147,7 +147,7 @@ impl Server {
             me: Me::new(store.clone()),
             audit: Audit::new(store.clone()),
             tokens,
-            store: store,
+            store,
             trusted_proxies: args.trusted_proxies.clone(),
             render_metrics: metrics_renderer(),
             cookies: CookieSettings {
