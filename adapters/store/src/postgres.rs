@@ -27,7 +27,8 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, Notify};
 
 use crate::rows::{
-    audit_query, decode_all, format_timestamp, to_i64, to_u64, unavailable, RawEvent, COLUMNS,
+    audit_query, decode_all, format_timestamp, insert_key, to_i64, to_u64, unavailable, RawEvent,
+    COLUMNS, SELECT_KEYS,
 };
 use crate::sqlite::{KeyRow, OpenError};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
@@ -327,13 +328,10 @@ impl EventStore for PostgresStore {
 #[async_trait]
 impl KeyStore for PostgresStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, algorithm, private_key, public_key, created_at FROM signing_keys \
-             ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<KeyRow> = sqlx::query_as(SELECT_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.into_iter().map(KeyRow::decode).collect()
     }
 
@@ -341,35 +339,21 @@ impl KeyStore for PostgresStore {
         // The advisory lock makes "insert unless any key exists" atomic between instances that
         // start at the same moment on an empty database.
         let mut tx = PostgresWriter(self.pool.clone()).begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
-             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_der)
-        .bind(&key.public_key)
-        .bind(format_timestamp(key.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        let inserted = insert_key::<Postgres>(&key, true)
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         Transaction::commit(tx).await.map_err(unavailable)?;
         Ok(inserted.rows_affected() == 1)
     }
 
     async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_der)
-        .bind(&key.public_key)
-        .bind(format_timestamp(key.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        insert_key::<Postgres>(&key, false)
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

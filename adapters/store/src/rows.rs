@@ -1,6 +1,6 @@
 //! How values are spelled in the `events` columns.
 
-use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, StoreError};
+use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, SigningKey, StoreError};
 use authlog_domain::{Event, StreamId};
 use sqlx::QueryBuilder;
 use time::format_description::BorrowedFormatItem;
@@ -111,6 +111,33 @@ where
         .push(" ORDER BY position LIMIT ")
         .push_bind(i64::from(filter.limit));
     Ok(query)
+}
+
+/// Every signing key, oldest first, as [`crate::sqlite::KeyRow`] reads them.
+pub const SELECT_KEYS: &str = "SELECT kid, algorithm, private_key, public_key, created_at \
+     FROM signing_keys ORDER BY created_at, kid";
+
+/// The insert of `key`, with binds in the backend's placeholder style. With `only_if_none`,
+/// it inserts nothing when any key exists already (the first key, made once).
+pub fn insert_key<'a, DB>(key: &'a SigningKey, only_if_none: bool) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) SELECT ",
+    );
+    let mut values = query.separated(", ");
+    values.push_bind(key.kid.clone());
+    values.push_bind(key.algorithm.clone());
+    values.push_bind(key.private_der.clone());
+    values.push_bind(key.public_key.clone());
+    values.push_bind(format_timestamp(key.created_at));
+    if only_if_none {
+        query.push(" WHERE NOT EXISTS (SELECT 1 FROM signing_keys)");
+    }
+    query
 }
 
 #[cfg(test)]

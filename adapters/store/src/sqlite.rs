@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::rows::{
-    audit_query, decode_all, format_timestamp, parse_timestamp, to_i64, to_u64, unavailable,
-    RawEvent, COLUMNS,
+    audit_query, decode_all, format_timestamp, insert_key, parse_timestamp, to_i64, to_u64,
+    unavailable, RawEvent, COLUMNS, SELECT_KEYS,
 };
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
@@ -296,45 +296,28 @@ impl KeyRow {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, algorithm, private_key, public_key, created_at FROM signing_keys \
-             ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<KeyRow> = sqlx::query_as(SELECT_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.into_iter().map(KeyRow::decode).collect()
     }
 
     async fn add_first_signing_key(&self, key: SigningKey) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
-             SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_der)
-        .bind(&key.public_key)
-        .bind(format_timestamp(key.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let inserted = insert_key::<Sqlite>(&key, true)
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(inserted.rows_affected() == 1)
     }
 
     async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.private_der)
-        .bind(&key.public_key)
-        .bind(format_timestamp(key.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        insert_key::<Sqlite>(&key, false)
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }
