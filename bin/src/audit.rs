@@ -92,18 +92,22 @@ pub fn page_json(page: &AuditPage) -> Value {
 }
 
 fn event_json(entry: &AuditEntry) -> Value {
+    // Unknown metadata is left out, as the HTTP API leaves it out.
+    let metadata: serde_json::Map<String, Value> = [
+        ("client_addr", &entry.metadata.client_addr),
+        ("user_agent", &entry.metadata.user_agent),
+        ("request_id", &entry.metadata.request_id),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), Value::from(value.clone()?))))
+    .collect();
     json!({
         "position": entry.position,
         "type": entry.event_type,
         "stream": entry.stream,
         "recorded_at": timestamp(entry.recorded_at),
         "data": entry.data,
-        // Every key present, null when unknown, as the HTTP API spells it.
-        "metadata": {
-            "client_addr": entry.metadata.client_addr,
-            "user_agent": entry.metadata.user_agent,
-            "request_id": entry.metadata.request_id,
-        },
+        "metadata": metadata,
     })
 }
 

@@ -5,8 +5,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// Shortest password, in bytes of UTF-8.
-pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Shortest password, in characters (as NIST SP 800-63B counts, and as JSON Schema's
+/// `minLength` does, so the published schema states the rule exactly).
+pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password, in bytes of UTF-8: bounds what one login can make the hasher chew on.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -17,7 +18,7 @@ pub struct Password(Zeroizing<String>);
 /// Why a string is not an acceptable password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
-    #[error("password must be at least {MIN_PASSWORD_BYTES} bytes")]
+    #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,
     #[error("password must be at most {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
@@ -27,10 +28,10 @@ impl Password {
     /// Takes ownership of `raw`, so that the only copy is the one that gets zeroised.
     ///
     /// # Errors
-    /// [`PasswordError`] when `raw` is shorter than 8 or longer than 1024 bytes.
+    /// [`PasswordError`] when `raw` is shorter than 8 characters or longer than 1024 bytes.
     pub fn parse(raw: String) -> Result<Self, PasswordError> {
         let raw = Zeroizing::new(raw);
-        if raw.len() < MIN_PASSWORD_BYTES {
+        if raw.chars().count() < MIN_PASSWORD_CHARS {
             return Err(PasswordError::TooShort);
         }
         if raw.len() > MAX_PASSWORD_BYTES {
@@ -86,16 +87,6 @@ mod tests {
     }
 
     #[test]
-    fn counts_bytes_not_characters() {
-        // Four two-byte characters are eight bytes.
-        assert!(Password::parse("éééé".into()).is_ok());
-        assert_eq!(
-            Password::parse("ééé".into()).err(),
-            Some(PasswordError::TooShort)
-        );
-    }
-
-    #[test]
     fn refuses_too_short_and_too_long() {
         assert_eq!(
             Password::parse("1234567".into()).err(),
@@ -105,6 +96,21 @@ mod tests {
             Password::parse("x".repeat(1025)).err(),
             Some(PasswordError::TooLong)
         );
+    }
+
+    #[test]
+    fn the_minimum_counts_characters_and_the_maximum_bytes() {
+        // Eight bytes but four characters: too short.
+        assert_eq!(
+            Password::parse("éééé".into()).err(),
+            Some(PasswordError::TooShort)
+        );
+        // 600 characters but 1200 bytes: too long.
+        assert_eq!(
+            Password::parse("é".repeat(600)).err(),
+            Some(PasswordError::TooLong)
+        );
+        assert!(Password::parse("é".repeat(512)).is_ok());
     }
 
     #[test]
@@ -121,10 +127,10 @@ mod tests {
 
         proptest! {
             #[test]
-            fn accepted_exactly_when_8_to_1024_bytes(raw in ".{0,1100}") {
-                let len = raw.len();
+            fn accepted_exactly_when_8_characters_to_1024_bytes(raw in ".{0,1100}") {
+                let ok = raw.chars().count() >= MIN_PASSWORD_CHARS && raw.len() <= MAX_PASSWORD_BYTES;
                 let parsed = Password::parse(raw);
-                prop_assert_eq!(parsed.is_ok(), (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&len));
+                prop_assert_eq!(parsed.is_ok(), ok);
             }
         }
     }

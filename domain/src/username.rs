@@ -1,15 +1,54 @@
-//! Usernames: NFKC-normalised, a restricted alphabet, unique without regard to case.
+//! Usernames: a restricted alphabet, unique without regard to case or compatibility forms.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-/// The longest username, in characters after normalisation.
+/// The longest username, in characters.
 pub const MAX_USERNAME_CHARS: usize = 64;
 
-/// A valid username. The display form keeps the case the user chose; [`Username::canonical`] is
-/// the case-folded form under which uniqueness is decided, so `Alice` and `ALICE` are one account.
+/// The alphabet as a regular expression for the OpenAPI document: one character class listing
+/// every allowed character, built from [`is_allowed`] itself so the schema and the parser agree
+/// by construction.
+///
+/// The class spells each range with `\uXXXX` escapes, the one syntax that ECMA-262 (Swagger UI,
+/// TypeScript), Python's `re` (openapi-spec-validator, schemathesis) and Rust's `regex` read
+/// alike. `\p{L}` would be shorter, but Python's `re` refuses it, and `\w` means something
+/// different in each of the three.
+pub fn username_pattern() -> String {
+    let mut ranges: Vec<(char, char)> = Vec::new();
+    for c in (0..=0xFFFF_u32)
+        .filter_map(char::from_u32)
+        .filter(|c| is_allowed(*c))
+    {
+        match ranges.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
+            _ => ranges.push((c, c)),
+        }
+    }
+    let escape = |c: char| {
+        if c.is_ascii_alphanumeric() {
+            c.to_string()
+        } else {
+            format!("\\u{:04X}", u32::from(c))
+        }
+    };
+    let class: String = ranges
+        .iter()
+        .map(|&(start, end)| match u32::from(end) - u32::from(start) {
+            0 => escape(start),
+            1 => format!("{}{}", escape(start), escape(end)),
+            _ => format!("{}-{}", escape(start), escape(end)),
+        })
+        .collect();
+    format!("^[{class}]+$")
+}
+
+/// A valid username. The display form is the name as the user chose it; [`Username::canonical`]
+/// is its NFKC-normalised, case-folded form under which uniqueness is decided, so `Alice`,
+/// `ALICE` and the full-width `ａｌｉｃｅ` are one account.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username {
@@ -29,28 +68,41 @@ pub enum UsernameError {
 }
 
 impl Username {
-    /// Normalises `raw` with NFKC and checks its length and alphabet.
+    /// Checks the length and alphabet of `raw` as sent, then derives the canonical form.
+    ///
+    /// The rules apply to the name as sent, not to its NFKC form, because only rules on the
+    /// sent text can be stated in the OpenAPI schema (and so checked by clients and by
+    /// schemathesis). Normalisation decides identity, not validity: a handful of compatibility
+    /// characters normalise outside the alphabet (`Ŀ` becomes `L·`), and the stored display
+    /// form must parse again when the log is replayed.
     ///
     /// # Errors
     /// [`UsernameError`] says which rule the input breaks.
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
-        let display: String = raw.nfkc().collect();
-        if display.is_empty() {
+        if raw.is_empty() {
             return Err(UsernameError::Empty);
         }
-        if display.chars().count() > MAX_USERNAME_CHARS {
+        if raw.chars().count() > MAX_USERNAME_CHARS {
             return Err(UsernameError::TooLong);
         }
-        if let Some(bad) = display.chars().find(|c| !is_allowed(*c)) {
+        if let Some(bad) = raw.chars().find(|c| !is_allowed(*c)) {
             return Err(UsernameError::InvalidCharacter(bad));
         }
         // Lower-casing can leave a string that is no longer NFKC (and, rarely, longer), so the
         // canonical form is normalised again after folding.
-        let canonical = display.to_lowercase().nfkc().collect();
-        Ok(Self { display, canonical })
+        let canonical = raw
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfkc()
+            .collect();
+        Ok(Self {
+            display: raw.to_owned(),
+            canonical,
+        })
     }
 
-    /// The name as the user chose it (normalised).
+    /// The name as the user chose it.
     pub fn as_str(&self) -> &str {
         &self.display
     }
@@ -61,8 +113,16 @@ impl Username {
     }
 }
 
+/// Letters and numbers of any script (Unicode general categories L and N) in the Basic
+/// Multilingual Plane, and four punctuation marks. Letters beyond the BMP (historic scripts,
+/// rare CJK, mathematical look-alikes) are left out so that [`username_pattern`] can be written
+/// in a syntax every client's regex engine shares.
 fn is_allowed(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')
+    let letter_or_number = matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number
+    );
+    (letter_or_number && u32::from(c) <= 0xFFFF) || matches!(c, '.' | '_' | '-' | '@')
 }
 
 impl TryFrom<String> for Username {
@@ -119,7 +179,8 @@ mod tests {
         // Fullwidth letters are NFKC-equivalent to ASCII ones.
         let fullwidth = Username::parse("ａｌｉｃｅ").unwrap();
         assert_eq!(fullwidth.canonical(), "alice");
-        assert_eq!(fullwidth.as_str(), "alice");
+        assert_eq!(fullwidth.as_str(), "ａｌｉｃｅ");
+        assert_eq!(Username::parse("Ⅻ").unwrap().canonical(), "xii");
     }
 
     #[test]
@@ -134,6 +195,43 @@ mod tests {
             Username::parse(&"a".repeat(65)),
             Err(UsernameError::TooLong)
         );
+    }
+
+    #[test]
+    fn the_rules_apply_to_the_name_as_sent() {
+        // Symbols whose compatibility form is made of letters are still symbols.
+        assert_eq!(
+            Username::parse("™"),
+            Err(UsernameError::InvalidCharacter('™'))
+        );
+        // A letter whose compatibility form is not all letters is still a letter; the stored
+        // display form parses again to the same account.
+        let name = Username::parse("Ŀa").unwrap();
+        assert_eq!(name.canonical(), "l·a");
+        assert_eq!(Username::parse(name.as_str()).unwrap(), name);
+    }
+
+    #[test]
+    fn letters_beyond_the_basic_multilingual_plane_are_refused() {
+        assert_eq!(
+            Username::parse("𝐀lice"),
+            Err(UsernameError::InvalidCharacter('𝐀'))
+        );
+        assert!(Username::parse("Zoë-日本-Ωμέγα-١٢٣").is_ok());
+    }
+
+    #[test]
+    fn the_pattern_is_one_character_class_of_ranges() {
+        let pattern = username_pattern();
+        assert!(
+            pattern.starts_with("^[") && pattern.ends_with("]+$"),
+            "{pattern}"
+        );
+        // `@` (U+0040) runs into `A-Z`: the range is written `\u0040-Z`.
+        assert!(
+            pattern.contains("0-9") && pattern.contains("\\u0040-Z") && pattern.contains("a-z")
+        );
+        assert!(!pattern.contains("\\u0020"), "no space");
     }
 
     #[test]
@@ -171,9 +269,10 @@ mod tests {
                     let chars = name.as_str().chars().count();
                     prop_assert!((1..=MAX_USERNAME_CHARS).contains(&chars));
                     prop_assert!(name.as_str().chars().all(is_allowed));
-                    // Canonical forms are stable: parsing the canonical form gives it back.
-                    let again = Username::parse(name.canonical()).unwrap();
-                    prop_assert_eq!(again.canonical(), name.canonical());
+                    // Replaying the log parses stored display forms again: they must come back
+                    // as the same account.
+                    let again = Username::parse(name.as_str()).unwrap();
+                    prop_assert_eq!(again, name);
                 }
             }
 

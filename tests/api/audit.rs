@@ -151,12 +151,10 @@ async fn a_trusted_proxys_forwarded_for_is_believed_and_an_untrusted_ones_is_not
 }
 
 #[tokio::test]
-async fn type_filters_repeat_or_take_a_comma_list() {
+async fn type_filters_repeat() {
     let (app, admin) = busy_app().await;
     let repeated = events(&app, &admin.access, "?type=Revoked&type=RoleGranted").await;
-    let listed = events(&app, &admin.access, "?type=Revoked,RoleGranted").await;
     assert_eq!(types(&repeated), ["RoleGranted", "RoleGranted", "Revoked"]);
-    assert_eq!(repeated, listed);
 }
 
 #[tokio::test]
@@ -178,6 +176,10 @@ async fn since_and_until_bound_the_time() {
         .iter()
         .all(|e| e["recorded_at"].as_str().unwrap() >= cut.as_str()));
     let none = events(&app, &admin.access, "?since=2999-01-01T00:00:00Z").await;
+    assert!(none["events"].as_array().unwrap().is_empty());
+    // An empty interval is no events, not an error.
+    let backwards = "?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z";
+    let none = events(&app, &admin.access, backwards).await;
     assert!(none["events"].as_array().unwrap().is_empty());
 }
 
@@ -215,13 +217,15 @@ async fn bad_filters_are_400_with_a_clear_message() {
     let (app, admin) = busy_app().await;
     let cases = [
         ("?type=Nope", "unknown event type \"Nope\""),
+        ("?type=Revoked,RoleGranted", "unknown event type"),
+        ("?after=-1", "failed to parse parameter `after`"),
+        (
+            "?after=9223372036854775808",
+            "a position is 0 to 9223372036854775807",
+        ),
         ("?username=has%20space", "invalid username filter"),
         ("?limit=0", "limit must be between 1 and 1000"),
         ("?limit=1001", "limit must be between 1 and 1000"),
-        (
-            "?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
-            "since must not be after until",
-        ),
         ("?since=yesterday", "failed to parse parameter `since`"),
         ("?after=minus-one", "failed to parse parameter `after`"),
     ];
@@ -230,7 +234,7 @@ async fn bad_filters_are_400_with_a_clear_message() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         let body: Value = response.json().await.unwrap();
         assert!(
-            body["msg"].as_str().unwrap().starts_with(start),
+            body["msg"].as_str().unwrap().contains(start),
             "{query}: {body}"
         );
     }
@@ -289,7 +293,7 @@ async fn the_cli_and_the_http_api_agree_on_the_same_data() {
     for (query, args) in [
         ("?limit=1000", vec!["--limit", "1000"]),
         (
-            "?username=alice&type=LoggedIn,Revoked",
+            "?username=alice&type=LoggedIn&type=Revoked",
             vec!["--username", "alice", "--type", "LoggedIn,Revoked"],
         ),
         ("?after=2&limit=4", vec!["--after", "2", "--limit", "4"]),

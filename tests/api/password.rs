@@ -97,7 +97,7 @@ async fn a_bad_body_or_a_short_new_password_is_400() {
         ),
         (
             json!({"current_password": PASSWORD, "new_password": "short"}),
-            "new password must be at least 8 bytes",
+            "new password must be at least 8 characters",
         ),
     ];
     for (body, msg) in cases {

@@ -77,11 +77,27 @@ async fn badly_shaped_usernames_and_passwords_are_400_with_the_reason() {
         ),
         (
             json!({"username": "bob", "password": "short"}),
-            "password must be at least 8 bytes",
+            "password must be at least 8 characters",
         ),
         (
             json!({"username": "bob", "password": "x".repeat(1025)}),
             "password must be at most 1024 bytes",
+        ),
+        // Eight bytes, but four characters: the minimum counts characters, as the schema's
+        // minLength does.
+        (
+            json!({"username": "bob", "password": "éééé"}),
+            "password must be at least 8 characters",
+        ),
+        // 600 characters, but 1200 bytes: the maximum counts bytes.
+        (
+            json!({"username": "bob", "password": "é".repeat(600)}),
+            "password must be at most 1024 bytes",
+        ),
+        // Letters beyond the Basic Multilingual Plane are outside the published pattern.
+        (
+            json!({"username": "𝐀lice", "password": PASSWORD}),
+            "username may only contain letters, digits and . _ - @ (found '𝐀')",
         ),
     ];
     for (body, msg) in cases {

@@ -8,6 +8,7 @@ use poem::web::WithContentType;
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 
+use crate::allow::{allow_header, AllowedMethods};
 use crate::errors::{json_error, msg};
 use crate::request::{limit_body, request_context};
 use crate::state::AppState;
@@ -47,6 +48,14 @@ pub fn openapi_json() -> String {
 /// The service: API, `/openapi.json`, Swagger UI at `/docs/`, and the middleware.
 pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = Response> {
     let spec = Arc::new(openapi_json());
+    let allowed = Arc::new(AllowedMethods::from_spec(
+        &spec,
+        &[
+            ("/openapi.json", "GET"),
+            ("/docs", "GET"),
+            ("/docs/", "GET"),
+        ],
+    ));
     let body_limit = config.body_limit;
     let routes = Route::new()
         .at("/openapi.json", get(SpecEndpoint(spec)))
@@ -63,6 +72,7 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
                 .into_response()
         }))
         .catch_all_error(json_error)
+        .around(move |next, req| allow_header(next, req, allowed.clone()))
         .around(request_context);
     routes.with(cors(&config.cors_origins))
 }

@@ -107,7 +107,7 @@ impl AccountApi {
     ///
     /// The Flask template's protected route: answers the username the access token speaks
     /// for. Checked entirely in memory: no database query.
-    #[oai(path = "/protected", method = "get", operation_id = "protected")]
+    #[oai(path = "/protected", method = "get", operation_id = "protectedRoute")]
     async fn protected(&self, token: Access) -> ProtectedResponse {
         ProtectedResponse::Ok(Json(LoggedInAs {
             logged_in_as: token.0.claims.username.as_str().to_owned(),

@@ -12,16 +12,21 @@ use time::OffsetDateTime;
 
 use crate::api::Tag;
 use crate::errors::{msg, MessageBody, ServerError};
+use crate::fields::{EventTypeName, Limit, Position, UsernameText};
 use crate::security::{unauthorized, Access, AuthFailure};
 use crate::state::AppState;
 
 /// Where a request came from.
 #[derive(Object)]
 pub struct EventMetadata {
-    /// The client's address (behind a trusted proxy, from `X-Forwarded-For`).
+    /// The client's address (behind a trusted proxy, from `X-Forwarded-For`). Absent for events
+    /// that did not come through HTTP (the command line), as are the other two.
+    #[oai(skip_serializing_if_is_none)]
     pub client_addr: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// The request id (`X-Request-Id`) of the request that caused the event.
+    #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
 }
 
@@ -65,6 +70,7 @@ pub struct AuditEvents {
     /// In position order.
     pub events: Vec<AuditEvent>,
     /// Pass as `after` for the next page; `null` when this page is the last.
+    #[oai(nullable)]
     pub next_after: Option<u64>,
 }
 
@@ -112,29 +118,34 @@ impl AuditApi {
         state: Data<&Arc<AppState>>,
         token: Access,
         /// Only events about this user (case does not matter).
-        username: Query<Option<String>>,
-        /// Only events of these types: repeat the parameter or give a comma-separated list.
+        username: Query<Option<UsernameText>>,
+        /// Only events of these types (repeat the parameter for several).
         #[oai(name = "type")]
-        types: Query<Option<Vec<String>>>,
+        types: Query<Option<Vec<EventTypeName>>>,
         /// Only events recorded at or after this time (RFC 3339).
         since: Query<Option<OffsetDateTime>>,
         /// Only events recorded before this time (RFC 3339).
         until: Query<Option<OffsetDateTime>>,
         /// Only events after this position (`next_after` of the previous page).
-        after: Query<Option<u64>>,
+        after: Query<Option<Position>>,
         /// How many events at most: 1 to 1000, default 100.
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Limit>>,
     ) -> Result<AuditResponse, ServerError> {
         if !token.0.claims.has_role(&Role::admin()) {
             return Ok(AuditResponse::Forbidden(msg("Admin access required")));
         }
         let query = AuditQuery {
-            username: username.0,
-            types: types.0.unwrap_or_default(),
+            username: username.0.map(UsernameText::into_inner),
+            types: types
+                .0
+                .unwrap_or_default()
+                .into_iter()
+                .map(|name| name.0.to_owned())
+                .collect(),
             since: since.0,
             until: until.0,
-            after: after.0,
-            limit: limit.0,
+            after: after.0.map(|position| position.0),
+            limit: limit.0.map(|limit| limit.0),
         };
         match state.audit.query(query).await {
             Ok(page) => Ok(AuditResponse::Ok(Json(AuditEvents {

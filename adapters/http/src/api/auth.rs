@@ -20,6 +20,7 @@ use crate::api::Tag;
 use crate::body::{BodyError, JsonBody};
 use crate::cookies::{clear_token_cookies, set_token_cookies};
 use crate::errors::{msg, MessageBody, ServerError};
+use crate::fields::{PasswordText, SecretText, UsernameText};
 use crate::request::Caller;
 use crate::security::{challenge, unauthorized, Access, Refresh, Via};
 use crate::state::AppState;
@@ -30,18 +31,18 @@ const MISSING_CREDENTIALS: &str = "Missing username or password";
 #[derive(Object)]
 #[oai(example)]
 pub struct Credentials {
-    /// 1 to 64 letters, digits or `._-@` after Unicode NFKC normalisation. Unique without
-    /// regard to case: `Alice` and `alice` are one account.
-    pub username: String,
-    /// 8 to 1024 bytes of UTF-8.
-    pub password: String,
+    /// 1 to 64 letters (Unicode category L), digits (category N) or `._-@`. Unique without
+    /// regard to case or compatibility forms: `Alice`, `alice` and `ａｌｉｃｅ` are one account.
+    pub username: UsernameText,
+    /// At least 8 characters and at most 1024 bytes of UTF-8.
+    pub password: PasswordText,
 }
 
 impl Example for Credentials {
     fn example() -> Self {
         Self {
-            username: "alice".into(),
-            password: "correct horse battery staple".into(),
+            username: UsernameText::new("alice"),
+            password: PasswordText::new("correct horse battery staple"),
         }
     }
 }
@@ -51,19 +52,20 @@ impl Example for Credentials {
 #[oai(example)]
 pub struct LoginRequest {
     /// The username (case does not matter).
-    pub username: String,
+    pub username: UsernameText,
     /// The password.
-    pub password: String,
+    pub password: PasswordText,
     /// Also set the tokens as cookies (`access_token_cookie`, `refresh_token_cookie`, and the
-    /// readable `csrf_access_token`, `csrf_refresh_token`).
+    /// readable `csrf_access_token`, `csrf_refresh_token`). Absent or `null` means `false`.
+    #[oai(nullable)]
     pub set_cookies: Option<bool>,
 }
 
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
-            username: "alice".into(),
-            password: "correct horse battery staple".into(),
+            username: UsernameText::new("alice"),
+            password: PasswordText::new("correct horse battery staple"),
             set_cookies: Some(false),
         }
     }
@@ -73,16 +75,16 @@ impl Example for LoginRequest {
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordChange {
-    pub current_password: String,
-    /// 8 to 1024 bytes of UTF-8.
-    pub new_password: String,
+    pub current_password: SecretText,
+    /// At least 8 characters and at most 1024 bytes of UTF-8.
+    pub new_password: PasswordText,
 }
 
 impl Example for PasswordChange {
     fn example() -> Self {
         Self {
-            current_password: "correct horse battery staple".into(),
-            new_password: "a longer and better passphrase".into(),
+            current_password: SecretText::new("correct horse battery staple"),
+            new_password: PasswordText::new("a longer and better passphrase"),
         }
     }
 }
@@ -270,14 +272,14 @@ fn password_bad_request(err: poem::Error) -> PasswordResponse {
 
 /// Parses what the client sent into the domain's types, or says what is wrong with it.
 fn parse_credentials(
-    username: String,
-    password: String,
+    username: UsernameText,
+    password: PasswordText,
 ) -> Result<(Username, Password), Json<MessageBody>> {
     if username.is_empty() || password.is_empty() {
         return Err(msg(MISSING_CREDENTIALS));
     }
-    let username = Username::parse(&username).map_err(|e| msg(e.to_string()))?;
-    let password = Password::parse(password).map_err(|e| msg(e.to_string()))?;
+    let username = Username::parse(&username.into_inner()).map_err(|e| msg(e.to_string()))?;
+    let password = Password::parse(password.into_inner()).map_err(|e| msg(e.to_string()))?;
     Ok((username, password))
 }
 
@@ -486,12 +488,12 @@ impl AuthApi {
                 "Missing current_password or new_password",
             )));
         }
-        let new = match Password::parse(new_password) {
+        let new = match Password::parse(new_password.into_inner()) {
             Ok(new) => new,
             Err(e) => return Ok(PasswordResponse::BadRequest(msg(format!("new {e}")))),
         };
         // A current password of the wrong shape cannot be the current one.
-        let Ok(current) = Password::parse(current_password) else {
+        let Ok(current) = Password::parse(current_password.into_inner()) else {
             let text = PasswordChangeError::WrongPassword.to_string();
             let header = challenge(Some(&text));
             return Ok(PasswordResponse::Unauthorized(msg(text), header));

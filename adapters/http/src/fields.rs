@@ -1,0 +1,330 @@
+//! Request fields and parameters whose OpenAPI schema states the server's rules.
+//!
+//! The domain checks usernames and passwords with messages of its own (`username must be at most
+//! 64 characters`), so [`Text`] fields are not validated by poem-openapi: they only carry the
+//! rules into the published schema (lengths, pattern), where generated clients and schemathesis
+//! read them. The constants come from the domain, so the schema and the checks cannot drift;
+//! a test walks every character to prove the pattern and the parser agree. [`EventTypeName`],
+//! [`Position`] and [`Limit`] are audit query parameters whose schema states their exact range.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use authlog_application::audit::MAX_LIMIT;
+use authlog_domain::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use authlog_domain::username::{username_pattern, MAX_USERNAME_CHARS};
+use authlog_domain::Event;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+use serde_json::Value;
+
+/// What a [`Text`] field promises in the schema.
+pub trait TextRule: Send + Sync + 'static {
+    /// The schema of the field: a string with constraints.
+    fn schema() -> MetaSchema;
+}
+
+/// A JSON string whose schema is `R`'s. It accepts only a JSON string (no numbers or booleans
+/// turned into text, as poem-openapi's `String` does): the schema says `type: string`.
+pub struct Text<R>(String, PhantomData<R>);
+
+impl<R> Text<R> {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into(), PhantomData)
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<R: TextRule> Type for Text<R> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(R::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl<R: TextRule> ParseFromJSON for Text<R> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(Self::new(text)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl<R: TextRule> ParseFromParameter for Text<R> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self::new(value))
+    }
+}
+
+impl<R: TextRule> ToJSON for Text<R> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// A username as [`authlog_domain::Username::parse`] accepts it.
+pub struct UsernameRule;
+
+impl TextRule for UsernameRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(MAX_USERNAME_CHARS),
+            pattern: Some(username_pattern()),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A password as [`authlog_domain::Password::parse`] accepts it: at least 8 characters, as
+/// `minLength` says; at most 1024 bytes of UTF-8, which `maxLength: 1024` states exactly for
+/// ASCII (JSON Schema counts characters and has no way to count bytes).
+pub struct PasswordRule;
+
+impl TextRule for PasswordRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            format: Some("password"),
+            min_length: Some(MIN_PASSWORD_CHARS),
+            max_length: Some(MAX_PASSWORD_BYTES),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A password offered for comparison only (the current one, to change it): anything non-empty.
+pub struct SecretRule;
+
+impl TextRule for SecretRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            format: Some("password"),
+            min_length: Some(1),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+pub type UsernameText = Text<UsernameRule>;
+pub type PasswordText = Text<PasswordRule>;
+pub type SecretText = Text<SecretRule>;
+
+/// One of the event types of [`Event::TYPES`]: an `enum` in the schema, so generated clients get
+/// the list, and a clear message for anything else.
+#[derive(Debug)]
+pub struct EventTypeName(pub &'static str);
+
+impl Type for EventTypeName {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "EventType".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            enum_items: Event::TYPES.iter().map(|t| Value::from(*t)).collect(),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for EventTypeName {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Event::TYPES
+            .iter()
+            .find(|t| **t == value)
+            .map(|t| Self(t))
+            .ok_or_else(|| {
+                ParseError::custom(format!(
+                    "unknown event type {value:?}; expected one of {}",
+                    Event::TYPES.join(", ")
+                ))
+            })
+    }
+}
+
+/// A log position to page after: 0 to `i64::MAX`, the range of the stores' BIGINT column. The
+/// schema says `minimum: 0` and an exclusive `maximum` of 2^63, which a JSON number can state
+/// exactly (`i64::MAX` itself would round up to 2^63 as a double).
+#[derive(Debug)]
+pub struct Position(pub u64);
+
+impl Type for Position {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "Position".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("int64"),
+            minimum: Some(0.0),
+            maximum: Some(2f64.powi(63)),
+            exclusive_maximum: Some(true),
+            ..MetaSchema::new("integer")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for Position {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        value
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .map(Self)
+            .ok_or_else(|| ParseError::custom(format!("a position is 0 to {}", i64::MAX)))
+    }
+}
+
+/// A page size: 1 to [`MAX_LIMIT`], stated in the schema as `minimum` and `maximum`.
+#[derive(Debug)]
+pub struct Limit(pub u32);
+
+impl Type for Limit {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "Limit".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("int32"),
+            minimum: Some(1.0),
+            maximum: Some(f64::from(MAX_LIMIT)),
+            ..MetaSchema::new("integer")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for Limit {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .map(Self)
+            .ok_or_else(|| ParseError::custom(format!("limit must be between 1 and {MAX_LIMIT}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use authlog_domain::Username;
+
+    use super::*;
+
+    #[test]
+    fn the_username_pattern_and_the_parser_agree_on_every_character() {
+        let pattern = regex::Regex::new(&username_pattern()).unwrap();
+        let disagreements: Vec<char> = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| {
+                let text = c.to_string();
+                pattern.is_match(&text) != Username::parse(&text).is_ok()
+            })
+            .collect();
+        assert!(disagreements.is_empty(), "{disagreements:?}");
+    }
+
+    #[test]
+    fn event_types_and_limits_parse_with_the_audit_messages() {
+        assert_eq!(
+            EventTypeName::parse_from_parameter("Revoked").unwrap().0,
+            "Revoked"
+        );
+        let unknown = EventTypeName::parse_from_parameter("Nope").unwrap_err();
+        assert!(
+            unknown.message().contains("unknown event type \"Nope\""),
+            "{}",
+            unknown.message()
+        );
+        assert_eq!(
+            Position::parse_from_parameter("9223372036854775807")
+                .unwrap()
+                .0,
+            9_223_372_036_854_775_807
+        );
+        for bad in ["-1", "9223372036854775808", "1e3"] {
+            assert!(Position::parse_from_parameter(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Limit::parse_from_parameter("1000").unwrap().0, 1000);
+        for bad in ["0", "1001", "-1", "ten", ""] {
+            let error = Limit::parse_from_parameter(bad).unwrap_err();
+            assert!(
+                error
+                    .message()
+                    .ends_with("limit must be between 1 and 1000"),
+                "{bad}: {}",
+                error.message()
+            );
+        }
+    }
+
+    #[test]
+    fn only_json_strings_are_text() {
+        assert!(UsernameText::parse_from_json(Some(Value::String("a".into()))).is_ok());
+        for value in [Value::from(1), Value::Bool(true), Value::Null] {
+            assert!(UsernameText::parse_from_json(Some(value)).is_err());
+        }
+        assert!(UsernameText::parse_from_json(None).is_err());
+    }
+}
