@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of authlog: unit, store-contract and black-box HTTP tests, on SQLite and on
-# PostgreSQL.
+# PostgreSQL; then the OpenAPI checks (openapi/check.sh: spec validator, generated Python and
+# TypeScript clients, Swagger UI in headless Chromium, schemathesis) against the built binary.
 #
 # Beyond the Rust toolchain the tests need, and this sets up:
 # - PostgreSQL at 127.0.0.1:5432 (user postgres; override with AUTHLOG_TEST_POSTGRES_ADMIN_URL).
@@ -9,7 +10,9 @@
 #   a missing PostgreSQL is a failure.
 # - A Python environment with PyJWT, the independent JOSE implementation that must accept
 #   authlog's tokens from the JWKS alone. It lives in target/, so `cargo clean` removes it too.
-# Extra arguments go to `cargo test` (for example a test name filter).
+# - For the OpenAPI checks: Python and Node.js with npm (on the machine), Debian's chromium
+#   (installed if missing), and the pinned tools from the lockfiles under openapi/.
+# Extra arguments go to `cargo test` (for example a test name filter) and skip the OpenAPI checks.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -47,4 +50,8 @@ cargo test --workspace --locked "$@"
 if [ -n "${AUTHLOG_TEST_POSTGRES_URL:-}" ]; then
     echo "test.sh: the black-box HTTP suite again, on PostgreSQL"
     AUTHLOG_TEST_BACKEND=postgres cargo test --locked -p authlog --test api "$@"
+fi
+if [ "$#" -eq 0 ]; then
+    echo "test.sh: the OpenAPI checks, against target/debug/authlog"
+    openapi/check.sh target/debug/authlog
 fi
