@@ -210,16 +210,18 @@ mod tests {
         })]
     }
 
-    /// A store whose session stream is `session` and whose user stream is alice's.
+    /// A store whose session stream is `session` (its edges are the whole of these short
+    /// streams) and whose user stream is alice's.
     fn store_with(session: Vec<Event>) -> MockEventStore {
         let mut store = MockEventStore::new();
-        store.expect_read_stream().returning(move |stream| {
-            if stream.as_str().starts_with("session:") {
-                Ok(recorded(&stream, &session))
-            } else {
-                Ok(recorded(&stream, &user_history()))
-            }
-        });
+        store
+            .expect_read_stream_edges()
+            .withf(|stream, _| stream.as_str().starts_with("session:"))
+            .returning(move |stream, _| Ok(recorded(&stream, &session)));
+        store
+            .expect_read_stream()
+            .withf(|stream| stream.as_str().starts_with("user:"))
+            .returning(|stream| Ok(recorded(&stream, &user_history())));
         store
     }
 
@@ -332,19 +334,21 @@ mod tests {
         // The first read sees generation 2; by the retry the other refresh has rotated to 3.
         let mut reads = 0;
         let mut store = MockEventStore::new();
-        store.expect_read_stream().returning(move |stream| {
-            reads += 1;
-            let mut history = session_history();
-            if reads > 1 {
-                history.push(Event::Refreshed(Refreshed {
-                    session_id: sid(),
-                    refresh_token_id: jti(3),
-                    generation: 3,
-                    expires_at: NOW + time::Duration::days(30),
-                }));
-            }
-            Ok(recorded(&stream, &history))
-        });
+        store
+            .expect_read_stream_edges()
+            .returning(move |stream, _| {
+                reads += 1;
+                let mut history = session_history();
+                if reads > 1 {
+                    history.push(Event::Refreshed(Refreshed {
+                        session_id: sid(),
+                        refresh_token_id: jti(3),
+                        generation: 3,
+                        expires_at: NOW + time::Duration::days(30),
+                    }));
+                }
+                Ok(recorded(&stream, &history))
+            });
         let mut appends = 0;
         store
             .expect_append()

@@ -128,8 +128,8 @@ mod tests {
     async fn logout_appends_revoked_and_updates_the_view_before_answering() {
         let mut store = MockEventStore::new();
         store
-            .expect_read_stream()
-            .returning(|s| Ok(recorded(&s, &[logged_in()])));
+            .expect_read_stream_edges()
+            .returning(|s, _| Ok(recorded(&s, &[logged_in()])));
         store
             .expect_append()
             .withf(|_, expected, events| {
@@ -161,9 +161,9 @@ mod tests {
     async fn a_conflict_rereads_and_retries() {
         let mut store = MockEventStore::new();
         store
-            .expect_read_stream()
+            .expect_read_stream_edges()
             .times(2)
-            .returning(|s| Ok(recorded(&s, &[logged_in()])));
+            .returning(|s, _| Ok(recorded(&s, &[logged_in()])));
         let mut first = true;
         store
             .expect_append()
@@ -200,8 +200,8 @@ mod tests {
         });
         let mut store = MockEventStore::new();
         store
-            .expect_read_stream()
-            .returning(move |s| Ok(recorded(&s, &[logged_in(), revoked.clone()])));
+            .expect_read_stream_edges()
+            .returning(move |s, _| Ok(recorded(&s, &[logged_in(), revoked.clone()])));
         store.expect_append().never();
         let service = RevokeSession::new(Arc::new(store), view_expecting_record(1), clock());
 
@@ -215,7 +215,9 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_session_is_reported() {
         let mut store = MockEventStore::new();
-        store.expect_read_stream().returning(|_| Ok(vec![]));
+        store
+            .expect_read_stream_edges()
+            .returning(|_, _| Ok(vec![]));
         let service = RevokeSession::new(Arc::new(store), view_expecting_record(0), clock());
 
         let result = service
@@ -229,8 +231,8 @@ mod tests {
     async fn a_store_failure_does_not_mark_the_session_revoked() {
         let mut store = MockEventStore::new();
         store
-            .expect_read_stream()
-            .returning(|s| Ok(recorded(&s, &[logged_in()])));
+            .expect_read_stream_edges()
+            .returning(|s, _| Ok(recorded(&s, &[logged_in()])));
         store
             .expect_append()
             .return_once(|_, _, _| Err(StoreError::Unavailable("io".into()).into()));

@@ -181,7 +181,7 @@ mod tests {
             .expect_read_subject()
             .withf(|s| s == "alice")
             .returning(|_| Ok(recorded(&StreamId::from_stored("x".into()), &history())));
-        store.expect_read_stream().returning(|stream| {
+        store.expect_read_stream_edges().returning(|stream, _| {
             let all = history();
             let wanted: Vec<Event> = all
                 .into_iter()

@@ -29,7 +29,9 @@ pub async fn load_user(
     Ok(Loaded { state, version })
 }
 
-/// Reads the stream of session `id`.
+/// Reads the stream of session `id`: its first event and its last two, which give the same state
+/// as the whole stream (see [`session::apply`]), so a refresh costs the same at the thousandth
+/// rotation as at the first.
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
@@ -37,7 +39,9 @@ pub async fn load_session(
     store: &dyn EventStore,
     id: SessionId,
 ) -> Result<Loaded<SessionState>, StoreError> {
-    let events = store.read_stream(StreamId::session(id)).await?;
+    let events = store
+        .read_stream_edges(StreamId::session(id), session::STATE_TAIL)
+        .await?;
     let version = events.last().map_or(0, |e| e.stream_version);
     let state = events.iter().fold(SessionState::None, |state, recorded| {
         session::apply(state, &recorded.event, recorded.recorded_at)

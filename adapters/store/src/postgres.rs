@@ -274,6 +274,25 @@ impl EventStore for PostgresStore {
         .await
     }
 
+    async fn read_stream_edges(
+        &self,
+        stream: StreamId,
+        tail: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Two index lookups on (stream_id, stream_version), whatever the stream's length.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND (stream_version = 1 \
+             OR stream_version > (SELECT MAX(stream_version) FROM events WHERE stream_id = $1) - $2) \
+             ORDER BY stream_version"
+        );
+        self.fetch(
+            sqlx::query_as(&sql)
+                .bind(stream.as_str().to_owned())
+                .bind(i64::from(tail)),
+        )
+        .await
+    }
+
     async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = $1 ORDER BY position");
         self.fetch(sqlx::query_as(&sql).bind(subject)).await

@@ -224,6 +224,21 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    async fn read_stream_edges(
+        &self,
+        stream: StreamId,
+        tail: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Two index lookups on (stream_id, stream_version), whatever the stream's length.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND (stream_version = 1 \
+             OR stream_version > (SELECT MAX(stream_version) FROM events WHERE stream_id = ?1) - ?2) \
+             ORDER BY stream_version"
+        );
+        self.fetch(sqlx::query_as(&sql).bind(stream.as_str()).bind(tail))
+            .await
+    }
+
     async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = ? ORDER BY position");
         self.fetch(sqlx::query_as(&sql).bind(subject)).await

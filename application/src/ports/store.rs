@@ -141,6 +141,18 @@ pub trait EventStore: Send + Sync {
         count: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The first event of `stream` and its last `tail` events, oldest first, each once: all an
+    /// aggregate needs whose `apply` takes every field from the event (a session: its
+    /// `LoggedIn`, then its latest rotation and revocation), however long the stream grew.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or holds an unreadable row.
+    async fn read_stream_edges(
+        &self,
+        stream: StreamId,
+        tail: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// Every event whose subject is `subject` (a canonical username), in order: the user's
     /// own stream, their sessions and their failed logins.
     ///

@@ -255,6 +255,39 @@ pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn E
         .is_empty());
 }
 
+pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn EventStore) {
+    let versions = |events: Vec<authlog_application::ports::RecordedEvent>| {
+        events.iter().map(|e| e.stream_version).collect::<Vec<_>>()
+    };
+    assert!(store
+        .read_stream_edges(stream("s"), 2)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .append(stream("s"), ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        versions(store.read_stream_edges(stream("s"), 2).await.unwrap()),
+        vec![1]
+    );
+    for n in 1..6 {
+        store
+            .append(stream("s"), ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    let edges = store.read_stream_edges(stream("s"), 2).await.unwrap();
+    assert_eq!(versions(edges.clone()), vec![1, 5, 6]);
+    assert_eq!(edges[0].event, event(0).event);
+    assert_eq!(edges[2].event, event(5).event);
+    assert_eq!(
+        versions(store.read_stream_edges(stream("s"), 10).await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+}
+
 pub async fn read_subject_finds_every_stream_about_a_subject(store: &dyn EventStore) {
     store
         .append(stream("a"), ExpectedVersion::Any, vec![event(1)])

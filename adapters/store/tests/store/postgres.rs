@@ -56,6 +56,7 @@ contract_tests!(
     read_all_pages_by_position,
     read_type_since_filters_by_type_and_time,
     read_stream_tail_answers_the_last_events_oldest_first,
+    read_stream_edges_answers_the_first_and_the_last_events,
     read_subject_finds_every_stream_about_a_subject,
     query_filters_by_subject_type_time_and_pages_by_position,
 );
