@@ -43,6 +43,15 @@ impl Baseline {
     }
 }
 
+/// Baseline A on `addr`, until the process is killed.
+pub async fn serve_baseline(addr: &str) -> anyhow::Result<()> {
+    let app = OpenApiService::new(Baseline, "baseline", "1").map_to_response();
+    poem::Server::new(TcpListener::bind(addr.to_owned()))
+        .run(app)
+        .await?;
+    Ok(())
+}
+
 /// Baseline A, on a free port; answers its base URL.
 async fn start_baseline() -> anyhow::Result<String> {
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;

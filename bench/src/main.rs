@@ -10,11 +10,16 @@
 //! - `propagation`: two instances on one PostgreSQL; a logout on A, then how long until B
 //!   refuses the token (median and p99).
 //!
+//! - `baseline-a ADDR`: serves baseline A alone until killed, for `bench/profile.sh`, which
+//!   counts the instructions per request of it and of authlog under callgrind.
+//!
 //! Run with `bench/run.sh` (release build). PostgreSQL comes from AUTHLOG_BENCH_POSTGRES_ADMIN_URL
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); each run makes and drops its own
 //! database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use anyhow::Context as _;
 
 mod append;
 mod audit;
@@ -26,6 +31,10 @@ mod stats;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if which == "baseline-a" {
+        let addr = std::env::args().nth(2).context("usage: authlog-bench baseline-a ADDR")?;
+        return http::serve_baseline(&addr).await;
+    }
     let pg = postgres::TempDatabase::create().await?;
     if matches!(which.as_str(), "all" | "append") {
         append::run(&pg).await?;

@@ -1,10 +1,7 @@
 //! The `Allow` header of a 405 answer (RFC 9110 §15.5.6), read off the OpenAPI document so it
 //! lists exactly the methods the document declares for that path.
 
-use std::sync::Arc;
-
-use poem::http::{header, HeaderValue, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::http::HeaderValue;
 
 /// Each path template of the document (`/sessions/{id}` as `["sessions", "{id}"]`) with its
 /// methods, ready to be sent.
@@ -62,22 +59,6 @@ impl AllowedMethods {
 
 fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.trim_matches('/').split('/')
-}
-
-/// Adds `Allow` to every 405 answer.
-pub async fn allow_header<E: Endpoint>(
-    next: Arc<E>,
-    req: Request,
-    allowed: Arc<AllowedMethods>,
-) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let mut response = next.call(req).await?.into_response();
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(value) = allowed.for_path(&path) {
-            response.headers_mut().insert(header::ALLOW, value.clone());
-        }
-    }
-    Ok(response)
 }
 
 #[cfg(test)]

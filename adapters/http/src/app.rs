@@ -8,9 +8,9 @@ use poem::web::WithContentType;
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 
-use crate::allow::{allow_header, AllowedMethods};
-use crate::errors::{json_error, msg};
-use crate::request::{limit_body, request_context};
+use crate::allow::AllowedMethods;
+use crate::errors::msg;
+use crate::frame::{frame, Frame};
 use crate::state::AppState;
 use crate::{api, docs};
 
@@ -48,32 +48,31 @@ pub fn openapi_json() -> String {
 /// The service: API, `/openapi.json`, Swagger UI at `/docs/`, and the middleware.
 pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = Response> {
     let spec = Arc::new(openapi_json());
-    let allowed = Arc::new(AllowedMethods::from_spec(
-        &spec,
-        &[
-            ("/openapi.json", "GET"),
-            ("/docs", "GET"),
-            ("/docs/", "GET"),
-        ],
-    ));
-    let body_limit = config.body_limit;
+    let frame_settings = Arc::new(Frame {
+        allowed: AllowedMethods::from_spec(
+            &spec,
+            &[
+                ("/openapi.json", "GET"),
+                ("/docs", "GET"),
+                ("/docs/", "GET"),
+            ],
+        ),
+        state,
+        body_limit: config.body_limit,
+    });
     let routes = Route::new()
         .at("/openapi.json", get(SpecEndpoint(spec)))
         .at("/docs", get(docs::redirect))
         .at("/docs/", get(docs::index))
         .at("/docs/*path", get(docs::asset))
         .nest("/", service())
-        .data(state)
         .with(CookieJarManager::new())
-        .around(move |next, req| limit_body(next, req, body_limit))
         .with(CatchPanic::new().with_handler(|_| {
             msg("Internal server error")
                 .with_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
                 .into_response()
         }))
-        .catch_all_error(json_error)
-        .around(move |next, req| allow_header(next, req, allowed.clone()))
-        .around(request_context);
+        .around(move |next, req| frame(next, req, frame_settings.clone()));
     routes.with(cors(&config.cors_origins))
 }
 

@@ -1,8 +1,9 @@
 //! authlog's HTTP API: poem + poem-openapi, so the OpenAPI document is generated from the
 //! code that serves it.
 //!
-//! - [`app`]: the whole endpoint: routes, Swagger UI, middleware (CORS, body limit, request
-//!   ids, JSON errors, no-store caching), and the OpenAPI document.
+//! - [`app`]: the whole endpoint: routes, Swagger UI, CORS, and the OpenAPI document.
+//! - [`frame`]: the one middleware around every request: request id, body limit, JSON errors,
+//!   `Allow` on 405s, metrics and the log line, no-store caching.
 //! - [`allow`]: the `Allow` header of 405 answers, from the OpenAPI document's paths.
 //! - [`api`]: the operations, one `ApiResponse` enum per operation documenting every status.
 //! - [`security`]: bearer-or-cookie authentication with the CSRF double submit; token checks
@@ -24,6 +25,7 @@ pub mod body;
 pub mod cookies;
 pub mod docs;
 pub mod errors;
+pub mod frame;
 pub mod fields;
 pub mod request;
 pub mod security;

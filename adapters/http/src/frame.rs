@@ -1,0 +1,149 @@
+//! The one middleware around every request.
+//!
+//! It gives the request an id, hands it the application state, enforces the body limit, turns
+//! every error into the `{"msg"}` shape, adds `Allow` to 405s, records metrics and the log line,
+//! and marks the answer `Cache-Control: no-store`. These were once six stacked middlewares;
+//! each layer nests the inner request future inside its own, and profiling `/protected` showed
+//! the resulting 13 KB future being copied on every request (a third of its instructions). One
+//! function keeps the future small.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::error::ReadBodyError;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+use uuid::Uuid;
+
+use crate::allow::AllowedMethods;
+use crate::errors::json_error;
+use crate::request::{RequestId, REQUEST_ID};
+use crate::state::AppState;
+
+/// What the frame needs to know.
+pub struct Frame {
+    pub state: Arc<AppState>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub allowed: AllowedMethods,
+}
+
+/// Runs `next` inside the frame; never fails (errors become JSON answers).
+pub async fn frame<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    frame: Arc<Frame>,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(frame.state.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+
+    let answer = match limit_body(&mut req, frame.body_limit).await {
+        Ok(()) => next.call(req).await.map(IntoResponse::into_response),
+        Err(too_large) => Err(too_large),
+    };
+    let mut response = match answer {
+        Ok(response) => response,
+        Err(error) => json_error(error).await,
+    };
+
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let route = route_label(&response, &path);
+    metrics::counter!(
+        "authlog_http_requests_total",
+        "route" => route,
+        "status" => status_label(status)
+    )
+    .increment(1);
+    metrics::histogram!("authlog_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+    // One line per request. Only the path: headers, query strings and bodies can carry
+    // credentials, and never reach the log.
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        path = %path,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+
+    let headers = response.headers_mut();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+        if let Some(allow) = frame.allowed.for_path(&path) {
+            headers.insert(header::ALLOW, allow.clone());
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The client's `X-Request-Id` if it is a sane one, else a new UUIDv7.
+fn request_id(req: &Request) -> String {
+    req.header(REQUEST_ID)
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
+}
+
+/// The status as a metric label, without formatting the common ones.
+fn status_label(status: StatusCode) -> String {
+    status.as_str().to_owned()
+}
+
+/// A bounded label for the request's route: the operation id where an operation answered,
+/// else a fixed name, so that paths full of ids or probes cannot explode the metric's series.
+fn route_label(response: &Response, path: &str) -> &'static str {
+    if let Some(operation) = response.data::<OperationId>() {
+        return operation.0;
+    }
+    match path {
+        "/openapi.json" => "openapi",
+        p if p == "/docs" || p.starts_with("/docs/") => "docs",
+        _ => "unmatched",
+    }
+}
+
+/// Refuses bodies over `limit` bytes with 413, whether the client declared the length or
+/// streams the body chunked, before any handler buffers or parses it.
+///
+/// A declared length is enough to decide: hyper delivers no more than the `Content-Length` it
+/// was given. Only a body of unknown length (chunked) is read here, up to the limit. Requests
+/// without a body (every GET) pass straight through: reading one takes a 4 KiB zeroed buffer.
+async fn limit_body(req: &mut Request, limit: usize) -> poem::Result<()> {
+    let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|len| len.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => Err(too_large()),
+        Some(_) => Ok(()),
+        None => {
+            let body = req.take_body();
+            if body.is_empty() {
+                req.set_body(body);
+                return Ok(());
+            }
+            // Boxed, so the read buffer lives on the heap only while a body is read.
+            let bytes = Box::pin(body.into_bytes_limit(limit))
+                .await
+                .map_err(|e| match e {
+                    ReadBodyError::PayloadTooLarge => too_large(),
+                    other => other.into(),
+                })?;
+            req.set_body(bytes);
+            Ok(())
+        }
+    }
+}
