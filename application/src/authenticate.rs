@@ -46,7 +46,7 @@ impl Authenticate {
     ///
     /// # Errors
     /// [`AuthError`] for the first check that fails, in that order.
-    pub fn execute(&self, token: &str, expected: TokenKind) -> Result<Claims, AuthError> {
+    pub fn execute(&self, token: &str, expected: TokenKind) -> Result<Arc<Claims>, AuthError> {
         let claims = self.tokens.verify(token, self.clock.now())?;
         if claims.kind != expected {
             return Err(AuthError::WrongKind { expected });
@@ -86,7 +86,7 @@ mod tests {
         tokens
             .expect_verify()
             .withf(|token, now| token == "t" && *now == NOW)
-            .return_once(move |_, _| result);
+            .return_once(move |_, _| result.map(Arc::new));
         Arc::new(tokens)
     }
 
@@ -105,7 +105,7 @@ mod tests {
         );
         assert_eq!(
             auth.execute("t", TokenKind::Access),
-            Ok(claims(TokenKind::Access))
+            Ok(Arc::new(claims(TokenKind::Access)))
         );
     }
 

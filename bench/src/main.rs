@@ -32,7 +32,9 @@ mod stats;
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     if which == "baseline-a" {
-        let addr = std::env::args().nth(2).context("usage: authlog-bench baseline-a ADDR")?;
+        let addr = std::env::args()
+            .nth(2)
+            .context("usage: authlog-bench baseline-a ADDR")?;
         return http::serve_baseline(&addr).await;
     }
     let pg = postgres::TempDatabase::create().await?;

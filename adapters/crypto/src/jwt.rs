@@ -293,7 +293,7 @@ impl TokenService for JwtTokens {
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
-    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, TokenError> {
         let jwt = self.decode(token)?;
         let now = now.unix_timestamp();
         if now > jwt.exp.saturating_add(self.config.leeway_seconds) {
@@ -312,7 +312,7 @@ impl TokenService for JwtTokens {
             .iter()
             .map(|r| Role::parse(r).map_err(|_| malformed("roles")))
             .collect::<Result<_, _>>()?;
-        Ok(Claims {
+        Ok(Arc::new(Claims {
             user_id: jwt.sub.parse::<UserId>().map_err(|_| malformed("sub"))?,
             username: Username::parse(&jwt.username).map_err(|_| malformed("username"))?,
             roles,
@@ -323,7 +323,7 @@ impl TokenService for JwtTokens {
             issued_at: timestamp(jwt.iat, "iat")?,
             expires_at: timestamp(jwt.exp, "exp")?,
             csrf: jwt.csrf,
-        })
+        }))
     }
 
     fn replace_keys(&self, keys: Vec<SigningKey>, now: OffsetDateTime) -> Result<(), KeyError> {
@@ -401,7 +401,7 @@ mod tests {
         let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         let claims = claims(TokenKind::Access);
         let token = tokens.issue(&claims).unwrap();
-        assert_eq!(tokens.verify(&token, NOW), Ok(claims));
+        assert_eq!(tokens.verify(&token, NOW), Ok(Arc::new(claims)));
     }
 
     #[test]
@@ -605,7 +605,7 @@ mod tests {
         let c = claims(TokenKind::Access);
         let token = tokens.issue(&c).unwrap();
         assert_eq!(part(&token, 0)["alg"], "HS256");
-        assert_eq!(tokens.verify(&token, NOW), Ok(c));
+        assert_eq!(tokens.verify(&token, NOW), Ok(Arc::new(c)));
         assert!(tokens.public_keys().is_empty());
         let other = JwtTokens::hs256(config(), &[8; 32]).unwrap();
         assert_eq!(other.verify(&token, NOW), Err(TokenError::BadSignature));

@@ -10,7 +10,7 @@ use poem_openapi::OpenApiService;
 
 use crate::allow::AllowedMethods;
 use crate::errors::msg;
-use crate::frame::{frame, Frame};
+use crate::frame::{frame, Frame, RequestMetrics};
 use crate::state::AppState;
 use crate::{api, docs};
 
@@ -59,6 +59,7 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
         ),
         state,
         body_limit: config.body_limit,
+        metrics: RequestMetrics::default(),
     });
     let routes = Route::new()
         .at("/openapi.json", get(SpecEndpoint(spec)))

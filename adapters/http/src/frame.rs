@@ -7,9 +7,11 @@
 //! the resulting 13 KB future being copied on every request (a third of its instructions). One
 //! function keeps the future small.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use metrics::{Counter, Histogram};
 use poem::error::ReadBodyError;
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -27,6 +29,42 @@ pub struct Frame {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub allowed: AllowedMethods,
+    pub metrics: RequestMetrics,
+}
+
+/// The per-request metric handles, registered once per route and status and then reused:
+/// building a labelled key and looking it up in the recorder on every request cost more than
+/// the rest of the metrics work.
+#[derive(Default)]
+pub struct RequestMetrics {
+    handles: RwLock<HashMap<RouteStatus, (Counter, Histogram)>>,
+}
+
+/// A route label and a status code.
+type RouteStatus = (&'static str, u16);
+
+impl RequestMetrics {
+    fn record(&self, route: &'static str, status: StatusCode, elapsed: f64) {
+        let key = (route, status.as_u16());
+        if let Some((count, duration)) = self.handles.read().ok().and_then(|h| h.get(&key).cloned())
+        {
+            count.increment(1);
+            duration.record(elapsed);
+            return;
+        }
+        let count = metrics::counter!(
+            "authlog_http_requests_total",
+            "route" => route,
+            "status" => status.as_str().to_owned()
+        );
+        let duration =
+            metrics::histogram!("authlog_http_request_duration_seconds", "route" => route);
+        count.increment(1);
+        duration.record(elapsed);
+        if let Ok(mut handles) = self.handles.write() {
+            handles.insert(key, (count, duration));
+        }
+    }
 }
 
 /// Runs `next` inside the frame; never fails (errors become JSON answers).
@@ -54,14 +92,7 @@ pub async fn frame<E: Endpoint>(
     let elapsed = started.elapsed();
     let status = response.status();
     let route = route_label(&response, &path);
-    metrics::counter!(
-        "authlog_http_requests_total",
-        "route" => route,
-        "status" => status_label(status)
-    )
-    .increment(1);
-    metrics::histogram!("authlog_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    frame.metrics.record(route, status, elapsed.as_secs_f64());
     // One line per request. Only the path: headers, query strings and bodies can carry
     // credentials, and never reach the log.
     tracing::info!(
@@ -95,11 +126,6 @@ fn request_id(req: &Request) -> String {
     req.header(REQUEST_ID)
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
-}
-
-/// The status as a metric label, without formatting the common ones.
-fn status_label(status: StatusCode) -> String {
-    status.as_str().to_owned()
 }
 
 /// A bounded label for the request's route: the operation id where an operation answered,

@@ -37,7 +37,7 @@ pub enum Via {
 /// Verified claims and where they came from.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub claims: Claims,
+    pub claims: Arc<Claims>,
     pub via: Via,
 }
 

@@ -1,6 +1,8 @@
 use authlog_domain::{Role, SessionId, TokenId, UserId, Username};
 
 use super::{KeyError, SigningKey};
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 /// Which of the two tokens a JWT is (its `type` claim).
@@ -69,11 +71,12 @@ pub trait TokenService: Send + Sync {
     fn issue(&self, claims: &Claims) -> Result<String, TokenError>;
 
     /// Checks the signature (against every key that may still verify), the algorithm, `iss`,
-    /// `aud`, `nbf` and `exp` at `now`, and reads the claims.
+    /// `aud`, `nbf` and `exp` at `now`, and reads the claims. Shared (`Arc`), so a cache of
+    /// verified tokens can hand them out on every request without copying them.
     ///
     /// # Errors
     /// [`TokenError`] says which check failed.
-    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError>;
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, TokenError>;
 
     /// Replaces the key set (oldest first; the newest signs) after a rotation.
     ///
