@@ -55,7 +55,8 @@ fn event(n: usize, start: OffsetDateTime) -> NewEvent {
     }
 }
 
-async fn fill(store: &dyn EventStore, events: usize, start: OffsetDateTime) -> f64 {
+/// Appends `events` synthetic events (see [`event`]) in batches; answers the seconds it took.
+pub async fn fill(store: &dyn EventStore, events: usize, start: OffsetDateTime) -> f64 {
     let began = Instant::now();
     let mut n = 0;
     while n < events {

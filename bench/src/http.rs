@@ -21,6 +21,7 @@ use poem_openapi::{Object, OpenApi, OpenApiService};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::postgres::TempDatabase;
 use crate::stats::median;
 
 const ROUNDS: usize = 3;
@@ -141,7 +142,7 @@ fn write(dir: &TempDir, name: &str, text: &str) -> anyhow::Result<String> {
     Ok(path.display().to_string())
 }
 
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let baseline = start_baseline().await?;
     let url = format!("sqlite://{}", dir.path().join("http.db").display());
@@ -156,6 +157,14 @@ pub async fn run() -> anyhow::Result<()> {
     let credentials = json!({"username": "bench", "password": "bench password"});
     client
         .post(format!("{base}/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+    // The same service on PostgreSQL, for the refresh figure.
+    let on_postgres = Server::start(&pg.fresh_schema().await?, &args).await?;
+    let pg_base = format!("http://{}", on_postgres.addr());
+    client
+        .post(format!("{pg_base}/register"))
         .json(&credentials)
         .send()
         .await?;
@@ -186,8 +195,9 @@ pub async fn run() -> anyhow::Result<()> {
     )?;
     let protected = format!("{base}/protected");
 
-    let (mut a, mut reused, mut distinct, mut b, mut logins, mut refreshes, mut p99) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut a, mut reused, mut distinct, mut b, mut logins, mut p99) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut refreshes, mut pg_refreshes) = (vec![], vec![]);
     for _ in 0..ROUNDS {
         a.push(
             wrk(&[
@@ -225,6 +235,7 @@ pub async fn run() -> anyhow::Result<()> {
             .rps,
         );
         refreshes.push(refresh_rate(&client, &base, &credentials).await?);
+        pg_refreshes.push(refresh_rate(&client, &pg_base, &credentials).await?);
         // /protected latency while a login flood keeps every core busy hashing.
         let flood_login = login.clone();
         let flood_url = format!("{base}/login");
@@ -246,15 +257,15 @@ pub async fn run() -> anyhow::Result<()> {
         flood.await??;
         p99.push(during.p99_ms.unwrap_or(f64::NAN));
     }
-    let (a, reused, distinct, b, logins, refreshes, p99) = (
+    let (a, reused, distinct, b, logins, p99) = (
         median(a),
         median(reused),
         median(distinct),
         median(b),
         median(logins),
-        median(refreshes),
         median(p99),
     );
+    let (refreshes, pg_refreshes) = (median(refreshes), median(pg_refreshes));
     println!("\n### HTTP (median of {ROUNDS} rounds; wrk -t2, {DURATION} each, same machine)\n");
     println!("| figure | authlog | baseline | ratio | goal |");
     println!("|---|---|---|---|---|");
@@ -271,8 +282,10 @@ pub async fn run() -> anyhow::Result<()> {
         logins / b
     );
     println!("| POST /refresh on SQLite, durable (rps) | {refreshes:.0} | | | ≥ 2,000/s |");
+    println!("| POST /refresh on PostgreSQL, durable (rps) | {pg_refreshes:.0} | | | |");
     println!("| GET /protected p99 during a login flood | {p99:.2} ms | | | ≤ 20 ms |");
     server.stop().await?;
+    on_postgres.stop().await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //!   same number appended by 64 concurrent writers (group commit), on SQLite and PostgreSQL.
 //! - `audit`: audit queries (by username, type, time) on a log of 1,000 and of 1,000,000
 //!   events (SQLite).
+//! - `scale`: start-up time and login latency with 1,000 and with 1,000,000 events in the log.
 //! - `propagation`: two instances on one PostgreSQL; a logout on A, then how long until B
 //!   refuses the token (median and p99).
 //!
@@ -26,6 +27,7 @@ mod audit;
 mod http;
 mod postgres;
 mod propagation;
+mod scale;
 mod stats;
 
 #[tokio::main]
@@ -42,10 +44,13 @@ async fn main() -> anyhow::Result<()> {
         append::run(&pg).await?;
     }
     if matches!(which.as_str(), "all" | "http") {
-        http::run().await?;
+        http::run(&pg).await?;
     }
     if matches!(which.as_str(), "all" | "audit") {
         audit::run().await?;
+    }
+    if matches!(which.as_str(), "all" | "scale") {
+        scale::run().await?;
     }
     if matches!(which.as_str(), "all" | "propagation") {
         propagation::run(&pg).await?;
