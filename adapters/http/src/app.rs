@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::http::Method;
 use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::web::WithContentType;
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem::{get, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::allow::AllowedMethods;
@@ -61,19 +61,23 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
         body_limit: config.body_limit,
         metrics: RequestMetrics::default(),
     });
-    let routes = Route::new()
+    let documentation = Route::new()
         .at("/openapi.json", get(SpecEndpoint(spec)))
         .at("/docs", get(docs::redirect))
         .at("/docs/", get(docs::index))
-        .at("/docs/*path", get(docs::asset))
-        .nest("/", service())
-        .with(CookieJarManager::new())
-        .with(CatchPanic::new().with_handler(|_| {
-            msg("Internal server error")
-                .with_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
-                .into_response()
-        }))
-        .around(move |next, req| frame(next, req, frame_settings.clone()));
+        .at("/docs/*path", get(docs::asset));
+    // Boxed: each call's future then lives on the heap instead of inside every middleware's.
+    let routes = Split {
+        api: service().into_endpoint().boxed(),
+        documentation: documentation.boxed(),
+    }
+    .with(CookieJarManager::new())
+    .with(CatchPanic::new().with_handler(|_| {
+        msg("Internal server error")
+            .with_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response()
+    }))
+    .around(move |next, req| frame(next, req, frame_settings.clone()));
     routes.with(cors(&config.cors_origins))
 }
 
@@ -92,6 +96,31 @@ fn cors(origins: &[String]) -> Cors {
     } else {
         cors.allow_origins(origins.iter().map(String::as_str))
             .allow_credentials(true)
+    }
+}
+
+/// Sends `/openapi.json` and `/docs...` to the documentation routes and everything else
+/// straight to the API's own router. Nesting the API inside a second router cost every request a
+/// second route lookup, a boxed future and a rewritten URI (about 4,000 instructions of
+/// `/protected`'s 47,000 under callgrind).
+struct Split<A, D> {
+    api: A,
+    documentation: D,
+}
+
+impl<A: Endpoint, D: Endpoint> Endpoint for Split<A, D> {
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
+            self.documentation
+                .call(req)
+                .await
+                .map(IntoResponse::into_response)
+        } else {
+            self.api.call(req).await.map(IntoResponse::into_response)
+        }
     }
 }
 
