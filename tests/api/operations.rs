@@ -135,9 +135,12 @@ async fn an_unknown_username_takes_as_long_to_refuse_as_a_wrong_password() {
         v.sort();
         v[v.len() / 2].as_secs_f64()
     };
+    // Without the dummy hash an unknown name is refused an order of magnitude faster (no
+    // Argon2 at all), so generous bounds still catch the leak while the parallel test suite
+    // loading this machine cannot make the test flaky.
     let ratio = median(unknown) / median(wrong);
     assert!(
-        ratio > 0.8 && ratio < 1.25,
+        ratio > 0.5 && ratio < 2.0,
         "unknown/wrong median ratio {ratio:.2}"
     );
 }
