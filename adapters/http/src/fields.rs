@@ -8,6 +8,7 @@
 //! [`Position`] and [`Limit`] are audit query parameters whose schema states their exact range.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::marker::PhantomData;
 
 use authlog_application::audit::MAX_LIMIT;
@@ -134,47 +135,83 @@ pub type UsernameText = Text<UsernameRule>;
 pub type PasswordText = Text<PasswordRule>;
 pub type SecretText = Text<SecretRule>;
 
-/// One of the event types of [`Event::TYPES`]: an `enum` in the schema, so generated clients get
-/// the list, and a clear message for anything else.
-#[derive(Debug)]
-pub struct EventTypeName(pub &'static str);
+/// A query parameter whose schema states exactly what [`ParamRule::parse`] accepts, and whose
+/// parse errors are the rule's own messages.
+pub trait ParamRule: Send + Sync + 'static {
+    type Value: Send + Sync;
+    /// The schema's name for the parameter's type.
+    const NAME: &'static str;
+    fn schema() -> MetaSchema;
+    /// # Errors
+    /// What is wrong with `text`, for the 400 answer.
+    fn parse(text: &str) -> Result<Self::Value, String>;
+}
 
-impl Type for EventTypeName {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+/// A query parameter parsed by the rule `R`.
+pub struct Param<R: ParamRule>(pub R::Value);
 
-    fn name() -> Cow<'static, str> {
-        "EventType".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            enum_items: Event::TYPES.iter().map(|t| Value::from(*t)).collect(),
-            ..MetaSchema::new("string")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
+impl<R: ParamRule> fmt::Debug for Param<R>
+where
+    R::Value: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple(R::NAME).field(&self.0).finish()
     }
 }
 
-impl ParseFromParameter for EventTypeName {
+impl<R: ParamRule> Type for Param<R> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = R::Value;
+    type RawElementValueType = R::Value;
+
+    fn name() -> Cow<'static, str> {
+        R::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(R::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&R::Value> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a R::Value> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl<R: ParamRule> ParseFromParameter for Param<R> {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        R::parse(value).map(Self).map_err(ParseError::custom)
+    }
+}
+
+/// One of the event types of [`Event::TYPES`]: an `enum` in the schema, so generated clients get
+/// the list, and a clear message for anything else.
+pub struct EventTypeRule;
+
+impl ParamRule for EventTypeRule {
+    type Value = &'static str;
+    const NAME: &'static str = "EventType";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            enum_items: Event::TYPES.iter().map(|t| Value::from(*t)).collect(),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn parse(text: &str) -> Result<&'static str, String> {
         Event::TYPES
             .iter()
-            .find(|t| **t == value)
-            .map(|t| Self(t))
+            .find(|t| **t == text)
+            .copied()
             .ok_or_else(|| {
-                ParseError::custom(format!(
-                    "unknown event type {value:?}; expected one of {}",
+                format!(
+                    "unknown event type {text:?}; expected one of {}",
                     Event::TYPES.join(", ")
-                ))
+                )
             })
     }
 }
@@ -182,89 +219,57 @@ impl ParseFromParameter for EventTypeName {
 /// A log position to page after: 0 to `i64::MAX`, the range of the stores' BIGINT column. The
 /// schema says `minimum: 0` and an exclusive `maximum` of 2^63, which a JSON number can state
 /// exactly (`i64::MAX` itself would round up to 2^63 as a double).
-#[derive(Debug)]
-pub struct Position(pub u64);
+pub struct PositionRule;
 
-impl Type for Position {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+impl ParamRule for PositionRule {
+    type Value = u64;
+    const NAME: &'static str = "Position";
 
-    fn name() -> Cow<'static, str> {
-        "Position".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
+    fn schema() -> MetaSchema {
+        MetaSchema {
             format: Some("int64"),
             minimum: Some(0.0),
             maximum: Some(2f64.powi(63)),
             exclusive_maximum: Some(true),
             ..MetaSchema::new("integer")
-        }))
+        }
     }
 
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromParameter for Position {
-    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        value
-            .parse::<i64>()
+    fn parse(text: &str) -> Result<u64, String> {
+        text.parse::<i64>()
             .ok()
             .and_then(|n| u64::try_from(n).ok())
-            .map(Self)
-            .ok_or_else(|| ParseError::custom(format!("a position is 0 to {}", i64::MAX)))
+            .ok_or_else(|| format!("a position is 0 to {}", i64::MAX))
     }
 }
 
 /// A page size: 1 to [`MAX_LIMIT`], stated in the schema as `minimum` and `maximum`.
-#[derive(Debug)]
-pub struct Limit(pub u32);
+pub struct LimitRule;
 
-impl Type for Limit {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+impl ParamRule for LimitRule {
+    type Value = u32;
+    const NAME: &'static str = "Limit";
 
-    fn name() -> Cow<'static, str> {
-        "Limit".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
+    fn schema() -> MetaSchema {
+        MetaSchema {
             format: Some("int32"),
             minimum: Some(1.0),
             maximum: Some(f64::from(MAX_LIMIT)),
             ..MetaSchema::new("integer")
-        }))
+        }
     }
 
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromParameter for Limit {
-    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        value
-            .parse::<u32>()
+    fn parse(text: &str) -> Result<u32, String> {
+        text.parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .map(Self)
-            .ok_or_else(|| ParseError::custom(format!("limit must be between 1 and {MAX_LIMIT}")))
+            .ok_or_else(|| format!("limit must be between 1 and {MAX_LIMIT}"))
     }
 }
+
+pub type EventTypeName = Param<EventTypeRule>;
+pub type Position = Param<PositionRule>;
+pub type Limit = Param<LimitRule>;
 
 #[cfg(test)]
 mod tests {
