@@ -199,7 +199,10 @@ mod tests {
                 Params::new(memory_kib, 1, 1, None).unwrap(),
             );
             let salt = SaltString::generate(&mut OsRng);
-            let phc = argon2.hash_password(b"correct horse", &salt).unwrap().to_string();
+            let phc = argon2
+                .hash_password(b"correct horse", &salt)
+                .unwrap()
+                .to_string();
             assert_eq!(verify_with(&mut memory, b"correct horse", &phc), Ok(true));
             assert_eq!(verify_with(&mut memory, b"wrong horse", &phc), Ok(false));
         }
