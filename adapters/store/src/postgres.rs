@@ -27,8 +27,8 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, Notify};
 
 use crate::rows::{
-    audit_query, decode_all, format_timestamp, insert_key, to_i64, to_u64, unavailable, RawEvent,
-    COLUMNS, SELECT_KEYS,
+    decode_all, insert_key, read_query, to_i64, to_u64, unavailable, RawEvent, Read, COLUMNS,
+    SELECT_KEYS,
 };
 use crate::sqlite::{KeyRow, OpenError};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
@@ -110,11 +110,15 @@ impl PostgresStore {
         self.appended.clone()
     }
 
-    async fn fetch<'q>(
-        &self,
-        query: sqlx::query::QueryAs<'q, Postgres, RawEvent, sqlx::postgres::PgArguments>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        decode_all(query.fetch_all(&self.pool).await.map_err(unavailable)?)
+    /// Runs one read of the event log (its SQL is shared with the other backend).
+    async fn read(&self, read: Read<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut query = read_query::<Postgres>(read)?;
+        let rows: Vec<RawEvent> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        decode_all(rows)
     }
 
     /// Walks the whole hash chain and checks that the append-only triggers are installed and
@@ -251,10 +255,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
-        self.fetch(sqlx::query_as(&sql).bind(stream.as_str().to_owned()))
-            .await
+        self.read(Read::Stream(&stream)).await
     }
 
     async fn read_stream_tail(
@@ -262,16 +263,7 @@ impl EventStore for PostgresStore {
         stream: StreamId,
         count: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM events WHERE stream_id = $1 \
-             ORDER BY stream_version DESC LIMIT $2) AS tail ORDER BY stream_version"
-        );
-        self.fetch(
-            sqlx::query_as(&sql)
-                .bind(stream.as_str().to_owned())
-                .bind(i64::from(count)),
-        )
-        .await
+        self.read(Read::Tail(&stream, count)).await
     }
 
     async fn read_stream_edges(
@@ -279,34 +271,15 @@ impl EventStore for PostgresStore {
         stream: StreamId,
         tail: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // Two index lookups on (stream_id, stream_version), whatever the stream's length.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND (stream_version = 1 \
-             OR stream_version > (SELECT MAX(stream_version) FROM events WHERE stream_id = $1) - $2) \
-             ORDER BY stream_version"
-        );
-        self.fetch(
-            sqlx::query_as(&sql)
-                .bind(stream.as_str().to_owned())
-                .bind(i64::from(tail)),
-        )
-        .await
+        self.read(Read::Edges(&stream, tail)).await
     }
 
     async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = $1 ORDER BY position");
-        self.fetch(sqlx::query_as(&sql).bind(subject)).await
+        self.read(Read::Subject(subject)).await
     }
 
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-        self.fetch(
-            sqlx::query_as(&sql)
-                .bind(to_i64(after)?)
-                .bind(i64::from(limit)),
-        )
-        .await
+        self.read(Read::After(after, limit)).await
     }
 
     async fn read_type_since(
@@ -314,25 +287,11 @@ impl EventStore for PostgresStore {
         event_type: &'static str,
         since: OffsetDateTime,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE event_type = $1 AND recorded_at >= $2 ORDER BY position"
-        );
-        self.fetch(
-            sqlx::query_as(&sql)
-                .bind(event_type)
-                .bind(format_timestamp(since)),
-        )
-        .await
+        self.read(Read::TypeSince(event_type, since)).await
     }
 
     async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut query = audit_query::<Postgres>(&filter)?;
-        let rows: Vec<RawEvent> = query
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        decode_all(rows)
+        self.read(Read::Audit(&filter)).await
     }
 
     async fn head(&self) -> Result<u64, StoreError> {

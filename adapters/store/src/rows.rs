@@ -77,15 +77,98 @@ pub fn to_i64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Unavailable(format!("{value} is out of range")))
 }
 
-/// The audit query for `filter`, with binds in the backend's placeholder style.
-pub fn audit_query<'a, DB>(filter: &'a AuditFilter) -> Result<QueryBuilder<'a, DB>, StoreError>
+/// One read of the event log, as the `EventStore` port asks for it.
+pub enum Read<'a> {
+    /// Every event of a stream, in order.
+    Stream(&'a StreamId),
+    /// The last `count` events of a stream, oldest first.
+    Tail(&'a StreamId, u32),
+    /// The first event of a stream and its last `count`, each once.
+    Edges(&'a StreamId, u32),
+    /// Every event about a subject (a canonical username), in position order.
+    Subject(String),
+    /// Up to `limit` events after a position.
+    After(u64, u32),
+    /// Every event of a type recorded at or after a time.
+    TypeSince(&'static str, OffsetDateTime),
+    /// An audit filter.
+    Audit(&'a AuditFilter),
+}
+
+/// The SQL of `read`, written once for both backends: the builder spells the binds in the
+/// backend's placeholder style (`?` or `$n`).
+pub fn read_query<'q, DB>(read: Read<'_>) -> Result<QueryBuilder<'q, DB>, StoreError>
 where
     DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE position > "));
-    query.push_bind(to_i64(filter.after)?);
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+    match read {
+        Read::Stream(stream) => {
+            query
+                .push("stream_id = ")
+                .push_bind(stream.as_str().to_owned())
+                .push(" ORDER BY stream_version");
+        }
+        Read::Tail(stream, count) => {
+            query = QueryBuilder::new(format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM events WHERE stream_id = "
+            ));
+            query
+                .push_bind(stream.as_str().to_owned())
+                .push(" ORDER BY stream_version DESC LIMIT ")
+                .push_bind(i64::from(count))
+                .push(") AS tail ORDER BY stream_version");
+        }
+        Read::Edges(stream, count) => {
+            // Two index lookups on (stream_id, stream_version), whatever the stream's length.
+            query
+                .push("stream_id = ")
+                .push_bind(stream.as_str().to_owned())
+                .push(" AND (stream_version = 1 OR stream_version > (SELECT MAX(stream_version) FROM events WHERE stream_id = ")
+                .push_bind(stream.as_str().to_owned())
+                .push(") - ")
+                .push_bind(i64::from(count))
+                .push(") ORDER BY stream_version");
+        }
+        Read::Subject(subject) => {
+            query
+                .push("subject = ")
+                .push_bind(subject)
+                .push(" ORDER BY position");
+        }
+        Read::After(after, limit) => {
+            query
+                .push("position > ")
+                .push_bind(to_i64(after)?)
+                .push(" ORDER BY position LIMIT ")
+                .push_bind(i64::from(limit));
+        }
+        Read::TypeSince(event_type, since) => {
+            query
+                .push("event_type = ")
+                .push_bind(event_type.to_owned())
+                .push(" AND recorded_at >= ")
+                .push_bind(format_timestamp(since))
+                .push(" ORDER BY position");
+        }
+        Read::Audit(filter) => push_audit_filter(&mut query, filter)?,
+    }
+    Ok(query)
+}
+
+/// The audit filter's conditions, binds and page, after `WHERE `.
+fn push_audit_filter<'q, DB>(
+    query: &mut QueryBuilder<'q, DB>,
+    filter: &AuditFilter,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.push("position > ").push_bind(to_i64(filter.after)?);
     if let Some(subject) = &filter.subject {
         query.push(" AND subject = ").push_bind(subject.clone());
     }
@@ -110,7 +193,7 @@ where
     query
         .push(" ORDER BY position LIMIT ")
         .push_bind(i64::from(filter.limit));
-    Ok(query)
+    Ok(())
 }
 
 /// Every signing key, oldest first, as [`crate::sqlite::KeyRow`] reads them.

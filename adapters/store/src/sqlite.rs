@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::rows::{
-    audit_query, decode_all, format_timestamp, insert_key, parse_timestamp, to_i64, to_u64,
-    unavailable, RawEvent, COLUMNS, SELECT_KEYS,
+    decode_all, insert_key, parse_timestamp, read_query, to_i64, to_u64, unavailable, RawEvent,
+    Read, COLUMNS, SELECT_KEYS,
 };
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
@@ -96,11 +96,15 @@ impl SqliteStore {
         Ok(Self { pool, writer })
     }
 
-    async fn fetch<'q>(
-        &self,
-        query: sqlx::query::QueryAs<'q, Sqlite, RawEvent, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        decode_all(query.fetch_all(&self.pool).await.map_err(unavailable)?)
+    /// Runs one read of the event log (its SQL is shared with the other backend).
+    async fn read(&self, read: Read<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut query = read_query::<Sqlite>(read)?;
+        let rows: Vec<RawEvent> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        decode_all(rows)
     }
 
     /// Walks the whole hash chain and checks that the append-only triggers are installed.
@@ -206,9 +210,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY stream_version");
-        self.fetch(sqlx::query_as(&sql).bind(stream.as_str())).await
+        self.read(Read::Stream(&stream)).await
     }
 
     async fn read_stream_tail(
@@ -216,12 +218,7 @@ impl EventStore for SqliteStore {
         stream: StreamId,
         count: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM events WHERE stream_id = ? \
-             ORDER BY stream_version DESC LIMIT ?) ORDER BY stream_version"
-        );
-        self.fetch(sqlx::query_as(&sql).bind(stream.as_str()).bind(count))
-            .await
+        self.read(Read::Tail(&stream, count)).await
     }
 
     async fn read_stream_edges(
@@ -229,26 +226,15 @@ impl EventStore for SqliteStore {
         stream: StreamId,
         tail: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // Two index lookups on (stream_id, stream_version), whatever the stream's length.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND (stream_version = 1 \
-             OR stream_version > (SELECT MAX(stream_version) FROM events WHERE stream_id = ?1) - ?2) \
-             ORDER BY stream_version"
-        );
-        self.fetch(sqlx::query_as(&sql).bind(stream.as_str()).bind(tail))
-            .await
+        self.read(Read::Edges(&stream, tail)).await
     }
 
     async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE subject = ? ORDER BY position");
-        self.fetch(sqlx::query_as(&sql).bind(subject)).await
+        self.read(Read::Subject(subject)).await
     }
 
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
-        self.fetch(sqlx::query_as(&sql).bind(to_i64(after)?).bind(limit))
-            .await
+        self.read(Read::After(after, limit)).await
     }
 
     async fn read_type_since(
@@ -256,25 +242,11 @@ impl EventStore for SqliteStore {
         event_type: &'static str,
         since: OffsetDateTime,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE event_type = ? AND recorded_at >= ? ORDER BY position"
-        );
-        self.fetch(
-            sqlx::query_as(&sql)
-                .bind(event_type)
-                .bind(format_timestamp(since)),
-        )
-        .await
+        self.read(Read::TypeSince(event_type, since)).await
     }
 
     async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut query = audit_query::<Sqlite>(&filter)?;
-        let rows: Vec<RawEvent> = query
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        decode_all(rows)
+        self.read(Read::Audit(&filter)).await
     }
 
     async fn head(&self) -> Result<u64, StoreError> {
