@@ -142,6 +142,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The body of an unauthenticated GET, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, token: &str) -> Response {
         self.client
             .post(self.url(path))

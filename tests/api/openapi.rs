@@ -10,15 +10,7 @@ const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 #[tokio::test]
 async fn the_served_spec_is_the_committed_one() {
     let app = spawn_app().await;
-    let served = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = app.get_text("/openapi.json").await;
     assert!(
         served.trim() == COMMITTED.trim(),
         "openapi/openapi.json is out of date; regenerate it with:\n  \

@@ -18,15 +18,7 @@ async fn metrics_are_prometheus_text_with_the_promised_series() {
     )
     .await;
     app.delete("/logout", &tokens.access).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for series in [
         r#"authlog_http_requests_total{route="login",status="200"}"#,
         r#"authlog_http_requests_total{route="login",status="401"}"#,
@@ -46,15 +38,7 @@ async fn metrics_are_prometheus_text_with_the_promised_series() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     assert!(text.contains(r#"route="unmatched""#));
     assert!(!text.contains("12345"));
 }
