@@ -103,6 +103,6 @@ async fn grant_role_for_an_unknown_user_or_a_bad_role_fails_with_one_line() {
 #[tokio::test]
 async fn admin_without_a_token_is_401() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/admin")).send().await.unwrap();
+    let response = app.get_anonymous("/admin").await;
     assert_unauthorized(response, "Missing Authorization Header").await;
 }

@@ -44,11 +44,8 @@ async fn hs256_signed_with_the_public_key_is_refused() {
     let app = spawn_app().await;
     let (payload, kid, _) = genuine(&app).await;
     let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get_anonymous("/.well-known/jwks.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -243,12 +243,7 @@ async fn bad_filters_are_400_with_a_clear_message() {
 #[tokio::test]
 async fn the_role_gate_is_401_without_a_token_and_403_without_admin() {
     let (app, _) = busy_app().await;
-    let anonymous = app
-        .client
-        .get(app.url("/audit/events"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.get_anonymous("/audit/events").await;
     assert_unauthorized(anonymous, "Missing Authorization Header").await;
     let user = app.registered_and_logged_in("bob").await;
     assert_error(

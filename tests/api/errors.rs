@@ -8,7 +8,7 @@ use crate::helpers::{assert_error, spawn_app};
 #[tokio::test]
 async fn an_unknown_path_is_404_json() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/nope")).send().await.unwrap();
+    let response = app.get_anonymous("/nope").await;
     assert_eq!(
         response.headers()["content-type"],
         "application/json; charset=utf-8"
@@ -120,22 +120,14 @@ async fn a_body_over_64_kib_is_413_and_the_server_keeps_serving() {
     )
     .await;
 
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_anonymous("/healthz").await.status(), StatusCode::OK);
     assert_eq!(app.event_count().await, 1, "only the signing key's event");
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_honours_a_sane_one_from_the_client() {
     let app = spawn_app().await;
-    let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let generated = app.get_anonymous("/healthz").await;
     assert!(generated.headers().contains_key("x-request-id"));
     let echoed = app
         .client
@@ -168,24 +160,8 @@ async fn cors_preflight_is_answered() {
 #[tokio::test]
 async fn health_and_readiness_answer_200() {
     let app = spawn_app().await;
-    let health: Value = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = app.get_anonymous("/healthz").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_anonymous("/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
 }

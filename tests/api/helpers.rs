@@ -142,16 +142,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The body of an unauthenticated GET, as text.
-    pub async fn get_text(&self, path: &str) -> String {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    /// A GET without credentials.
+    pub async fn get_anonymous(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, token: &str) -> Response {

@@ -9,12 +9,7 @@ use crate::helpers::{claims, spawn_app, spawn_app_with, test_args, TestApp};
 use authlog::cli::ServeArgs;
 
 async fn jwks(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_anonymous("/.well-known/jwks.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }

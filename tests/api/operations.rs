@@ -18,7 +18,7 @@ async fn metrics_are_prometheus_text_with_the_promised_series() {
     )
     .await;
     app.delete("/logout", &tokens.access).await;
-    let text = app.get_text("/metrics").await;
+    let text = app.get_anonymous("/metrics").await.text().await.unwrap();
     for series in [
         r#"authlog_http_requests_total{route="login",status="200"}"#,
         r#"authlog_http_requests_total{route="login",status="401"}"#,
@@ -33,12 +33,8 @@ async fn metrics_are_prometheus_text_with_the_promised_series() {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }
     // Unknown paths share one label, whatever they are.
-    app.client
-        .get(app.url("/no/such/path/12345"))
-        .send()
-        .await
-        .unwrap();
-    let text = app.get_text("/metrics").await;
+    app.get_anonymous("/no/such/path/12345").await;
+    let text = app.get_anonymous("/metrics").await.text().await.unwrap();
     assert!(text.contains(r#"route="unmatched""#));
     assert!(!text.contains("12345"));
 }
@@ -46,29 +42,13 @@ async fn metrics_are_prometheus_text_with_the_promised_series() {
 #[tokio::test]
 async fn readiness_is_503_json_when_the_store_cannot_answer() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_anonymous("/readyz").await.status(), StatusCode::OK);
     app.break_the_store().await;
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get_anonymous("/readyz").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
     assert!(body["msg"].is_string());
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_anonymous("/healthz").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

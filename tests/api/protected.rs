@@ -16,7 +16,7 @@ async fn protected_answers_who_the_token_is_for() {
 #[tokio::test]
 async fn protected_without_a_token_is_401_missing_authorization_header() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/protected")).send().await.unwrap();
+    let response = app.get_anonymous("/protected").await;
     assert_unauthorized(response, "Missing Authorization Header").await;
 }
 
