@@ -6,8 +6,9 @@
 # Beyond the Rust toolchain the tests need, and this sets up:
 # - PostgreSQL at 127.0.0.1:5432 (user postgres; override with AUTHLOG_TEST_POSTGRES_ADMIN_URL).
 #   Started if it is down and installed locally; the run gets a fresh database of its own,
-#   dropped afterwards. Without it the PostgreSQL tests say they did not run; under CI (CI set)
-#   a missing PostgreSQL is a failure.
+#   dropped afterwards. The tests that need it are #[ignore]d with that reason and run here with
+#   --include-ignored; without a server they show as "ignored", and under CI (CI set) a missing
+#   PostgreSQL is a failure.
 # - A Python environment with PyJWT, the independent JOSE implementation that must accept
 #   authlog's tokens from the JWKS alone. It lives in target/, so `cargo clean` removes it too.
 # - For the OpenAPI checks: Python and Node.js with npm (on the machine), Debian's chromium
@@ -31,7 +32,10 @@ admin=${AUTHLOG_TEST_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/post
 postgres_up() { psql "$admin" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 if ! postgres_up && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
     echo "test.sh: starting PostgreSQL"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    # Every installed version's main cluster (one of them listens on 5432).
+    for version in /etc/postgresql/*/; do
+        pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+    done
     for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
 fi
 if postgres_up; then
@@ -46,10 +50,12 @@ else
     echo "test.sh: NOTE: PostgreSQL is not reachable at $admin; its tests will say they did not run" >&2
 fi
 
-cargo test --workspace --locked "$@"
 if [ -n "${AUTHLOG_TEST_POSTGRES_URL:-}" ]; then
+    cargo test --workspace --locked "$@" -- --include-ignored
     echo "test.sh: the black-box HTTP suite again, on PostgreSQL"
     AUTHLOG_TEST_BACKEND=postgres cargo test --locked -p authlog --test api "$@"
+else
+    cargo test --workspace --locked "$@"
 fi
 if [ "$#" -eq 0 ]; then
     echo "test.sh: the OpenAPI checks, against target/debug/authlog"

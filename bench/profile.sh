@@ -15,6 +15,11 @@ out=target/profile
 rm -rf "$out" && mkdir -p "$out"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# The server under valgrind, whichever it is, goes when the script does (wrk failing included).
+server=""
+stop_server() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""; }
+trap stop_server EXIT
+
 # measure NAME URL PREPARE COMMAND...: runs COMMAND under callgrind, waits until URL answers,
 # runs the function PREPARE (which may set HEADER), warms up, zeroes the counters, loads
 # URL/protected for SECONDS with wrk, dumps the counters, prints instructions per request.
@@ -24,6 +29,7 @@ measure() {
     valgrind --tool=callgrind --callgrind-out-file="$out/$name.callgrind" "$@" \
         >"$out/$name.log" 2>&1 &
     local pid=$!
+    server=$pid
     for _ in $(seq 1 300); do curl -s -o /dev/null "$url/" && break; sleep 0.2; done
     HEADER=""
     "$prepare" "$url"
@@ -34,8 +40,7 @@ measure() {
     local requests
     requests=$("${load[@]}" -d"${seconds}s" "$url/protected" | awk '/requests in/ { print $1 }')
     callgrind_control --dump=measured "$pid" >/dev/null 2>&1
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    stop_server
     local file total
     file=$(ls -S "$out/$name.callgrind".* | head -1)
     total=$(callgrind_annotate "$file" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')

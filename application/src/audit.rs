@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use authlog_domain::{Event, Username};
+use authlog_domain::{Event, Role, Username};
 use time::OffsetDateTime;
 
-use crate::ports::{AuditFilter, EventStore, Metadata, StoreError};
+use crate::access::{Caller, Forbidden};
+use crate::ports::{AuditFilter, EventLog, Metadata, StoreError};
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1_000;
@@ -27,7 +28,7 @@ pub struct AuditQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub position: u64,
-    pub event_type: &'static str,
+    pub event_type: String,
     pub stream: String,
     pub recorded_at: OffsetDateTime,
     /// The canonical username the event concerns.
@@ -45,6 +46,9 @@ pub struct AuditPage {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {
+    /// The audit trail is for admins.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// A filter the caller got wrong; the text says which and how.
     #[error("{0}")]
     BadFilter(String),
@@ -53,23 +57,24 @@ pub enum AuditError {
 }
 
 pub struct Audit {
-    store: Arc<dyn EventStore>,
+    log: Arc<dyn EventLog>,
 }
 
 impl Audit {
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        Self { log }
     }
 
-    /// The events matching `query`, in position order.
+    /// The events matching `query`, in position order, for an admin.
     ///
     /// # Errors
-    /// [`AuditError::BadFilter`] for an invalid username, an unknown type or a limit outside
-    /// 1..=1000; a store failure.
-    pub async fn query(&self, query: AuditQuery) -> Result<AuditPage, AuditError> {
+    /// [`AuditError::Forbidden`] when `caller` is not an admin; [`AuditError::BadFilter`] for
+    /// an invalid username, an unknown type or a limit outside 1..=1000; a store failure.
+    pub async fn query(&self, caller: &Caller, query: AuditQuery) -> Result<AuditPage, AuditError> {
+        caller.require(&Role::admin())?;
         let filter = parse(query)?;
         let limit = filter.limit;
-        let events = self.store.query(filter).await?;
+        let events = self.log.query(filter).await?;
         let next_after = (events.len() == limit as usize)
             .then(|| events.last().map(|e| e.position))
             .flatten();
@@ -77,7 +82,7 @@ impl Audit {
             .into_iter()
             .map(|e| AuditEntry {
                 position: e.position,
-                event_type: e.event.event_type(),
+                event_type: e.event.event_type().to_owned(),
                 stream: e.stream_id.as_str().to_owned(),
                 recorded_at: e.recorded_at,
                 subject: e.subject,
@@ -131,7 +136,7 @@ fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::MockEventStore;
+    use crate::ports::MockEventLog;
     use crate::testing::recorded;
     use authlog_domain::event::Registered;
     use authlog_domain::{PasswordHash, StreamId, UserId};
@@ -148,8 +153,8 @@ mod tests {
     fn store_expecting(
         check: impl Fn(&AuditFilter) -> bool + Send + 'static,
         found: usize,
-    ) -> MockEventStore {
-        let mut store = MockEventStore::new();
+    ) -> MockEventLog {
+        let mut store = MockEventLog::new();
         store.expect_query().withf(check).return_once(move |_| {
             Ok(recorded(
                 &StreamId::from_stored("user:alice".into()),
@@ -176,7 +181,10 @@ mod tests {
             after: Some(7),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store)).query(query).await.unwrap();
+        let page = Audit::new(Arc::new(store))
+            .query(&Caller::Operator, query)
+            .await
+            .unwrap();
         assert_eq!(page.events.len(), 1);
         assert_eq!(page.next_after, None);
     }
@@ -185,7 +193,7 @@ mod tests {
     async fn password_hashes_are_removed() {
         let store = store_expecting(|_| true, 1);
         let page = Audit::new(Arc::new(store))
-            .query(AuditQuery::default())
+            .query(&Caller::Operator, AuditQuery::default())
             .await
             .unwrap();
         assert!(page.events[0].data.get("password_hash").is_none());
@@ -199,8 +207,27 @@ mod tests {
             limit: Some(2),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store)).query(query).await.unwrap();
+        let page = Audit::new(Arc::new(store))
+            .query(&Caller::Operator, query)
+            .await
+            .unwrap();
         assert_eq!(page.next_after, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_admin_role_is_refused_before_the_store_is_asked() {
+        let mut store = MockEventLog::new();
+        store.expect_query().never();
+        let user = Caller::User(Arc::new(crate::testing::claims_of(&[])));
+        let refused = Audit::new(Arc::new(store))
+            .query(&user, AuditQuery::default())
+            .await;
+        assert_eq!(
+            refused,
+            Err(AuditError::Forbidden(Forbidden {
+                role: Role::admin()
+            }))
+        );
     }
 
     #[tokio::test]
@@ -236,9 +263,12 @@ mod tests {
             ),
         ];
         for (query, message) in cases {
-            let mut store = MockEventStore::new();
+            let mut store = MockEventLog::new();
             store.expect_query().never();
-            let error = Audit::new(Arc::new(store)).query(query).await.unwrap_err();
+            let error = Audit::new(Arc::new(store))
+                .query(&Caller::Operator, query)
+                .await
+                .unwrap_err();
             assert!(error.to_string().starts_with(message), "{error}");
         }
     }

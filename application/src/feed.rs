@@ -1,17 +1,23 @@
-//! Following the log: what this process must learn from events that other processes (other
-//! instances, the CLI) append. Revocations go into the revocation view; a key rotation makes
-//! the token service load the new key set.
+//! Following the log: what this process must learn from what other processes (other
+//! instances, the CLI) record. Revocations come from the revocations projection, which has
+//! already expanded a wholesale revocation into its sessions; key rotations come from the log,
+//! read by type so that nothing else is read. A follower never stops on a row it cannot read:
+//! it reads only the types it needs, and the store passes over the rest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use authlog_domain::Event;
 use time::{Duration, OffsetDateTime};
 
-use crate::ports::{Clock, EventStore, KeyStore, RevocationView, StoreError, TokenService};
+use crate::ports::{
+    Clock, EventLog, KeyStore, ReadModels, RevocationView, StoreError, TokenService,
+};
 
 /// How many events one read takes at most before handing back control.
 const BATCH: u32 = 1_000;
+
+/// The log events the follower acts on itself.
+const ROTATIONS: &[&str] = &["SigningKeyRotated"];
 
 /// Why a poll did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,188 +29,122 @@ pub enum FeedError {
 }
 
 pub struct LogFeed {
-    store: Arc<dyn EventStore>,
+    log: Arc<dyn EventLog>,
+    read_models: Arc<dyn ReadModels>,
     revocations: Arc<dyn RevocationView>,
     keys: Arc<dyn KeyStore>,
     tokens: Arc<dyn TokenService>,
     clock: Arc<dyn Clock>,
-    /// The last log position seen.
+    /// How long a revocation matters: the access-token lifetime and leeway.
+    window: Duration,
+    /// The last log position whose key rotations were acted on.
     position: AtomicU64,
+    /// The position of the last revocation recorded.
+    revoked_to: AtomicU64,
+    /// The log's head at the previous poll, and when the projections last had all of it.
+    progress: Mutex<Progress>,
+}
+
+struct Progress {
+    head: u64,
+    current_at: OffsetDateTime,
 }
 
 impl LogFeed {
-    /// Fills the revocation view with the sessions revoked since `now - window` and starts
-    /// following the log from its current head. The head is read first, so an event committed
-    /// during the start is either in the recent read or after the head, seen by the next poll.
+    /// Fills the revocation view with the sessions revoked since `now - window` (a read of the
+    /// recent revocations only, however long the log) and starts following from the log's
+    /// current head. The head is read first and the projections caught up to it, so a
+    /// revocation committed during the start is either in the recent read or after the head.
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
-        store: Arc<dyn EventStore>,
+        log: Arc<dyn EventLog>,
+        read_models: Arc<dyn ReadModels>,
         revocations: Arc<dyn RevocationView>,
         keys: Arc<dyn KeyStore>,
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
         window: Duration,
     ) -> Result<Self, StoreError> {
-        let head = store.head().await?;
-        let since: OffsetDateTime = clock.now() - window;
-        for recorded in store.read_type_since("Revoked", since).await? {
-            if let Event::Revoked(revoked) = &recorded.event {
-                revocations.record(revoked.session_id, recorded.recorded_at);
-            }
-        }
+        let head = log.head().await?;
+        read_models.wait_for(head).await?;
+        let now = clock.now();
+        let recent = read_models.revocations_since(now - window).await?;
+        revocations.record_all(&recent);
         Ok(Self {
-            store,
+            log,
+            read_models,
             revocations,
             keys,
             tokens,
             clock,
+            window,
             position: AtomicU64::new(head),
+            // The projections hold everything up to the head: what follows comes after it.
+            revoked_to: AtomicU64::new(head),
+            progress: Mutex::new(Progress {
+                head,
+                current_at: now,
+            }),
         })
     }
 
-    /// Reads what the log gained since the last poll and acts on it; answers how many events
-    /// were read.
+    /// Acts on what the log and the revocations projection gained since the last poll; answers
+    /// how many revocations and rotations it read.
     ///
     /// # Errors
-    /// [`FeedError`] when the store cannot be read or rotated keys cannot be loaded; the
-    /// position does not move past what was not acted on.
+    /// [`FeedError`] when the store cannot be read or rotated keys cannot be loaded; nothing is
+    /// marked read that was not acted on.
     pub async fn poll(&self) -> Result<usize, FeedError> {
+        let now = self.clock.now();
+        self.revocations.prune(now - self.window);
+        let head = self.log.head().await?;
         let mut read = 0;
+        let revoked = self
+            .read_models
+            .revocations_after(self.revoked_to.load(Ordering::Acquire))
+            .await?;
+        for session in &revoked {
+            self.revocations
+                .record(session.session_id, session.revoked_at);
+            self.revoked_to
+                .fetch_max(session.position, Ordering::AcqRel);
+        }
+        read += revoked.len();
         loop {
             let after = self.position.load(Ordering::Acquire);
-            let events = self.store.read_all(after, BATCH).await?;
-            let Some(last) = events.last().map(|e| e.position) else {
-                return Ok(read);
+            let rotations = self.log.read_after(after, BATCH, ROTATIONS).await?;
+            let Some(last) = rotations.last().map(|e| e.position) else {
+                break;
             };
-            let mut rotated = false;
-            for recorded in &events {
-                match &recorded.event {
-                    Event::Revoked(revoked) => {
-                        self.revocations
-                            .record(revoked.session_id, recorded.recorded_at);
-                    }
-                    Event::SigningKeyRotated(_) => rotated = true,
-                    _ => {}
-                }
-            }
-            if rotated {
-                let keys = self.keys.signing_keys().await?;
-                self.tokens
-                    .replace_keys(keys, self.clock.now())
-                    .map_err(|e| FeedError::Keys(e.to_string()))?;
-            }
-            read += events.len();
+            let keys = self.keys.signing_keys().await?;
+            self.tokens
+                .replace_keys(keys, now)
+                .map_err(|e| FeedError::Keys(e.to_string()))?;
+            read += rotations.len();
             self.position.store(last, Ordering::Release);
-            if events.len() < BATCH as usize {
-                return Ok(read);
-            }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ports::{MockEventStore, MockKeyStore, MockRevocationView, MockTokenService};
-    use crate::testing::{clock, recorded, NOW};
-    use authlog_domain::event::{Revoked, SigningKeyRotated};
-    use authlog_domain::{RevocationReason, SessionId, StreamId, UserId};
-    use uuid::Uuid;
-
-    fn sid(n: u128) -> SessionId {
-        SessionId::from_uuid(Uuid::from_u128(n))
+        self.position.fetch_max(head, Ordering::AcqRel);
+        let applied = self.read_models.status().await?;
+        let projected = applied.iter().map(|p| p.position).min().unwrap_or(head);
+        if let Ok(mut progress) = self.progress.lock() {
+            // Current when the projections hold everything the log held at the last poll.
+            if projected >= progress.head {
+                progress.current_at = now;
+            }
+            progress.head = head;
+        }
+        Ok(read)
     }
 
-    fn revoked(n: u128) -> Event {
-        Event::Revoked(Revoked {
-            session_id: sid(n),
-            user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            reason: RevocationReason::Logout,
-        })
-    }
-
-    fn at_position(position: u64, event: Event) -> Vec<crate::ports::RecordedEvent> {
-        let mut events = recorded(&StreamId::from_stored("s".into()), &[event]);
-        events[0].position = position;
-        events
-    }
-
-    #[tokio::test]
-    async fn start_loads_recent_revocations_and_poll_follows_from_the_head() {
-        let mut store = MockEventStore::new();
-        store.expect_head().return_once(|| Ok(7));
-        store
-            .expect_read_type_since()
-            .withf(|t, since| t == "Revoked" && *since == NOW - Duration::minutes(16))
-            .return_once(|_, _| Ok(at_position(3, revoked(1))));
-        store
-            .expect_read_all()
-            .withf(|after, _| *after == 7)
-            .return_once(|_, _| Ok(at_position(8, revoked(2))));
-        store
-            .expect_read_all()
-            .withf(|after, _| *after == 8)
-            .returning(|_, _| Ok(vec![]));
-        let mut view = MockRevocationView::new();
-        view.expect_record()
-            .withf(|s, _| *s == sid(1))
-            .times(1)
-            .return_const(());
-        view.expect_record()
-            .withf(|s, _| *s == sid(2))
-            .times(1)
-            .return_const(());
-
-        let feed = LogFeed::start(
-            Arc::new(store),
-            Arc::new(view),
-            Arc::new(MockKeyStore::new()),
-            Arc::new(MockTokenService::new()),
-            clock(),
-            Duration::minutes(16),
-        )
-        .await
-        .unwrap();
-        assert_eq!(feed.poll().await, Ok(1));
-        assert_eq!(feed.poll().await, Ok(0));
-    }
-
-    #[tokio::test]
-    async fn a_key_rotation_in_the_log_reloads_the_token_keys() {
-        let mut store = MockEventStore::new();
-        store.expect_head().return_once(|| Ok(0));
-        store
-            .expect_read_type_since()
-            .return_once(|_, _| Ok(vec![]));
-        let rotation = Event::SigningKeyRotated(SigningKeyRotated {
-            kid: "k2".into(),
-            algorithm: "EdDSA".into(),
-            public_key: "x".into(),
-        });
-        store
-            .expect_read_all()
-            .withf(|after, _| *after == 0)
-            .return_once(move |_, _| Ok(at_position(1, rotation)));
-        let mut keys = MockKeyStore::new();
-        keys.expect_signing_keys().times(1).returning(|| Ok(vec![]));
-        let mut tokens = MockTokenService::new();
-        tokens
-            .expect_replace_keys()
-            .times(1)
-            .returning(|_, _| Ok(()));
-
-        let feed = LogFeed::start(
-            Arc::new(store),
-            Arc::new(MockRevocationView::new()),
-            Arc::new(keys),
-            Arc::new(tokens),
-            clock(),
-            Duration::minutes(16),
-        )
-        .await
-        .unwrap();
-        assert_eq!(feed.poll().await, Ok(1));
+    /// How long ago this process last held everything the log did (a few poll intervals at
+    /// most while it keeps up): what the readiness probe reports.
+    pub fn behind(&self) -> Duration {
+        let now = self.clock.now();
+        self.progress
+            .lock()
+            .map_or(Duration::MAX, |progress| now - progress.current_at)
     }
 }

@@ -1,21 +1,32 @@
 //! authlog's use cases, each a small service over the ports it needs.
 //!
+//! - [`access`]: who is calling ([`access::Caller`]) and the role rules use cases apply.
 //! - [`ports`]: the traits the outside world implements (event store, password hasher, tokens,
 //!   clock, ids, keys, revocation view), each mockable with mockall.
 //! - [`register`], [`login`], [`authenticate`], [`refresh`], [`revoke`], [`sessions`],
 //!   [`password`], [`me`], [`roles`]: one service per use case. Each loads the aggregate it
 //!   needs by stream, lets the domain decide, appends with the expected version, and reports
 //!   failures as its own error enum.
+//! - [`checks`]: password checks reserved against the login throttle before the hash is
+//!   computed, shared by login and password change.
 //! - [`signing_keys`]: the first signing key, made once and shared through the store, and
 //!   rotation.
 //! - [`revocation`]: the in-memory set of revoked sessions, so that authenticating a token
 //!   needs no database query.
-//! - [`feed`]: following the log for what other processes append (revocations, key rotations).
+//! - [`feed`]: following the log and the revocations projection for what other processes
+//!   append (revocations, key rotations), and how far behind this process is.
 //! - [`audit`]: the event log filtered, paged and redacted, for the HTTP API and the CLI alike.
-//! - [`streams`]: loading aggregates and building events to append, shared by the services.
+//! - [`directory`]: the user directory, listed and searched from the users projection.
+//! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
+//!   retry-on-conflict loop every use case runs.
+//! - `testing` (feature `testing`, and in unit tests): the in-memory event store, fixtures and
+//!   a fixed clock, for tests written as given events / when / then events.
 
+pub mod access;
 pub mod audit;
 pub mod authenticate;
+pub mod checks;
+pub mod directory;
 pub mod feed;
 pub mod login;
 pub mod me;
@@ -30,16 +41,20 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod streams;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use time::Duration;
 
-/// How long tokens live.
+pub use authlog_domain::attempts::Throttle;
+
+/// How long tokens and sessions live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenLifetimes {
     pub access: Duration,
     pub refresh: Duration,
+    /// A session ends this long after its login, however often it is refreshed.
+    pub session_max_age: Duration,
 }
 
 impl Default for TokenLifetimes {
@@ -47,23 +62,7 @@ impl Default for TokenLifetimes {
         Self {
             access: Duration::minutes(15),
             refresh: Duration::days(30),
-        }
-    }
-}
-
-/// When logins for one username are refused: after `max_failures` failures within `window`
-/// (0 turns throttling off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttle {
-    pub max_failures: u32,
-    pub window: Duration,
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Self {
-            max_failures: 5,
-            window: Duration::minutes(15),
+            session_max_age: Duration::days(30),
         }
     }
 }

@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use authlog_domain::event::{LoginFailed, LoginFailure};
+use authlog_domain::event::LoginFailure;
 use authlog_domain::session::{self, SessionCommand, SessionState};
 use authlog_domain::user::{User, UserState};
-use authlog_domain::{Event, Password, SessionId, StreamId, TokenId, Username};
-use time::{Duration, OffsetDateTime};
+use authlog_domain::{Password, PasswordHash, SessionId, StreamId, TokenId, Username};
+use time::OffsetDateTime;
 
+use crate::checks::{CheckError, PasswordChecks, Reserved};
 use crate::ports::{
-    AppendError, Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
-    PasswordHasher, StoreError, TokenError, TokenKind, TokenService,
+    Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, PasswordHasher,
+    StoreError, StreamWrite, TokenError, TokenKind, TokenService,
 };
-use crate::streams::{load_user, to_append};
-use crate::{Throttle, TokenLifetimes, TokenPair};
+use crate::streams::{load_user, settled, to_append, until_settled, Loaded};
+use crate::{TokenLifetimes, TokenPair};
 
 /// Why a login did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum LoginError {
     BadCredentials,
     /// Too many recent failures for this username; try again after `retry_after`.
     #[error("Too many failed login attempts; try again later")]
-    Throttled { retry_after: Duration },
+    Throttled { retry_after: time::Duration },
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error(transparent)]
@@ -32,52 +33,53 @@ pub enum LoginError {
     Token(#[from] TokenError),
 }
 
-impl From<AppendError> for LoginError {
-    fn from(e: AppendError) -> Self {
+impl From<CheckError> for LoginError {
+    fn from(e: CheckError) -> Self {
         match e {
-            // Session ids are fresh UUIDs: a conflict on a new session stream is a store fault.
-            AppendError::Conflict { .. } => Self::Store(StoreError::Unavailable(format!(
-                "unexpected append conflict: {e}"
-            ))),
-            AppendError::Store(e) => Self::Store(e),
+            CheckError::Throttled { retry_after } => Self::Throttled { retry_after },
+            CheckError::Store(e) => Self::Store(e),
         }
     }
 }
 
 pub struct LogIn {
     store: Arc<dyn EventStore>,
+    checks: Arc<PasswordChecks>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     lifetimes: TokenLifetimes,
-    throttle: Throttle,
 }
 
 impl LogIn {
     pub fn new(
         store: Arc<dyn EventStore>,
+        checks: Arc<PasswordChecks>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         lifetimes: TokenLifetimes,
-        throttle: Throttle,
     ) -> Self {
         Self {
             store,
+            checks,
             hasher,
             tokens,
             clock,
             ids,
             lifetimes,
-            throttle,
         }
     }
 
-    /// Checks the password and, if it matches, opens a session (`LoggedIn`) and issues a fresh
-    /// access token and the session's first refresh token (with CSRF values when they go into
-    /// cookies). A mismatch records `LoginFailed`.
+    /// Reserves a password check, checks the password and, if it matches, opens a session
+    /// (`LoggedIn`) and issues a fresh access token and the session's first refresh token (with
+    /// CSRF values when they go into cookies). A mismatch records `LoginFailed`.
+    ///
+    /// The session is opened only if the user's stream is still at the version whose password
+    /// was checked: a login racing a password change either opens its session before the change
+    /// (which then revokes it) or is refused.
     ///
     /// # Errors
     /// [`LoginError::Throttled`] after too many recent failures for the username, whatever the
@@ -90,48 +92,45 @@ impl LogIn {
         cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, LoginError> {
-        if let Some(retry_after) = self.throttled(&username).await? {
-            metrics::counter!("authlog_logins_total", "outcome" => "throttled").increment(1);
-            return Err(LoginError::Throttled { retry_after });
-        }
+        let reserved = self.checks.reserve(&username, metadata).await?;
         let loaded = load_user(self.store.as_ref(), &username).await?;
-        let user = match loaded.state {
-            UserState::Registered(user) => Some(user),
-            UserState::None => None,
+        let checked = password_of(&loaded).cloned();
+        let known = checked.is_some();
+        if !self.hasher.verify(password, checked.clone()).await? {
+            let reason = if known {
+                LoginFailure::WrongPassword
+            } else {
+                LoginFailure::UnknownUser
+            };
+            return self.refuse(&reserved, reason, metadata).await;
+        }
+        let (reserved, username, checked) = (&reserved, &username, &checked);
+        let opened = until_settled(LoginError::BadCredentials, move || async move {
+            // Read again each round: the user may have changed since the password was
+            // checked. A role grant changes nothing here; a new password means the one typed
+            // is no longer the right one.
+            let loaded = load_user(self.store.as_ref(), username).await?;
+            let UserState::Registered(user) = &loaded.state else {
+                return Err(LoginError::BadCredentials);
+            };
+            if Some(&user.password_hash) != checked.as_ref() {
+                return Err(LoginError::BadCredentials);
+            }
+            let (write, session_id, refresh_token_id, now) =
+                self.open_session(user, loaded.version, reserved, username, metadata)?;
+            Ok(settled(self.store.append(write).await)?
+                .map(|_| (user.clone(), session_id, refresh_token_id, now)))
+        })
+        .await;
+        let (user, session_id, refresh_token_id, now) = match opened {
+            Ok(opened) => opened,
+            Err(LoginError::BadCredentials) => {
+                return self
+                    .refuse(reserved, LoginFailure::WrongPassword, metadata)
+                    .await;
+            }
+            Err(e) => return Err(e),
         };
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = self.hasher.verify(password, hash).await?;
-        let now = self.clock.now();
-        let reason = if user.is_some() {
-            LoginFailure::WrongPassword
-        } else {
-            LoginFailure::UnknownUser
-        };
-        let Some(user) = user.filter(|_| matches) else {
-            self.record_failure(&username, reason, metadata, now)
-                .await?;
-            metrics::counter!("authlog_logins_total", "outcome" => "failed").increment(1);
-            return Err(LoginError::BadCredentials);
-        };
-
-        let session_id = SessionId::from_uuid(self.ids.new_id());
-        let refresh_token_id = TokenId::from_uuid(self.ids.new_id());
-        let command = SessionCommand::Start {
-            session_id,
-            user_id: user.id,
-            username: user.username.clone(),
-            refresh_token_id,
-            expires_at: now + self.lifetimes.refresh,
-        };
-        let events = session::decide(&SessionState::None, command, now)
-            .map_err(|e| StoreError::Unavailable(format!("new session refused: {e}")))?;
-        self.store
-            .append(
-                StreamId::session(session_id),
-                ExpectedVersion::NoStream,
-                to_append(events, &username, metadata, now),
-            )
-            .await?;
         let grant = Grant {
             user: &user,
             session_id,
@@ -150,48 +149,57 @@ impl LogIn {
         Ok(pair)
     }
 
-    /// How long until `username` may try again, if its recent failures reached the limit.
-    /// The count comes from the log, so every instance on one database agrees; refused
-    /// attempts are not recorded, so hammering does not extend the wait.
-    async fn throttled(&self, username: &Username) -> Result<Option<Duration>, LoginError> {
-        let limit = self.throttle.max_failures;
-        if limit == 0 {
-            return Ok(None);
-        }
-        let recent = self
-            .store
-            .read_stream_tail(StreamId::login_attempts(username), limit)
-            .await?;
-        let Some(oldest) = recent
-            .first()
-            .filter(|_| recent.len() as u64 >= u64::from(limit))
-        else {
-            return Ok(None);
+    /// The atomic append that opens a session for `user`, read at `version`: its `LoggedIn`,
+    /// the conclusion of the password check, and the condition that the user is unchanged.
+    fn open_session(
+        &self,
+        user: &User,
+        version: u64,
+        reserved: &Reserved,
+        username: &Username,
+        metadata: &Metadata,
+    ) -> Result<(Vec<StreamWrite>, SessionId, TokenId, OffsetDateTime), LoginError> {
+        let now = self.clock.now();
+        let session_id = SessionId::from_uuid(self.ids.new_id());
+        let refresh_token_id = TokenId::from_uuid(self.ids.new_id());
+        let command = SessionCommand::Start {
+            session_id,
+            user_id: user.id,
+            username: user.username.clone(),
+            refresh_token_id,
+            expires_at: now + self.lifetimes.refresh.min(self.lifetimes.session_max_age),
         };
-        let free_at = oldest.recorded_at + self.throttle.window;
-        let wait = free_at - self.clock.now();
-        Ok((wait > Duration::ZERO).then_some(wait))
+        let events = session::decide(&SessionState::None, command, now)
+            .map_err(|e| StoreError::Unavailable(format!("new session refused: {e}")))?;
+        let mut write = vec![
+            StreamWrite::new(
+                StreamId::session(session_id),
+                ExpectedVersion::NoStream,
+                to_append(events, username, metadata, now),
+            ),
+            StreamWrite::unchanged(StreamId::user(username), ExpectedVersion::after(version)),
+        ];
+        write.extend(self.checks.succeeded(reserved, session_id, metadata, now));
+        Ok((write, session_id, refresh_token_id, now))
     }
 
-    async fn record_failure(
+    async fn refuse(
         &self,
-        username: &Username,
+        reserved: &Reserved,
         reason: LoginFailure,
         metadata: &Metadata,
-        now: OffsetDateTime,
-    ) -> Result<(), LoginError> {
-        let event = Event::LoginFailed(LoginFailed {
-            username: username.canonical().to_owned(),
-            reason,
-        });
-        self.store
-            .append(
-                StreamId::login_attempts(username),
-                ExpectedVersion::Any,
-                to_append(vec![event], username, metadata, now),
-            )
-            .await?;
-        Ok(())
+    ) -> Result<TokenPair, LoginError> {
+        self.checks.failed(reserved, reason, metadata).await?;
+        metrics::counter!("authlog_logins_total", "outcome" => "failed").increment(1);
+        Err(LoginError::BadCredentials)
+    }
+}
+
+/// The password hash a loaded user stream holds, if any.
+fn password_of(loaded: &Loaded<UserState>) -> Option<&PasswordHash> {
+    match &loaded.state {
+        UserState::Registered(user) => Some(&user.password_hash),
+        UserState::None => None,
     }
 }
 
@@ -255,183 +263,150 @@ pub(crate) fn issue_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore, MockPasswordHasher, MockTokenService};
-    use crate::testing::{clock, ids, recorded, NOW};
-    use authlog_domain::event::{Registered, RoleGranted};
-    use authlog_domain::{PasswordHash, Role, UserId};
-    use uuid::Uuid;
-
-    fn alice() -> Username {
-        Username::parse("alice").unwrap()
-    }
+    use crate::ports::{MockPasswordHasher, MockTokenService};
+    use crate::testing::{
+        alice, alice_id, alice_registered, clock, hasher, ids, signing, uuid, InMemoryEventStore,
+        NOW,
+    };
+    use crate::Throttle;
+    use authlog_domain::event::{
+        LoggedIn, LoginAttempted, LoginFailed, LoginSucceeded, PasswordChanged, RoleGranted,
+    };
+    use authlog_domain::{AttemptId, Event, PasswordHash, Role};
+    use time::Duration;
 
     fn password() -> Password {
         Password::parse("correct horse".into()).unwrap()
     }
 
-    fn user_id() -> UserId {
-        UserId::from_uuid(Uuid::from_u128(42))
-    }
-
-    fn alice_history() -> Vec<Event> {
-        vec![
-            Event::Registered(Registered {
-                user_id: user_id(),
-                username: alice(),
-                password_hash: PasswordHash::from_phc("$argon2id$alice".into()),
-            }),
-            Event::RoleGranted(RoleGranted {
-                user_id: user_id(),
-                role: Role::admin(),
-            }),
-        ]
-    }
-
-    fn store_with(history: Vec<Event>) -> MockEventStore {
-        let mut store = MockEventStore::new();
-        store.expect_read_stream_tail().returning(|_, _| Ok(vec![]));
+    fn given_alice() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(
+            StreamId::user(&alice()),
+            [
+                alice_registered(),
+                Event::RoleGranted(RoleGranted {
+                    user_id: alice_id(),
+                    role: Role::admin(),
+                }),
+            ],
+        );
         store
-            .expect_read_stream()
-            .returning(move |stream| Ok(recorded(&stream, &history)));
-        store
-    }
-
-    fn hasher_answering(matches: bool) -> MockPasswordHasher {
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().return_once(move |_, _| Ok(matches));
-        hasher
-    }
-
-    fn signing_tokens() -> MockTokenService {
-        let mut tokens = MockTokenService::new();
-        tokens.expect_issue().returning(|claims| {
-            Ok(format!(
-                "{:?}:{}:{}",
-                claims.kind, claims.token_id, claims.fresh
-            ))
-        });
-        tokens
     }
 
     fn service(
-        store: MockEventStore,
-        hasher: MockPasswordHasher,
-        tokens: MockTokenService,
+        store: &Arc<InMemoryEventStore>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenService>,
     ) -> LogIn {
-        LogIn::new(
-            Arc::new(store),
-            Arc::new(hasher),
-            Arc::new(tokens),
+        let ids = ids();
+        let checks = Arc::new(PasswordChecks::new(
+            store.clone(),
             clock(),
-            ids(),
-            TokenLifetimes::default(),
+            ids.clone(),
             Throttle::default(),
+        ));
+        LogIn::new(
+            store.clone(),
+            checks,
+            hasher,
+            tokens,
+            clock(),
+            ids,
+            TokenLifetimes::default(),
         )
     }
 
-    #[tokio::test]
-    async fn the_right_password_opens_a_session_and_issues_a_fresh_access_token() {
-        let mut store = store_with(alice_history());
-        store
-            .expect_append()
-            .withf(|stream, expected, events| {
-                let Event::LoggedIn(e) = &events[0].event else {
-                    return false;
-                };
-                stream.as_str() == format!("session:{}", Uuid::from_u128(1))
-                    && *expected == ExpectedVersion::NoStream
-                    && e.user_id == user_id()
-                    && e.refresh_token_id == TokenId::from_uuid(Uuid::from_u128(2))
-                    && e.expires_at == NOW + time::Duration::days(30)
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 3,
-                })
-            });
-        let mut tokens = MockTokenService::new();
-        tokens
-            .expect_issue()
-            .withf(|c| c.kind == TokenKind::Access)
-            .return_once(|c| {
-                assert!(c.fresh);
-                assert_eq!(c.roles, vec![Role::admin()]);
-                assert_eq!(c.expires_at, NOW + time::Duration::minutes(15));
-                Ok("access".into())
-            });
-        tokens
-            .expect_issue()
-            .withf(|c| c.kind == TokenKind::Refresh)
-            .return_once(|c| {
-                assert!(!c.fresh, "only access tokens are ever fresh");
-                assert_eq!(c.token_id, TokenId::from_uuid(Uuid::from_u128(2)));
-                Ok("refresh".into())
-            });
-
-        let pair = service(store, hasher_answering(true), tokens)
+    async fn log_in(login: &LogIn) -> Result<TokenPair, LoginError> {
+        login
             .execute(alice(), password(), false, &Metadata::default())
+            .await
+    }
+
+    fn attempted(n: u128) -> Event {
+        Event::LoginAttempted(LoginAttempted {
+            attempt_id: AttemptId::from_uuid(uuid(n)),
+        })
+    }
+
+    fn failed(attempt: u128, reason: LoginFailure) -> Event {
+        Event::LoginFailed(LoginFailed {
+            username: "alice".into(),
+            reason,
+            attempt_id: Some(AttemptId::from_uuid(uuid(attempt))),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_right_password_opens_a_session_and_concludes_the_check() {
+        let store = given_alice();
+        let before = store.position();
+
+        let pair = log_in(&service(&store, hasher(true), signing()))
             .await
             .unwrap();
 
-        assert_eq!(pair.access_token, "access");
-        assert_eq!(pair.refresh_token, "refresh");
+        // Ids: 1 the attempt, 2 the session, 3 its refresh token, 4 the access token.
+        assert_eq!(
+            store.events_after(before),
+            vec![
+                attempted(1),
+                Event::LoggedIn(LoggedIn {
+                    session_id: SessionId::from_uuid(uuid(2)),
+                    user_id: alice_id(),
+                    username: alice(),
+                    refresh_token_id: TokenId::from_uuid(uuid(3)),
+                    expires_at: NOW + Duration::days(30),
+                }),
+                Event::LoginSucceeded(LoginSucceeded {
+                    attempt_id: AttemptId::from_uuid(uuid(1)),
+                    session_id: SessionId::from_uuid(uuid(2)),
+                }),
+            ]
+        );
+        assert_eq!(pair.access_token, format!("Access:{}:true", uuid(4)));
+        assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(3)));
         assert_eq!(pair.expires_in, 900);
     }
 
     #[tokio::test]
-    async fn a_wrong_password_records_login_failed_and_is_bad_credentials() {
-        let mut store = store_with(alice_history());
-        store
-            .expect_append()
-            .withf(|stream, expected, events| {
-                stream.as_str() == "login:alice"
-                    && *expected == ExpectedVersion::Any
-                    && matches!(
-                        &events[0].event,
-                        Event::LoginFailed(LoginFailed {
-                            reason: LoginFailure::WrongPassword,
-                            ..
-                        })
-                    )
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 3,
-                })
-            });
+    async fn issued_tokens_carry_the_users_current_roles_and_only_the_access_token_is_fresh() {
+        let store = given_alice();
         let mut tokens = MockTokenService::new();
-        tokens.expect_issue().never();
-
-        let result = service(store, hasher_answering(false), tokens)
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
-
-        assert_eq!(result, Err(LoginError::BadCredentials));
+        tokens.expect_issue().times(2).returning(|c| {
+            assert_eq!(c.roles, vec![Role::admin()]);
+            assert_eq!(c.fresh, c.kind == TokenKind::Access);
+            let lifetime = match c.kind {
+                TokenKind::Access => Duration::minutes(15),
+                TokenKind::Refresh => Duration::days(30),
+            };
+            assert_eq!(c.expires_at, NOW + lifetime);
+            Ok("t".into())
+        });
+        log_in(&service(&store, hasher(true), Arc::new(tokens)))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
-    async fn an_unknown_user_is_verified_against_the_dummy_and_is_bad_credentials() {
-        let mut store = store_with(vec![]);
-        store
-            .expect_append()
-            .withf(|stream, _, events| {
-                stream.as_str() == "login:alice"
-                    && matches!(
-                        &events[0].event,
-                        Event::LoginFailed(LoginFailed {
-                            reason: LoginFailure::UnknownUser,
-                            ..
-                        })
-                    )
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 1,
-                })
-            });
+    async fn a_wrong_password_concludes_the_check_as_failed_and_issues_nothing() {
+        let store = given_alice();
+        let before = store.position();
+        let mut tokens = MockTokenService::new();
+        tokens.expect_issue().never();
+
+        let result = log_in(&service(&store, hasher(false), Arc::new(tokens))).await;
+
+        assert_eq!(result, Err(LoginError::BadCredentials));
+        assert_eq!(
+            store.events_after(before),
+            vec![attempted(1), failed(1, LoginFailure::WrongPassword)]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_verified_against_the_dummy_and_refused_alike() {
+        let store = Arc::new(InMemoryEventStore::new());
         let mut hasher = MockPasswordHasher::new();
         // No hash: the hasher spends the same effort on its dummy hash.
         hasher
@@ -439,105 +414,143 @@ mod tests {
             .withf(|_, hash| hash.is_none())
             .return_once(|_, _| Ok(false));
 
-        let result = service(store, hasher, MockTokenService::new())
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
+        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
 
         assert_eq!(result, Err(LoginError::BadCredentials));
-    }
-
-    fn failures_at(ages_in_minutes: &[i64]) -> Vec<crate::ports::RecordedEvent> {
-        let failure = Event::LoginFailed(LoginFailed {
-            username: "alice".into(),
-            reason: LoginFailure::WrongPassword,
-        });
-        let mut events = recorded(
-            &StreamId::from_stored("login:alice".into()),
-            &vec![failure; ages_in_minutes.len()],
+        assert_eq!(
+            store.events_after(0),
+            vec![attempted(1), failed(1, LoginFailure::UnknownUser)]
         );
-        for (event, age) in events.iter_mut().zip(ages_in_minutes) {
-            event.recorded_at = NOW - time::Duration::minutes(*age);
-        }
-        events
     }
 
-    fn store_with_failures(ages_in_minutes: &'static [i64]) -> MockEventStore {
-        let mut store = MockEventStore::new();
-        store
-            .expect_read_stream_tail()
-            .withf(|stream, count| stream.as_str() == "login:alice" && *count == 5)
-            .returning(move |_, _| Ok(failures_at(ages_in_minutes)));
-        store
-            .expect_read_stream()
-            .returning(move |stream| Ok(recorded(&stream, &alice_history())));
-        store
+    /// Alice's login stream holding a failed check reserved `m` minutes ago, for each `m`.
+    fn given_failures(store: &InMemoryEventStore, minutes_ago: &[i64]) {
+        for (n, m) in (100..).zip(minutes_ago) {
+            store.given_at(
+                StreamId::login_attempts(&alice()),
+                [attempted(n), failed(n, LoginFailure::WrongPassword)],
+                NOW - Duration::minutes(*m),
+            );
+        }
+    }
+
+    fn never_hashes() -> Arc<MockPasswordHasher> {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().never();
+        Arc::new(hasher)
     }
 
     #[tokio::test]
-    async fn five_failures_within_the_window_throttle_even_the_right_password() {
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().never();
-        let result = service(
-            store_with_failures(&[14, 10, 5, 2, 1]),
-            hasher,
-            MockTokenService::new(),
-        )
-        .execute(alice(), password(), false, &Metadata::default())
-        .await;
+    async fn five_failures_within_the_window_throttle_even_the_right_password_before_hashing() {
+        let store = given_alice();
+        given_failures(&store, &[14, 10, 5, 2, 1]);
+        let before = store.position();
+
+        let result = log_in(&service(&store, never_hashes(), signing())).await;
+
         // The oldest of the five frees up 15 minutes after it happened: in one minute.
         assert_eq!(
             result,
             Err(LoginError::Throttled {
-                retry_after: time::Duration::minutes(1)
+                retry_after: Duration::minutes(1)
             })
+        );
+        assert_eq!(
+            store.events_after(before),
+            vec![],
+            "refusals are not recorded"
         );
     }
 
     #[tokio::test]
     async fn failures_older_than_the_window_do_not_throttle() {
-        let mut store = store_with_failures(&[16, 10, 5, 2, 1]);
-        store.expect_append().return_once(|_, _, _| {
-            Ok(Appended {
-                stream_version: 1,
-                position: 9,
-            })
-        });
-        let result = service(store, hasher_answering(true), signing_tokens())
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
-        assert!(result.is_ok());
+        let store = given_alice();
+        given_failures(&store, &[16, 10, 5, 2, 1]);
+        assert!(log_in(&service(&store, hasher(true), signing()))
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
-    async fn four_failures_do_not_throttle() {
-        let mut store = store_with_failures(&[4, 3, 2, 1]);
-        store.expect_append().return_once(|_, _, _| {
-            Ok(Appended {
-                stream_version: 1,
-                position: 9,
+    async fn checks_in_flight_fill_the_limit_and_the_next_waits_a_moment() {
+        let store = given_alice();
+        store.given(
+            StreamId::login_attempts(&alice()),
+            (100..105).map(attempted),
+        );
+
+        let result = log_in(&service(&store, never_hashes(), signing())).await;
+
+        assert_eq!(
+            result,
+            Err(LoginError::Throttled {
+                retry_after: Duration::seconds(1)
             })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_racing_a_password_change_is_refused_once_the_change_is_recorded() {
+        let store = given_alice();
+        let racing = store.clone();
+        let mut hasher = MockPasswordHasher::new();
+        // While the old password is being checked, the owner changes it.
+        hasher.expect_verify().return_once(move |_, _| {
+            racing.given(
+                StreamId::user(&alice()),
+                [Event::PasswordChanged(PasswordChanged {
+                    user_id: alice_id(),
+                    password_hash: PasswordHash::from_phc("$argon2id$new".into()),
+                })],
+            );
+            Ok(true)
         });
-        let result = service(store, hasher_answering(true), signing_tokens())
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
-        assert!(result.is_ok());
+        let before = store.position() + 1; // after the change
+
+        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
+
+        assert_eq!(result, Err(LoginError::BadCredentials));
+        let recorded = store.events_after(before);
+        assert!(
+            !recorded.iter().any(|e| matches!(e, Event::LoggedIn(_))),
+            "no session opened on the old password: {recorded:?}"
+        );
+        assert_eq!(
+            recorded.last(),
+            Some(&failed(1, LoginFailure::WrongPassword))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_role_granted_while_the_password_is_checked_does_not_refuse_the_login() {
+        let store = given_alice();
+        let racing = store.clone();
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().return_once(move |_, _| {
+            racing.given(
+                StreamId::user(&alice()),
+                [Event::RoleGranted(RoleGranted {
+                    user_id: alice_id(),
+                    role: Role::parse("auditor").unwrap(),
+                })],
+            );
+            Ok(true)
+        });
+
+        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
+
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[tokio::test]
     async fn tokens_for_cookies_carry_csrf_values() {
-        let mut store = store_with(alice_history());
-        store.expect_append().return_once(|_, _, _| {
-            Ok(Appended {
-                stream_version: 1,
-                position: 3,
-            })
-        });
+        let store = given_alice();
         let mut tokens = MockTokenService::new();
         tokens.expect_issue().times(2).returning(|c| {
             assert_eq!(c.csrf.as_deref(), Some("csrf-secret"));
             Ok("t".into())
         });
-        let pair = service(store, hasher_answering(true), tokens)
+        let pair = service(&store, hasher(true), Arc::new(tokens))
             .execute(alice(), password(), true, &Metadata::default())
             .await
             .unwrap();
@@ -547,68 +560,36 @@ mod tests {
 
     #[tokio::test]
     async fn a_hasher_failure_opens_no_session() {
-        let mut store = store_with(alice_history());
-        store.expect_append().never();
+        let store = given_alice();
+        let before = store.position();
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
             .return_once(|_, _| Err(HashError("worker pool gone".into())));
 
-        let result = service(store, hasher, MockTokenService::new())
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
+        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
 
         assert_eq!(
             result,
             Err(LoginError::Hashing(HashError("worker pool gone".into())))
         );
+        assert_eq!(store.events_after(before), vec![attempted(1)]);
     }
 
     #[tokio::test]
     async fn a_store_failure_on_the_session_append_issues_no_tokens() {
-        let mut store = store_with(alice_history());
-        store
-            .expect_append()
-            .return_once(|_, _, _| Err(StoreError::Unavailable("disk full".into()).into()));
+        let store = given_alice();
+        store.fail_appends_to("session:");
         let mut tokens = MockTokenService::new();
         tokens.expect_issue().never();
 
-        let result = service(store, hasher_answering(true), tokens)
-            .execute(alice(), password(), false, &Metadata::default())
-            .await;
+        let result = log_in(&service(&store, hasher(true), Arc::new(tokens))).await;
 
         assert_eq!(
             result,
             Err(LoginError::Store(StoreError::Unavailable(
-                "disk full".into()
+                "disk full (injected)".into()
             )))
-        );
-    }
-
-    #[tokio::test]
-    async fn issued_tokens_carry_the_user_and_session() {
-        let store = {
-            let mut s = store_with(alice_history());
-            s.expect_append().return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 3,
-                })
-            });
-            s
-        };
-        let pair = service(store, hasher_answering(true), signing_tokens())
-            .execute(alice(), password(), false, &Metadata::default())
-            .await
-            .unwrap();
-        // Ids: 1 session, 2 refresh jti, 3 access jti.
-        assert_eq!(
-            pair.access_token,
-            format!("Access:{}:true", Uuid::from_u128(3))
-        );
-        assert_eq!(
-            pair.refresh_token,
-            format!("Refresh:{}:false", Uuid::from_u128(2))
         );
     }
 }

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
+use authlog_domain::event::LoginFailure;
 use authlog_domain::user::{self, UserCommand, UserState};
-use authlog_domain::{Password, RevocationReason, StreamId};
+use authlog_domain::{Password, StreamId};
 
+use crate::checks::{CheckError, PasswordChecks};
 use crate::ports::{
     AppendError, Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher,
-    StoreError,
+    StoreError, StreamWrite,
 };
-use crate::sessions::{Sessions, SessionsError};
+use crate::sessions::Sessions;
 use crate::streams::{load_user, to_append};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +22,9 @@ pub enum PasswordChangeError {
     NotFresh,
     #[error("Current password is incorrect")]
     WrongPassword,
+    /// Too many recent wrong passwords for this user (at login or here).
+    #[error("Too many failed login attempts; try again later")]
+    Throttled { retry_after: time::Duration },
     #[error("no such user")]
     UnknownUser,
     /// The user changed concurrently (another password change, a role grant): nothing was
@@ -30,12 +35,20 @@ pub enum PasswordChangeError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Sessions(#[from] SessionsError),
+}
+
+impl From<CheckError> for PasswordChangeError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Throttled { retry_after } => Self::Throttled { retry_after },
+            CheckError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 pub struct ChangePassword {
     store: Arc<dyn EventStore>,
+    checks: Arc<PasswordChecks>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     sessions: Arc<Sessions>,
@@ -44,12 +57,14 @@ pub struct ChangePassword {
 impl ChangePassword {
     pub fn new(
         store: Arc<dyn EventStore>,
+        checks: Arc<PasswordChecks>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         sessions: Arc<Sessions>,
     ) -> Self {
         Self {
             store,
+            checks,
             hasher,
             clock,
             sessions,
@@ -57,12 +72,15 @@ impl ChangePassword {
     }
 
     /// Replaces the password of the token's user and revokes their other sessions (reason
-    /// `password_changed`); the caller's own session goes on. Answers how many were revoked.
+    /// `password_changed`, one fact about the user); the caller's own session goes on. Answers
+    /// how many were revoked. The current password is checked under the login throttle: a
+    /// wrong one is recorded as a failed login and counts toward the same limit.
     ///
     /// # Errors
     /// [`PasswordChangeError::NotFresh`] for a token from a refresh;
-    /// [`PasswordChangeError::WrongPassword`] when `current` does not match; a concurrent
-    /// change, hasher or store failure.
+    /// [`PasswordChangeError::WrongPassword`] when `current` does not match;
+    /// [`PasswordChangeError::Throttled`] after too many wrong passwords; a concurrent change,
+    /// hasher or store failure.
     pub async fn execute(
         &self,
         caller: &Claims,
@@ -73,6 +91,7 @@ impl ChangePassword {
         if !caller.fresh {
             return Err(PasswordChangeError::NotFresh);
         }
+        let reserved = self.checks.reserve(&caller.username, metadata).await?;
         let loaded = load_user(self.store.as_ref(), &caller.username).await?;
         let UserState::Registered(user) = &loaded.state else {
             return Err(PasswordChangeError::UnknownUser);
@@ -85,181 +104,237 @@ impl ChangePassword {
             .verify(current, Some(user.password_hash.clone()))
             .await?
         {
+            self.checks
+                .failed(&reserved, LoginFailure::WrongPassword, metadata)
+                .await?;
             return Err(PasswordChangeError::WrongPassword);
         }
         let password_hash = self.hasher.hash(new).await?;
-        let events = user::decide(&loaded.state, UserCommand::ChangePassword { password_hash })
-            .map_err(|_| PasswordChangeError::UnknownUser)?;
-        let events = to_append(events, &caller.username, metadata, self.clock.now());
-        match self
-            .store
-            .append(
-                StreamId::user(&caller.username),
-                ExpectedVersion::after(loaded.version),
-                events,
-            )
-            .await
-        {
-            Ok(_) => {}
-            // Re-deciding would check `current` against a hash that may have just changed.
+        let command = UserCommand::ChangePassword {
+            password_hash,
+            keep: Some(caller.session_id),
+        };
+        let events =
+            user::decide(&loaded.state, command).map_err(|_| PasswordChangeError::UnknownUser)?;
+        let now = self.clock.now();
+        let mut writes = vec![StreamWrite::new(
+            StreamId::user(&caller.username),
+            ExpectedVersion::after(loaded.version),
+            to_append(events, &caller.username, metadata, now),
+        )];
+        writes.extend(
+            self.checks
+                .succeeded(&reserved, caller.session_id, metadata, now),
+        );
+        let appended = match self.store.append(writes).await {
+            Ok(appended) => appended,
+            // Deciding again would check `current` against a hash that may have just changed.
             Err(AppendError::Conflict { .. }) => return Err(PasswordChangeError::Contended),
             Err(AppendError::Store(e)) => return Err(e.into()),
-        }
-        let revoked = self
-            .sessions
-            .revoke_all(
-                &caller.username,
-                RevocationReason::PasswordChanged,
-                Some(caller.session_id),
-                metadata,
-            )
-            .await?;
-        Ok(revoked)
+        };
+        Ok(self.sessions.honour(appended).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{
-        Appended, MockEventStore, MockPasswordHasher, MockRevocationView, TokenKind,
-    };
+    use crate::ports::{MockPasswordHasher, RevocationView, TokenKind};
+    use crate::revocation::RevocationSet;
     use crate::revoke::RevokeSession;
-    use crate::testing::{clock, recorded, NOW};
-    use authlog_domain::event::Registered;
-    use authlog_domain::{Event, PasswordHash, SessionId, TokenId, UserId, Username};
-    use uuid::Uuid;
+    use crate::testing::{
+        alice, alice_id, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore, NOW,
+    };
+    use crate::Throttle;
+    use authlog_domain::event::{
+        LoggedIn, LoginAttempted, LoginFailed, LoginSucceeded, PasswordChanged, SessionsRevoked,
+    };
+    use authlog_domain::{
+        AttemptId, Event, PasswordHash, RevocationReason, SessionId, TokenId, UserId,
+    };
+    use time::Duration;
+
+    fn sid(n: u128) -> SessionId {
+        SessionId::from_uuid(uuid(n))
+    }
 
     fn caller(fresh: bool) -> Claims {
         Claims {
-            user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            username: Username::parse("alice").unwrap(),
+            user_id: alice_id(),
+            username: alice(),
             roles: vec![],
-            session_id: SessionId::from_uuid(Uuid::from_u128(2)),
-            token_id: TokenId::from_uuid(Uuid::from_u128(3)),
+            session_id: sid(11),
+            token_id: TokenId::from_uuid(uuid(3)),
             kind: TokenKind::Access,
             fresh,
             issued_at: NOW,
-            expires_at: NOW,
+            expires_at: NOW + Duration::minutes(15),
             csrf: None,
         }
     }
 
-    fn password(raw: &str) -> Password {
-        Password::parse(raw.into()).unwrap()
-    }
-
-    fn store() -> MockEventStore {
-        let mut store = MockEventStore::new();
-        store.expect_read_stream().returning(|s| {
-            Ok(recorded(
-                &s,
-                &[Event::Registered(Registered {
-                    user_id: UserId::from_uuid(Uuid::from_u128(1)),
-                    username: Username::parse("alice").unwrap(),
-                    password_hash: PasswordHash::from_phc("old".into()),
+    /// Alice, logged in twice (sessions 11, the caller's, and 12).
+    fn given_alice() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(&alice()), [alice_registered()]);
+        for n in [11, 12] {
+            store.given(
+                StreamId::session(sid(n)),
+                [Event::LoggedIn(LoggedIn {
+                    session_id: sid(n),
+                    user_id: alice_id(),
+                    username: alice(),
+                    refresh_token_id: TokenId::from_uuid(uuid(900 + n)),
+                    expires_at: NOW + Duration::days(30),
                 })],
-            ))
-        });
-        store.expect_read_subject().returning(|_| Ok(vec![]));
+            );
+        }
         store
     }
 
-    fn service(store: MockEventStore, hasher: MockPasswordHasher) -> ChangePassword {
-        let store: Arc<dyn EventStore> = Arc::new(store);
-        let revoke = Arc::new(RevokeSession::new(
+    fn service(
+        store: &Arc<InMemoryEventStore>,
+        hasher: Arc<dyn PasswordHasher>,
+        view: &Arc<RevocationSet>,
+    ) -> ChangePassword {
+        let revoke = Arc::new(RevokeSession::new(store.clone(), view.clone(), clock()));
+        let sessions = Arc::new(Sessions::new(
             store.clone(),
-            Arc::new(MockRevocationView::new()),
+            store.clone(),
+            revoke,
+            view.clone(),
             clock(),
         ));
-        let sessions = Arc::new(Sessions::new(store.clone(), revoke, clock()));
-        ChangePassword::new(store, Arc::new(hasher), clock(), sessions)
+        let checks = Arc::new(PasswordChecks::new(
+            store.clone(),
+            clock(),
+            ids(),
+            Throttle::default(),
+        ));
+        ChangePassword::new(store.clone(), checks, hasher, clock(), sessions)
+    }
+
+    fn passwords() -> (Password, Password) {
+        (
+            Password::parse("correct horse".into()).unwrap(),
+            Password::parse("a new passphrase".into()).unwrap(),
+        )
     }
 
     #[tokio::test]
-    async fn a_token_from_a_refresh_is_not_fresh_enough() {
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().never();
-        let result = service(MockEventStore::new(), hasher)
-            .execute(
-                &caller(false),
-                password("current pw"),
-                password("new password"),
-                &Metadata::default(),
-            )
+    async fn the_password_changes_and_every_other_session_ends_in_one_fact() {
+        let store = given_alice();
+        let view = Arc::new(RevocationSet::new());
+        let before = store.position();
+        let (current, new) = passwords();
+
+        let revoked = service(&store, hasher(true), &view)
+            .execute(&caller(true), current, new, &Metadata::default())
+            .await
+            .unwrap();
+
+        let attempt = AttemptId::from_uuid(uuid(1));
+        assert_eq!(
+            store.events_after(before),
+            vec![
+                Event::LoginAttempted(LoginAttempted {
+                    attempt_id: attempt
+                }),
+                Event::PasswordChanged(PasswordChanged {
+                    user_id: alice_id(),
+                    password_hash: PasswordHash::from_phc("$hash$a new passphrase".into()),
+                }),
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: alice_id(),
+                    reason: RevocationReason::PasswordChanged,
+                    except: Some(sid(11)),
+                }),
+                Event::LoginSucceeded(LoginSucceeded {
+                    attempt_id: attempt,
+                    session_id: sid(11),
+                }),
+            ]
+        );
+        assert_eq!(revoked, 1);
+        assert!(view.is_revoked(sid(12)), "before answering");
+        assert!(!view.is_revoked(sid(11)), "the caller's own goes on");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_current_password_is_a_failed_check_that_counts_toward_the_throttle() {
+        let store = given_alice();
+        let view = Arc::new(RevocationSet::new());
+        let before = store.position();
+        let (current, new) = passwords();
+
+        let result = service(&store, hasher(false), &view)
+            .execute(&caller(true), current, new, &Metadata::default())
+            .await;
+
+        assert_eq!(result, Err(PasswordChangeError::WrongPassword));
+        let attempt = AttemptId::from_uuid(uuid(1));
+        assert_eq!(
+            store.events_after(before),
+            vec![
+                Event::LoginAttempted(LoginAttempted {
+                    attempt_id: attempt
+                }),
+                Event::LoginFailed(LoginFailed {
+                    username: "alice".into(),
+                    reason: LoginFailure::WrongPassword,
+                    attempt_id: Some(attempt),
+                }),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn after_five_wrong_passwords_the_sixth_is_throttled_without_hashing() {
+        let store = given_alice();
+        let view = Arc::new(RevocationSet::new());
+        let wrong = service(&store, hasher(false), &view);
+        for _ in 0..5 {
+            let (current, new) = passwords();
+            let result = wrong
+                .execute(&caller(true), current, new, &Metadata::default())
+                .await;
+            assert_eq!(result, Err(PasswordChangeError::WrongPassword));
+        }
+        let mut never = MockPasswordHasher::new();
+        never.expect_verify().never();
+        let (current, new) = passwords();
+        let result = service(&store, Arc::new(never), &view)
+            .execute(&caller(true), current, new, &Metadata::default())
+            .await;
+        assert!(
+            matches!(result, Err(PasswordChangeError::Throttled { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_from_a_refresh_is_refused_before_anything_is_checked() {
+        let store = given_alice();
+        let before = store.position();
+        let mut never = MockPasswordHasher::new();
+        never.expect_verify().never();
+        let (current, new) = passwords();
+        let result = service(&store, Arc::new(never), &Arc::new(RevocationSet::new()))
+            .execute(&caller(false), current, new, &Metadata::default())
             .await;
         assert_eq!(result, Err(PasswordChangeError::NotFresh));
+        assert_eq!(store.events_after(before), vec![]);
     }
 
     #[tokio::test]
-    async fn a_wrong_current_password_changes_nothing() {
-        let mut store = store();
-        store.expect_append().never();
-        let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_verify()
-            .withf(|_, hash| hash.as_ref().map(PasswordHash::as_phc) == Some("old"))
-            .return_once(|_, _| Ok(false));
-        let result = service(store, hasher)
-            .execute(
-                &caller(true),
-                password("wrong pw!"),
-                password("new password"),
-                &Metadata::default(),
-            )
+    async fn a_token_of_another_user_by_that_name_is_refused() {
+        let store = given_alice();
+        let mut stranger = caller(true);
+        stranger.user_id = UserId::from_uuid(uuid(77));
+        let (current, new) = passwords();
+        let result = service(&store, hasher(true), &Arc::new(RevocationSet::new()))
+            .execute(&stranger, current, new, &Metadata::default())
             .await;
-        assert_eq!(result, Err(PasswordChangeError::WrongPassword));
-    }
-
-    #[tokio::test]
-    async fn the_right_current_password_records_the_new_hash() {
-        let mut store = store();
-        store
-            .expect_append()
-            .withf(|_, expected, events| {
-                *expected == ExpectedVersion::Exactly(1)
-                    && matches!(&events[0].event, Event::PasswordChanged(e) if e.password_hash.as_phc() == "new")
-            })
-            .return_once(|_, _, _| Ok(Appended { stream_version: 2, position: 2 }));
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().return_once(|_, _| Ok(true));
-        hasher
-            .expect_hash()
-            .return_once(|_| Ok(PasswordHash::from_phc("new".into())));
-        let result = service(store, hasher)
-            .execute(
-                &caller(true),
-                password("current pw"),
-                password("new password"),
-                &Metadata::default(),
-            )
-            .await;
-        assert_eq!(result, Ok(0));
-    }
-
-    #[tokio::test]
-    async fn a_concurrent_change_is_reported_not_overwritten() {
-        let mut store = store();
-        store.expect_append().return_once(|stream, expected, _| {
-            Err(AppendError::Conflict {
-                stream,
-                expected,
-                actual: 2,
-            })
-        });
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_verify().return_once(|_, _| Ok(true));
-        hasher
-            .expect_hash()
-            .return_once(|_| Ok(PasswordHash::from_phc("new".into())));
-        let result = service(store, hasher)
-            .execute(
-                &caller(true),
-                password("current pw"),
-                password("new password"),
-                &Metadata::default(),
-            )
-            .await;
-        assert_eq!(result, Err(PasswordChangeError::Contended));
+        assert_eq!(result, Err(PasswordChangeError::UnknownUser));
     }
 }

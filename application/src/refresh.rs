@@ -4,18 +4,15 @@ use std::sync::Arc;
 
 use authlog_domain::session::{self, SessionCommand, SessionError};
 use authlog_domain::user::UserState;
-use authlog_domain::{StreamId, TokenId};
+use authlog_domain::{Event, StreamId, TokenId};
 
 use crate::login::{issue_pair, Grant};
 use crate::ports::{
-    AppendError, Claims, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, RevocationView,
-    StoreError, TokenError, TokenService,
+    Claims, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, RevocationView, StoreError,
+    StreamWrite, TokenError, TokenService,
 };
-use crate::streams::{load_session, load_user, to_append};
+use crate::streams::{load_session, load_user, settled, to_append, until_settled};
 use crate::{TokenLifetimes, TokenPair};
-
-/// How often a refresh re-reads and retries when a concurrent writer moved the session.
-const ATTEMPTS: usize = 3;
 
 /// Why a refresh was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,10 +64,13 @@ impl Refresh {
 
     /// Rotates the session's refresh token: records `Refreshed`, and issues a new refresh token
     /// and a new (not fresh) access token with the user's current roles. A refresh token that
-    /// was already rotated away revokes the session instead.
+    /// was already rotated away revokes the session instead. A session never outlives its
+    /// login by more than the maximum session age, however often it is refreshed.
     ///
     /// Two concurrent refreshes with one token cannot both succeed: both append at the version
-    /// they read, the loser re-reads, finds its token retired, and so revokes the session.
+    /// they read, the loser reads again, finds its token retired, and so revokes the session.
+    /// The append also expects the user's stream unchanged, so a refresh racing a revocation of
+    /// all the user's sessions is decided again, and refused.
     ///
     /// # Errors
     /// [`RefreshError`]: revoked, reused, expired or unknown session; a store or signing failure.
@@ -80,14 +80,30 @@ impl Refresh {
         cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, RefreshError> {
-        for _ in 0..ATTEMPTS {
+        until_settled(RefreshError::Contended, move || async move {
             let loaded = load_session(self.store.as_ref(), refresh.session_id).await?;
+            let Some(session) = loaded.state.session() else {
+                return Err(RefreshError::UnknownSession);
+            };
+            // Roles come from the user stream, not the old token, so a role granted or revoked
+            // since the login takes effect at the next refresh.
+            let user = load_user(self.store.as_ref(), &session.username).await?;
+            let UserState::Registered(account) = &user.state else {
+                return Err(RefreshError::UnknownSession);
+            };
+            if account
+                .session_revoked(session.id, session.opened_at)
+                .is_some()
+            {
+                return Err(RefreshError::Revoked);
+            }
             let now = self.clock.now();
             let next = TokenId::from_uuid(self.ids.new_id());
             let command = SessionCommand::Refresh {
                 presented: refresh.token_id,
                 next,
-                expires_at: now + self.lifetimes.refresh,
+                lifetime: self.lifetimes.refresh,
+                max_age: self.lifetimes.session_max_age,
             };
             let events = session::decide(&loaded.state, command, now).map_err(|e| match e {
                 SessionError::Revoked => RefreshError::Revoked,
@@ -96,82 +112,68 @@ impl Refresh {
                     RefreshError::UnknownSession
                 }
             })?;
-            let Some(username) = loaded.state.session().map(|s| s.username.clone()) else {
-                return Err(RefreshError::UnknownSession);
-            };
-            let append = self
-                .store
-                .append(
+            let writes = vec![
+                StreamWrite::new(
                     StreamId::session(refresh.session_id),
                     ExpectedVersion::after(loaded.version),
-                    to_append(events.clone(), &username, metadata, now),
-                )
-                .await;
-            match append {
-                Ok(_) => {}
-                Err(AppendError::Conflict { .. }) => continue,
-                Err(AppendError::Store(e)) => return Err(e.into()),
+                    to_append(events.clone(), &session.username, metadata, now),
+                ),
+                StreamWrite::unchanged(
+                    StreamId::user(&session.username),
+                    ExpectedVersion::after(user.version),
+                ),
+            ];
+            if settled(self.store.append(writes).await)?.is_none() {
+                return Ok(None);
             }
-            let state = events.iter().fold(loaded.state, |state, event| {
-                session::apply(state, event, now)
-            });
-            if state.is_revoked() {
+            // A retired token decides `Revoked` (recorded now) instead of a rotation.
+            if events.iter().any(|e| matches!(e, Event::Revoked(_))) {
                 metrics::counter!("authlog_revocations_total", "reason" => "refresh_reuse")
                     .increment(1);
                 self.revocations.record(refresh.session_id, now);
                 return Err(RefreshError::ReuseDetected);
             }
-            // Roles come from the user stream, not the old token, so a role granted or revoked
-            // since the login takes effect at the next refresh.
-            let UserState::Registered(user) =
-                load_user(self.store.as_ref(), &username).await?.state
-            else {
-                return Err(RefreshError::UnknownSession);
-            };
             let grant = Grant {
-                user: &user,
+                user: account,
                 session_id: refresh.session_id,
                 refresh_token_id: next,
                 fresh: false,
                 cookies,
                 now,
             };
-            return Ok(issue_pair(
+            Ok(Some(issue_pair(
                 self.tokens.as_ref(),
                 self.ids.as_ref(),
                 self.lifetimes,
                 &grant,
-            )?);
-        }
-        Err(RefreshError::Contended)
+            )?))
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore, MockRevocationView, MockTokenService, TokenKind};
-    use crate::testing::{clock, ids, recorded, NOW};
-    use authlog_domain::event::{LoggedIn, Refreshed, Registered, Revoked};
-    use authlog_domain::{Event, PasswordHash, RevocationReason, SessionId, UserId, Username};
-    use uuid::Uuid;
+    use crate::ports::{MockTokenService, TokenKind};
+    use crate::revocation::RevocationSet;
+    use crate::testing::{
+        alice, alice_id, alice_registered, clock, ids, signing, uuid, InMemoryEventStore, NOW,
+    };
+    use authlog_domain::event::{LoggedIn, Refreshed, Revoked, SessionsRevoked};
+    use authlog_domain::{RevocationReason, SessionId};
+    use time::Duration;
 
     fn sid() -> SessionId {
-        SessionId::from_uuid(Uuid::from_u128(500))
-    }
-    fn uid() -> UserId {
-        UserId::from_uuid(Uuid::from_u128(600))
+        SessionId::from_uuid(uuid(500))
     }
     fn jti(n: u128) -> TokenId {
-        TokenId::from_uuid(Uuid::from_u128(700 + n))
-    }
-    fn alice() -> Username {
-        Username::parse("alice").unwrap()
+        TokenId::from_uuid(uuid(700 + n))
     }
 
     fn presented(token: TokenId) -> Claims {
         Claims {
-            user_id: uid(),
+            user_id: alice_id(),
             username: alice(),
             roles: vec![],
             session_id: sid(),
@@ -179,72 +181,47 @@ mod tests {
             kind: TokenKind::Refresh,
             fresh: false,
             issued_at: NOW,
-            expires_at: NOW + time::Duration::days(30),
+            expires_at: NOW + Duration::days(30),
             csrf: None,
         }
     }
 
-    fn session_history() -> Vec<Event> {
-        vec![
-            Event::LoggedIn(LoggedIn {
-                session_id: sid(),
-                user_id: uid(),
-                username: alice(),
-                refresh_token_id: jti(1),
-                expires_at: NOW + time::Duration::days(30),
-            }),
-            Event::Refreshed(Refreshed {
-                session_id: sid(),
-                refresh_token_id: jti(2),
-                generation: 2,
-                expires_at: NOW + time::Duration::days(30),
-            }),
-        ]
-    }
-
-    fn user_history() -> Vec<Event> {
-        vec![Event::Registered(Registered {
-            user_id: uid(),
+    fn logged_in() -> Event {
+        Event::LoggedIn(LoggedIn {
+            session_id: sid(),
+            user_id: alice_id(),
             username: alice(),
-            password_hash: PasswordHash::from_phc("h".into()),
-        })]
+            refresh_token_id: jti(1),
+            expires_at: NOW + Duration::days(30),
+        })
     }
 
-    /// A store whose session stream is `session` (its edges are the whole of these short
-    /// streams) and whose user stream is alice's.
-    fn store_with(session: Vec<Event>) -> MockEventStore {
-        let mut store = MockEventStore::new();
+    fn refreshed(n: u128, generation: u32, expires_at: time::OffsetDateTime) -> Event {
+        Event::Refreshed(Refreshed {
+            session_id: sid(),
+            refresh_token_id: jti(n),
+            generation,
+            expires_at,
+        })
+    }
+
+    /// Alice registered and logged in (session 500, refresh token 701), then rotated once
+    /// (to 702).
+    fn given_a_rotated_session() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(
+            StreamId::session(sid()),
+            [logged_in(), refreshed(2, 2, NOW + Duration::days(30))],
+        );
         store
-            .expect_read_stream_edges()
-            .withf(|stream, _| stream.as_str().starts_with("session:"))
-            .returning(move |stream, _| Ok(recorded(&stream, &session)));
-        store
-            .expect_read_stream()
-            .withf(|stream| stream.as_str().starts_with("user:"))
-            .returning(|stream| Ok(recorded(&stream, &user_history())));
-        store
     }
 
-    fn tokens() -> Arc<MockTokenService> {
-        let mut tokens = MockTokenService::new();
-        tokens.expect_issue().returning(|c| {
-            assert!(!c.fresh, "a refreshed access token is never fresh");
-            Ok(format!("{:?}:{}", c.kind, c.token_id))
-        });
-        Arc::new(tokens)
-    }
-
-    fn view(records: usize) -> Arc<MockRevocationView> {
-        let mut view = MockRevocationView::new();
-        view.expect_record().times(records).return_const(());
-        Arc::new(view)
-    }
-
-    fn service(store: MockEventStore, revocations: Arc<MockRevocationView>) -> Refresh {
+    fn service(store: &Arc<InMemoryEventStore>, view: Arc<RevocationSet>) -> Refresh {
         Refresh::new(
-            Arc::new(store),
-            tokens(),
-            revocations,
+            store.clone(),
+            signing(),
+            view,
             clock(),
             ids(),
             TokenLifetimes::default(),
@@ -252,144 +229,163 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_current_refresh_token_is_rotated_and_a_new_pair_issued() {
-        let mut store = store_with(session_history());
-        store
-            .expect_append()
-            .withf(|_, expected, events| {
-                *expected == ExpectedVersion::Exactly(2)
-                    && matches!(
-                        &events[0].event,
-                        Event::Refreshed(Refreshed { generation: 3, .. })
-                    )
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 3,
-                    position: 10,
-                })
-            });
+    async fn the_current_token_rotates_to_the_next_generation_and_a_new_pair() {
+        let store = given_a_rotated_session();
+        let before = store.position();
 
-        let pair = service(store, view(0))
+        let pair = service(&store, Arc::new(RevocationSet::new()))
             .execute(&presented(jti(2)), false, &Metadata::default())
             .await
             .unwrap();
 
-        // Id 1 is the next refresh jti, id 2 the access jti.
+        // Id 1 is the next refresh token, 2 the access token (not fresh).
         assert_eq!(
-            pair.refresh_token,
-            format!("Refresh:{}", Uuid::from_u128(1))
+            store.events_after(before),
+            vec![Event::Refreshed(Refreshed {
+                session_id: sid(),
+                refresh_token_id: TokenId::from_uuid(uuid(1)),
+                generation: 3,
+                expires_at: NOW + Duration::days(30),
+            })]
         );
-        assert_eq!(pair.access_token, format!("Access:{}", Uuid::from_u128(2)));
+        assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(1)));
+        assert_eq!(pair.access_token, format!("Access:{}:false", uuid(2)));
     }
 
     #[tokio::test]
-    async fn a_retired_refresh_token_revokes_the_session_for_reuse() {
-        let mut store = store_with(session_history());
-        store
-            .expect_append()
-            .withf(|_, _, events| {
-                matches!(
-                    &events[0].event,
-                    Event::Revoked(Revoked {
-                        reason: RevocationReason::RefreshReuse,
-                        ..
-                    })
-                )
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 3,
-                    position: 10,
-                })
-            });
+    async fn a_retired_token_revokes_the_session_and_the_view_before_refusing() {
+        let store = given_a_rotated_session();
+        let before = store.position();
+        let view = Arc::new(RevocationSet::new());
+        let mut tokens = MockTokenService::new();
+        tokens.expect_issue().never();
+        let refresh = Refresh::new(
+            store.clone(),
+            Arc::new(tokens),
+            view.clone(),
+            clock(),
+            ids(),
+            TokenLifetimes::default(),
+        );
 
-        let result = service(store, view(1))
+        let result = refresh
             .execute(&presented(jti(1)), false, &Metadata::default())
             .await;
 
         assert_eq!(result, Err(RefreshError::ReuseDetected));
+        assert_eq!(
+            store.events_after(before),
+            vec![Event::Revoked(Revoked {
+                session_id: sid(),
+                user_id: alice_id(),
+                reason: RevocationReason::RefreshReuse,
+            })]
+        );
+        assert!(view.is_revoked(sid()));
     }
 
     #[tokio::test]
-    async fn a_revoked_session_cannot_be_refreshed() {
-        let mut history = session_history();
-        history.push(Event::Revoked(Revoked {
-            session_id: sid(),
-            user_id: uid(),
-            reason: RevocationReason::Logout,
-        }));
-        let mut store = store_with(history);
-        store.expect_append().never();
-
-        let result = service(store, view(0))
+    async fn a_revoked_session_is_refused_and_nothing_is_recorded() {
+        let store = given_a_rotated_session();
+        store.given(
+            StreamId::session(sid()),
+            [Event::Revoked(Revoked {
+                session_id: sid(),
+                user_id: alice_id(),
+                reason: RevocationReason::Logout,
+            })],
+        );
+        let before = store.position();
+        let result = service(&store, Arc::new(RevocationSet::new()))
             .execute(&presented(jti(2)), false, &Metadata::default())
             .await;
+        assert_eq!(result, Err(RefreshError::Revoked));
+        assert_eq!(store.events_after(before), vec![]);
+    }
 
+    #[tokio::test]
+    async fn a_session_ended_with_all_the_users_others_is_refused() {
+        let store = given_a_rotated_session();
+        store.given(
+            StreamId::user(&alice()),
+            [Event::SessionsRevoked(SessionsRevoked {
+                user_id: alice_id(),
+                reason: RevocationReason::PasswordChanged,
+                except: None,
+            })],
+        );
+        let result = service(&store, Arc::new(RevocationSet::new()))
+            .execute(&presented(jti(2)), false, &Metadata::default())
+            .await;
         assert_eq!(result, Err(RefreshError::Revoked));
     }
 
     #[tokio::test]
-    async fn losing_a_race_to_a_concurrent_refresh_is_reuse() {
-        // The first read sees generation 2; by the retry the other refresh has rotated to 3.
-        let mut reads = 0;
-        let mut store = MockEventStore::new();
-        store
-            .expect_read_stream_edges()
-            .returning(move |stream, _| {
-                reads += 1;
-                let mut history = session_history();
-                if reads > 1 {
-                    history.push(Event::Refreshed(Refreshed {
-                        session_id: sid(),
-                        refresh_token_id: jti(3),
-                        generation: 3,
-                        expires_at: NOW + time::Duration::days(30),
-                    }));
-                }
-                Ok(recorded(&stream, &history))
-            });
-        let mut appends = 0;
-        store
-            .expect_append()
-            .times(2)
-            .returning(move |stream, expected, events| {
-                appends += 1;
-                if appends == 1 {
-                    return Err(AppendError::Conflict {
-                        stream,
-                        expected,
-                        actual: 3,
-                    });
-                }
-                assert!(matches!(&events[0].event, Event::Revoked(_)));
-                Ok(Appended {
-                    stream_version: 4,
-                    position: 11,
-                })
-            });
-
-        let result = service(store, view(1))
+    async fn the_session_spared_by_a_password_change_refreshes() {
+        let store = given_a_rotated_session();
+        store.given(
+            StreamId::user(&alice()),
+            [Event::SessionsRevoked(SessionsRevoked {
+                user_id: alice_id(),
+                reason: RevocationReason::PasswordChanged,
+                except: Some(sid()),
+            })],
+        );
+        let result = service(&store, Arc::new(RevocationSet::new()))
             .execute(&presented(jti(2)), false, &Metadata::default())
             .await;
-
-        assert_eq!(result, Err(RefreshError::ReuseDetected));
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[tokio::test]
-    async fn a_store_failure_issues_nothing() {
-        let mut store = store_with(session_history());
-        store
-            .expect_append()
-            .return_once(|_, _, _| Err(StoreError::Unavailable("io".into()).into()));
-
-        let result = service(store, view(0))
-            .execute(&presented(jti(2)), false, &Metadata::default())
-            .await;
-
-        assert_eq!(
-            result,
-            Err(RefreshError::Store(StoreError::Unavailable("io".into())))
+    async fn a_refresh_never_moves_the_session_past_its_maximum_age() {
+        let store = given_a_rotated_session();
+        let lifetimes = TokenLifetimes {
+            session_max_age: Duration::days(2),
+            ..TokenLifetimes::default()
+        };
+        let later = clock();
+        later.advance(Duration::days(1));
+        let refresh = Refresh::new(
+            store.clone(),
+            signing(),
+            Arc::new(RevocationSet::new()),
+            later.clone(),
+            ids(),
+            lifetimes,
         );
+        let before = store.position();
+        refresh
+            .execute(&presented(jti(2)), false, &Metadata::default())
+            .await
+            .unwrap();
+        let recorded = store.events_after(before);
+        let [Event::Refreshed(rotated)] = recorded.as_slice() else {
+            panic!("not a rotation: {recorded:?}")
+        };
+        assert_eq!(
+            rotated.expires_at,
+            NOW + Duration::days(2),
+            "login + max age"
+        );
+
+        later.advance(Duration::days(1));
+        let result = refresh
+            .execute(
+                &presented(rotated.refresh_token_id),
+                false,
+                &Metadata::default(),
+            )
+            .await;
+        assert_eq!(result, Err(RefreshError::Expired));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_session_is_refused() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let result = service(&store, Arc::new(RevocationSet::new()))
+            .execute(&presented(jti(1)), false, &Metadata::default())
+            .await;
+        assert_eq!(result, Err(RefreshError::UnknownSession));
     }
 }

@@ -7,7 +7,7 @@ use authlog_domain::{Password, StreamId, UserId, Username};
 
 use crate::ports::{
     AppendError, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
-    PasswordHasher, StoreError,
+    PasswordHasher, StoreError, StreamWrite,
 };
 use crate::streams::{load_user, to_append};
 
@@ -72,11 +72,8 @@ impl RegisterUser {
             UserError::UsernameTaken | UserError::UnknownUser => RegisterError::UsernameTaken,
         })?;
         let events = to_append(events, &username, metadata, self.clock.now());
-        match self
-            .store
-            .append(StreamId::user(&username), ExpectedVersion::NoStream, events)
-            .await
-        {
+        let write = StreamWrite::new(StreamId::user(&username), ExpectedVersion::NoStream, events);
+        match self.store.append(vec![write]).await {
             Ok(_) => Ok(user_id),
             Err(AppendError::Conflict { .. }) => Err(RegisterError::UsernameTaken),
             Err(AppendError::Store(e)) => Err(e.into()),
@@ -87,141 +84,65 @@ impl RegisterUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore, MockPasswordHasher};
-    use crate::testing::{clock, ids, recorded};
+    use crate::ports::MockPasswordHasher;
+    use crate::testing::{alice, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore};
     use authlog_domain::event::Registered;
     use authlog_domain::{Event, PasswordHash};
-    use uuid::Uuid;
-
-    fn alice() -> Username {
-        Username::parse("Alice").unwrap()
-    }
+    use std::sync::Arc;
 
     fn password() -> Password {
         Password::parse("correct horse".into()).unwrap()
     }
 
-    fn hasher_returning(result: Result<PasswordHash, HashError>) -> MockPasswordHasher {
-        let mut hasher = MockPasswordHasher::new();
-        hasher.expect_hash().return_once(move |_| result);
-        hasher
-    }
-
-    fn service(store: MockEventStore, hasher: MockPasswordHasher) -> RegisterUser {
-        RegisterUser::new(Arc::new(store), Arc::new(hasher), clock(), ids())
-    }
-
-    fn empty_stream(store: &mut MockEventStore) {
-        store.expect_read_stream().returning(|_| Ok(vec![]));
-    }
-
     #[tokio::test]
-    async fn registers_a_new_name_with_the_hashed_password_on_a_fresh_stream() {
-        let mut store = MockEventStore::new();
-        empty_stream(&mut store);
-        store
-            .expect_append()
-            .withf(|stream, expected, events| {
-                let Event::Registered(e) = &events[0].event else {
-                    return false;
-                };
-                stream.as_str() == "user:alice"
-                    && *expected == ExpectedVersion::NoStream
-                    && e.password_hash.as_phc() == "$argon2id$hash"
-                    && e.username.as_str() == "Alice"
-                    && events[0].subject.as_deref() == Some("alice")
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 1,
-                })
-            });
-        let hasher = hasher_returning(Ok(PasswordHash::from_phc("$argon2id$hash".into())));
-
-        let id = service(store, hasher)
+    async fn a_free_name_is_registered_with_the_hash_of_its_password() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let user_id = RegisterUser::new(store.clone(), hasher(true), clock(), ids())
             .execute(alice(), password(), &Metadata::default())
-            .await;
-
-        assert_eq!(id, Ok(UserId::from_uuid(Uuid::from_u128(1))));
+            .await
+            .unwrap();
+        assert_eq!(user_id, UserId::from_uuid(uuid(1)));
+        assert_eq!(
+            store.events_after(0),
+            vec![Event::Registered(Registered {
+                user_id,
+                username: alice(),
+                password_hash: PasswordHash::from_phc("$hash$correct horse".into()),
+            })]
+        );
     }
 
     #[tokio::test]
-    async fn refuses_a_taken_name_without_hashing() {
-        let mut store = MockEventStore::new();
-        store.expect_read_stream().returning(|stream| {
-            Ok(recorded(
-                &stream,
-                &[Event::Registered(Registered {
-                    user_id: UserId::from_uuid(Uuid::from_u128(9)),
-                    username: Username::parse("alice").unwrap(),
-                    password_hash: PasswordHash::from_phc("h".into()),
-                })],
-            ))
-        });
+    async fn a_taken_name_is_refused_before_any_hashing_whatever_its_case() {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(&alice()), [alice_registered()]);
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_hash().never();
-
-        let result = service(store, hasher)
-            .execute(alice(), password(), &Metadata::default())
+        let result = RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids())
+            .execute(
+                Username::parse("ALICE").unwrap(),
+                password(),
+                &Metadata::default(),
+            )
             .await;
-
         assert_eq!(result, Err(RegisterError::UsernameTaken));
+        assert_eq!(store.position(), 1);
     }
 
     #[tokio::test]
-    async fn losing_the_append_race_is_username_taken() {
-        let mut store = MockEventStore::new();
-        empty_stream(&mut store);
-        store.expect_append().return_once(|stream, expected, _| {
-            Err(AppendError::Conflict {
-                stream,
-                expected,
-                actual: 1,
-            })
+    async fn a_registration_that_loses_the_race_for_the_name_is_taken() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let racing = store.clone();
+        let mut hasher = MockPasswordHasher::new();
+        // While this registration hashes, another one of the same name lands.
+        hasher.expect_hash().return_once(move |_| {
+            racing.given(StreamId::user(&alice()), [alice_registered()]);
+            Ok(PasswordHash::from_phc("$hash$x".into()))
         });
-        let hasher = hasher_returning(Ok(PasswordHash::from_phc("h".into())));
-
-        let result = service(store, hasher)
+        let result = RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids())
             .execute(alice(), password(), &Metadata::default())
             .await;
-
         assert_eq!(result, Err(RegisterError::UsernameTaken));
-    }
-
-    #[tokio::test]
-    async fn a_hasher_failure_writes_nothing() {
-        let mut store = MockEventStore::new();
-        empty_stream(&mut store);
-        store.expect_append().never();
-        let hasher = hasher_returning(Err(HashError("out of memory".into())));
-
-        let result = service(store, hasher)
-            .execute(alice(), password(), &Metadata::default())
-            .await;
-
-        assert_eq!(
-            result,
-            Err(RegisterError::Hashing(HashError("out of memory".into())))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_store_failure_is_reported_as_such() {
-        let mut store = MockEventStore::new();
-        store
-            .expect_read_stream()
-            .returning(|_| Err(StoreError::Unavailable("disk gone".into())));
-
-        let result = service(store, MockPasswordHasher::new())
-            .execute(alice(), password(), &Metadata::default())
-            .await;
-
-        assert_eq!(
-            result,
-            Err(RegisterError::Store(StoreError::Unavailable(
-                "disk gone".into()
-            )))
-        );
+        assert_eq!(store.position(), 1, "only the winner's");
     }
 }

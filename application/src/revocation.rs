@@ -3,35 +3,39 @@
 //! Only sessions revoked within the last access-token lifetime (plus the verifier's leeway)
 //! matter here: any access token of an older revoked session has expired by itself, and
 //! refresh tokens are always checked against the session stream. So the set stays small, is
-//! rebuilt at start from recent `Revoked` events, and is kept current by the [`crate::feed`].
+//! rebuilt at start from recent revocations, and is kept current and pruned by the
+//! [`crate::feed`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use authlog_domain::SessionId;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
-use crate::ports::RevocationView;
+use crate::ports::{RecentRevocation, RevocationView};
 
 /// The in-memory revocation view.
+#[derive(Default)]
 pub struct RevocationSet {
-    /// Session id to revocation time.
-    revoked: RwLock<HashMap<SessionId, OffsetDateTime>>,
-    /// How long an entry can matter: access-token lifetime plus leeway.
-    window: Duration,
+    inner: RwLock<Inner>,
+}
+
+/// The same entries twice: by session for the lookup on every request, by time for pruning,
+/// which then costs O(log n) per entry dropped instead of a scan of the whole set.
+#[derive(Default)]
+struct Inner {
+    by_session: HashMap<SessionId, OffsetDateTime>,
+    by_time: BTreeSet<(OffsetDateTime, SessionId)>,
 }
 
 impl RevocationSet {
-    pub fn new(window: Duration) -> Self {
-        Self {
-            revoked: RwLock::new(HashMap::new()),
-            window,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// How many sessions are held.
     pub fn len(&self) -> usize {
-        self.revoked.read().map_or(0, |set| set.len())
+        self.inner.read().map_or(0, |set| set.by_session.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -39,23 +43,81 @@ impl RevocationSet {
     }
 }
 
+impl Inner {
+    /// Holds `session` as revoked at `at`, or at its earlier revocation's time if that is later.
+    fn insert(&mut self, session: SessionId, at: OffsetDateTime) {
+        match self.by_session.get(&session).copied() {
+            Some(known) if known >= at => {}
+            known => {
+                if let Some(known) = known {
+                    self.by_time.remove(&(known, session));
+                }
+                self.by_session.insert(session, at);
+                self.by_time.insert((at, session));
+            }
+        }
+    }
+}
+
 impl RevocationView for RevocationSet {
     fn is_revoked(&self, session: SessionId) -> bool {
         // A poisoned lock means a writer panicked mid-update; refusing every token is the safe
         // answer to not knowing.
-        self.revoked
+        self.inner
             .read()
-            .map_or(true, |set| set.contains_key(&session))
+            .map_or(true, |set| set.by_session.contains_key(&session))
     }
 
     fn record(&self, session: SessionId, at: OffsetDateTime) {
-        if let Ok(mut set) = self.revoked.write() {
+        if let Ok(mut set) = self.inner.write() {
+            // A session revoked twice is kept under its latest time, so it is pruned last.
             set.insert(session, at);
-            // Pruning on write keeps the set bounded without a timer; the newest revocation
-            // time stands in for "now", which the log's order makes safe.
-            let horizon = at - self.window;
-            set.retain(|_, revoked_at| *revoked_at >= horizon);
-            metrics::gauge!("authlog_revocation_set_size").set(set.len() as f64);
+            metrics::gauge!("authlog_revocation_set_size").set(set.by_session.len() as f64);
+        }
+    }
+
+    fn record_all(&self, recent: &[RecentRevocation]) {
+        if let Ok(mut set) = self.inner.write() {
+            if set.by_session.is_empty() {
+                // A start's fill: the map first (each session at its latest time), then the
+                // tree in one bulk build, from entries that come oldest first.
+                set.by_session.reserve(recent.len());
+                for r in recent {
+                    let at = set.by_session.entry(r.session_id).or_insert(r.revoked_at);
+                    *at = (*at).max(r.revoked_at);
+                }
+                let Inner {
+                    by_session,
+                    by_time,
+                } = &mut *set;
+                *by_time = recent
+                    .iter()
+                    .filter(|r| by_session.get(&r.session_id) == Some(&r.revoked_at))
+                    .map(|r| (r.revoked_at, r.session_id))
+                    .collect();
+            } else {
+                for r in recent {
+                    set.insert(r.session_id, r.revoked_at);
+                }
+            }
+            metrics::gauge!("authlog_revocation_set_size").set(set.by_session.len() as f64);
+        }
+    }
+
+    fn prune(&self, before: OffsetDateTime) {
+        if let Ok(mut set) = self.inner.write() {
+            let Inner {
+                by_session,
+                by_time,
+            } = &mut *set;
+            while let Some(&(at, session)) = by_time.first() {
+                if at >= before {
+                    break;
+                }
+                by_time.pop_first();
+                by_session.remove(&session);
+            }
+            metrics::gauge!("authlog_revocation_set_size").set(by_session.len() as f64);
         }
     }
 }
@@ -64,6 +126,7 @@ impl RevocationView for RevocationSet {
 mod tests {
     use super::*;
     use crate::testing::NOW;
+    use time::Duration;
     use uuid::Uuid;
 
     fn sid(n: u128) -> SessionId {
@@ -72,19 +135,47 @@ mod tests {
 
     #[test]
     fn a_recorded_session_is_revoked_and_others_are_not() {
-        let set = RevocationSet::new(Duration::minutes(16));
+        let set = RevocationSet::new();
         set.record(sid(1), NOW);
         assert!(set.is_revoked(sid(1)));
         assert!(!set.is_revoked(sid(2)));
     }
 
     #[test]
-    fn entries_older_than_the_window_are_dropped() {
-        let set = RevocationSet::new(Duration::minutes(16));
+    fn pruning_drops_the_entries_recorded_before_the_horizon() {
+        let set = RevocationSet::new();
         set.record(sid(1), NOW);
         set.record(sid(2), NOW + Duration::minutes(17));
+        set.prune(NOW + Duration::minutes(1));
         assert!(!set.is_revoked(sid(1)));
         assert!(set.is_revoked(sid(2)));
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn a_fill_holds_every_session_once_under_its_latest_time() {
+        let set = RevocationSet::new();
+        let at = |minutes| NOW + Duration::minutes(minutes);
+        let revocation = |n, minutes| RecentRevocation {
+            session_id: sid(n),
+            revoked_at: at(minutes),
+        };
+        set.record_all(&[revocation(1, 0), revocation(2, 1), revocation(1, 5)]);
+        assert_eq!(set.len(), 2);
+        set.prune(at(2));
+        assert!(set.is_revoked(sid(1)) && !set.is_revoked(sid(2)));
+        set.prune(at(6));
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_session_revoked_twice_is_kept_until_its_latest_revocation_is_old() {
+        let set = RevocationSet::new();
+        set.record(sid(1), NOW + Duration::minutes(10));
+        set.record(sid(1), NOW);
+        set.prune(NOW + Duration::minutes(5));
+        assert!(set.is_revoked(sid(1)), "the later time stands");
+        set.prune(NOW + Duration::minutes(11));
+        assert!(set.is_empty());
     }
 }

@@ -6,13 +6,8 @@ use std::sync::Arc;
 use authlog_domain::user::{self, UserCommand, UserError};
 use authlog_domain::{Role, StreamId, Username};
 
-use crate::ports::{AppendError, Clock, EventStore, ExpectedVersion, Metadata, StoreError};
-use crate::streams::{load_user, to_append};
-
-/// How often a role change re-reads and retries after losing a race on the user stream. Each
-/// round has a winner, so N concurrent changes need at most N rounds; role changes commute, so
-/// retrying is always right, and the reads are cheap.
-const ATTEMPTS: usize = 32;
+use crate::ports::{Clock, EventStore, ExpectedVersion, Metadata, StoreError, StreamWrite};
+use crate::streams::{load_user, settled, to_append, until_settled};
 
 /// What a grant or revoke did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,147 +61,127 @@ impl ChangeRoles {
             .await
     }
 
+    /// Role changes commute, so a change that lost a race on the user stream is simply decided
+    /// again on what the winner recorded.
     async fn change(
         &self,
         username: &Username,
         command: impl Fn() -> UserCommand,
         metadata: &Metadata,
     ) -> Result<RoleChange, RoleError> {
-        for _ in 0..ATTEMPTS {
+        let command = &command;
+        until_settled(RoleError::Contended, move || async move {
             let loaded = load_user(self.store.as_ref(), username).await?;
             let events = user::decide(&loaded.state, command()).map_err(|e| match e {
                 UserError::UnknownUser | UserError::UsernameTaken => RoleError::UnknownUser,
             })?;
             if events.is_empty() {
-                return Ok(RoleChange::Unchanged);
+                return Ok(Some(RoleChange::Unchanged));
             }
-            let events = to_append(events, username, metadata, self.clock.now());
-            let expected = ExpectedVersion::after(loaded.version);
-            match self
-                .store
-                .append(StreamId::user(username), expected, events)
-                .await
-            {
-                Ok(_) => return Ok(RoleChange::Changed),
-                Err(AppendError::Conflict { .. }) => continue,
-                Err(AppendError::Store(e)) => return Err(e.into()),
-            }
-        }
-        Err(RoleError::Contended)
+            let write = StreamWrite::new(
+                StreamId::user(username),
+                ExpectedVersion::after(loaded.version),
+                to_append(events, username, metadata, self.clock.now()),
+            );
+            Ok(settled(self.store.append(vec![write]).await)?.map(|_| RoleChange::Changed))
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore};
-    use crate::testing::{clock, recorded};
-    use authlog_domain::event::{Registered, RoleGranted};
-    use authlog_domain::{Event, PasswordHash, UserId};
-    use uuid::Uuid;
+    use crate::testing::{alice, alice_id, alice_registered, clock, InMemoryEventStore};
+    use authlog_domain::event::{RoleGranted, RoleRevoked};
+    use authlog_domain::Event;
+    use std::sync::Arc;
 
-    fn alice() -> Username {
-        Username::parse("alice").unwrap()
+    fn given_alice() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store
     }
 
-    fn registered() -> Event {
-        Event::Registered(Registered {
-            user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            username: alice(),
-            password_hash: PasswordHash::from_phc("h".into()),
+    fn granted() -> Event {
+        Event::RoleGranted(RoleGranted {
+            user_id: alice_id(),
+            role: Role::admin(),
         })
     }
 
-    fn store_with(history: Vec<Event>) -> MockEventStore {
-        let mut store = MockEventStore::new();
-        store
-            .expect_read_stream()
-            .returning(move |s| Ok(recorded(&s, &history)));
-        store
-    }
-
     #[tokio::test]
-    async fn granting_appends_role_granted_at_the_read_version() {
-        let mut store = store_with(vec![registered()]);
-        store
-            .expect_append()
-            .withf(|_, expected, events| {
-                *expected == ExpectedVersion::Exactly(1)
-                    && matches!(&events[0].event, Event::RoleGranted(_))
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 2,
-                    position: 2,
-                })
-            });
-        let service = ChangeRoles::new(Arc::new(store), clock());
-
-        let change = service
+    async fn granting_a_role_records_it() {
+        let store = given_alice();
+        let before = store.position();
+        let change = ChangeRoles::new(store.clone(), clock())
             .grant(&alice(), Role::admin(), &Metadata::default())
             .await;
-
         assert_eq!(change, Ok(RoleChange::Changed));
+        assert_eq!(store.events_after(before), vec![granted()]);
     }
 
     #[tokio::test]
-    async fn granting_a_held_role_records_nothing() {
-        let granted = Event::RoleGranted(RoleGranted {
-            user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            role: Role::admin(),
-        });
-        let mut store = store_with(vec![registered(), granted]);
-        store.expect_append().never();
-        let service = ChangeRoles::new(Arc::new(store), clock());
-
-        let change = service
+    async fn granting_a_role_held_already_records_nothing() {
+        let store = given_alice();
+        store.given(StreamId::user(&alice()), [granted()]);
+        let before = store.position();
+        let change = ChangeRoles::new(store.clone(), clock())
             .grant(&alice(), Role::admin(), &Metadata::default())
             .await;
-
         assert_eq!(change, Ok(RoleChange::Unchanged));
+        assert_eq!(store.events_after(before), vec![]);
     }
 
     #[tokio::test]
-    async fn a_concurrent_grant_is_retried_not_lost() {
-        let mut store = store_with(vec![registered()]);
-        let mut calls = 0;
-        store
-            .expect_append()
-            .times(2)
-            .returning(move |stream, expected, _| {
-                calls += 1;
-                if calls == 1 {
-                    Err(AppendError::Conflict {
-                        stream,
-                        expected,
-                        actual: 2,
-                    })
-                } else {
-                    Ok(Appended {
-                        stream_version: 3,
-                        position: 3,
-                    })
-                }
-            });
-        let service = ChangeRoles::new(Arc::new(store), clock());
-
-        let change = service
-            .grant(&alice(), Role::parse("ops").unwrap(), &Metadata::default())
-            .await;
-
-        assert_eq!(change, Ok(RoleChange::Changed));
-    }
-
-    #[tokio::test]
-    async fn an_unknown_user_is_reported() {
-        let mut store = store_with(vec![]);
-        store.expect_append().never();
-        let service = ChangeRoles::new(Arc::new(store), clock());
-
-        let change = service
+    async fn revoking_a_held_role_records_it() {
+        let store = given_alice();
+        store.given(StreamId::user(&alice()), [granted()]);
+        let before = store.position();
+        let change = ChangeRoles::new(store.clone(), clock())
             .revoke(&alice(), Role::admin(), &Metadata::default())
             .await;
+        assert_eq!(change, Ok(RoleChange::Changed));
+        assert_eq!(
+            store.events_after(before),
+            vec![Event::RoleRevoked(RoleRevoked {
+                user_id: alice_id(),
+                role: Role::admin(),
+            })]
+        );
+    }
 
+    #[tokio::test]
+    async fn an_unknown_user_is_refused() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let change = ChangeRoles::new(store, clock())
+            .grant(&alice(), Role::admin(), &Metadata::default())
+            .await;
         assert_eq!(change, Err(RoleError::UnknownUser));
+    }
+
+    #[tokio::test]
+    async fn concurrent_grants_of_different_roles_all_land() {
+        let store = given_alice();
+        let roles = Arc::new(ChangeRoles::new(store.clone(), clock()));
+        let grants = (0..16).map(|n| {
+            let roles = roles.clone();
+            tokio::spawn(async move {
+                let role = Role::parse(&format!("role-{n}")).unwrap();
+                roles.grant(&alice(), role, &Metadata::default()).await
+            })
+        });
+        for grant in futures_join(grants).await {
+            assert_eq!(grant, Ok(RoleChange::Changed));
+        }
+        assert_eq!(store.events_after(1).len(), 16);
+    }
+
+    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for handle in handles {
+            out.push(handle.await.unwrap());
+        }
+        out
     }
 }

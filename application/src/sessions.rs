@@ -1,21 +1,26 @@
 //! A user's sessions: listing the live ones, ending one, ending all.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use authlog_domain::session::{self, Session, SessionState};
-use authlog_domain::{Event, RevocationReason, SessionId, UserId, Username};
-use time::OffsetDateTime;
+use authlog_domain::user::{self, UserCommand, UserError};
+use authlog_domain::{RevocationReason, SessionId, StreamId, UserId, Username};
 
-use crate::ports::{Clock, EventStore, Metadata, StoreError};
+use crate::ports::{
+    Appended, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView,
+    SessionView, StoreError, StreamWrite,
+};
 use crate::revoke::{RevokeError, RevokeSession};
-use crate::streams::load_session;
+use crate::streams::{load_session, load_user, settled, to_append, until_settled};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionsError {
     /// No such session, or not the caller's: the two look the same from outside.
     #[error("Session not found")]
     NotFound,
+    #[error("no such user")]
+    UnknownUser,
+    #[error("account kept changing; try again")]
+    Contended,
     #[error(transparent)]
     Revoke(#[from] RevokeError),
     #[error(transparent)]
@@ -24,29 +29,36 @@ pub enum SessionsError {
 
 pub struct Sessions {
     store: Arc<dyn EventStore>,
+    read_models: Arc<dyn ReadModels>,
     revoke: Arc<RevokeSession>,
+    revocations: Arc<dyn RevocationView>,
     clock: Arc<dyn Clock>,
 }
 
 impl Sessions {
     pub fn new(
         store: Arc<dyn EventStore>,
+        read_models: Arc<dyn ReadModels>,
         revoke: Arc<RevokeSession>,
+        revocations: Arc<dyn RevocationView>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
+            read_models,
             revoke,
+            revocations,
             clock,
         }
     }
 
-    /// The user's sessions that are neither revoked nor expired, oldest first.
+    /// The user's sessions that are neither revoked nor expired, oldest first, from the
+    /// sessions projection: the cost follows the live sessions, not the user's history.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    pub async fn active(&self, username: &Username) -> Result<Vec<Session>, StoreError> {
-        active_sessions(self.store.as_ref(), username, self.clock.now()).await
+    pub async fn active(&self, user: UserId) -> Result<Vec<SessionView>, StoreError> {
+        self.read_models.live_sessions(user, self.clock.now()).await
     }
 
     /// Ends session `id` if it belongs to `owner`; anyone else's, or an unknown id, is
@@ -71,11 +83,12 @@ impl Sessions {
         Ok(())
     }
 
-    /// Ends every live session of `username` except `keep`, each with `reason`; answers how
-    /// many it ended.
+    /// Ends every session of `username` opened so far except `keep`, with `reason`, as one
+    /// fact (`SessionsRevoked`); answers how many live sessions it ended. A session whose login
+    /// commits after it is not ended: it was opened after.
     ///
     /// # Errors
-    /// A revocation or store failure; sessions ended before it stay ended.
+    /// [`SessionsError::UnknownUser`]; a store failure.
     pub async fn revoke_all(
         &self,
         username: &Username,
@@ -83,199 +96,193 @@ impl Sessions {
         keep: Option<SessionId>,
         metadata: &Metadata,
     ) -> Result<usize, SessionsError> {
-        let mut revoked = 0;
-        for session in self.active(username).await? {
-            if Some(session.id) == keep {
-                continue;
-            }
-            self.revoke.execute(session.id, reason, metadata).await?;
-            revoked += 1;
-        }
-        Ok(revoked)
-    }
-}
-
-/// Folds every session event about `username` into per-session states and keeps the live ones.
-async fn active_sessions(
-    store: &dyn EventStore,
-    username: &Username,
-    now: OffsetDateTime,
-) -> Result<Vec<Session>, StoreError> {
-    let events = store.read_subject(username.canonical().to_owned()).await?;
-    let mut states: BTreeMap<SessionId, SessionState> = BTreeMap::new();
-    for recorded in &events {
-        let id = match &recorded.event {
-            Event::LoggedIn(e) => e.session_id,
-            Event::Refreshed(e) => e.session_id,
-            Event::Revoked(e) => e.session_id,
-            _ => continue,
-        };
-        let state = states.remove(&id).unwrap_or_default();
-        states.insert(
-            id,
-            session::apply(state, &recorded.event, recorded.recorded_at),
-        );
-    }
-    let mut live: Vec<Session> = states
-        .into_values()
-        .filter_map(|state| match state {
-            SessionState::Active(session) if session.expires_at > now => Some(session),
-            _ => None,
+        let appended = until_settled(SessionsError::Contended, move || async move {
+            let loaded = load_user(self.store.as_ref(), username).await?;
+            let command = UserCommand::RevokeSessions {
+                reason,
+                except: keep,
+            };
+            let events = user::decide(&loaded.state, command).map_err(|e| match e {
+                UserError::UnknownUser | UserError::UsernameTaken => SessionsError::UnknownUser,
+            })?;
+            let write = StreamWrite::new(
+                StreamId::user(username),
+                ExpectedVersion::after(loaded.version),
+                to_append(events, username, metadata, self.clock.now()),
+            );
+            Ok(settled(self.store.append(vec![write]).await)?)
         })
-        .collect();
-    live.sort_by_key(|s| (s.created_at, s.id));
-    Ok(live)
+        .await?;
+        metrics::counter!("authlog_revocations_total", "reason" => reason.as_str()).increment(1);
+        Ok(self.honour(appended).await?)
+    }
+
+    /// Makes the wholesale revocation in `appended` take effect in this process before the
+    /// caller is answered: waits for the projection to expand it into sessions, records them in
+    /// the revocation view, and answers how many there were.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the projections do not catch up or the store fails.
+    pub async fn honour(&self, appended: Appended) -> Result<usize, StoreError> {
+        self.read_models.wait_for(appended.position).await?;
+        let revoked = self
+            .read_models
+            .revocations_after(appended.first.saturating_sub(1))
+            .await?;
+        let mut count = 0;
+        for session in revoked.iter().filter(|r| r.position <= appended.position) {
+            self.revocations
+                .record(session.session_id, session.revoked_at);
+            count += 1;
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore, MockRevocationView};
-    use crate::testing::{clock, recorded, NOW};
-    use authlog_domain::event::{LoggedIn, Revoked};
-    use authlog_domain::{StreamId, TokenId};
-    use uuid::Uuid;
+    use crate::revocation::RevocationSet;
+    use crate::testing::{alice, alice_id, alice_registered, clock, uuid, InMemoryEventStore, NOW};
+    use authlog_domain::event::{LoggedIn, SessionsRevoked};
+    use authlog_domain::{Event, TokenId};
+    use time::Duration;
 
-    fn alice() -> Username {
-        Username::parse("alice").unwrap()
-    }
     fn sid(n: u128) -> SessionId {
-        SessionId::from_uuid(Uuid::from_u128(n))
-    }
-    fn uid(n: u128) -> UserId {
-        UserId::from_uuid(Uuid::from_u128(1000 + n))
+        SessionId::from_uuid(uuid(n))
     }
 
-    fn login(session: u128, user: u128, expires_at: OffsetDateTime) -> Event {
+    fn login(session: u128, user: UserId, username: &str, days: i64) -> Event {
         Event::LoggedIn(LoggedIn {
             session_id: sid(session),
-            user_id: uid(user),
-            username: alice(),
-            refresh_token_id: TokenId::from_uuid(Uuid::from_u128(500 + session)),
-            expires_at,
+            user_id: user,
+            username: Username::parse(username).unwrap(),
+            refresh_token_id: TokenId::from_uuid(uuid(900 + session)),
+            expires_at: NOW + Duration::days(days),
         })
     }
 
-    fn revoked(session: u128) -> Event {
-        Event::Revoked(Revoked {
-            session_id: sid(session),
-            user_id: uid(1),
-            reason: RevocationReason::Logout,
-        })
-    }
-
-    fn history() -> Vec<Event> {
-        let later = NOW + time::Duration::days(1);
-        vec![
-            login(1, 1, later),
-            login(2, 1, later),
-            revoked(2),
-            login(3, 1, NOW - time::Duration::seconds(1)),
-            login(4, 1, later),
-        ]
-    }
-
-    fn store() -> MockEventStore {
-        let mut store = MockEventStore::new();
-        store
-            .expect_read_subject()
-            .withf(|s| s == "alice")
-            .returning(|_| Ok(recorded(&StreamId::from_stored("x".into()), &history())));
-        store.expect_read_stream_edges().returning(|stream, _| {
-            let all = history();
-            let wanted: Vec<Event> = all
-                .into_iter()
-                .filter(|e| match e {
-                    Event::LoggedIn(l) => StreamId::session(l.session_id) == stream,
-                    Event::Revoked(r) => StreamId::session(r.session_id) == stream,
-                    _ => false,
-                })
-                .collect();
-            Ok(recorded(&stream, &wanted))
-        });
+    /// Alice with three sessions (11, 12, and 13, which has expired), Bob with one (21).
+    fn given_sessions() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(&alice()), [alice_registered()]);
+        for (n, days) in [(11, 30), (12, 30), (13, -1)] {
+            store.given(
+                StreamId::session(sid(n)),
+                [login(n, alice_id(), "alice", days)],
+            );
+        }
+        let bob = UserId::from_uuid(uuid(2));
+        store.given(StreamId::session(sid(21)), [login(21, bob, "bob", 30)]);
         store
     }
 
-    fn service(store: MockEventStore, records: usize) -> Sessions {
-        let store: Arc<dyn EventStore> = Arc::new(store);
-        let mut view = MockRevocationView::new();
-        view.expect_record().times(records).return_const(());
-        let revoke = Arc::new(RevokeSession::new(store.clone(), Arc::new(view), clock()));
-        Sessions::new(store, revoke, clock())
+    fn service(store: &Arc<InMemoryEventStore>, view: &Arc<RevocationSet>) -> Sessions {
+        let revoke = Arc::new(RevokeSession::new(store.clone(), view.clone(), clock()));
+        Sessions::new(store.clone(), store.clone(), revoke, view.clone(), clock())
     }
 
     #[tokio::test]
-    async fn only_sessions_neither_revoked_nor_expired_are_active() {
-        let active = service(store(), 0).active(&alice()).await.unwrap();
-        let ids: Vec<SessionId> = active.iter().map(|s| s.id).collect();
-        assert_eq!(ids, vec![sid(1), sid(4)]);
+    async fn active_lists_the_users_live_sessions_oldest_first() {
+        let store = given_sessions();
+        let live = service(&store, &Arc::new(RevocationSet::new()))
+            .active(alice_id())
+            .await
+            .unwrap();
+        let ids: Vec<SessionId> = live.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![sid(11), sid(12)]);
     }
 
     #[tokio::test]
-    async fn revoke_all_ends_every_live_session_but_the_one_kept() {
-        let mut store = store();
-        store
-            .expect_append()
-            .times(1)
-            .withf(|stream, _, _| *stream == StreamId::session(sid(4)))
-            .returning(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 2,
-                    position: 9,
-                })
-            });
-        let revoked = service(store, 1)
+    async fn revoke_all_is_one_fact_about_the_user_and_ends_every_live_session_but_the_kept_one() {
+        let store = given_sessions();
+        let view = Arc::new(RevocationSet::new());
+        let before = store.position();
+
+        let revoked = service(&store, &view)
             .revoke_all(
                 &alice(),
-                RevocationReason::PasswordChanged,
-                Some(sid(1)),
+                RevocationReason::LogoutAll,
+                Some(sid(12)),
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.events_after(before),
+            vec![Event::SessionsRevoked(SessionsRevoked {
+                user_id: alice_id(),
+                reason: RevocationReason::LogoutAll,
+                except: Some(sid(12)),
+            })]
+        );
+        assert_eq!(revoked, 1, "11; 13 had expired and 12 is kept");
+        assert!(view.is_revoked(sid(11)));
+        assert!(!view.is_revoked(sid(12)));
+        assert!(!view.is_revoked(sid(21)), "bob's");
+    }
+
+    #[tokio::test]
+    async fn a_session_opened_after_revoke_all_lives() {
+        let store = given_sessions();
+        let sessions = service(&store, &Arc::new(RevocationSet::new()));
+        sessions
+            .revoke_all(
+                &alice(),
+                RevocationReason::LogoutAll,
+                None,
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+        store.given(
+            StreamId::session(sid(14)),
+            [login(14, alice_id(), "alice", 30)],
+        );
+        let live: Vec<SessionId> = sessions
+            .active(alice_id())
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(live, vec![sid(14)]);
+    }
+
+    #[tokio::test]
+    async fn revoke_all_of_an_unknown_user_is_refused() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let result = service(&store, &Arc::new(RevocationSet::new()))
+            .revoke_all(
+                &alice(),
+                RevocationReason::Admin,
+                None,
                 &Metadata::default(),
             )
             .await;
-        assert_eq!(revoked, Ok(1));
+        assert_eq!(result, Err(SessionsError::UnknownUser));
     }
 
     #[tokio::test]
-    async fn revoking_someone_elses_session_is_not_found_and_writes_nothing() {
-        let mut store = store();
-        store.expect_append().never();
-        let result = service(store, 0)
-            .revoke_own(uid(2), sid(1), &Metadata::default())
+    async fn revoke_own_refuses_another_users_session_and_records_nothing() {
+        let store = given_sessions();
+        let before = store.position();
+        let result = service(&store, &Arc::new(RevocationSet::new()))
+            .revoke_own(alice_id(), sid(21), &Metadata::default())
             .await;
         assert_eq!(result, Err(SessionsError::NotFound));
+        assert_eq!(store.events_after(before), vec![]);
     }
 
     #[tokio::test]
-    async fn revoking_an_unknown_session_is_not_found() {
-        let result = service(store(), 0)
-            .revoke_own(uid(1), sid(99), &Metadata::default())
-            .await;
-        assert_eq!(result, Err(SessionsError::NotFound));
-    }
-
-    #[tokio::test]
-    async fn revoking_ones_own_session_records_session_revoked() {
-        let mut store = store();
-        store
-            .expect_append()
-            .withf(|_, _, events| {
-                matches!(
-                    &events[0].event,
-                    Event::Revoked(Revoked {
-                        reason: RevocationReason::SessionRevoked,
-                        ..
-                    })
-                )
-            })
-            .returning(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 2,
-                    position: 9,
-                })
-            });
-        let result = service(store, 1)
-            .revoke_own(uid(1), sid(1), &Metadata::default())
-            .await;
-        assert_eq!(result, Ok(()));
+    async fn revoke_own_ends_the_callers_session() {
+        let store = given_sessions();
+        let view = Arc::new(RevocationSet::new());
+        service(&store, &view)
+            .revoke_own(alice_id(), sid(11), &Metadata::default())
+            .await
+            .unwrap();
+        assert!(view.is_revoked(sid(11)));
     }
 }

@@ -6,9 +6,10 @@ use authlog_domain::event::SigningKeyRotated;
 use authlog_domain::{Event, StreamId};
 
 use crate::ports::{
-    AppendError, Clock, EventStore, ExpectedVersion, KeyError, KeyGenerator, KeyStore, Metadata,
-    NewEvent, SigningKey, StoreError,
+    Clock, ExpectedVersion, KeyError, KeyGenerator, KeyStore, Metadata, NewEvent, SigningKey,
+    StoreError, StreamWrite,
 };
+use crate::streams::settled;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningKeyError {
@@ -20,20 +21,9 @@ pub enum SigningKeyError {
     Vanished,
 }
 
-impl From<AppendError> for SigningKeyError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Store(e) => Self::Store(e),
-            // The keys stream is appended with `Any`, so there is no conflict to report.
-            AppendError::Conflict { .. } => Self::Store(StoreError::Unavailable(e.to_string())),
-        }
-    }
-}
-
 pub struct SigningKeys {
     keys: Arc<dyn KeyStore>,
     generator: Arc<dyn KeyGenerator>,
-    store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -41,20 +31,18 @@ impl SigningKeys {
     pub fn new(
         keys: Arc<dyn KeyStore>,
         generator: Arc<dyn KeyGenerator>,
-        store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             keys,
             generator,
-            store,
             clock,
         }
     }
 
-    /// Every stored key, oldest first, making the first one if there is none. The instance that
-    /// stores the first key also records `SigningKeyRotated` (public half only); an instance
-    /// that loses that race uses the winner's key.
+    /// Every stored key, oldest first, making the first one if there is none. The first key
+    /// and its `SigningKeyRotated` (public half only) are stored in one transaction that
+    /// expects no keys stream; an instance that loses that race uses the winner's key.
     ///
     /// # Errors
     /// [`SigningKeyError`] when no key can be made or stored.
@@ -63,14 +51,8 @@ impl SigningKeys {
         if !existing.is_empty() {
             return Ok(existing);
         }
-        let now = self.clock.now();
-        let key = self.generator.generate(now)?;
-        let event = rotated(&key, now);
-        if self.keys.add_first_signing_key(key).await? {
-            self.store
-                .append(StreamId::signing_keys(), ExpectedVersion::Any, vec![event])
-                .await?;
-        }
+        // Losing the race to another instance is fine: its key is read below.
+        self.add(ExpectedVersion::NoStream).await?;
         let keys = self.keys.signing_keys().await?;
         if keys.is_empty() {
             return Err(SigningKeyError::Vanished);
@@ -78,22 +60,29 @@ impl SigningKeys {
         Ok(keys)
     }
 
-    /// Makes a new signing key and records `SigningKeyRotated`. Running instances follow the
-    /// log, load the new key and sign with it; the old keys keep verifying until the tokens
-    /// they signed have expired. Answers the new key's id.
+    /// Makes a new signing key and records `SigningKeyRotated`, in one transaction. Running
+    /// instances follow the log, load the new key and sign with it; the old keys keep verifying
+    /// until the tokens they signed have expired. Answers the new key's id.
     ///
     /// # Errors
     /// [`SigningKeyError`] when no key can be made or stored.
     pub async fn rotate(&self) -> Result<String, SigningKeyError> {
+        // `Any` expects nothing, so it cannot lose a race.
+        self.add(ExpectedVersion::Any)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("a rotation lost a race it cannot lose".into()))
+            .map_err(SigningKeyError::from)
+    }
+
+    /// Makes a key and stores it with its event if the keys stream is at `expected`; answers
+    /// its id, or `None` when the expectation failed and nothing was stored.
+    async fn add(&self, expected: ExpectedVersion) -> Result<Option<String>, SigningKeyError> {
         let now = self.clock.now();
         let key = self.generator.generate(now)?;
         let kid = key.kid.clone();
         let event = rotated(&key, now);
-        self.keys.add_signing_key(key).await?;
-        self.store
-            .append(StreamId::signing_keys(), ExpectedVersion::Any, vec![event])
-            .await?;
-        Ok(kid)
+        let write = StreamWrite::new(StreamId::signing_keys(), expected, vec![event]);
+        Ok(settled(self.keys.add_signing_key(key, write).await)?.map(|_| kid))
     }
 }
 
@@ -120,134 +109,89 @@ fn base64url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Appended, MockEventStore, MockKeyGenerator, MockKeyStore};
-    use crate::testing::{clock, NOW};
+    use crate::ports::MockKeyGenerator;
+    use crate::testing::{clock, InMemoryEventStore, NOW};
 
     fn key(kid: &str) -> SigningKey {
         SigningKey {
             kid: kid.into(),
             algorithm: "EdDSA".into(),
             private_der: vec![1, 2, 3],
-            public_key: vec![0xfb, 0xff],
+            public_key: vec![4, 5, 6],
             created_at: NOW,
         }
     }
 
-    #[test]
-    fn base64url_has_no_padding_and_the_url_alphabet() {
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-        assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64url(b"f"), "Zg");
-    }
-
-    #[tokio::test]
-    async fn rotation_stores_a_new_key_and_records_its_public_half() {
-        let mut keys = MockKeyStore::new();
-        keys.expect_add_signing_key()
-            .withf(|k| k.kid == "next")
-            .return_once(|_| Ok(()));
+    fn generating(kids: &'static [&'static str]) -> Arc<MockKeyGenerator> {
         let mut generator = MockKeyGenerator::new();
-        generator.expect_generate().return_once(|_| Ok(key("next")));
-        let mut store = MockEventStore::new();
-        store
-            .expect_append()
-            .withf(|_, _, events| matches!(&events[0].event, Event::SigningKeyRotated(e) if e.kid == "next"))
-            .return_once(|_, _, _| Ok(Appended { stream_version: 2, position: 7 }));
-        let service = SigningKeys::new(
-            Arc::new(keys),
-            Arc::new(generator),
-            Arc::new(store),
-            clock(),
-        );
-
-        assert_eq!(service.rotate().await, Ok("next".to_owned()));
-    }
-
-    #[tokio::test]
-    async fn existing_keys_are_used_as_they_are() {
-        let mut keys = MockKeyStore::new();
-        keys.expect_signing_keys()
-            .return_once(|| Ok(vec![key("old")]));
-        let mut generator = MockKeyGenerator::new();
-        generator.expect_generate().never();
-        let service = SigningKeys::new(
-            Arc::new(keys),
-            Arc::new(generator),
-            Arc::new(MockEventStore::new()),
-            clock(),
-        );
-
-        assert_eq!(service.load_or_create().await, Ok(vec![key("old")]));
-    }
-
-    #[tokio::test]
-    async fn the_first_key_is_made_stored_and_recorded_without_its_private_half() {
-        let mut keys = MockKeyStore::new();
-        let mut listed = 0;
-        keys.expect_signing_keys().times(2).returning(move || {
-            listed += 1;
-            Ok(if listed == 1 {
-                vec![]
-            } else {
-                vec![key("new")]
-            })
-        });
-        keys.expect_add_first_signing_key()
-            .return_once(|_| Ok(true));
-        let mut generator = MockKeyGenerator::new();
-        generator.expect_generate().return_once(|_| Ok(key("new")));
-        let mut store = MockEventStore::new();
-        store
-            .expect_append()
-            .withf(|stream, _, events| {
-                let Event::SigningKeyRotated(e) = &events[0].event else {
-                    return false;
-                };
-                stream.as_str() == "keys" && e.kid == "new" && e.public_key == "-_8"
-            })
-            .return_once(|_, _, _| {
-                Ok(Appended {
-                    stream_version: 1,
-                    position: 1,
-                })
-            });
-        let service = SigningKeys::new(
-            Arc::new(keys),
-            Arc::new(generator),
-            Arc::new(store),
-            clock(),
-        );
-
-        assert_eq!(service.load_or_create().await, Ok(vec![key("new")]));
-    }
-
-    #[tokio::test]
-    async fn losing_the_first_key_race_uses_the_winners_key_and_records_nothing() {
-        let mut keys = MockKeyStore::new();
-        let mut listed = 0;
-        keys.expect_signing_keys().times(2).returning(move || {
-            listed += 1;
-            Ok(if listed == 1 {
-                vec![]
-            } else {
-                vec![key("winner")]
-            })
-        });
-        keys.expect_add_first_signing_key()
-            .return_once(|_| Ok(false));
-        let mut generator = MockKeyGenerator::new();
+        let mut next = kids.iter();
         generator
             .expect_generate()
-            .return_once(|_| Ok(key("loser")));
-        let mut store = MockEventStore::new();
-        store.expect_append().never();
-        let service = SigningKeys::new(
-            Arc::new(keys),
-            Arc::new(generator),
-            Arc::new(store),
-            clock(),
-        );
+            .times(kids.len())
+            .returning(move |_| Ok(key(next.next().copied().unwrap_or("extra"))));
+        Arc::new(generator)
+    }
 
-        assert_eq!(service.load_or_create().await, Ok(vec![key("winner")]));
+    fn rotation(kid: &str) -> Event {
+        Event::SigningKeyRotated(SigningKeyRotated {
+            kid: kid.into(),
+            algorithm: "EdDSA".into(),
+            public_key: base64url(&[4, 5, 6]),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_first_start_makes_a_key_and_records_its_public_half_with_it() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys = SigningKeys::new(store.clone(), generating(&["k1"]), clock())
+            .load_or_create()
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![key("k1")]);
+        assert_eq!(store.events_after(0), vec![rotation("k1")]);
+    }
+
+    #[tokio::test]
+    async fn a_later_start_loads_the_stored_keys_and_makes_none() {
+        let store = Arc::new(InMemoryEventStore::new());
+        SigningKeys::new(store.clone(), generating(&["k1"]), clock())
+            .load_or_create()
+            .await
+            .unwrap();
+        let keys = SigningKeys::new(store.clone(), generating(&[]), clock())
+            .load_or_create()
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![key("k1")]);
+        assert_eq!(store.position(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_loses_the_race_for_the_first_key_uses_the_winners() {
+        let store = Arc::new(InMemoryEventStore::new());
+        // Another instance stored its first key in the meantime: the keys stream exists.
+        store.given(StreamId::signing_keys(), [rotation("theirs")]);
+        store
+            .add_signing_key(
+                key("theirs"),
+                StreamWrite::unchanged(StreamId::signing_keys(), ExpectedVersion::Any),
+            )
+            .await
+            .unwrap();
+        let keys = SigningKeys::new(store.clone(), generating(&[]), clock())
+            .load_or_create()
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![key("theirs")]);
+    }
+
+    #[tokio::test]
+    async fn rotation_stores_a_new_key_with_its_event() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys = SigningKeys::new(store.clone(), generating(&["k1", "k2"]), clock());
+        keys.load_or_create().await.unwrap();
+        assert_eq!(keys.rotate().await, Ok("k2".to_owned()));
+        assert_eq!(store.events_after(1), vec![rotation("k2")]);
+        assert_eq!(store.signing_keys().await.unwrap().len(), 2);
     }
 }

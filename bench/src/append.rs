@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent};
+use authlog_application::ports::Clock as _;
+use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamWrite};
 use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, StreamId};
-use authlog_store::{PostgresStore, SqliteStore};
+use authlog_store::Store;
 
 use crate::postgres::TempDatabase;
 use crate::stats::median;
@@ -21,10 +22,11 @@ fn event(n: usize) -> NewEvent {
         event: Event::LoginFailed(LoginFailed {
             username: format!("user{n}"),
             reason: LoginFailure::UnknownUser,
+            attempt_id: None,
         }),
         subject: Some(format!("user{n}")),
         metadata: Metadata::default(),
-        occurred_at: time::OffsetDateTime::now_utc(),
+        occurred_at: authlog_crypto::SystemClock.now(),
     }
 }
 
@@ -32,10 +34,8 @@ async fn sequential(store: &dyn EventStore) -> f64 {
     let start = Instant::now();
     for n in 0..SEQUENTIAL {
         let stream = StreamId::from_stored(format!("seq{n}"));
-        store
-            .append(stream, ExpectedVersion::NoStream, vec![event(n)])
-            .await
-            .unwrap();
+        let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![event(n)]);
+        store.append(vec![write]).await.unwrap();
     }
     SEQUENTIAL as f64 / start.elapsed().as_secs_f64()
 }
@@ -47,10 +47,8 @@ async fn concurrent(store: Arc<dyn EventStore>) -> f64 {
         tokio::spawn(async move {
             for n in 0..PER_WRITER {
                 let stream = StreamId::from_stored(format!("con{w}-{n}"));
-                store
-                    .append(stream, ExpectedVersion::NoStream, vec![event(n)])
-                    .await
-                    .unwrap();
+                let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![event(n)]);
+                store.append(vec![write]).await.unwrap();
             }
         })
     });
@@ -80,12 +78,12 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join(format!("r{round}.db")).display()
         );
-        Arc::new(SqliteStore::open(&url).await.unwrap()) as Arc<dyn EventStore>
+        Arc::new(Store::open(&url).await.unwrap()) as Arc<dyn EventStore>
     })
     .await;
     measure("PostgreSQL (fsync on commit)", async || {
         let url = pg.fresh_schema().await.unwrap();
-        Arc::new(PostgresStore::open(&url).await.unwrap()) as Arc<dyn EventStore>
+        Arc::new(Store::open(&url).await.unwrap()) as Arc<dyn EventStore>
     })
     .await;
     Ok(())

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use authlog_application::access::Caller;
 use authlog_application::audit::{Audit, AuditQuery};
-use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent};
+use authlog_application::ports::Clock as _;
+use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamWrite};
+use authlog_crypto::SystemClock;
 use authlog_domain::event::{LoggedIn, LoginFailed, LoginFailure, Revoked};
 use authlog_domain::{Event, RevocationReason, SessionId, StreamId, TokenId, UserId, Username};
-use authlog_store::SqliteStore;
+use authlog_store::Store;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -35,6 +38,7 @@ fn event(n: usize, start: OffsetDateTime) -> NewEvent {
         6..=8 => Event::LoginFailed(LoginFailed {
             username: username.clone(),
             reason: LoginFailure::WrongPassword,
+            attempt_id: None,
         }),
         _ => Event::Revoked(Revoked {
             session_id,
@@ -64,14 +68,9 @@ pub async fn fill(store: &dyn EventStore, events: usize, start: OffsetDateTime) 
             .map(|i| event(i, start))
             .collect();
         n += batch.len();
-        store
-            .append(
-                StreamId::from_stored(format!("bench:{n}")),
-                ExpectedVersion::Any,
-                batch,
-            )
-            .await
-            .unwrap();
+        let stream = StreamId::from_stored(format!("bench:{n}"));
+        let write = StreamWrite::new(stream, ExpectedVersion::Any, batch);
+        store.append(vec![write]).await.unwrap();
     }
     began.elapsed().as_secs_f64()
 }
@@ -82,7 +81,7 @@ async fn time_queries(audit: &Audit, make: impl Fn(usize) -> AuditQuery) -> f64 
     for i in 0..QUERIES {
         let query = make(i);
         let began = Instant::now();
-        let page = audit.query(query).await.unwrap();
+        let page = audit.query(&Caller::Operator, query).await.unwrap();
         samples.push(began.elapsed().as_secs_f64() * 1000.0);
         assert!(!page.events.is_empty());
     }
@@ -90,7 +89,7 @@ async fn time_queries(audit: &Audit, make: impl Fn(usize) -> AuditQuery) -> f64 
 }
 
 pub async fn run() -> anyhow::Result<()> {
-    let start = OffsetDateTime::now_utc() - Duration::days(30);
+    let start = SystemClock.now() - Duration::days(30);
     let dir = tempfile::tempdir()?;
     println!("\n### Audit queries on SQLite (median ms of {QUERIES} queries, 100 events a page)\n");
     println!("| query | 1,000 events | 1,000,000 events | ratio |");
@@ -101,7 +100,7 @@ pub async fn run() -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join(format!("{name}.db")).display()
         );
-        let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&url).await?);
+        let store = Arc::new(Store::open(&url).await?);
         let seconds = fill(store.as_ref(), events, start).await;
         eprintln!("filled {events} events in {seconds:.1} s");
         let audit = Audit::new(store);

@@ -10,6 +10,9 @@
 //! - `scale`: start-up time and login latency with 1,000 and with 1,000,000 events in the log.
 //! - `propagation`: two instances on one PostgreSQL; a logout on A, then how long until B
 //!   refuses the token (median and p99).
+//! - `models`: the read models at scale: `/sessions` and logout-all at 30,000 past sessions,
+//!   start-up with 100,000 recent revocations, and parallel guesses against the throttle.
+//! - `rebuild`: a projection rebuilt from a log of 1,000,000 events.
 //!
 //! - `baseline-a ADDR`: serves baseline A alone until killed, for `bench/profile.sh`, which
 //!   counts the instructions per request of it and of authlog under callgrind.
@@ -25,6 +28,7 @@ use anyhow::Context as _;
 mod append;
 mod audit;
 mod http;
+mod models;
 mod postgres;
 mod propagation;
 mod scale;
@@ -39,21 +43,46 @@ async fn main() -> anyhow::Result<()> {
             .context("usage: authlog-bench baseline-a ADDR")?;
         return http::serve_baseline(&addr).await;
     }
-    let pg = postgres::TempDatabase::create().await?;
-    if matches!(which.as_str(), "all" | "append") {
-        append::run(&pg).await?;
+    // A database of the run's own, only for the benches that use PostgreSQL, and dropped
+    // whether or not they succeed.
+    let uses_postgres = matches!(
+        which.as_str(),
+        "all" | "append" | "http" | "models" | "propagation"
+    );
+    let pg = match uses_postgres {
+        true => Some(postgres::TempDatabase::create().await?),
+        false => None,
+    };
+    let outcome = run(&which, pg.as_ref()).await;
+    if let Some(pg) = pg {
+        pg.drop_database().await?;
     }
-    if matches!(which.as_str(), "all" | "http") {
-        http::run(&pg).await?;
+    outcome
+}
+
+async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result<()> {
+    let pg = || pg.context("this bench needs PostgreSQL");
+    if matches!(which, "all" | "append") {
+        append::run(pg()?).await?;
     }
-    if matches!(which.as_str(), "all" | "audit") {
+    if matches!(which, "all" | "http") {
+        http::run(pg()?).await?;
+    }
+    if matches!(which, "all" | "audit") {
         audit::run().await?;
     }
-    if matches!(which.as_str(), "all" | "scale") {
+    if matches!(which, "all" | "scale") {
         scale::run().await?;
     }
-    if matches!(which.as_str(), "all" | "propagation") {
-        propagation::run(&pg).await?;
+    if matches!(which, "all" | "models") {
+        models::run(pg()?).await?;
     }
-    pg.drop_database().await
+    if matches!(which, "all" | "rebuild") {
+        let events = std::env::args().nth(2).map(|n| n.parse()).transpose()?;
+        models::run_rebuild(events).await?;
+    }
+    if matches!(which, "all" | "propagation") {
+        propagation::run(pg()?).await?;
+    }
+    Ok(())
 }

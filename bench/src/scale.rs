@@ -11,9 +11,11 @@ use std::time::Instant;
 
 use authlog::cli::ServeArgs;
 use authlog::server::Server;
-use authlog_store::SqliteStore;
+use authlog_application::ports::Clock as _;
+use authlog_crypto::SystemClock;
+use authlog_store::Store;
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::audit::fill;
 use crate::stats::median;
@@ -23,14 +25,14 @@ const LOGINS: usize = 20;
 
 pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let history_start = OffsetDateTime::now_utc() - Duration::days(60);
+    let history_start = SystemClock.now() - Duration::days(60);
     let mut figures = Vec::new();
     for events in [1_000, 1_000_000] {
         let url = format!(
             "sqlite://{}",
             dir.path().join(format!("{events}.db")).display()
         );
-        let seconds = fill(&SqliteStore::open(&url).await?, events, history_start).await;
+        let seconds = fill(&Store::open(&url).await?, events, history_start).await;
         eprintln!("filled {events} events in {seconds:.1} s");
         let args = ServeArgs {
             bind: "127.0.0.1:0".parse()?,

@@ -4,13 +4,14 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use authlog_application::audit::{Audit, AuditEntry, AuditPage, AuditQuery};
+use authlog_application::access::Caller;
+use authlog_application::audit::{AuditEntry, AuditPage, AuditQuery};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::database::Database;
+use crate::services::Services;
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
@@ -51,17 +52,20 @@ fn rfc3339(raw: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(raw, &Rfc3339).map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
-pub async fn run(database_url: &str, args: AuditArgs) -> anyhow::Result<()> {
-    let audit = Audit::new(Database::open(database_url).await?.events());
-    let page = audit
-        .query(AuditQuery {
-            username: args.username,
-            types: args.types,
-            since: args.since,
-            until: args.until,
-            after: args.after,
-            limit: args.limit,
-        })
+pub async fn run(services: &Services, args: AuditArgs) -> anyhow::Result<()> {
+    let page = services
+        .audit
+        .query(
+            &Caller::Operator,
+            AuditQuery {
+                username: args.username,
+                types: args.types,
+                since: args.since,
+                until: args.until,
+                after: args.after,
+                limit: args.limit,
+            },
+        )
         .await
         .context("cannot query the audit trail")?;
     let stdout = std::io::stdout();
@@ -111,13 +115,13 @@ fn event_json(entry: &AuditEntry) -> Value {
     })
 }
 
-fn timestamp(at: OffsetDateTime) -> String {
+pub fn timestamp(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
 /// Aligned columns: position, time, type, user, client, and the payload in compact JSON.
 fn table(page: &AuditPage) -> String {
-    let header = [
+    let mut rows = vec![[
         "POSITION",
         "RECORDED_AT",
         "TYPE",
@@ -125,29 +129,34 @@ fn table(page: &AuditPage) -> String {
         "CLIENT",
         "DATA",
     ]
-    .map(String::from);
-    let rows: Vec<[String; 6]> = page
-        .events
-        .iter()
-        .map(|e| {
-            [
-                e.position.to_string(),
-                timestamp(e.recorded_at),
-                e.event_type.to_owned(),
-                e.subject.clone().unwrap_or_else(|| "-".into()),
-                e.metadata.client_addr.clone().unwrap_or_else(|| "-".into()),
-                e.data.to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
+    .map(String::from)];
+    rows.extend(page.events.iter().map(|e| {
+        [
+            e.position.to_string(),
+            timestamp(e.recorded_at),
+            e.event_type.clone(),
+            e.subject.clone().unwrap_or_else(|| "-".into()),
+            e.metadata.client_addr.clone().unwrap_or_else(|| "-".into()),
+            e.data.to_string(),
+        ]
+    }));
+    let mut text = aligned(&rows);
+    if let Some(next) = page.next_after {
+        text.push_str(&format!("(more: --after {next})\n"));
+    }
+    text
+}
+
+/// `rows` (a header first) in left-aligned columns, two spaces apart.
+pub fn aligned<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0; N];
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let mut text = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in rows {
         let cells: Vec<String> = row
             .iter()
             .zip(widths)
@@ -155,9 +164,6 @@ fn table(page: &AuditPage) -> String {
             .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
-    }
-    if let Some(next) = page.next_after {
-        text.push_str(&format!("(more: --after {next})\n"));
     }
     text
 }

@@ -2,21 +2,20 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
-use authlog_application::ports::Metadata;
-use authlog_application::revocation::RevocationSet;
-use authlog_application::revoke::RevokeSession;
-use authlog_application::roles::{ChangeRoles, RoleChange};
-use authlog_application::sessions::Sessions;
-use authlog_application::signing_keys::SigningKeys;
-use authlog_crypto::{Ed25519KeyGenerator, SystemClock};
-use authlog_domain::{RevocationReason, Role, Username};
-use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
+use anyhow::Context;
+use authlog_application::access::Caller;
+use authlog_application::directory::DirectoryQuery;
+use authlog_application::ports::{Metadata, ReadModels};
+use authlog_application::roles::RoleChange;
+use authlog_crypto::SystemClock;
+use authlog_domain::{RevocationReason, Role, Username};
+use clap::{Args, Parser, Subcommand};
+
 use crate::audit::AuditArgs;
-use crate::database::Database;
 use crate::server;
+use crate::services::Services;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,8 +60,22 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check the log's hash chain and append-only guards; exit 0 when intact.
     Verify,
+    /// The read models derived from the log.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's position in the log, and how far behind the log's head it is.
+    Status,
+    /// Replay the log into fresh tables for projection NAME, then swap them in (the live ones
+    /// keep serving meanwhile).
+    Rebuild { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +93,18 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List users, oldest first: id, name, roles, status, registration and last login.
+    List {
+        /// Only users whose name starts with this (case does not matter).
+        #[arg(long)]
+        query: Option<String>,
+        /// How many at most: 1 to 1000 (default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only users after this one (the id `--after` the last page printed).
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Grant USERNAME the role ROLE (effective from the user's next login or refresh).
     GrantRole { username: String, role: String },
     /// Take the role ROLE from USERNAME (effective from the user's next login or refresh).
@@ -104,6 +129,9 @@ pub struct ServeArgs {
     /// Refresh-token lifetime, in seconds.
     #[arg(long, env = "AUTHLOG_REFRESH_TTL", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub refresh_ttl: u32,
+    /// How long a session lives after its login, however often it is refreshed, in seconds.
+    #[arg(long, env = "AUTHLOG_SESSION_MAX_AGE", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_max_age: u32,
     /// Clock skew tolerated on `exp` and `nbf` between instances, in seconds.
     #[arg(long, env = "AUTHLOG_LEEWAY", default_value_t = 5)]
     pub leeway: u32,
@@ -184,21 +212,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(args.log_format);
             server::serve(&cli.database_url, &args).await
         }
-        Command::User { command } => change_role(&cli.database_url, command).await,
+        Command::User { command } => user(&open(&cli.database_url).await?, command).await,
+        Command::Projections { command } => {
+            projections(&open(&cli.database_url).await?, command).await
+        }
         Command::Sessions {
             command: SessionsCommand::RevokeAll { username },
-        } => revoke_all(&cli.database_url, &username).await,
+        } => revoke_all(&open(&cli.database_url).await?, &username).await,
         Command::Keys {
             command: KeysCommand::Rotate,
-        } => rotate_key(&cli.database_url).await,
-        Command::Verify => verify(&cli.database_url).await,
-        Command::Audit(args) => crate::audit::run(&cli.database_url, args).await,
+        } => rotate_key(&open(&cli.database_url).await?).await,
+        Command::Verify => verify(&open(&cli.database_url).await?).await,
+        Command::Audit(args) => crate::audit::run(&open(&cli.database_url).await?, args).await,
     }
 }
 
-async fn verify(database_url: &str) -> anyhow::Result<()> {
-    let database = Database::open(database_url).await?;
-    let intact = database.verify().await.context("verification failed")?;
+/// What a command that acts on the database runs on, with the system clock.
+async fn open(database_url: &str) -> anyhow::Result<Services> {
+    Services::open(database_url, Arc::new(SystemClock)).await
+}
+
+async fn verify(services: &Services) -> anyhow::Result<()> {
+    let intact = services
+        .store
+        .verify()
+        .await
+        .context("verification failed")?;
     println!(
         "intact: {} events, hash chain and append-only guards verified",
         intact.rows
@@ -214,17 +253,14 @@ fn cli_metadata() -> Metadata {
     }
 }
 
-async fn revoke_all(database_url: &str, username: &str) -> anyhow::Result<()> {
-    let username =
-        Username::parse(username).with_context(|| format!("invalid username {username:?}"))?;
-    let store = Database::open(database_url).await?.events();
-    let clock = Arc::new(SystemClock);
-    // This process serves no tokens; the view it updates is thrown away. Running servers learn
-    // of the revocations from the log.
-    let view = Arc::new(RevocationSet::new(time::Duration::ZERO));
-    let revoke = Arc::new(RevokeSession::new(store.clone(), view, clock.clone()));
-    let sessions = Sessions::new(store, revoke, clock);
-    let revoked = sessions
+fn parse_username(raw: &str) -> anyhow::Result<Username> {
+    Username::parse(raw).with_context(|| format!("invalid username {raw:?}"))
+}
+
+async fn revoke_all(services: &Services, username: &str) -> anyhow::Result<()> {
+    let username = parse_username(username)?;
+    let revoked = services
+        .sessions
         .revoke_all(&username, RevocationReason::Admin, None, &cli_metadata())
         .await
         .with_context(|| format!("cannot revoke the sessions of {username}"))?;
@@ -232,15 +268,9 @@ async fn revoke_all(database_url: &str, username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rotate_key(database_url: &str) -> anyhow::Result<()> {
-    let database = Database::open(database_url).await?;
-    let keys = SigningKeys::new(
-        database.keys(),
-        Arc::new(Ed25519KeyGenerator),
-        database.events(),
-        Arc::new(SystemClock),
-    );
-    let kid = keys
+async fn rotate_key(services: &Services) -> anyhow::Result<()> {
+    let kid = services
+        .signing_keys
         .rotate()
         .await
         .context("cannot rotate the signing key")?;
@@ -248,19 +278,128 @@ async fn rotate_key(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn change_role(database_url: &str, command: UserCommand) -> anyhow::Result<()> {
-    let (username, role, grant) = match command {
-        UserCommand::GrantRole { username, role } => (username, role, true),
-        UserCommand::RevokeRole { username, role } => (username, role, false),
-    };
-    let username =
-        Username::parse(&username).with_context(|| format!("invalid username {username:?}"))?;
-    let role = Role::parse(&role).with_context(|| format!("invalid role {role:?}"))?;
-    let roles = ChangeRoles::new(
-        Database::open(database_url).await?.events(),
-        Arc::new(SystemClock),
-    );
+async fn user(services: &Services, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::List {
+            query,
+            limit,
+            after,
+        } => list_users(services, query, limit, after).await,
+        UserCommand::GrantRole { username, role } => {
+            change_role(services, &username, &role, true).await
+        }
+        UserCommand::RevokeRole { username, role } => {
+            change_role(services, &username, &role, false).await
+        }
+    }
+}
+
+async fn list_users(
+    services: &Services,
+    prefix: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+) -> anyhow::Result<()> {
+    let after = after
+        .map(|raw| {
+            raw.parse()
+                .with_context(|| format!("invalid user id {raw:?}"))
+        })
+        .transpose()?;
+    let page = services
+        .directory
+        .list(
+            &Caller::Operator,
+            DirectoryQuery {
+                prefix,
+                after,
+                limit,
+            },
+        )
+        .await
+        .context("cannot list the users")?;
+    let mut rows = vec![[
+        "USER_ID".to_owned(),
+        "USERNAME".to_owned(),
+        "ROLES".to_owned(),
+        "STATUS".to_owned(),
+        "CREATED_AT".to_owned(),
+        "LAST_LOGIN_AT".to_owned(),
+    ]];
+    for user in &page.users {
+        let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
+        rows.push([
+            user.user_id.to_string(),
+            user.username.clone(),
+            if roles.is_empty() {
+                "-".into()
+            } else {
+                roles.join(",")
+            },
+            user.status.as_str().to_owned(),
+            crate::audit::timestamp(user.created_at),
+            user.last_login_at
+                .map_or_else(|| "-".to_owned(), crate::audit::timestamp),
+        ]);
+    }
+    print!("{}", crate::audit::aligned(&rows));
+    if let Some(next) = page.next_after {
+        println!("(more: --after {next})");
+    }
+    Ok(())
+}
+
+async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectionsCommand::Status => {
+            let status = services
+                .store
+                .status()
+                .await
+                .context("cannot read the projections' checkpoints")?;
+            let mut rows = vec![["PROJECTION", "POSITION", "HEAD", "BEHIND"].map(String::from)];
+            for projection in status {
+                rows.push([
+                    projection.name,
+                    projection.position.to_string(),
+                    projection.head.to_string(),
+                    projection
+                        .head
+                        .saturating_sub(projection.position)
+                        .to_string(),
+                ]);
+            }
+            print!("{}", crate::audit::aligned(&rows));
+        }
+        ProjectionsCommand::Rebuild { name } => {
+            let started = std::time::Instant::now();
+            let rebuilt = services
+                .store
+                .rebuild(&name)
+                .await
+                .with_context(|| format!("cannot rebuild projection {name}"))?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "rebuilt {name}: {} events replayed in {seconds:.2} s ({:.0} events/s); at position {}",
+                rebuilt.events,
+                rebuilt.events as f64 / seconds.max(f64::EPSILON),
+                rebuilt.position
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn change_role(
+    services: &Services,
+    username: &str,
+    role: &str,
+    grant: bool,
+) -> anyhow::Result<()> {
+    let username = parse_username(username)?;
+    let role = Role::parse(role).with_context(|| format!("invalid role {role:?}"))?;
     let metadata = cli_metadata();
+    let roles = &services.roles;
     let change = if grant {
         roles.grant(&username, role.clone(), &metadata).await
     } else {

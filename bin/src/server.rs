@@ -1,40 +1,23 @@
-//! `authlog serve`: wiring the adapters into the services, and the server's lifecycle.
+//! `authlog serve`: the server's lifecycle. What it runs on is built by [`crate::services`].
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use authlog_application::audit::Audit;
-use authlog_application::authenticate::Authenticate;
 use authlog_application::feed::LogFeed;
-use authlog_application::login::LogIn;
-use authlog_application::me::Me;
-use authlog_application::password::ChangePassword;
-use authlog_application::ports::{Clock, TokenService};
-use authlog_application::refresh::Refresh;
-use authlog_application::register::RegisterUser;
-use authlog_application::revocation::RevocationSet;
-use authlog_application::revoke::RevokeSession;
-use authlog_application::sessions::Sessions;
-use authlog_application::signing_keys::SigningKeys;
-use authlog_application::{Throttle, TokenLifetimes};
-use authlog_crypto::{
-    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SystemClock, UuidV7Ids,
-    VerifiedTokenCache, MIN_HS256_SECRET,
-};
+use authlog_crypto::{SystemClock, MIN_HS256_SECRET};
 use authlog_http::state::RenderMetrics;
-use authlog_http::{AppState, CookieSettings, HttpConfig};
+use authlog_http::HttpConfig;
+use authlog_store::postgres::redacted;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
-use crate::database::Database;
+use crate::services::Services;
 
-/// Verified tokens remembered at most (about 1 KiB each).
-const TOKEN_CACHE: usize = 10_000;
 /// How long in-flight requests may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -46,119 +29,35 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store, loads (or makes) the signing keys, rebuilds the revocation view from
-    /// the log, binds `args.bind` and starts serving in the background.
+    /// [`Server::start_with`] on the database `database_url` names, with the system clock.
     ///
     /// # Errors
-    /// A database that cannot be opened, keys that cannot be loaded, an address that cannot be
-    /// bound: each with what failed.
+    /// As [`Services::open`] and [`Server::start_with`].
     pub async fn start(database_url: &str, args: &ServeArgs) -> anyhow::Result<Self> {
+        // Settings are checked before the database is touched (or a SQLite file made).
         check(args)?;
-        let database = Database::open(database_url).await?;
-        let store = database.events();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids = Arc::new(UuidV7Ids);
-        let lifetimes = TokenLifetimes {
-            access: time::Duration::seconds(args.access_ttl.into()),
-            refresh: time::Duration::seconds(args.refresh_ttl.into()),
-        };
-        let throttle = Throttle {
-            max_failures: args.login_max_failures,
-            window: time::Duration::seconds(args.login_window.into()),
-        };
+        let services = Services::open(database_url, Arc::new(SystemClock)).await?;
+        Self::run(services, args).await
+    }
 
-        let keys = SigningKeys::new(
-            database.keys(),
-            Arc::new(Ed25519KeyGenerator),
-            store.clone(),
-            clock.clone(),
-        )
-        .load_or_create()
-        .await
-        .context("cannot load the signing keys")?;
-        let jwt = JwtConfig {
-            issuer: args.issuer.clone(),
-            audience: args.audience.clone(),
-            leeway_seconds: args.leeway.into(),
-            max_token_lifetime: lifetimes.refresh.max(lifetimes.access),
-        };
-        let jwt = match &args.jwt_secret {
-            Some(secret) => JwtTokens::hs256(jwt, secret.as_bytes()),
-            None => JwtTokens::eddsa(jwt, keys, clock.now()),
-        }?;
-        let tokens: Arc<dyn TokenService> = Arc::new(VerifiedTokenCache::new(jwt, TOKEN_CACHE));
-        let params = Argon2Params {
-            memory_kib: args.argon2_memory_kib,
-            iterations: args.argon2_iterations,
-            parallelism: args.argon2_parallelism,
-        };
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let hasher = Arc::new(
-            Argon2Hasher::new(params, cores)
-                .await
-                .context("bad Argon2 settings")?,
-        );
+    /// Loads (or makes) the signing keys, rebuilds the revocation view from the log, binds
+    /// `args.bind` and starts serving `services` in the background.
+    ///
+    /// # Errors
+    /// Settings that make no sense together, keys that cannot be loaded, an address that cannot
+    /// be bound: each with what failed.
+    pub async fn start_with(services: Services, args: &ServeArgs) -> anyhow::Result<Self> {
+        check(args)?;
+        Self::run(services, args).await
+    }
 
-        // A revoked session matters while one of its access tokens can still verify.
-        let window = lifetimes.access
-            + time::Duration::seconds(args.leeway.into())
-            + time::Duration::minutes(1);
-        let revocations = Arc::new(RevocationSet::new(window));
-        let feed = LogFeed::start(
-            store.clone(),
-            revocations.clone(),
-            database.keys(),
-            tokens.clone(),
-            clock.clone(),
-            window,
-        )
-        .await
-        .context("cannot read recent revocations from the event log")?;
-
-        let revoke = Arc::new(RevokeSession::new(
-            store.clone(),
-            revocations.clone(),
-            clock.clone(),
-        ));
-        let sessions = Arc::new(Sessions::new(store.clone(), revoke.clone(), clock.clone()));
-        let state = Arc::new(AppState {
-            register: RegisterUser::new(store.clone(), hasher.clone(), clock.clone(), ids.clone()),
-            login: LogIn::new(
-                store.clone(),
-                hasher.clone(),
-                tokens.clone(),
-                clock.clone(),
-                ids.clone(),
-                lifetimes,
-                throttle,
-            ),
-            authenticate: Authenticate::new(tokens.clone(), revocations.clone(), clock.clone()),
-            refresh: Refresh::new(
-                store.clone(),
-                tokens.clone(),
-                revocations,
-                clock.clone(),
-                ids,
-                lifetimes,
-            ),
-            password: ChangePassword::new(store.clone(), hasher, clock, sessions.clone()),
-            revoke,
-            sessions,
-            me: Me::new(store.clone()),
-            audit: Audit::new(store.clone()),
-            tokens,
-            store,
-            trusted_proxies: args.trusted_proxies.clone(),
-            render_metrics: metrics_renderer(),
-            cookies: CookieSettings {
-                secure: args.cookie_secure,
-            },
-        });
+    async fn run(services: Services, args: &ServeArgs) -> anyhow::Result<Self> {
+        let serving = services.serving(args, metrics_renderer()).await?;
         let http = HttpConfig {
             body_limit: args.body_limit,
             cors_origins: args.cors_origins.clone(),
         };
-        let app = authlog_http::app(state, &http);
+        let app = authlog_http::app(serving.state, &http);
 
         let acceptor = TcpListener::bind(args.bind)
             .into_acceptor()
@@ -171,10 +70,16 @@ impl Server {
             .context("the listener has no address")?;
 
         let (stop, stopped) = watch::channel(false);
+        let store = serving.store;
         let poll = args
             .poll_interval_ms
-            .map_or_else(|| database.default_poll_interval(), Duration::from_millis);
-        tokio::spawn(follow_log(feed, poll, database.appended(), stopped.clone()));
+            .map_or_else(|| store.default_poll_interval(), Duration::from_millis);
+        tokio::spawn(follow_log(
+            serving.feed,
+            poll,
+            store.advanced(),
+            stopped.clone(),
+        ));
         let mut shutdown = stopped;
         let task = tokio::spawn(
             poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -257,21 +162,20 @@ fn metrics_renderer() -> RenderMetrics {
     Arc::new(move || handle.render())
 }
 
-/// Keeps this process current with what other processes (instances, the CLI) append: polls
-/// the log when `appended` signals a commit anywhere, and every `every` in any case.
+/// Keeps this process current with what other processes (instances, the CLI) record: polls
+/// when `advanced` signals that the projections moved, and every `every` in any case.
 async fn follow_log(
-    feed: LogFeed,
+    feed: Arc<LogFeed>,
     every: Duration,
-    appended: Option<Arc<Notify>>,
+    advanced: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let signal = appended.unwrap_or_else(|| Arc::new(Notify::new()));
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = signal.notified() => {}
+            _ = advanced.notified() => {}
             _ = stopped.changed() => return,
         }
         if let Err(e) = feed.poll().await {
@@ -286,7 +190,7 @@ async fn follow_log(
 /// When the server cannot start or fails.
 pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     let server = Server::start(database_url, args).await?;
-    tracing::info!(addr = %server.addr(), database = %database_url, "authlog listening");
+    tracing::info!(addr = %server.addr(), database = %redacted(database_url), "authlog listening");
     println!("authlog listening on http://{}", server.addr());
     shutdown_signal().await;
     tracing::info!("shutting down");

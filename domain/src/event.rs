@@ -1,14 +1,19 @@
 //! The facts authlog records. Each has a stable `event_type` name (the `event_type` column) and
-//! a JSON payload (the `payload` column). A payload change is a new event type or version,
-//! never a silent edit: old rows must keep decoding.
+//! a JSON payload (the `payload` column). Old rows must keep decoding, in this release and the
+//! next: a field is only ever added as optional (an older release ignores it, a newer one reads
+//! its absence as `None`), anything else is a new event type. `fixtures/events-v1.jsonl` holds
+//! the payloads as the first release stored them, and a test decodes every line.
+//!
+//! A row whose type this release does not know (a newer release wrote it during a rolling
+//! upgrade) decodes as [`Event::Unknown`]: aggregates and followers pass over it, audit shows it.
 //!
 //! Events carry no timestamp of their own: the log records when each was appended, and the
-//! aggregates receive that time next to the event.
+//! aggregates receive that time (and the position) next to the event.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{PasswordHash, Role, SessionId, TokenId, UserId, Username};
+use crate::{AttemptId, PasswordHash, Role, SessionId, TokenId, UserId, Username};
 
 /// Payload fields that audit output drops.
 pub const SECRET_FIELDS: &[&str] = &["password_hash"];
@@ -20,11 +25,16 @@ pub enum Event {
     PasswordChanged(PasswordChanged),
     RoleGranted(RoleGranted),
     RoleRevoked(RoleRevoked),
+    SessionsRevoked(SessionsRevoked),
+    LoginAttempted(LoginAttempted),
     LoggedIn(LoggedIn),
+    LoginSucceeded(LoginSucceeded),
     LoginFailed(LoginFailed),
     Refreshed(Refreshed),
     Revoked(Revoked),
     SigningKeyRotated(SigningKeyRotated),
+    /// A type this release does not know, kept as stored.
+    Unknown(UnknownEvent),
 }
 
 /// An account was created.
@@ -54,6 +64,26 @@ pub struct RoleRevoked {
     pub role: Role,
 }
 
+/// Every session of the user opened before this fact (in log order) is revoked, but `except`:
+/// one fact about the user instead of one `Revoked` per session, so a session whose login raced
+/// it cannot be missed. Logout everywhere, a password change (which keeps the caller's own
+/// session) and `authlog sessions revoke-all` record it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsRevoked {
+    pub user_id: UserId,
+    pub reason: RevocationReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except: Option<SessionId>,
+}
+
+/// A password check for a name was reserved, before the password is hashed. It counts against
+/// the name's login throttle until `LoginSucceeded` concludes it; parallel guesses must each
+/// reserve one, so at most the limit of them are ever hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempted {
+    pub attempt_id: AttemptId,
+}
+
 /// A password login opened a session; `refresh_token_id` is the `jti` of its first refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedIn {
@@ -65,6 +95,14 @@ pub struct LoggedIn {
     pub expires_at: OffsetDateTime,
 }
 
+/// A reserved password check found the right password (for a login, or for a password change
+/// from `session_id`); the attempt no longer counts against the throttle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginSucceeded {
+    pub attempt_id: AttemptId,
+    pub session_id: SessionId,
+}
+
 /// Why a login was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,11 +111,14 @@ pub enum LoginFailure {
     WrongPassword,
 }
 
-/// A login was refused. The username is the canonical form of what was typed.
+/// A password check failed. The username is the canonical form of what was typed. `attempt_id`
+/// names the reservation it concludes; failures recorded before reservations existed have none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFailed {
     pub username: String,
     pub reason: LoginFailure,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_id: Option<AttemptId>,
 }
 
 /// A refresh token was exchanged for a new pair; `refresh_token_id` is the new current one.
@@ -103,6 +144,16 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// Every reason, for parsing and listing.
+    pub const ALL: [Self; 6] = [
+        Self::Logout,
+        Self::LogoutAll,
+        Self::SessionRevoked,
+        Self::RefreshReuse,
+        Self::PasswordChanged,
+        Self::Admin,
+    ];
+
     /// The stored spelling (`refresh_reuse`, ...), for labels and messages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,6 +164,11 @@ impl RevocationReason {
             Self::PasswordChanged => "password_changed",
             Self::Admin => "admin",
         }
+    }
+
+    /// The reason its stored spelling names.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == raw)
     }
 }
 
@@ -133,31 +189,38 @@ pub struct SigningKeyRotated {
     pub public_key: String,
 }
 
-/// A stored row whose type or payload this version of authlog cannot read.
+/// A row of a type this release does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEvent {
+    pub event_type: String,
+    pub payload: serde_json::Value,
+}
+
+/// A stored row of a known type whose payload this version of authlog cannot read.
 #[derive(Debug, thiserror::Error)]
-pub enum EventDecodeError {
-    #[error("unknown event type {0:?}")]
-    UnknownType(String),
-    #[error("payload of {event_type} does not decode: {source}")]
-    Payload {
-        event_type: String,
-        source: serde_json::Error,
-    },
+#[error("payload of {event_type} does not decode: {source}")]
+pub struct EventDecodeError {
+    pub event_type: String,
+    pub source: serde_json::Error,
 }
 
 impl Event {
     /// The stable name stored in the `event_type` column.
-    pub fn event_type(&self) -> &'static str {
+    pub fn event_type(&self) -> &str {
         match self {
             Self::Registered(_) => "Registered",
             Self::PasswordChanged(_) => "PasswordChanged",
             Self::RoleGranted(_) => "RoleGranted",
             Self::RoleRevoked(_) => "RoleRevoked",
+            Self::SessionsRevoked(_) => "SessionsRevoked",
+            Self::LoginAttempted(_) => "LoginAttempted",
             Self::LoggedIn(_) => "LoggedIn",
+            Self::LoginSucceeded(_) => "LoginSucceeded",
             Self::LoginFailed(_) => "LoginFailed",
             Self::Refreshed(_) => "Refreshed",
             Self::Revoked(_) => "Revoked",
             Self::SigningKeyRotated(_) => "SigningKeyRotated",
+            Self::Unknown(e) => &e.event_type,
         }
     }
 
@@ -168,11 +231,15 @@ impl Event {
             Self::PasswordChanged(e) => serde_json::to_value(e),
             Self::RoleGranted(e) => serde_json::to_value(e),
             Self::RoleRevoked(e) => serde_json::to_value(e),
+            Self::SessionsRevoked(e) => serde_json::to_value(e),
+            Self::LoginAttempted(e) => serde_json::to_value(e),
             Self::LoggedIn(e) => serde_json::to_value(e),
+            Self::LoginSucceeded(e) => serde_json::to_value(e),
             Self::LoginFailed(e) => serde_json::to_value(e),
             Self::Refreshed(e) => serde_json::to_value(e),
             Self::Revoked(e) => serde_json::to_value(e),
             Self::SigningKeyRotated(e) => serde_json::to_value(e),
+            Self::Unknown(e) => Ok(e.payload.clone()),
         };
         // These are plain structs of strings, numbers and enums: serialising them cannot fail.
         value.unwrap_or(serde_json::Value::Null)
@@ -190,29 +257,45 @@ impl Event {
         payload
     }
 
-    /// Every event type name, for validating filters.
-    pub const TYPES: [&'static str; 9] = [
+    /// Every event type name this release knows, for validating filters.
+    pub const TYPES: [&'static str; 12] = [
         "Registered",
         "PasswordChanged",
         "RoleGranted",
         "RoleRevoked",
+        "SessionsRevoked",
+        "LoginAttempted",
         "LoggedIn",
+        "LoginSucceeded",
         "LoginFailed",
         "Refreshed",
         "Revoked",
         "SigningKeyRotated",
     ];
 
-    /// Reads a stored row back.
+    /// Reads a stored row back. A type this release does not know is [`Event::Unknown`].
     ///
     /// # Errors
-    /// [`EventDecodeError`] when the type is unknown or the payload does not fit it.
+    /// [`EventDecodeError`] when the payload does not fit its (known) type.
     pub fn decode(event_type: &str, payload: serde_json::Value) -> Result<Self, EventDecodeError> {
-        fn parse<T: serde::de::DeserializeOwned>(
+        Self::decode_from(event_type, payload)
+    }
+
+    /// [`Event::decode`] straight from the stored text: no intermediate JSON tree, which was
+    /// most of the cost of reading a long stretch of the log.
+    ///
+    /// # Errors
+    /// [`EventDecodeError`] when the payload is not JSON or does not fit its (known) type.
+    pub fn decode_json(event_type: &str, payload: &str) -> Result<Self, EventDecodeError> {
+        Self::decode_from(event_type, payload)
+    }
+
+    fn decode_from<P: Payload>(event_type: &str, payload: P) -> Result<Self, EventDecodeError> {
+        fn parse<T: serde::de::DeserializeOwned, P: Payload>(
             event_type: &str,
-            payload: serde_json::Value,
+            payload: P,
         ) -> Result<T, EventDecodeError> {
-            serde_json::from_value(payload).map_err(|source| EventDecodeError::Payload {
+            payload.parse().map_err(|source| EventDecodeError {
                 event_type: event_type.to_owned(),
                 source,
             })
@@ -222,13 +305,36 @@ impl Event {
             "PasswordChanged" => Self::PasswordChanged(parse(event_type, payload)?),
             "RoleGranted" => Self::RoleGranted(parse(event_type, payload)?),
             "RoleRevoked" => Self::RoleRevoked(parse(event_type, payload)?),
+            "SessionsRevoked" => Self::SessionsRevoked(parse(event_type, payload)?),
+            "LoginAttempted" => Self::LoginAttempted(parse(event_type, payload)?),
             "LoggedIn" => Self::LoggedIn(parse(event_type, payload)?),
+            "LoginSucceeded" => Self::LoginSucceeded(parse(event_type, payload)?),
             "LoginFailed" => Self::LoginFailed(parse(event_type, payload)?),
             "Refreshed" => Self::Refreshed(parse(event_type, payload)?),
             "Revoked" => Self::Revoked(parse(event_type, payload)?),
             "SigningKeyRotated" => Self::SigningKeyRotated(parse(event_type, payload)?),
-            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
+            other => Self::Unknown(UnknownEvent {
+                event_type: other.to_owned(),
+                payload: parse(event_type, payload)?,
+            }),
         })
+    }
+}
+
+/// A stored payload, as a JSON tree or as the text itself.
+trait Payload {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error>;
+}
+
+impl Payload for serde_json::Value {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self)
+    }
+}
+
+impl Payload for &str {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self)
     }
 }
 
@@ -237,14 +343,14 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
-    #[test]
-    fn every_event_round_trips_through_its_stored_form() {
+    fn every_event() -> Vec<Event> {
         let user_id = UserId::from_uuid(Uuid::from_u128(1));
         let session_id = SessionId::from_uuid(Uuid::from_u128(2));
         let token = TokenId::from_uuid(Uuid::from_u128(3));
+        let attempt_id = AttemptId::from_uuid(Uuid::from_u128(4));
         let username = Username::parse("alice").unwrap();
         let at = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let events = [
+        vec![
             Event::Registered(Registered {
                 user_id,
                 username: username.clone(),
@@ -262,6 +368,12 @@ mod tests {
                 user_id,
                 role: Role::admin(),
             }),
+            Event::SessionsRevoked(SessionsRevoked {
+                user_id,
+                reason: RevocationReason::PasswordChanged,
+                except: Some(session_id),
+            }),
+            Event::LoginAttempted(LoginAttempted { attempt_id }),
             Event::LoggedIn(LoggedIn {
                 session_id,
                 user_id,
@@ -269,9 +381,14 @@ mod tests {
                 refresh_token_id: token,
                 expires_at: at,
             }),
+            Event::LoginSucceeded(LoginSucceeded {
+                attempt_id,
+                session_id,
+            }),
             Event::LoginFailed(LoginFailed {
                 username: "bob".into(),
                 reason: LoginFailure::UnknownUser,
+                attempt_id: Some(attempt_id),
             }),
             Event::Refreshed(Refreshed {
                 session_id,
@@ -289,11 +406,54 @@ mod tests {
                 algorithm: "EdDSA".into(),
                 public_key: "abc".into(),
             }),
-        ];
+        ]
+    }
+
+    #[test]
+    fn every_event_round_trips_through_its_stored_form() {
+        let events = every_event();
+        assert_eq!(events.len(), Event::TYPES.len());
         for event in events {
             let decoded = Event::decode(event.event_type(), event.payload()).unwrap();
             assert_eq!(decoded, event);
+            let text = event.payload().to_string();
+            assert_eq!(
+                Event::decode_json(event.event_type(), &text).unwrap(),
+                event
+            );
         }
+    }
+
+    #[test]
+    fn every_payload_the_first_release_stored_still_decodes_to_what_it_meant() {
+        let golden = include_str!("../fixtures/events-v1.jsonl");
+        let mut types = std::collections::BTreeSet::new();
+        for line in golden.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let payload: serde_json::Value =
+                serde_json::from_str(row["payload"].as_str().unwrap()).unwrap();
+            let event = Event::decode(event_type, payload.clone()).unwrap();
+            assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
+            // Decoding loses nothing: stored again, it is the same JSON.
+            assert_eq!(event.payload(), payload, "{event_type}");
+            types.insert(event_type.to_owned());
+        }
+        // v1 knew these nine; the golden file holds every one of them.
+        assert_eq!(types.len(), 9, "{types:?}");
+    }
+
+    #[test]
+    fn optional_fields_added_later_are_absent_from_the_stored_form_when_unset() {
+        let failed = Event::LoginFailed(LoginFailed {
+            username: "bob".into(),
+            reason: LoginFailure::WrongPassword,
+            attempt_id: None,
+        });
+        assert_eq!(
+            failed.payload(),
+            serde_json::json!({"username": "bob", "reason": "wrong_password"})
+        );
     }
 
     #[test]
@@ -314,13 +474,10 @@ mod tests {
     }
 
     #[test]
-    fn every_event_type_is_listed() {
+    fn every_known_type_is_listed_and_refuses_a_payload_that_does_not_fit() {
         for name in Event::TYPES {
             assert!(
-                matches!(
-                    Event::decode(name, serde_json::json!({})),
-                    Err(EventDecodeError::Payload { .. })
-                ),
+                Event::decode(name, serde_json::json!({})).is_err(),
                 "{name}"
             );
         }
@@ -328,28 +485,18 @@ mod tests {
 
     #[test]
     fn revocation_reasons_are_stored_in_snake_case_as_as_str_spells_them() {
-        use RevocationReason::*;
-        for reason in [
-            Logout,
-            LogoutAll,
-            SessionRevoked,
-            RefreshReuse,
-            PasswordChanged,
-            Admin,
-        ] {
+        for reason in RevocationReason::ALL {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+            assert_eq!(RevocationReason::parse(reason.as_str()), Some(reason));
         }
     }
 
     #[test]
-    fn unknown_types_and_bad_payloads_are_errors_not_panics() {
-        assert!(matches!(
-            Event::decode("Nope", serde_json::json!({})),
-            Err(EventDecodeError::UnknownType(_))
-        ));
-        assert!(matches!(
-            Event::decode("Revoked", serde_json::json!({"session_id": 1})),
-            Err(EventDecodeError::Payload { .. })
-        ));
+    fn an_unknown_type_is_kept_as_stored_and_a_bad_payload_is_an_error_not_a_panic() {
+        let payload = serde_json::json!({"future": true});
+        let unknown = Event::decode("UserDisabled", payload.clone()).unwrap();
+        assert_eq!(unknown.event_type(), "UserDisabled");
+        assert_eq!(unknown.payload(), payload);
+        assert!(Event::decode("Revoked", serde_json::json!({"session_id": 1})).is_err());
     }
 }

@@ -62,6 +62,10 @@ id_type!(
     /// One token (the `jti` claim); the session remembers its current refresh token's id.
     TokenId
 );
+id_type!(
+    /// One password check, reserved before the password is hashed (see [`crate::attempts`]).
+    AttemptId
+);
 
 #[cfg(test)]
 mod tests {

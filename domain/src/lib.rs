@@ -8,9 +8,12 @@
 //!   is valid; there is no later `validate()`.
 //! - [`event`]: the facts, with their stable `event_type` names and JSON payloads.
 //! - [`stream`]: which stream (the unit of consistency in the log) each fact belongs to.
-//! - [`user`]: the user aggregate (identity, password hash, roles) as `decide` and `apply`.
+//! - [`user`]: the user aggregate (identity, password hash, roles, wholesale session
+//!   revocations) as `decide` and `apply`.
 //! - [`session`]: the session aggregate (one login: refresh-token generation, revocation).
+//! - [`attempts`]: the password checks of one name, which the login throttle counts.
 
+pub mod attempts;
 pub mod event;
 pub mod ids;
 pub mod password;
@@ -21,8 +24,16 @@ pub mod user;
 pub mod username;
 
 pub use event::{Event, EventDecodeError, RevocationReason};
-pub use ids::{IdParseError, SessionId, TokenId, UserId};
+pub use ids::{AttemptId, IdParseError, SessionId, TokenId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use role::{Role, RoleError};
 pub use stream::StreamId;
 pub use username::{Username, UsernameError};
+
+/// Where and when an event was recorded: its global position in the log and its time. The
+/// aggregates' `apply` receives it next to each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub position: u64,
+    pub at: time::OffsetDateTime,
+}

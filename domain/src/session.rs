@@ -1,13 +1,15 @@
 //! The session aggregate: one password login, its refresh-token generations, and its end.
 //!
-//! A session is `Active` from `LoggedIn` until `Revoked` (or until its refresh token expires).
-//! Each `Refreshed` retires the current refresh token and names its successor; presenting a
-//! retired one is taken as theft (RFC 9700 §4.14.2) and revokes the whole session.
+//! A session is `Active` from `LoggedIn` until `Revoked` (or until its refresh token expires, or
+//! its maximum age is reached). Each `Refreshed` retires the current refresh token and names its
+//! successor; presenting a retired one is taken as theft (RFC 9700 §4.14.2) and revokes the whole
+//! session. A `SessionsRevoked` on the user's stream ends it too; the user aggregate answers that
+//! ([`crate::user::User::session_revoked`]), from the position the session was opened at.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::event::{LoggedIn, Refreshed, Revoked};
-use crate::{Event, RevocationReason, SessionId, TokenId, UserId, Username};
+use crate::{Event, RevocationReason, SessionId, Stamp, TokenId, UserId, Username};
 
 /// What the session stream says so far.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +35,8 @@ pub struct Session {
     /// 1 for the login's refresh token, +1 for each rotation.
     pub generation: u32,
     pub created_at: OffsetDateTime,
+    /// The log position of its `LoggedIn`: a `SessionsRevoked` after it ends the session.
+    pub opened_at: u64,
     pub last_used_at: OffsetDateTime,
     /// When the current refresh token expires; the session cannot be refreshed after it.
     pub expires_at: OffsetDateTime,
@@ -48,11 +52,13 @@ pub enum SessionCommand {
         refresh_token_id: TokenId,
         expires_at: OffsetDateTime,
     },
-    /// Exchange the refresh token `presented` for a new one, `next`, valid until `expires_at`.
+    /// Exchange the refresh token `presented` for a new one, `next`, valid for `lifetime` but
+    /// never past the session's `max_age` (counted from its login).
     Refresh {
         presented: TokenId,
         next: TokenId,
-        expires_at: OffsetDateTime,
+        lifetime: Duration,
+        max_age: Duration,
     },
     Revoke {
         reason: RevocationReason,
@@ -129,20 +135,22 @@ pub fn decide(
             SessionCommand::Refresh {
                 presented,
                 next,
-                expires_at,
+                lifetime,
+                max_age,
             },
         ) => {
             if presented != session.refresh_token_id {
                 return Ok(vec![revoked(session, RevocationReason::RefreshReuse)]);
             }
-            if now >= session.expires_at {
+            let ends_at = session.created_at + max_age;
+            if now >= session.expires_at || now >= ends_at {
                 return Err(SessionError::Expired);
             }
             Ok(vec![Event::Refreshed(Refreshed {
                 session_id: session.id,
                 refresh_token_id: next,
                 generation: session.generation + 1,
-                expires_at,
+                expires_at: (now + lifetime).min(ends_at),
             })])
         }
         (SessionState::Active(session), SessionCommand::Revoke { reason }) => {
@@ -168,8 +176,10 @@ fn revoked(session: &Session, reason: RevocationReason) -> Event {
 /// was refreshed.
 pub const STATE_TAIL: u32 = 2;
 
-/// Folds one event, recorded at `at`, into the state. Events of other aggregates are ignored.
-pub fn apply(state: SessionState, event: &Event, at: OffsetDateTime) -> SessionState {
+/// Folds one event, recorded at `stamp`, into the state. Events of other aggregates, and of
+/// types this release does not know, are passed over.
+pub fn apply(state: SessionState, event: &Event, stamp: Stamp) -> SessionState {
+    let at = stamp.at;
     match (state, event) {
         (SessionState::None, Event::LoggedIn(e)) => SessionState::Active(Session {
             id: e.session_id,
@@ -178,6 +188,7 @@ pub fn apply(state: SessionState, event: &Event, at: OffsetDateTime) -> SessionS
             refresh_token_id: e.refresh_token_id,
             generation: 1,
             created_at: at,
+            opened_at: stamp.position,
             last_used_at: at,
             expires_at: e.expires_at,
         }),
@@ -246,17 +257,25 @@ mod tests {
         })
     }
 
+    fn at(position: u64, at: OffsetDateTime) -> Stamp {
+        Stamp { position, at }
+    }
+
     fn given(events: &[Event]) -> SessionState {
         events
             .iter()
-            .fold(SessionState::None, |state, event| apply(state, event, T0))
+            .zip(1..)
+            .fold(SessionState::None, |state, (event, position)| {
+                apply(state, event, at(position, T0))
+            })
     }
 
     fn refresh(presented: u128, next: u128) -> SessionCommand {
         SessionCommand::Refresh {
             presented: token(presented),
             next: token(next),
-            expires_at: expiry(),
+            lifetime: Duration::days(30),
+            max_age: Duration::days(90),
         }
     }
 
@@ -265,18 +284,20 @@ mod tests {
         let mut stream = vec![logged_in()];
         stream.extend((2..40).map(|n| refreshed(n, n as u32)));
         stream.push(revoked_because(RevocationReason::Logout));
-        let at = |i: usize| T0 + Duration::minutes(i as i64);
+        let stamp = |i: usize| at(i as u64 + 1, T0 + Duration::minutes(i as i64));
         for len in 1..=stream.len() {
             let prefix = &stream[..len];
             let whole = prefix
                 .iter()
                 .enumerate()
-                .fold(SessionState::None, |state, (i, e)| apply(state, e, at(i)));
+                .fold(SessionState::None, |state, (i, e)| {
+                    apply(state, e, stamp(i))
+                });
             let tail_from = len.saturating_sub(STATE_TAIL as usize).max(1);
             let edges = std::iter::once(0)
                 .chain(tail_from..len)
                 .fold(SessionState::None, |state, i| {
-                    apply(state, &prefix[i], at(i))
+                    apply(state, &prefix[i], stamp(i))
                 });
             assert_eq!(edges, whole, "after {len} events");
         }
@@ -346,6 +367,38 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_never_extends_the_session_past_its_maximum_age() {
+        let short = SessionCommand::Refresh {
+            presented: token(1),
+            next: token(2),
+            lifetime: Duration::days(30),
+            max_age: Duration::days(1),
+        };
+        let later = T0 + Duration::hours(20);
+        let Ok(events) = decide(&given(&[logged_in()]), short, later) else {
+            panic!("refused")
+        };
+        let [Event::Refreshed(refreshed)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(refreshed.expires_at, T0 + Duration::days(1));
+    }
+
+    #[test]
+    fn given_a_session_at_its_maximum_age_when_refresh_then_expired() {
+        let command = SessionCommand::Refresh {
+            presented: token(1),
+            next: token(2),
+            lifetime: Duration::days(30),
+            max_age: Duration::days(1),
+        };
+        assert_eq!(
+            decide(&given(&[logged_in()]), command, T0 + Duration::days(1)),
+            Err(SessionError::Expired)
+        );
+    }
+
+    #[test]
     fn given_expired_when_refresh_then_expired() {
         let later = expiry() + Duration::seconds(1);
         assert_eq!(
@@ -386,13 +439,14 @@ mod tests {
     #[test]
     fn applying_a_refresh_moves_the_current_token_and_last_use() {
         let later = T0 + Duration::minutes(5);
-        let state = apply(given(&[logged_in()]), &refreshed(2, 2), later);
+        let state = apply(given(&[logged_in()]), &refreshed(2, 2), at(2, later));
         let SessionState::Active(session) = state else {
             panic!("not active")
         };
         assert_eq!(session.refresh_token_id, token(2));
         assert_eq!(session.generation, 2);
         assert_eq!(session.created_at, T0);
+        assert_eq!(session.opened_at, 1);
         assert_eq!(session.last_used_at, later);
     }
 

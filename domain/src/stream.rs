@@ -22,8 +22,9 @@ impl StreamId {
         Self(format!("session:{session}"))
     }
 
-    /// Failed logins for a username, whether or not the account exists. They live apart from
-    /// the user stream so that failing to log in as a free name does not reserve it.
+    /// Password checks for a username (reserved, succeeded, failed), whether or not the account
+    /// exists: the login throttle's state. They live apart from the user stream so that
+    /// failing to log in as a free name does not reserve it.
     pub fn login_attempts(username: &Username) -> Self {
         Self(format!("login:{}", username.canonical()))
     }

@@ -1,11 +1,12 @@
-//! The user aggregate: identity, password hash and roles, decided from the user's stream.
+//! The user aggregate: identity, password hash, roles, and the revocations that end all of the
+//! user's sessions at once, decided from the user's stream.
 
 use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
-use crate::event::{PasswordChanged, Registered, RoleGranted, RoleRevoked};
-use crate::{Event, PasswordHash, Role, UserId, Username};
+use crate::event::{PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked};
+use crate::{Event, PasswordHash, RevocationReason, Role, SessionId, Stamp, UserId, Username};
 
 /// What the user stream says so far. `None` until `Registered`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -23,6 +24,27 @@ pub struct User {
     pub password_hash: PasswordHash,
     pub roles: BTreeSet<Role>,
     pub created_at: OffsetDateTime,
+    /// Every `SessionsRevoked` so far: each ended the sessions opened before it in the log.
+    pub session_cutoffs: Vec<SessionCutoff>,
+}
+
+/// One `SessionsRevoked`: sessions opened at an earlier log position are revoked, but `except`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCutoff {
+    pub position: u64,
+    pub reason: RevocationReason,
+    pub except: Option<SessionId>,
+}
+
+impl User {
+    /// Why the session `session`, opened (`LoggedIn`) at log position `opened_at`, was revoked
+    /// with all the user's others, if it was.
+    pub fn session_revoked(&self, session: SessionId, opened_at: u64) -> Option<RevocationReason> {
+        self.session_cutoffs
+            .iter()
+            .find(|cutoff| opened_at < cutoff.position && cutoff.except != Some(session))
+            .map(|cutoff| cutoff.reason)
+    }
 }
 
 /// What may be asked of a user.
@@ -33,11 +55,18 @@ pub enum UserCommand {
         username: Username,
         password_hash: PasswordHash,
     },
+    /// Replaces the password and revokes every session but `keep` (the caller's own).
     ChangePassword {
         password_hash: PasswordHash,
+        keep: Option<SessionId>,
     },
     GrantRole(Role),
     RevokeRole(Role),
+    /// Revokes every session opened so far, but `except`.
+    RevokeSessions {
+        reason: RevocationReason,
+        except: Option<SessionId>,
+    },
 }
 
 /// Why a user command is refused.
@@ -71,10 +100,28 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
         })]),
         (UserState::Registered(_), UserCommand::Register { .. }) => Err(UserError::UsernameTaken),
         (UserState::None, _) => Err(UserError::UnknownUser),
-        (UserState::Registered(user), UserCommand::ChangePassword { password_hash }) => {
-            Ok(vec![Event::PasswordChanged(PasswordChanged {
+        (
+            UserState::Registered(user),
+            UserCommand::ChangePassword {
+                password_hash,
+                keep,
+            },
+        ) => Ok(vec![
+            Event::PasswordChanged(PasswordChanged {
                 user_id: user.id,
                 password_hash,
+            }),
+            Event::SessionsRevoked(SessionsRevoked {
+                user_id: user.id,
+                reason: RevocationReason::PasswordChanged,
+                except: keep,
+            }),
+        ]),
+        (UserState::Registered(user), UserCommand::RevokeSessions { reason, except }) => {
+            Ok(vec![Event::SessionsRevoked(SessionsRevoked {
+                user_id: user.id,
+                reason,
+                except,
             })])
         }
         (UserState::Registered(user), UserCommand::GrantRole(role)) => {
@@ -98,16 +145,26 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
     }
 }
 
-/// Folds one event, recorded at `at`, into the state. Events of other aggregates are ignored.
-pub fn apply(state: UserState, event: &Event, at: OffsetDateTime) -> UserState {
+/// Folds one event, recorded at `stamp`, into the state. Events of other aggregates, and of
+/// types this release does not know, are passed over.
+pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
     match (state, event) {
         (UserState::None, Event::Registered(e)) => UserState::Registered(User {
             id: e.user_id,
             username: e.username.clone(),
             password_hash: e.password_hash.clone(),
             roles: BTreeSet::new(),
-            created_at: at,
+            created_at: stamp.at,
+            session_cutoffs: Vec::new(),
         }),
+        (UserState::Registered(mut user), Event::SessionsRevoked(e)) => {
+            user.session_cutoffs.push(SessionCutoff {
+                position: stamp.position,
+                reason: e.reason,
+                except: e.except,
+            });
+            UserState::Registered(user)
+        }
         (UserState::Registered(mut user), Event::PasswordChanged(e)) => {
             user.password_hash = e.password_hash.clone();
             UserState::Registered(user)
@@ -132,6 +189,10 @@ mod tests {
 
     const AT: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
+    fn stamp(position: u64) -> Stamp {
+        Stamp { position, at: AT }
+    }
+
     fn alice() -> Username {
         Username::parse("alice").unwrap()
     }
@@ -155,7 +216,10 @@ mod tests {
     fn given(events: &[Event]) -> UserState {
         events
             .iter()
-            .fold(UserState::None, |state, event| apply(state, event, AT))
+            .zip(1..)
+            .fold(UserState::None, |state, (event, position)| {
+                apply(state, event, stamp(position))
+            })
     }
 
     #[test]
@@ -189,6 +253,7 @@ mod tests {
         for command in [
             UserCommand::ChangePassword {
                 password_hash: hash("h"),
+                keep: None,
             },
             UserCommand::GrantRole(Role::admin()),
             UserCommand::RevokeRole(Role::admin()),
@@ -197,21 +262,53 @@ mod tests {
         }
     }
 
+    fn session(n: u128) -> SessionId {
+        SessionId::from_uuid(Uuid::from_u128(n))
+    }
+
     #[test]
-    fn given_registered_when_change_password_then_password_changed() {
+    fn given_registered_when_change_password_then_password_changed_and_every_other_session_revoked()
+    {
         let events = decide(
             &given(&[registered()]),
             UserCommand::ChangePassword {
                 password_hash: hash("h2"),
+                keep: Some(session(9)),
             },
         );
         assert_eq!(
             events,
-            Ok(vec![Event::PasswordChanged(PasswordChanged {
-                user_id: id(),
-                password_hash: hash("h2"),
-            })])
+            Ok(vec![
+                Event::PasswordChanged(PasswordChanged {
+                    user_id: id(),
+                    password_hash: hash("h2"),
+                }),
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: id(),
+                    reason: RevocationReason::PasswordChanged,
+                    except: Some(session(9)),
+                })
+            ])
         );
+    }
+
+    #[test]
+    fn sessions_opened_before_a_sessions_revoked_are_revoked_but_the_one_it_spares() {
+        let revoked = Event::SessionsRevoked(SessionsRevoked {
+            user_id: id(),
+            reason: RevocationReason::LogoutAll,
+            except: Some(session(2)),
+        });
+        // Registered at 1, SessionsRevoked at 2.
+        let UserState::Registered(user) = given(&[registered(), revoked]) else {
+            panic!("not registered")
+        };
+        assert_eq!(
+            user.session_revoked(session(1), 1),
+            Some(RevocationReason::LogoutAll)
+        );
+        assert_eq!(user.session_revoked(session(2), 1), None, "spared");
+        assert_eq!(user.session_revoked(session(3), 3), None, "opened after");
     }
 
     #[test]

@@ -20,7 +20,7 @@ async fn admin_is_200_after_grant_role_and_a_new_login() {
     let app = spawn_app().await;
     let before = app.registered_and_logged_in("alice").await;
 
-    let output = app.cli(&["user", "grant-role", "alice", "admin"]);
+    let output = app.cli(&["user", "grant-role", "alice", "admin"]).await;
     assert!(
         output.status.success(),
         "{}",
@@ -52,11 +52,13 @@ async fn a_refresh_picks_up_a_role_revoked_since_login() {
     app.register("alice").await;
     assert!(app
         .cli(&["user", "grant-role", "alice", "admin"])
+        .await
         .status
         .success());
     let tokens = app.login("alice").await;
     assert!(app
         .cli(&["user", "revoke-role", "alice", "admin"])
+        .await
         .status
         .success());
 
@@ -79,9 +81,10 @@ async fn granting_a_role_twice_records_it_once() {
     app.register("alice").await;
     assert!(app
         .cli(&["user", "grant-role", "alice", "admin"])
+        .await
         .status
         .success());
-    let again = app.cli(&["user", "grant-role", "ALICE", "admin"]);
+    let again = app.cli(&["user", "grant-role", "ALICE", "admin"]).await;
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing recorded"));
 }
@@ -89,13 +92,15 @@ async fn granting_a_role_twice_records_it_once() {
 #[tokio::test]
 async fn grant_role_for_an_unknown_user_or_a_bad_role_fails_with_one_line() {
     let app = spawn_app().await;
-    let unknown = app.cli(&["user", "grant-role", "nobody", "admin"]);
+    let unknown = app.cli(&["user", "grant-role", "nobody", "admin"]).await;
     assert!(!unknown.status.success());
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no such user"), "{stderr}");
 
-    let bad_role = app.cli(&["user", "grant-role", "alice", "Not A Role"]);
+    let bad_role = app
+        .cli(&["user", "grant-role", "alice", "Not A Role"])
+        .await;
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("invalid role"));
 }

@@ -15,6 +15,7 @@ async fn busy_app() -> (TestApp, Tokens) {
     app.register("root").await;
     assert!(app
         .cli(&["user", "grant-role", "root", "admin"])
+        .await
         .status
         .success());
     let admin = app.login("root").await;
@@ -40,6 +41,7 @@ async fn busy_app() -> (TestApp, Tokens) {
         .unwrap();
     assert!(app
         .cli(&["user", "grant-role", "alice", "ops"])
+        .await
         .status
         .success());
     app.delete("/logout", refreshed["access_token"].as_str().unwrap())
@@ -79,10 +81,18 @@ async fn by_username_it_answers_everything_about_that_user_in_order() {
         types(&page),
         [
             "Registered",
+            // Each password check is reserved before the hash, then concluded.
+            "LoginAttempted",
             "LoggedIn",
+            "LoginSucceeded",
+            "LoginAttempted",
             "LoginFailed",
             "Refreshed",
+            // A password change: checked, changed, every other session revoked in one fact.
+            "LoginAttempted",
             "PasswordChanged",
+            "SessionsRevoked",
+            "LoginSucceeded",
             "RoleGranted",
             "Revoked"
         ]
@@ -140,7 +150,9 @@ async fn a_trusted_proxys_forwarded_for_is_believed_and_an_untrusted_ones_is_not
             .unwrap();
         let registered = app.events_of_type("Registered").await;
         assert_eq!(registered.len(), 1);
-        let output = app.cli(&["audit", "--type", "Registered", "--format", "json"]);
+        let output = app
+            .cli(&["audit", "--type", "Registered", "--format", "json"])
+            .await;
         let page: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(page["events"][0]["metadata"]["client_addr"], expected);
         assert_eq!(
@@ -265,7 +277,9 @@ async fn no_audit_output_ever_holds_a_password_hash() {
     assert!(http.contains("Registered") && http.contains("PasswordChanged"));
     let mut outputs = vec![http];
     for format in ["table", "json", "jsonl"] {
-        let output = app.cli(&["audit", "--limit", "1000", "--format", format]);
+        let output = app
+            .cli(&["audit", "--limit", "1000", "--format", format])
+            .await;
         assert!(
             output.status.success(),
             "{}",
@@ -296,7 +310,7 @@ async fn the_cli_and_the_http_api_agree_on_the_same_data() {
         let http = events(&app, &admin.access, query).await;
         let mut cli = vec!["audit", "--format", "json"];
         cli.extend(args);
-        let output = app.cli(&cli);
+        let output = app.cli(&cli).await;
         assert!(
             output.status.success(),
             "{}",
@@ -310,27 +324,31 @@ async fn the_cli_and_the_http_api_agree_on_the_same_data() {
 #[tokio::test]
 async fn the_cli_prints_jsonl_and_an_aligned_table() {
     let (app, _) = busy_app().await;
-    let jsonl = app.cli(&["audit", "--username", "alice", "--format", "jsonl"]);
+    let jsonl = app
+        .cli(&["audit", "--username", "alice", "--format", "jsonl"])
+        .await;
     let lines: Vec<Value> = String::from_utf8_lossy(&jsonl.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 7);
+    assert_eq!(lines.len(), 13);
     assert_eq!(lines[0]["type"], "Registered");
 
-    let table = app.cli(&["audit", "--username", "alice", "--format", "table"]);
+    let table = app
+        .cli(&["audit", "--username", "alice", "--format", "table"])
+        .await;
     let text = String::from_utf8_lossy(&table.stdout);
     let rows: Vec<&str> = text.lines().collect();
     assert!(
         rows[0].starts_with("POSITION") && rows[0].contains("TYPE") && rows[0].contains("CLIENT")
     );
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 14);
     let type_column = rows[0].find("TYPE").unwrap();
     assert!(rows[1..]
         .iter()
         .all(|row| row[type_column..].starts_with(char::is_uppercase)));
 
-    let bad = app.cli(&["audit", "--type", "Bogus"]);
+    let bad = app.cli(&["audit", "--type", "Bogus"]).await;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown event type"));
 }

@@ -47,7 +47,7 @@ async fn rotating_the_key_switches_signing_while_old_tokens_keep_verifying() {
     let before = app.registered_and_logged_in("alice").await;
     let old_kid = header(&before.access)["kid"].clone();
 
-    let output = app.cli(&["keys", "rotate"]);
+    let output = app.cli(&["keys", "rotate"]).await;
     assert!(
         output.status.success(),
         "{}",

@@ -14,6 +14,7 @@ mod cookies;
 mod errors;
 mod helpers;
 mod hostile;
+mod invariants;
 mod keys;
 mod login;
 mod logout;

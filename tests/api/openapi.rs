@@ -26,7 +26,7 @@ async fn the_served_spec_is_the_committed_one() {
 #[tokio::test]
 async fn the_cli_prints_the_same_spec() {
     let app = spawn_app().await;
-    let output = app.cli(&["openapi"]);
+    let output = app.cli(&["openapi"]).await;
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),

@@ -54,7 +54,9 @@ async fn readiness_is_503_json_when_the_store_cannot_answer() {
 #[tokio::test]
 async fn insecure_cookies_off_loopback_are_refused_unless_allowed() {
     let app = spawn_app().await;
-    let output = app.cli(&["serve", "--bind", "0.0.0.0:0", "--cookie-secure", "false"]);
+    let output = app
+        .cli(&["serve", "--bind", "0.0.0.0:0", "--cookie-secure", "false"])
+        .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -74,10 +76,10 @@ async fn insecure_cookies_off_loopback_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn an_unknown_username_takes_as_long_to_refuse_as_a_wrong_password() {
-    let app = spawn_app_with(ServeArgs {
+    let app = spawn_app_with(crate::helpers::real_hashing(ServeArgs {
         login_max_failures: 0,
         ..test_args()
-    })
+    }))
     .await;
     app.register("alice").await;
     let time = |body: Value| {

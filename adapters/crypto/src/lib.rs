@@ -7,7 +7,8 @@
 //!   checks; a key ring that rotation replaces while requests are served.
 //! - [`cache`]: the bounded cache of verified tokens in front of [`jwt`] (the hot path).
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
-//! - [`system`]: the system clock, UUIDv7 ids and random secrets.
+//! - [`system`]: the system clock (the only reader of the system's time), UUIDv7 ids and random
+//!   secrets; with the `testing` feature, a clock tests can move forward.
 
 pub mod cache;
 pub mod jwt;
@@ -19,4 +20,6 @@ pub use cache::VerifiedTokenCache;
 pub use jwt::{JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
 pub use password::{Argon2Hasher, Argon2Params};
+#[cfg(feature = "testing")]
+pub use system::AdjustableClock;
 pub use system::{SystemClock, UuidV7Ids};

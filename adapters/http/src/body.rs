@@ -1,34 +1,54 @@
 //! A JSON request body that reports *why* it could not be read.
 //!
 //! poem-openapi's own `Json<T>` folds "this is not JSON" and "this JSON lacks a field" into one
-//! error with a free-text reason. The handlers answer those differently (the login contract
-//! says `Missing username or password` for the second), so this wrapper keeps them apart as
-//! [`BodyError`] variants that a handler can match on.
+//! error with a free-text reason. The contract answers those differently (login says
+//! `Missing username or password` for the second), so this wrapper keeps them apart as
+//! [`BodyError`] variants, and a body type names its own message for the second
+//! ([`RequestBody::WRONG_SHAPE`]). The error answers itself: 400 with that message.
 
 use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::FromRequest as _;
-use poem::{Request, RequestBody, Result};
+use poem::{IntoResponse, Request, Response, Result};
 use poem_openapi::impl_apirequest_for_payload;
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 
+use crate::errors::msg;
+
 /// A JSON body of type `T`.
 pub struct JsonBody<T>(pub T);
+
+/// What a request body type says when JSON of the wrong shape arrives.
+pub trait RequestBody {
+    /// The `msg` of the 400, e.g. `Missing username or password`.
+    const WRONG_SHAPE: &'static str;
+}
 
 /// Why the body was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("Request body is not valid JSON: {0}")]
     NotJson(String),
-    #[error("Request body has the wrong shape: {0}")]
-    WrongShape(String),
+    /// JSON, but not of the type's shape; the text is the type's own message.
+    #[error("{message}")]
+    WrongShape {
+        message: &'static str,
+        /// What did not fit, for the server log.
+        detail: String,
+    },
 }
 
 impl ResponseError for BodyError {
     fn status(&self) -> StatusCode {
         StatusCode::BAD_REQUEST
+    }
+
+    fn as_response(&self) -> Response {
+        msg(self.to_string())
+            .with_status(self.status())
+            .into_response()
     }
 }
 
@@ -50,18 +70,20 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
-impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + RequestBody> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+    async fn from_request(request: &Request, body: &mut poem::RequestBody) -> Result<Self> {
         // The body-limit middleware has already bounded the size.
         let bytes = Vec::<u8>::from_request(request, body).await?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| BodyError::NotJson(e.to_string()))?;
-        let parsed =
-            T::parse_from_json(Some(value)).map_err(|e| BodyError::WrongShape(e.into_message()))?;
+        let parsed = T::parse_from_json(Some(value)).map_err(|e| BodyError::WrongShape {
+            message: T::WRONG_SHAPE,
+            detail: e.into_message(),
+        })?;
         Ok(Self(parsed))
     }
 }
 
-impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + RequestBody);

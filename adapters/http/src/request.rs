@@ -19,9 +19,9 @@ const MAX_USER_AGENT: usize = 256;
 pub struct RequestId(pub String);
 
 /// Where the request came from, for the events it causes.
-pub struct Caller(pub Metadata);
+pub struct Origin(pub Metadata);
 
-impl<'a> FromRequest<'a> for Caller {
+impl<'a> FromRequest<'a> for Origin {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let user_agent = req
             .header(header::USER_AGENT)

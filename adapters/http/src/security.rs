@@ -10,18 +10,18 @@
 
 use std::sync::Arc;
 
+use authlog_application::access::Caller;
 use authlog_application::authenticate::AuthError;
 use authlog_application::ports::{Claims, TokenKind};
 use poem::error::ResponseError;
 use poem::http::{header, Method, StatusCode};
-use poem::{Request, RequestBody};
+use poem::{IntoResponse, Request, RequestBody, Response};
 use poem_openapi::auth::{ApiKey, Bearer};
-use poem_openapi::payload::Json;
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
-use crate::errors::{msg, MessageBody};
+use crate::errors::{internal, msg};
 use crate::state::AppState;
 
 /// The header of the CSRF double submit.
@@ -43,6 +43,13 @@ pub struct Authenticated {
 
 /// A valid access token of a live session.
 pub struct Access(pub Authenticated);
+
+impl Access {
+    /// The token's holder, as the use cases that check roles take it.
+    pub fn caller(&self) -> Caller {
+        Caller::User(self.0.claims.clone())
+    }
+}
 
 /// A valid refresh token (its session is checked against the log by the refresh itself).
 pub struct Refresh(pub Authenticated);
@@ -153,12 +160,30 @@ pub enum AuthFailure {
     NoState,
 }
 
+/// A refused credential answers itself: 401 with the message and an RFC 6750 challenge (bare
+/// when no credential was presented, `invalid_token` with the message when one was). Every
+/// authenticated operation documents this 401 in its refusal enum; none handles it.
 impl ResponseError for AuthFailure {
     fn status(&self) -> StatusCode {
         match self {
             Self::NoState => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
+    }
+
+    fn as_response(&self) -> Response {
+        if let Self::NoState = self {
+            return internal(self).with_status(self.status()).into_response();
+        }
+        let text = self.to_string();
+        let header = match self {
+            Self::Missing => challenge(None),
+            _ => challenge(Some(&text)),
+        };
+        msg(text)
+            .with_status(self.status())
+            .with_header(header::WWW_AUTHENTICATE, header)
+            .into_response()
     }
 }
 
@@ -225,22 +250,6 @@ pub fn challenge(invalid_token: Option<&str>) -> String {
             description.replace(['"', '\\'], "'")
         ),
     }
-}
-
-/// The 401 answer (message and challenge) for a request that failed before its handler ran,
-/// as the framework hands it to a response's bad-request handler. Operations call this for
-/// every failure that is not about their body: authentication is their only other fallible
-/// extractor.
-pub fn unauthorized(err: &poem::Error) -> (Json<MessageBody>, String) {
-    let Some(failure) = err.downcast_ref::<AuthFailure>() else {
-        return (msg(err.to_string()), challenge(None));
-    };
-    let text = failure.to_string();
-    let header = match failure {
-        AuthFailure::Missing => challenge(None),
-        _ => challenge(Some(&text)),
-    };
-    (msg(text), header)
 }
 
 #[cfg(test)]

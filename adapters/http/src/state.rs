@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
+use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
-use authlog_application::ports::{EventStore, TokenService};
+use authlog_application::ports::{EventLog, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
@@ -31,8 +32,9 @@ pub struct AppState {
     pub audit: Audit,
     /// For the JWKS endpoint.
     pub tokens: Arc<dyn TokenService>,
-    /// For the readiness probe.
-    pub store: Arc<dyn EventStore>,
+    /// For the readiness probe: the log must answer, and this process must be keeping up.
+    pub log: Arc<dyn EventLog>,
+    pub feed: Arc<LogFeed>,
     pub cookies: CookieSettings,
     /// Renders the metrics registry in Prometheus text format.
     pub render_metrics: RenderMetrics,

@@ -1,24 +1,31 @@
-//! authlog's event store: the append-only `events` table, on SQLite or PostgreSQL via sqlx.
-//! Both implement the application's `EventStore` and `KeyStore` ports with the same table
-//! shape, the same guarantees, and one shared contract test suite.
+//! authlog's event store: the append-only `events` table, the signing keys, and the read models
+//! derived from the log, on SQLite or PostgreSQL via sqlx. [`Store`] implements every storage
+//! port of the application once, for both; one contract test suite holds them (and the
+//! application's in-memory store) to the same behaviour.
 //!
-//! - [`sqlite`]: [`SqliteStore`], the embedded default; opening it creates the file and applies
-//!   the embedded migrations.
-//! - [`postgres`]: [`PostgresStore`], for many instances on one database (advisory-lock
-//!   ordering, LISTEN/NOTIFY).
+//! - [`store`]: [`Store`], the ports' one implementation.
+//! - [`sqlite`]: the embedded default: opening the file, its exclusive write transaction.
+//! - [`postgres`]: many instances on one database: the advisory lock that orders appends, and
+//!   LISTEN/NOTIFY to learn of other instances' commits.
 //! - [`writer`]: the one task per process that appends, batching concurrent appends into one
-//!   exclusive transaction (group commit) and handing out positions in commit order.
+//!   exclusive transaction (group commit), each atomic across its streams.
+//! - [`projections`]: the read models (sessions, revocations, users), each kept from the log
+//!   behind a checkpoint written with its rows, rebuilt by replay.
+//! - [`sql`]: statements written once for both backends.
 //! - [`chain`]: the hash that links each row to the one before, so edits behind the service's
 //!   back are detectable; [`verify`] walks it.
-//! - [`rows`]: the column encodings (timestamps, JSON) shared by both backends.
+//! - [`rows`]: the column encodings (timestamps, JSON) and the event reads, shared by both.
 
 pub mod chain;
 pub mod postgres;
+pub mod projections;
 mod rows;
+pub mod sql;
 pub mod sqlite;
+pub mod store;
 pub mod verify;
 mod writer;
 
-pub use postgres::PostgresStore;
-pub use sqlite::{OpenError, SqliteStore};
+pub use projections::Rebuilt;
+pub use store::{OpenError, Store};
 pub use verify::{Intact, VerifyError};

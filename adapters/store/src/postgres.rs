@@ -1,4 +1,5 @@
-//! The PostgreSQL event store: how authlog scales out, many stateless instances on one
+//! What is PostgreSQL's own: connecting, the exclusive write transaction, and learning of
+//! other instances' commits. This is how authlog scales out: many stateless instances on one
 //! database.
 //!
 //! Order: every append transaction first takes one transaction-scoped advisory lock, so
@@ -8,53 +9,38 @@
 //! 8, and a reader at 8 would skip 7 for good). The cost is one appender at a time across the
 //! cluster, which group commit amortises: each lock holder writes a whole batch.
 //!
-//! Following: each commit sends `NOTIFY authlog_events`; every instance LISTENs and polls the log
-//! at once, with a slow periodic poll as the safety net for missed notifications.
+//! Following: each commit (of events, or of the projections) sends `NOTIFY authlog_events`;
+//! every instance LISTENs and runs its projector and follower at once, with a slow periodic
+//! poll as the safety net for missed notifications.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use authlog_application::ports::{
-    AppendError, Appended, AuditFilter, EventStore, ExpectedVersion, KeyStore, NewEvent,
-    RecordedEvent, SigningKey, StoreError,
-};
-use authlog_domain::StreamId;
+use authlog_application::ports::{SigningKey, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Transaction};
-use time::OffsetDateTime;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{watch, Notify};
 
-use crate::rows::{
-    decode_all, insert_key, read_query, to_i64, to_u64, unavailable, RawEvent, Read, COLUMNS,
-    SELECT_KEYS,
-};
-use crate::sqlite::{KeyRow, OpenError};
-use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
-use crate::writer::{self, AppendRequest, NewRow, WriteTx, Writer};
+use crate::rows::{insert_key, unavailable};
+use crate::store::OpenError;
+use crate::writer::{NewRow, WriteTx, Writer};
 
 /// The advisory lock that serialises appends across instances ("authlog" in ASCII).
 const APPEND_LOCK: i64 = 0x61_7574_686c_6f67;
 /// The channel commits are announced on.
-const CHANNEL: &str = "authlog_events";
-/// Appends queued for the writer before callers wait for room.
-const QUEUE: usize = 4_096;
+pub const CHANNEL: &str = "authlog_events";
+/// The safety-net poll: NOTIFY announces commits.
+pub const POLL: Duration = Duration::from_secs(2);
 /// The triggers that make `events` append-only.
-const GUARDS: &[&str] = &[
+pub const GUARDS: &[&str] = &[
     "events_refuse_update",
     "events_refuse_delete",
     "events_refuse_truncate",
 ];
 
-pub struct PostgresStore {
-    pool: PgPool,
-    writer: mpsc::Sender<AppendRequest>,
-    appended: Arc<Notify>,
-}
-
 /// `url` without its password, for messages.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}{}", &url[..scheme + 3], &url[at + 1..])
@@ -63,122 +49,78 @@ fn redacted(url: &str) -> String {
     }
 }
 
-impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://...`), applies the migrations, and starts
-    /// the writer and the listener. The database itself must exist.
-    ///
-    /// # Errors
-    /// [`OpenError`] for a malformed URL, an unreachable server or database, or a failed
-    /// migration.
-    pub async fn open(url: &str) -> Result<Self, OpenError> {
-        let shown = redacted(url);
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| OpenError::BadUrl {
-                url: shown.clone(),
-                reason: e.to_string(),
-            })?
-            .disable_statement_logging();
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|source| OpenError::Open {
-                path: shown.clone(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| OpenError::Migrate {
-                path: shown,
-                source,
-            })?;
-        let (writer, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(PostgresWriter(pool.clone()), requests));
-        let appended = Arc::new(Notify::new());
-        tokio::spawn(listen(pool.clone(), appended.clone()));
-        Ok(Self {
-            pool,
-            writer,
-            appended,
-        })
-    }
-
-    /// Signalled whenever any instance commits an append (a permit is stored if nobody waits).
-    pub fn appended(&self) -> Arc<Notify> {
-        self.appended.clone()
-    }
-
-    /// Runs one read of the event log (its SQL is shared with the other backend).
-    async fn read(&self, read: Read<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut query = read_query::<Postgres>(read)?;
-        let rows: Vec<RawEvent> = query
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        decode_all(rows)
-    }
-
-    /// Walks the whole hash chain and checks that the append-only triggers are installed and
-    /// enabled.
-    ///
-    /// # Errors
-    /// [`VerifyError`] naming the first bad position or the missing guard.
-    pub async fn verify(&self) -> Result<Intact, VerifyError> {
-        let present: Vec<String> = sqlx::query_scalar(
-            "SELECT tgname::text FROM pg_trigger \
-             WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
-        )
-        .fetch_all(&self.pool)
+/// Connects to the database at `url` (`postgres://...`) and applies the migrations. The
+/// database itself must exist.
+pub async fn open(url: &str) -> Result<PgPool, OpenError> {
+    let shown = redacted(url);
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| OpenError::BadUrl {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?
+        .disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
         .await
-        .map_err(unavailable)?;
-        require_guards(GUARDS, &present)?;
-        let mut walk = ChainWalk::default();
-        let sql = format!(
-            "SELECT {COLUMNS}, hash FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
-        );
-        loop {
-            let rows: Vec<HashedRow> = sqlx::query_as(&sql)
-                .bind(to_i64(walk.next_position())?)
-                .bind(BATCH)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(unavailable)?;
-            for row in &rows {
-                walk.check(row)?;
-            }
-            if rows.len() < BATCH as usize {
-                return Ok(walk.finish());
-            }
-        }
-    }
+        .map_err(|source| OpenError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(|source| OpenError::Migrate {
+            path: shown,
+            source,
+        })?;
+    Ok(pool)
 }
 
-/// Relays `NOTIFY authlog_events` to `appended`, reconnecting after failures.
-async fn listen(pool: PgPool, appended: Arc<Notify>) {
+/// The enabled triggers on `events`.
+pub async fn guards(pool: &PgPool) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT tgname::text FROM pg_trigger \
+         WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)
+}
+
+/// Relays `NOTIFY authlog_events` to `announced`, reconnecting after failures, until `stopped`.
+pub async fn listen(pool: PgPool, announced: Arc<Notify>, mut stopped: watch::Receiver<()>) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(e) = listener.listen(CHANNEL).await {
                     tracing::warn!(error = %e, "cannot LISTEN; relying on polling");
                 } else {
-                    // Whatever happened while not listening is caught by the next poll.
-                    appended.notify_one();
-                    while listener.recv().await.is_ok() {
-                        appended.notify_one();
+                    // Whatever happened while not listening is caught by the next run.
+                    announced.notify_one();
+                    loop {
+                        tokio::select! {
+                            received = listener.recv() => match received {
+                                Ok(_) => announced.notify_one(),
+                                Err(_) => break,
+                            },
+                            _ = stopped.changed() => return,
+                        }
                     }
                     tracing::warn!("LISTEN connection lost; reconnecting");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN; retrying"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 
-struct PostgresWriter(PgPool);
+pub struct PostgresWriter(pub PgPool);
 
 impl Writer for PostgresWriter {
     type Tx = Transaction<'static, Postgres>;
@@ -220,7 +162,7 @@ impl WriteTx for Transaction<'static, Postgres> {
         .bind(row.position)
         .bind(row.stream_id)
         .bind(row.stream_version)
-        .bind(row.event.event_type)
+        .bind(&row.event.event_type)
         .bind(row.event.subject.as_deref())
         .bind(&row.event.payload)
         .bind(&row.event.metadata)
@@ -232,6 +174,15 @@ impl WriteTx for Transaction<'static, Postgres> {
         Ok(())
     }
 
+    async fn insert_key(&mut self, key: &SigningKey) -> Result<(), StoreError> {
+        insert_key::<Postgres>(key)
+            .build()
+            .execute(&mut **self)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn commit(mut self) -> Result<(), StoreError> {
         // Delivered to listeners only if, and when, the transaction commits.
         sqlx::query("SELECT pg_notify($1, '')")
@@ -240,99 +191,6 @@ impl WriteTx for Transaction<'static, Postgres> {
             .await
             .map_err(unavailable)?;
         Transaction::commit(self).await.map_err(unavailable)
-    }
-}
-
-#[async_trait]
-impl EventStore for PostgresStore {
-    async fn append(
-        &self,
-        stream: StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, stream, expected, events).await
-    }
-
-    async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::Stream(&stream)).await
-    }
-
-    async fn read_stream_tail(
-        &self,
-        stream: StreamId,
-        count: u32,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::Tail(&stream, count)).await
-    }
-
-    async fn read_stream_edges(
-        &self,
-        stream: StreamId,
-        tail: u32,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::Edges(&stream, tail)).await
-    }
-
-    async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::Subject(subject)).await
-    }
-
-    async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::After(after, limit)).await
-    }
-
-    async fn read_type_since(
-        &self,
-        event_type: &'static str,
-        since: OffsetDateTime,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::TypeSince(event_type, since)).await
-    }
-
-    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read(Read::Audit(&filter)).await
-    }
-
-    async fn head(&self) -> Result<u64, StoreError> {
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        to_u64(head)
-    }
-}
-
-#[async_trait]
-impl KeyStore for PostgresStore {
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(SELECT_KEYS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        rows.into_iter().map(KeyRow::decode).collect()
-    }
-
-    async fn add_first_signing_key(&self, key: SigningKey) -> Result<bool, StoreError> {
-        // The advisory lock makes "insert unless any key exists" atomic between instances that
-        // start at the same moment on an empty database.
-        let mut tx = PostgresWriter(self.pool.clone()).begin().await?;
-        let inserted = insert_key::<Postgres>(&key, true)
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        Transaction::commit(tx).await.map_err(unavailable)?;
-        Ok(inserted.rows_affected() == 1)
-    }
-
-    async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError> {
-        insert_key::<Postgres>(&key, false)
-            .build()
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }
 

@@ -17,10 +17,47 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
     utc.format(TIMESTAMP).unwrap_or_else(|_| utc.to_string())
 }
 
+/// Reads a time as [`format_timestamp`] writes it (`2026-01-02T03:04:05.123456Z`). Read by hand:
+/// a start reads one per recent revocation, and the general parser cost more than the rest of
+/// the fill together.
 pub fn parse_timestamp(raw: &str) -> Result<OffsetDateTime, StoreError> {
-    PrimitiveDateTime::parse(raw, TIMESTAMP)
-        .map(PrimitiveDateTime::assume_utc)
-        .map_err(|e| StoreError::Corrupt(format!("recorded_at {raw:?}: {e}")))
+    let corrupt = || StoreError::Corrupt(format!("timestamp {raw:?}"));
+    let bytes = raw.as_bytes();
+    let shape = bytes.len() == 27
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+        ]
+        .iter()
+        .all(|&(i, c)| bytes[i] == c);
+    if !shape {
+        return Err(corrupt());
+    }
+    let number = |from: usize, to: usize| -> Result<u32, StoreError> {
+        bytes[from..to].iter().try_fold(0u32, |n, b| match b {
+            b'0'..=b'9' => Ok(n * 10 + u32::from(b - b'0')),
+            _ => Err(corrupt()),
+        })
+    };
+    let year = i32::try_from(number(0, 4)?).map_err(|_| corrupt())?;
+    let month = time::Month::try_from(u8::try_from(number(5, 7)?).map_err(|_| corrupt())?)
+        .map_err(|_| corrupt())?;
+    let narrow = |n: u32| u8::try_from(n).map_err(|_| corrupt());
+    let date = time::Date::from_calendar_date(year, month, narrow(number(8, 10)?)?)
+        .map_err(|_| corrupt())?;
+    let time = time::Time::from_hms_micro(
+        narrow(number(11, 13)?)?,
+        narrow(number(14, 16)?)?,
+        narrow(number(17, 19)?)?,
+        number(20, 26)?,
+    )
+    .map_err(|_| corrupt())?;
+    Ok(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
 pub fn unavailable(e: sqlx::Error) -> StoreError {
@@ -45,14 +82,18 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
+    /// The row as the application sees it. A type this release does not know decodes as
+    /// `Event::Unknown` (counted, and warned about once per type); a row of a known type that
+    /// does not decode is corrupt.
     pub fn decode(self) -> Result<RecordedEvent, StoreError> {
         let position = self.position;
-        let payload: serde_json::Value = serde_json::from_str(&self.payload)
-            .map_err(|e| StoreError::Corrupt(format!("payload at position {position}: {e}")))?;
         let metadata: Metadata = serde_json::from_str(&self.metadata)
             .map_err(|e| StoreError::Corrupt(format!("metadata at position {position}: {e}")))?;
-        let event = Event::decode(&self.event_type, payload)
+        let event = Event::decode_json(&self.event_type, &self.payload)
             .map_err(|e| StoreError::Corrupt(format!("position {position}: {e}")))?;
+        if let Event::Unknown(unknown) = &event {
+            unknown_type(&unknown.event_type, position);
+        }
         Ok(RecordedEvent {
             position: to_u64(position)?,
             stream_id: StreamId::from_stored(self.stream_id),
@@ -67,6 +108,47 @@ impl RawEvent {
 
 pub fn decode_all(rows: Vec<RawEvent>) -> Result<Vec<RecordedEvent>, StoreError> {
     rows.into_iter().map(RawEvent::decode).collect()
+}
+
+/// The rows a follower can act on: one that does not decode is passed over (counted, and
+/// logged once per position), so that a single bad row never stops the follower.
+pub fn decode_following(rows: Vec<RawEvent>) -> Vec<RecordedEvent> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let position = row.position;
+            row.decode()
+                .map_err(|e| {
+                    metrics::counter!("authlog_undecodable_events_total").increment(1);
+                    warn_once(format!("corrupt:{position}"), || {
+                        tracing::warn!(position, error = %e, "passing over an event that does not decode");
+                    });
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// Counts a row of a type this release does not know, and says so once per type.
+fn unknown_type(event_type: &str, position: i64) {
+    metrics::counter!("authlog_unknown_events_total", "type" => event_type.to_owned()).increment(1);
+    warn_once(format!("type:{event_type}"), || {
+        tracing::warn!(
+            event_type,
+            position,
+            "the log holds events of a type this release does not know (written by a newer \
+             release?); they are passed over"
+        );
+    });
+}
+
+/// Runs `warn` the first time `key` is seen in this process.
+fn warn_once(key: String, warn: impl FnOnce()) {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if seen.lock().is_ok_and(|mut seen| seen.insert(key)) {
+        warn();
+    }
 }
 
 pub fn to_u64(value: i64) -> Result<u64, StoreError> {
@@ -85,12 +167,20 @@ pub enum Read<'a> {
     Tail(&'a StreamId, u32),
     /// The first event of a stream and its last `count`, each once.
     Edges(&'a StreamId, u32),
-    /// Every event about a subject (a canonical username), in position order.
-    Subject(String),
-    /// Up to `limit` events after a position.
-    After(u64, u32),
-    /// Every event of a type recorded at or after a time.
-    TypeSince(&'static str, OffsetDateTime),
+    /// Up to `limit` events after a position, of the given types (any when empty).
+    After {
+        after: u64,
+        limit: u32,
+        types: &'static [&'static str],
+    },
+    /// The events in `(after, upto]` of the given types: what a projector reads, a window of
+    /// positions at a time (a limit on the matching rows instead would let the planner walk
+    /// every later row of those types for each batch).
+    Range {
+        after: u64,
+        upto: u64,
+        types: &'static [&'static str],
+    },
     /// An audit filter.
     Audit(&'a AuditFilter),
 }
@@ -132,26 +222,25 @@ where
                 .push_bind(i64::from(count))
                 .push(") ORDER BY stream_version");
         }
-        Read::Subject(subject) => {
+        Read::After {
+            after,
+            limit,
+            types,
+        } => {
+            query.push("position > ").push_bind(to_i64(after)?);
+            push_types(&mut query, types.iter().map(|t| (*t).to_owned()));
             query
-                .push("subject = ")
-                .push_bind(subject)
-                .push(" ORDER BY position");
-        }
-        Read::After(after, limit) => {
-            query
-                .push("position > ")
-                .push_bind(to_i64(after)?)
                 .push(" ORDER BY position LIMIT ")
                 .push_bind(i64::from(limit));
         }
-        Read::TypeSince(event_type, since) => {
+        Read::Range { after, upto, types } => {
             query
-                .push("event_type = ")
-                .push_bind(event_type.to_owned())
-                .push(" AND recorded_at >= ")
-                .push_bind(format_timestamp(since))
-                .push(" ORDER BY position");
+                .push("position > ")
+                .push_bind(to_i64(after)?)
+                .push(" AND position <= ")
+                .push_bind(to_i64(upto)?);
+            push_types(&mut query, types.iter().map(|t| (*t).to_owned()));
+            query.push(" ORDER BY position");
         }
         Read::Audit(filter) => push_audit_filter(&mut query, filter)?,
     }
@@ -172,14 +261,7 @@ where
     if let Some(subject) = &filter.subject {
         query.push(" AND subject = ").push_bind(subject.clone());
     }
-    if !filter.types.is_empty() {
-        query.push(" AND event_type IN (");
-        let mut names = query.separated(", ");
-        for name in &filter.types {
-            names.push_bind(name.clone());
-        }
-        query.push(")");
-    }
+    push_types(query, filter.types.iter().cloned());
     if let Some(since) = filter.since {
         query
             .push(" AND recorded_at >= ")
@@ -196,13 +278,31 @@ where
     Ok(())
 }
 
-/// Every signing key, oldest first, as [`crate::sqlite::KeyRow`] reads them.
+/// ` AND event_type IN (...)`, unless `types` is empty (any type).
+fn push_types<'q, DB>(
+    query: &mut QueryBuilder<'q, DB>,
+    types: impl ExactSizeIterator<Item = String>,
+) where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if types.len() == 0 {
+        return;
+    }
+    query.push(" AND event_type IN (");
+    let mut names = query.separated(", ");
+    for name in types {
+        names.push_bind(name);
+    }
+    query.push(")");
+}
+
+/// Every signing key, oldest first.
 pub const SELECT_KEYS: &str = "SELECT kid, algorithm, private_key, public_key, created_at \
      FROM signing_keys ORDER BY created_at, kid";
 
-/// The insert of `key`, with binds in the backend's placeholder style. With `only_if_none`,
-/// it inserts nothing when any key exists already (the first key, made once).
-pub fn insert_key<'a, DB>(key: &'a SigningKey, only_if_none: bool) -> QueryBuilder<'a, DB>
+/// The insert of `key`, with binds in the backend's placeholder style.
+pub fn insert_key<'a, DB>(key: &'a SigningKey) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -217,9 +317,6 @@ where
     values.push_bind(key.private_der.clone());
     values.push_bind(key.public_key.clone());
     values.push_bind(format_timestamp(key.created_at));
-    if only_if_none {
-        query.push(" WHERE NOT EXISTS (SELECT 1 FROM signing_keys)");
-    }
     query
 }
 
@@ -234,5 +331,24 @@ mod tests {
         let text = format_timestamp(at);
         assert_eq!(text, "2026-01-02T01:04:05.123456Z");
         assert_eq!(parse_timestamp(&text).unwrap(), at);
+        let leap = datetime!(2028-02-29 23:59:59.999999 UTC);
+        assert_eq!(parse_timestamp(&format_timestamp(leap)).unwrap(), leap);
+    }
+
+    #[test]
+    fn anything_but_the_fixed_form_is_corrupt() {
+        for raw in [
+            "",
+            "2026-01-02T01:04:05Z",
+            "2026-01-02 01:04:05.123456Z",
+            "2026-13-02T01:04:05.123456Z",
+            "2026-02-30T01:04:05.123456Z",
+            "2026-01-02T24:04:05.123456Z",
+            "2026-01-02T01:04:05.12345xZ",
+            "+026-01-02T01:04:05.123456Z",
+            "2026-01-02T01:04:05.123456+",
+        ] {
+            assert!(parse_timestamp(raw).is_err(), "{raw:?}");
+        }
     }
 }

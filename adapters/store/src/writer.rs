@@ -8,14 +8,22 @@
 //! next transaction (group commit: one fsync for many requests). And each expected-version check
 //! and its insert happen inside that one exclusive transaction.
 //!
+//! A request is atomic across streams: every part's version is checked before any of its events
+//! is inserted, and a request that fails a check writes nothing (the other requests of the batch
+//! are unaffected). A request may also carry a signing key, stored with its event.
+//!
 //! The batch algorithm is here once; each backend supplies a [`WriteTx`]: how to begin the
-//! exclusive transaction and the three statements a batch needs.
+//! exclusive transaction and the statements a batch needs.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use authlog_application::ports::{AppendError, Appended, ExpectedVersion, StoreError};
+use authlog_application::ports::{
+    AppendError, Appended, ExpectedVersion, NewEvent, SigningKey, StoreError, StreamWrite,
+};
 use authlog_domain::StreamId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::chain::{self, RowContent};
 use crate::rows::{to_i64, to_u64};
@@ -25,17 +33,24 @@ const MAX_BATCH: usize = 256;
 
 /// An event serialised for its row.
 pub struct PreparedEvent {
-    pub event_type: &'static str,
+    pub event_type: String,
     pub subject: Option<String>,
     pub payload: String,
     pub metadata: String,
     pub recorded_at: String,
 }
 
-pub struct AppendRequest {
+/// One stream's part of a request, serialised.
+pub struct PreparedWrite {
     pub stream: StreamId,
     pub expected: ExpectedVersion,
     pub events: Vec<PreparedEvent>,
+}
+
+pub struct AppendRequest {
+    pub writes: Vec<PreparedWrite>,
+    /// A signing key stored in the same transaction as the events.
+    pub key: Option<SigningKey>,
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
@@ -67,12 +82,28 @@ pub trait WriteTx: Send {
         stream: &str,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     fn insert(&mut self, row: &NewRow<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_key(
+        &mut self,
+        key: &SigningKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Commits durably; on PostgreSQL also notifies listeners.
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What the writer tells the rest of the store.
+pub struct Signals {
+    /// The highest position this process appended: a read of a projection waits for it.
+    pub last_appended: Arc<AtomicU64>,
+    /// Signalled after every commit, so the projector runs at once.
+    pub committed: Arc<Notify>,
+}
+
 /// Runs until every sender is dropped.
-pub async fn run<W: Writer>(writer: W, mut requests: mpsc::Receiver<AppendRequest>) {
+pub async fn run<W: Writer>(
+    writer: W,
+    mut requests: mpsc::Receiver<AppendRequest>,
+    signals: Signals,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = requests.recv().await {
         batch.push(first);
@@ -89,6 +120,10 @@ pub async fn run<W: Writer>(writer: W, mut requests: mpsc::Receiver<AppendReques
         metrics::histogram!("authlog_append_batch_size").record(batch.len() as f64);
         match committed {
             Ok(outcomes) => {
+                if let Some(head) = outcomes.iter().flatten().map(|a| a.position).max() {
+                    signals.last_appended.fetch_max(head, Ordering::AcqRel);
+                    signals.committed.notify_one();
+                }
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     // The requester may have gone (client hung up); the append stands anyway.
                     let _ = request.reply.send(outcome);
@@ -104,8 +139,8 @@ pub async fn run<W: Writer>(writer: W, mut requests: mpsc::Receiver<AppendReques
     }
 }
 
-/// Commits every request of `batch` that passes its version check, in one transaction. A
-/// request that fails its check gets its conflict; the others are unaffected.
+/// Commits every request of `batch` whose checks all pass, in one transaction. A request that
+/// fails a check gets its conflict and writes nothing; the others are unaffected.
 async fn commit<W: Writer>(
     writer: &W,
     batch: &[AppendRequest],
@@ -116,68 +151,72 @@ async fn commit<W: Writer>(
         None => (0, chain::GENESIS.to_vec()),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
-        let current = to_u64(tx.stream_version(request.stream.as_str()).await?)?;
-        let expected_ok = match request.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => current == 0,
-            ExpectedVersion::Exactly(v) => current == v,
-        };
-        if !expected_ok {
-            outcomes.push(Err(AppendError::Conflict {
-                stream: request.stream.clone(),
-                expected: request.expected,
-                actual: current,
-            }));
-            continue;
+    'requests: for request in batch {
+        let mut versions = Vec::with_capacity(request.writes.len());
+        for write in &request.writes {
+            let current = to_u64(tx.stream_version(write.stream.as_str()).await?)?;
+            let holds = match write.expected {
+                ExpectedVersion::Any => true,
+                ExpectedVersion::NoStream => current == 0,
+                ExpectedVersion::Exactly(v) => current == v,
+            };
+            if !holds {
+                outcomes.push(Err(AppendError::Conflict {
+                    stream: write.stream.clone(),
+                    expected: write.expected,
+                    actual: current,
+                }));
+                continue 'requests;
+            }
+            versions.push(current);
         }
-        let mut version = current;
-        for event in &request.events {
-            position += 1;
-            version += 1;
-            let hash = chain::link(
-                &previous,
-                &RowContent {
-                    position,
-                    stream_id: request.stream.as_str(),
-                    stream_version: version,
-                    event_type: event.event_type,
-                    subject: event.subject.as_deref(),
-                    payload: &event.payload,
-                    metadata: &event.metadata,
-                    recorded_at: &event.recorded_at,
-                },
-            );
-            tx.insert(&NewRow {
-                position: to_i64(position)?,
-                stream_id: request.stream.as_str(),
-                stream_version: to_i64(version)?,
-                event,
-                hash: &hash,
-            })
-            .await?;
-            previous = hash.to_vec();
+        let first = position + 1;
+        for (write, mut version) in request.writes.iter().zip(versions) {
+            for event in &write.events {
+                position += 1;
+                version += 1;
+                let hash = chain::link(
+                    &previous,
+                    &RowContent {
+                        position,
+                        stream_id: write.stream.as_str(),
+                        stream_version: version,
+                        event_type: &event.event_type,
+                        subject: event.subject.as_deref(),
+                        payload: &event.payload,
+                        metadata: &event.metadata,
+                        recorded_at: &event.recorded_at,
+                    },
+                );
+                tx.insert(&NewRow {
+                    position: to_i64(position)?,
+                    stream_id: write.stream.as_str(),
+                    stream_version: to_i64(version)?,
+                    event,
+                    hash: &hash,
+                })
+                .await?;
+                previous = hash.to_vec();
+            }
         }
-        outcomes.push(Ok(Appended {
-            stream_version: version,
-            position,
-        }));
+        if let Some(key) = &request.key {
+            tx.insert_key(key).await?;
+        }
+        outcomes.push(Ok(Appended { first, position }));
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
 /// Serialises `events` for their rows, outside the writer so that it does not hold up the batch.
-pub fn prepare(
-    events: Vec<authlog_application::ports::NewEvent>,
-) -> Result<Vec<PreparedEvent>, StoreError> {
+fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
     events
         .into_iter()
         .map(|e| {
             let metadata = serde_json::to_string(&e.metadata)
                 .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
             Ok(PreparedEvent {
-                event_type: e.event.event_type(),
+                event_type: e.event.event_type().to_owned(),
                 subject: e.subject,
                 payload: e.event.payload().to_string(),
                 metadata,
@@ -187,21 +226,24 @@ pub fn prepare(
         .collect()
 }
 
-/// Hands `events` to the writer task and waits for the outcome.
+/// Hands `writes` (and `key`) to the writer task and waits for the outcome.
 pub async fn submit(
     writer: &mpsc::Sender<AppendRequest>,
-    stream: StreamId,
-    expected: ExpectedVersion,
-    events: Vec<authlog_application::ports::NewEvent>,
+    writes: Vec<StreamWrite>,
+    key: Option<SigningKey>,
 ) -> Result<Appended, AppendError> {
-    let events = prepare(events)?;
+    let writes = writes
+        .into_iter()
+        .map(|w| {
+            Ok(PreparedWrite {
+                stream: w.stream,
+                expected: w.expected,
+                events: prepare(w.events)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let (reply, outcome) = oneshot::channel();
-    let request = AppendRequest {
-        stream,
-        expected,
-        events,
-        reply,
-    };
+    let request = AppendRequest { writes, key, reply };
     let gone = || StoreError::Unavailable("the writer task has stopped".into());
     writer.send(request).await.map_err(|_| gone())?;
     outcome.await.map_err(|_| gone())?

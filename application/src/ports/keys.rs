@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::StoreError;
+use super::{AppendError, Appended, StoreError, StreamWrite};
 
 /// A signing key as stored. The private half never leaves the key store and the token adapter;
 /// the log and the JWKS see only the public half.
@@ -41,18 +41,18 @@ pub trait KeyStore: Send + Sync {
     /// [`StoreError`] when the store cannot be read.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
 
-    /// Stores `key` unless a key already exists; answers whether it was stored. Two instances
-    /// starting at once on an empty database thus agree on one first key.
+    /// Stores `key` and appends `rotated` (its `SigningKeyRotated`) in one transaction: both or
+    /// neither. The first key is appended expecting no keys stream, so two instances starting
+    /// at once on an empty database agree on one first key.
     ///
     /// # Errors
-    /// [`StoreError`] when the store cannot be written.
-    async fn add_first_signing_key(&self, key: SigningKey) -> Result<bool, StoreError>;
-
-    /// Stores `key` as the newest signing key.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store cannot be written.
-    async fn add_signing_key(&self, key: SigningKey) -> Result<(), StoreError>;
+    /// [`AppendError::Conflict`] when `rotated`'s expectation fails (nothing is stored);
+    /// [`AppendError::Store`] when the store cannot be written.
+    async fn add_signing_key(
+        &self,
+        key: SigningKey,
+        rotated: StreamWrite,
+    ) -> Result<Appended, AppendError>;
 }
 
 /// Makes new signing keys.

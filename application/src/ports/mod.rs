@@ -1,11 +1,12 @@
 //! The ports: what the use cases need from the outside world, as traits. Adapters implement
-//! them; tests substitute the mockall mocks (`Mock*`, behind the `mocks` feature for other
-//! crates).
+//! them; tests substitute the in-memory event store (`crate::testing`) or the mockall mocks
+//! (`Mock*`, behind the `mocks` feature for other crates).
 
 pub mod clock;
 pub mod hasher;
 pub mod ids;
 pub mod keys;
+pub mod read_models;
 pub mod revocations;
 pub mod store;
 pub mod tokens;
@@ -14,16 +15,20 @@ pub use clock::Clock;
 pub use hasher::{HashError, PasswordHasher};
 pub use ids::IdGenerator;
 pub use keys::{KeyError, KeyGenerator, KeyStore, SigningKey};
+pub use read_models::{
+    ProjectionStatus, ReadModels, RecentRevocation, RevokedSession, SessionView, UserQuery,
+    UserStatus, UserView,
+};
 pub use revocations::RevocationView;
 pub use store::{
-    AppendError, Appended, AuditFilter, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError,
+    AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, StoreError, StreamWrite,
 };
 pub use tokens::{Claims, PublicKey, TokenError, TokenKind, TokenService};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{
     clock::MockClock, hasher::MockPasswordHasher, ids::MockIdGenerator, keys::MockKeyGenerator,
-    keys::MockKeyStore, revocations::MockRevocationView, store::MockEventStore,
-    tokens::MockTokenService,
+    keys::MockKeyStore, read_models::MockReadModels, revocations::MockRevocationView,
+    store::MockEventLog, store::MockEventStore, tokens::MockTokenService,
 };

@@ -1,5 +1,9 @@
+//! The event log, as the use cases see it: the write side ([`EventStore`]: append, load a
+//! stream) and the read side ([`EventLog`]: follow from a position, audit queries). What is
+//! derived from the log and kept (sessions, users, revocations) is [`super::ReadModels`].
+
 use async_trait::async_trait;
-use authlog_domain::{Event, StreamId};
+use authlog_domain::{Event, Stamp, StreamId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -10,7 +14,7 @@ pub enum ExpectedVersion {
     NoStream,
     /// The stream's last event must have this version (versions start at 1).
     Exactly(u64),
-    /// No check, for streams whose order carries no invariant (failed logins).
+    /// No check, for facts that hold whatever else was recorded (a revocation).
     Any,
 }
 
@@ -47,6 +51,32 @@ pub struct NewEvent {
     pub occurred_at: OffsetDateTime,
 }
 
+/// One stream's part of an atomic append: its events, appended only if the stream is at
+/// `expected`. A part without events is a pure condition: "this stream has not moved since I
+/// read it" (a login checks the user's stream is still at the version whose password it
+/// verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamWrite {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamWrite {
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self {
+            stream,
+            expected,
+            events,
+        }
+    }
+
+    /// A condition only: `stream` must still be at `expected`.
+    pub fn unchanged(stream: StreamId, expected: ExpectedVersion) -> Self {
+        Self::new(stream, expected, Vec::new())
+    }
+}
+
 /// An event as the log holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
@@ -61,12 +91,22 @@ pub struct RecordedEvent {
     pub recorded_at: OffsetDateTime,
 }
 
-/// Where a successful append landed.
+impl RecordedEvent {
+    /// Where and when it was recorded, as the aggregates' `apply` takes it.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            position: self.position,
+            at: self.recorded_at,
+        }
+    }
+}
+
+/// Where a successful append landed: its events hold the positions `first..=position`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    /// The stream's version after the append.
-    pub stream_version: u64,
-    /// The global position of the last appended event.
+    /// The global position of the first event appended.
+    pub first: u64,
+    /// The global position of the last event appended (the log's head after the append).
     pub position: u64,
 }
 
@@ -109,21 +149,17 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// The append-only event log.
+/// The write side of the log: appending, and loading the streams that decisions are made on.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends `events` to `stream` atomically and durably, if the stream is at `expected`.
+    /// Appends every part of `writes` atomically and durably, if each stream is at its
+    /// expected version; otherwise nothing. Parts are applied in order.
     ///
     /// # Errors
-    /// [`AppendError::Conflict`] when the stream is not at `expected` (nothing is written);
-    /// [`AppendError::Store`] when the store fails.
-    async fn append(
-        &self,
-        stream: StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, AppendError>;
+    /// [`AppendError::Conflict`] for the first part whose stream is not at its expectation
+    /// (nothing is written); [`AppendError::Store`] when the store fails.
+    async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError>;
 
     /// Every event of `stream`, in order (empty when the stream does not exist).
     ///
@@ -152,28 +188,22 @@ pub trait EventStore: Send + Sync {
         stream: StreamId,
         tail: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+}
 
-    /// Every event whose subject is `subject` (a canonical username), in order: the user's
-    /// own stream, their sessions and their failed logins.
+/// The read side of the log: following it by position, and the audit query.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Up to `limit` events after global `position` whose type is one of `types` (all types
+    /// when empty), in order: how consumers follow the log, each reading only what it needs.
     ///
     /// # Errors
-    /// [`StoreError`] when the store fails or holds an unreadable row.
-    async fn read_subject(&self, subject: String) -> Result<Vec<RecordedEvent>, StoreError>;
-
-    /// Up to `limit` events after global `position`, in order: how consumers follow the log.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store fails or holds an unreadable row.
-    async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError>;
-
-    /// Events of one type recorded at or after `since`, in order.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store fails or holds an unreadable row.
-    async fn read_type_since(
+    /// [`StoreError`] when the store fails.
+    async fn read_after(
         &self,
-        event_type: &'static str,
-        since: OffsetDateTime,
+        after: u64,
+        limit: u32,
+        types: &'static [&'static str],
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events matching `filter`, in position order, at most `filter.limit`.

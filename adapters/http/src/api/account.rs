@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use authlog_application::me::MeError;
+use authlog_application::access::Forbidden;
 use authlog_domain::Role;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api::Tag;
-use crate::errors::{msg, MessageBody, ServerError};
-use crate::security::{challenge, unauthorized, Access};
+use crate::errors::{msg, MessageBody, StoreRefusal, Unauthenticated};
+use crate::security::Access;
 use crate::state::AppState;
 
 /// Whom the token speaks for.
@@ -40,49 +40,29 @@ pub struct Me {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "protected_unauthorized")]
 pub enum ProtectedResponse {
     /// `{"logged_in_as": "<username>"}`
     #[oai(status = 200)]
     Ok(Json<LoggedInAs>),
-    /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<MessageBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
-}
-
-fn protected_unauthorized(err: poem::Error) -> ProtectedResponse {
-    let (body, header) = unauthorized(&err);
-    ProtectedResponse::Unauthorized(body, header)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "me_unauthorized")]
 pub enum MeResponse {
     /// The caller's account.
     #[oai(status = 200)]
     Ok(Json<Me>),
-    /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<MessageBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
-}
-
-fn me_unauthorized(err: poem::Error) -> MeResponse {
-    let (body, header) = unauthorized(&err);
-    MeResponse::Unauthorized(body, header)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "admin_unauthorized")]
 pub enum AdminResponse {
     /// `{"message": "Welcome, admin!"}`
     #[oai(status = 200)]
     Ok(Json<Welcome>),
+}
+
+/// Why the admin check was refused.
+#[derive(ApiResponse)]
+pub enum AdminRefusal {
     /// `Missing Authorization Header`, or an invalid, expired, revoked or refresh token.
     #[oai(status = 401)]
     Unauthorized(
@@ -94,9 +74,10 @@ pub enum AdminResponse {
     Forbidden(Json<MessageBody>),
 }
 
-fn admin_unauthorized(err: poem::Error) -> AdminResponse {
-    let (body, header) = unauthorized(&err);
-    AdminResponse::Unauthorized(body, header)
+impl From<Forbidden> for AdminRefusal {
+    fn from(e: Forbidden) -> Self {
+        Self::Forbidden(msg(e.to_string()))
+    }
 }
 
 pub struct AccountApi;
@@ -108,10 +89,10 @@ impl AccountApi {
     /// The Flask template's protected route: answers the username the access token speaks
     /// for. Checked entirely in memory: no database query.
     #[oai(path = "/protected", method = "get", operation_id = "protectedRoute")]
-    async fn protected(&self, token: Access) -> ProtectedResponse {
-        ProtectedResponse::Ok(Json(LoggedInAs {
+    async fn protected(&self, token: Access) -> Result<ProtectedResponse, Unauthenticated> {
+        Ok(ProtectedResponse::Ok(Json(LoggedInAs {
             logged_in_as: token.0.claims.username.as_str().to_owned(),
-        }))
+        })))
     }
 
     /// My account
@@ -122,21 +103,14 @@ impl AccountApi {
         &self,
         state: Data<&Arc<AppState>>,
         token: Access,
-    ) -> Result<MeResponse, ServerError> {
-        match state.me.execute(&token.0.claims).await {
-            Ok(user) => Ok(MeResponse::Ok(Json(Me {
-                user_id: user.id.as_uuid(),
-                username: user.username.as_str().to_owned(),
-                roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-                created_at: user.created_at,
-            }))),
-            Err(e @ MeError::UnknownUser) => {
-                let text = e.to_string();
-                let header = challenge(Some(&text));
-                Ok(MeResponse::Unauthorized(msg(text), header))
-            }
-            Err(MeError::Store(e)) => Err(ServerError::unavailable(e)),
-        }
+    ) -> Result<MeResponse, StoreRefusal> {
+        let user = state.me.execute(&token.0.claims).await?;
+        Ok(MeResponse::Ok(Json(Me {
+            user_id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            created_at: user.created_at,
+        })))
     }
 
     /// Admin check
@@ -144,13 +118,10 @@ impl AccountApi {
     /// Succeeds only for a token carrying the `admin` role (granted with
     /// `authlog user grant-role USERNAME admin`, effective from the next login).
     #[oai(path = "/admin", method = "get", operation_id = "admin")]
-    async fn admin(&self, token: Access) -> AdminResponse {
-        if token.0.claims.has_role(&Role::admin()) {
-            AdminResponse::Ok(Json(Welcome {
-                message: "Welcome, admin!".into(),
-            }))
-        } else {
-            AdminResponse::Forbidden(msg("Admin access required"))
-        }
+    async fn admin(&self, token: Access) -> Result<AdminResponse, AdminRefusal> {
+        token.caller().require(&Role::admin())?;
+        Ok(AdminResponse::Ok(Json(Welcome {
+            message: "Welcome, admin!".into(),
+        })))
     }
 }

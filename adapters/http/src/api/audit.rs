@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use authlog_application::audit::{AuditEntry, AuditError, AuditQuery};
-use authlog_domain::Role;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -11,9 +10,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 
 use crate::api::Tag;
-use crate::errors::{msg, MessageBody, ServerError};
+use crate::errors::{msg, unavailable, MessageBody};
 use crate::fields::{EventTypeName, Limit, Position, UsernameText};
-use crate::security::{unauthorized, Access, AuthFailure};
+use crate::security::Access;
 use crate::state::AppState;
 
 /// Where a request came from.
@@ -75,11 +74,15 @@ pub struct AuditEvents {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "audit_bad_request")]
 pub enum AuditResponse {
     /// The matching events, oldest first.
     #[oai(status = 200)]
     Ok(Json<AuditEvents>),
+}
+
+/// Why an audit query was refused.
+#[derive(ApiResponse)]
+pub enum AuditRefusal {
     /// A filter is invalid: the message says which and why.
     #[oai(status = 400)]
     BadRequest(Json<MessageBody>),
@@ -92,14 +95,22 @@ pub enum AuditResponse {
     /// `{"msg": "Admin access required"}`
     #[oai(status = 403)]
     Forbidden(Json<MessageBody>),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn audit_bad_request(err: poem::Error) -> AuditResponse {
-    if err.is::<AuthFailure>() {
-        let (body, header) = unauthorized(&err);
-        return AuditResponse::Unauthorized(body, header);
+impl From<AuditError> for AuditRefusal {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Forbidden(e) => Self::Forbidden(msg(e.to_string())),
+            AuditError::BadFilter(_) => Self::BadRequest(msg(e.to_string())),
+            AuditError::Store(e) => Self::Unavailable(unavailable(e)),
+        }
     }
-    AuditResponse::BadRequest(msg(err.to_string()))
 }
 
 pub struct AuditApi;
@@ -130,10 +141,7 @@ impl AuditApi {
         after: Query<Option<Position>>,
         /// How many events at most: 1 to 1000, default 100.
         limit: Query<Option<Limit>>,
-    ) -> Result<AuditResponse, ServerError> {
-        if !token.0.claims.has_role(&Role::admin()) {
-            return Ok(AuditResponse::Forbidden(msg("Admin access required")));
-        }
+    ) -> Result<AuditResponse, AuditRefusal> {
         let query = AuditQuery {
             username: username.0.map(UsernameText::into_inner),
             types: types
@@ -147,13 +155,10 @@ impl AuditApi {
             after: after.0.map(|position| position.0),
             limit: limit.0.map(|limit| limit.0),
         };
-        match state.audit.query(query).await {
-            Ok(page) => Ok(AuditResponse::Ok(Json(AuditEvents {
-                events: page.events.into_iter().map(AuditEvent::from).collect(),
-                next_after: page.next_after,
-            }))),
-            Err(e @ AuditError::BadFilter(_)) => Ok(AuditResponse::BadRequest(msg(e.to_string()))),
-            Err(AuditError::Store(e)) => Err(ServerError::unavailable(e)),
-        }
+        let page = state.audit.query(&token.caller(), query).await?;
+        Ok(AuditResponse::Ok(Json(AuditEvents {
+            events: page.events.into_iter().map(AuditEvent::from).collect(),
+            next_after: page.next_after,
+        })))
     }
 }

@@ -6,8 +6,6 @@ use authlog_application::login::LoginError;
 use authlog_application::password::PasswordChangeError;
 use authlog_application::refresh::RefreshError;
 use authlog_application::register::RegisterError;
-use authlog_application::revoke::RevokeError;
-use authlog_application::sessions::SessionsError;
 use authlog_application::TokenPair;
 use authlog_domain::{Password, RevocationReason, Username};
 use poem::web::cookie::CookieJar;
@@ -17,15 +15,16 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::Tag;
-use crate::body::{BodyError, JsonBody};
+use crate::body::{JsonBody, RequestBody};
 use crate::cookies::{clear_token_cookies, set_token_cookies};
-use crate::errors::{msg, MessageBody, ServerError};
+use crate::errors::{internal, invalid_token, msg, unavailable, MessageBody, StoreRefusal};
 use crate::fields::{PasswordText, SecretText, UsernameText};
-use crate::request::Caller;
-use crate::security::{challenge, unauthorized, Access, Refresh, Via};
+use crate::request::Origin;
+use crate::security::{challenge, Access, Refresh, Via};
 use crate::state::AppState;
 
 const MISSING_CREDENTIALS: &str = "Missing username or password";
+const MISSING_PASSWORDS: &str = "Missing current_password or new_password";
 
 /// A username and password, to register.
 #[derive(Object)]
@@ -36,6 +35,10 @@ pub struct Credentials {
     pub username: UsernameText,
     /// At least 8 characters and at most 1024 bytes of UTF-8.
     pub password: PasswordText,
+}
+
+impl RequestBody for Credentials {
+    const WRONG_SHAPE: &'static str = MISSING_CREDENTIALS;
 }
 
 impl Example for Credentials {
@@ -61,6 +64,10 @@ pub struct LoginRequest {
     pub set_cookies: Option<bool>,
 }
 
+impl RequestBody for LoginRequest {
+    const WRONG_SHAPE: &'static str = MISSING_CREDENTIALS;
+}
+
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
@@ -78,6 +85,10 @@ pub struct PasswordChange {
     pub current_password: SecretText,
     /// At least 8 characters and at most 1024 bytes of UTF-8.
     pub new_password: PasswordText,
+}
+
+impl RequestBody for PasswordChange {
+    const WRONG_SHAPE: &'static str = MISSING_PASSWORDS;
 }
 
 impl Example for PasswordChange {
@@ -121,31 +132,74 @@ pub struct Revoked {
     pub revoked: u64,
 }
 
+/// A request the domain refuses to parse: 400 with the reason.
+pub struct BadInput(Json<MessageBody>);
+
+/// Parses what the client sent into the domain's types, or says what is wrong with it.
+fn parse_credentials(
+    username: UsernameText,
+    password: PasswordText,
+) -> Result<(Username, Password), BadInput> {
+    if username.is_empty() || password.is_empty() {
+        return Err(BadInput(msg(MISSING_CREDENTIALS)));
+    }
+    let bad = |e: &dyn std::fmt::Display| BadInput(msg(e.to_string()));
+    let username = Username::parse(&username.into_inner()).map_err(|e| bad(&e))?;
+    let password = Password::parse(password.into_inner()).map_err(|e| bad(&e))?;
+    Ok((username, password))
+}
+
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "register_bad_request")]
 pub enum RegisterResponse {
     /// The account exists now: `{"msg": "User registered successfully"}`.
     #[oai(status = 201)]
     Created(Json<MessageBody>),
+}
+
+/// Why a registration was refused.
+#[derive(ApiResponse)]
+pub enum RegisterRefusal {
     /// The body is not JSON, lacks a field, or the username or password has the wrong shape.
     #[oai(status = 400)]
     BadRequest(Json<MessageBody>),
     /// `{"msg": "Username already exists"}` (ignoring case).
     #[oai(status = 409)]
     Conflict(Json<MessageBody>),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn register_bad_request(err: poem::Error) -> RegisterResponse {
-    RegisterResponse::BadRequest(body_error(&err, MISSING_CREDENTIALS))
+impl From<BadInput> for RegisterRefusal {
+    fn from(BadInput(body): BadInput) -> Self {
+        Self::BadRequest(body)
+    }
+}
+
+impl From<RegisterError> for RegisterRefusal {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::UsernameTaken => Self::Conflict(msg("Username already exists")),
+            RegisterError::Hashing(e) => Self::Internal(internal(e)),
+            RegisterError::Store(e) => Self::Unavailable(unavailable(e)),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "login_bad_request")]
 pub enum LoginResponse {
     /// A fresh access token and the session's first refresh token (also as cookies when
     /// `set_cookies` is true).
     #[oai(status = 200)]
     Ok(Json<TokenResponse>),
+}
+
+/// Why a login was refused.
+#[derive(ApiResponse)]
+pub enum LoginRefusal {
     /// `{"msg": "Missing username or password"}`, or the body is not JSON.
     #[oai(status = 400)]
     BadRequest(Json<MessageBody>),
@@ -158,36 +212,52 @@ pub enum LoginResponse {
     /// Too many failed logins for this username recently; retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<MessageBody>, #[oai(header = "Retry-After")] i64),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn login_bad_request(err: poem::Error) -> LoginResponse {
-    LoginResponse::BadRequest(body_error(&err, MISSING_CREDENTIALS))
-}
-
-/// The 400 message for a body that could not be read: not JSON (or not declared as JSON) says
-/// so; JSON of the wrong shape gets `wrong_shape`.
-fn body_error(err: &poem::Error, wrong_shape: &str) -> Json<MessageBody> {
-    match err.downcast_ref::<BodyError>() {
-        Some(BodyError::WrongShape(_)) => msg(wrong_shape),
-        Some(not_json @ BodyError::NotJson(_)) => msg(not_json.to_string()),
-        None if err.is::<poem_openapi::error::ContentTypeError>() => {
-            msg("Content-Type must be application/json")
-        }
-        None => msg(err.to_string()),
+impl From<BadInput> for LoginRefusal {
+    fn from(BadInput(body): BadInput) -> Self {
+        Self::BadRequest(body)
     }
 }
 
-fn is_body_error(err: &poem::Error) -> bool {
-    err.is::<BodyError>() || err.is::<poem_openapi::error::ContentTypeError>()
+impl From<LoginError> for LoginRefusal {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::BadCredentials => Self::Unauthorized(msg(e.to_string()), challenge(None)),
+            LoginError::Throttled { retry_after } => {
+                Self::TooManyRequests(msg(e.to_string()), retry_after_seconds(retry_after))
+            }
+            LoginError::Hashing(e) => Self::Internal(internal(e)),
+            LoginError::Token(e) => Self::Internal(internal(e)),
+            LoginError::Store(e) => Self::Unavailable(unavailable(e)),
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up: retrying at the advertised second must not be a
+/// second too early.
+fn retry_after_seconds(wait: time::Duration) -> i64 {
+    let seconds = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+    seconds.max(1)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "refresh_unauthorized")]
 pub enum RefreshResponse {
     /// A new access token (not fresh) and a new refresh token; the presented one is retired.
     /// A refresh by cookie answers with new cookies too.
     #[oai(status = 200)]
     Ok(Json<TokenResponse>),
+}
+
+/// Why a refresh was refused.
+#[derive(ApiResponse)]
+pub enum RefreshRefusal {
     /// No, an invalid, expired, revoked or already-used refresh token, or an access token
     /// (`Only refresh tokens are allowed`). Reusing a retired refresh token revokes the session.
     #[oai(status = 401)]
@@ -195,58 +265,56 @@ pub enum RefreshResponse {
         Json<MessageBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn refresh_unauthorized(err: poem::Error) -> RefreshResponse {
-    let (body, header) = unauthorized(&err);
-    RefreshResponse::Unauthorized(body, header)
+impl From<RefreshError> for RefreshRefusal {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Revoked
+            | RefreshError::ReuseDetected
+            | RefreshError::Expired
+            | RefreshError::UnknownSession => {
+                let (body, header) = invalid_token(e);
+                Self::Unauthorized(body, header)
+            }
+            RefreshError::Contended => Self::Unavailable(unavailable(e)),
+            RefreshError::Store(e) => Self::Unavailable(unavailable(e)),
+            RefreshError::Token(e) => Self::Internal(internal(e)),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "logout_unauthorized")]
 pub enum LogoutResponse {
     /// `{"msg": "Successfully logged out"}`: the session's access and refresh tokens are
     /// revoked and the token cookies cleared.
     #[oai(status = 200)]
     Ok(Json<MessageBody>),
-    /// No, an invalid, expired or revoked access token.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<MessageBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
-}
-
-fn logout_unauthorized(err: poem::Error) -> LogoutResponse {
-    let (body, header) = unauthorized(&err);
-    LogoutResponse::Unauthorized(body, header)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "logout_all_unauthorized")]
 pub enum LogoutAllResponse {
     /// Every session of the caller is revoked, this one included.
     #[oai(status = 200)]
     Ok(Json<Revoked>),
-    /// No, an invalid, expired or revoked access token.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<MessageBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
-}
-
-fn logout_all_unauthorized(err: poem::Error) -> LogoutAllResponse {
-    let (body, header) = unauthorized(&err);
-    LogoutAllResponse::Unauthorized(body, header)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "password_bad_request")]
 pub enum PasswordResponse {
     /// The password is changed; every other session of the user is revoked.
     #[oai(status = 200)]
     Ok(Json<Revoked>),
+}
+
+/// Why a password change was refused.
+#[derive(ApiResponse)]
+pub enum PasswordRefusal {
     /// The body is not JSON, lacks a field, or the new password has the wrong shape.
     #[oai(status = 400)]
     BadRequest(Json<MessageBody>),
@@ -257,30 +325,35 @@ pub enum PasswordResponse {
         Json<MessageBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// Too many wrong passwords for this user recently (here or at login: they count
+    /// together); retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<MessageBody>, #[oai(header = "Retry-After")] i64),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn password_bad_request(err: poem::Error) -> PasswordResponse {
-    if is_body_error(&err) {
-        return PasswordResponse::BadRequest(body_error(
-            &err,
-            "Missing current_password or new_password",
-        ));
+impl From<PasswordChangeError> for PasswordRefusal {
+    fn from(e: PasswordChangeError) -> Self {
+        match e {
+            PasswordChangeError::NotFresh
+            | PasswordChangeError::WrongPassword
+            | PasswordChangeError::UnknownUser => {
+                let (body, header) = invalid_token(e);
+                Self::Unauthorized(body, header)
+            }
+            PasswordChangeError::Throttled { retry_after } => {
+                Self::TooManyRequests(msg(e.to_string()), retry_after_seconds(retry_after))
+            }
+            PasswordChangeError::Contended => Self::Unavailable(unavailable(e)),
+            PasswordChangeError::Hashing(e) => Self::Internal(internal(e)),
+            PasswordChangeError::Store(e) => Self::Unavailable(unavailable(e)),
+        }
     }
-    let (body, header) = unauthorized(&err);
-    PasswordResponse::Unauthorized(body, header)
-}
-
-/// Parses what the client sent into the domain's types, or says what is wrong with it.
-fn parse_credentials(
-    username: UsernameText,
-    password: PasswordText,
-) -> Result<(Username, Password), Json<MessageBody>> {
-    if username.is_empty() || password.is_empty() {
-        return Err(msg(MISSING_CREDENTIALS));
-    }
-    let username = Username::parse(&username.into_inner()).map_err(|e| msg(e.to_string()))?;
-    let password = Password::parse(password.into_inner()).map_err(|e| msg(e.to_string()))?;
-    Ok((username, password))
 }
 
 pub struct AuthApi;
@@ -295,24 +368,18 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         body: JsonBody<Credentials>,
-    ) -> Result<RegisterResponse, ServerError> {
+    ) -> Result<RegisterResponse, RegisterRefusal> {
         let Credentials { username, password } = body.0;
-        let (username, password) = match parse_credentials(username, password) {
-            Ok(parsed) => parsed,
-            Err(message) => return Ok(RegisterResponse::BadRequest(message)),
-        };
-        match state.register.execute(username, password, &caller.0).await {
-            Ok(_) => Ok(RegisterResponse::Created(msg(
-                "User registered successfully",
-            ))),
-            Err(RegisterError::UsernameTaken) => {
-                Ok(RegisterResponse::Conflict(msg("Username already exists")))
-            }
-            Err(RegisterError::Hashing(e)) => Err(ServerError::internal(e)),
-            Err(RegisterError::Store(e)) => Err(ServerError::unavailable(e)),
-        }
+        let (username, password) = parse_credentials(username, password)?;
+        state
+            .register
+            .execute(username, password, &origin.0)
+            .await?;
+        Ok(RegisterResponse::Created(msg(
+            "User registered successfully",
+        )))
     }
 
     /// Log in
@@ -325,48 +392,25 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         jar: &CookieJar,
         body: JsonBody<LoginRequest>,
-    ) -> Result<LoginResponse, ServerError> {
+    ) -> Result<LoginResponse, LoginRefusal> {
         let LoginRequest {
             username,
             password,
             set_cookies,
         } = body.0;
-        let (username, password) = match parse_credentials(username, password) {
-            Ok(parsed) => parsed,
-            Err(message) => return Ok(LoginResponse::BadRequest(message)),
-        };
+        let (username, password) = parse_credentials(username, password)?;
         let cookies = set_cookies.unwrap_or(false);
-        match state
+        let pair = state
             .login
-            .execute(username, password, cookies, &caller.0)
-            .await
-        {
-            Ok(pair) => {
-                if cookies {
-                    set_token_cookies(jar, &pair, state.cookies);
-                }
-                Ok(LoginResponse::Ok(Json((&pair).into())))
-            }
-            Err(e @ LoginError::BadCredentials) => Ok(LoginResponse::Unauthorized(
-                msg(e.to_string()),
-                challenge(None),
-            )),
-            Err(e @ LoginError::Throttled { retry_after }) => {
-                // Round up: retrying at the advertised second must not be a second too early.
-                let seconds =
-                    retry_after.whole_seconds() + i64::from(retry_after.subsec_nanoseconds() > 0);
-                Ok(LoginResponse::TooManyRequests(
-                    msg(e.to_string()),
-                    seconds.max(1),
-                ))
-            }
-            Err(LoginError::Hashing(e)) => Err(ServerError::internal(e)),
-            Err(LoginError::Token(e)) => Err(ServerError::internal(e)),
-            Err(LoginError::Store(e)) => Err(ServerError::unavailable(e)),
+            .execute(username, password, cookies, &origin.0)
+            .await?;
+        if cookies {
+            set_token_cookies(jar, &pair, state.cookies);
         }
+        Ok(LoginResponse::Ok(Json((&pair).into())))
     }
 
     /// Refresh tokens
@@ -377,36 +421,19 @@ impl AuthApi {
     async fn refresh(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         jar: &CookieJar,
         token: Refresh,
-    ) -> Result<RefreshResponse, ServerError> {
+    ) -> Result<RefreshResponse, RefreshRefusal> {
         let cookies = token.0.via == Via::Cookie;
-        match state
+        let pair = state
             .refresh
-            .execute(&token.0.claims, cookies, &caller.0)
-            .await
-        {
-            Ok(pair) => {
-                if cookies {
-                    set_token_cookies(jar, &pair, state.cookies);
-                }
-                Ok(RefreshResponse::Ok(Json((&pair).into())))
-            }
-            Err(
-                e @ (RefreshError::Revoked
-                | RefreshError::ReuseDetected
-                | RefreshError::Expired
-                | RefreshError::UnknownSession),
-            ) => {
-                let text = e.to_string();
-                let header = challenge(Some(&text));
-                Ok(RefreshResponse::Unauthorized(msg(text), header))
-            }
-            Err(e @ RefreshError::Contended) => Err(ServerError::unavailable(e)),
-            Err(RefreshError::Store(e)) => Err(ServerError::unavailable(e)),
-            Err(RefreshError::Token(e)) => Err(ServerError::internal(e)),
+            .execute(&token.0.claims, cookies, &origin.0)
+            .await?;
+        if cookies {
+            set_token_cookies(jar, &pair, state.cookies);
         }
+        Ok(RefreshResponse::Ok(Json((&pair).into())))
     }
 
     /// Log out
@@ -417,11 +444,11 @@ impl AuthApi {
     async fn logout(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         jar: &CookieJar,
         token: Access,
-    ) -> Result<LogoutResponse, ServerError> {
-        log_out(&state, &caller, jar, &token).await
+    ) -> Result<LogoutResponse, StoreRefusal> {
+        log_out(&state, &origin, jar, &token).await
     }
 
     /// Log out (POST)
@@ -431,11 +458,11 @@ impl AuthApi {
     async fn logout_post(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         jar: &CookieJar,
         token: Access,
-    ) -> Result<LogoutResponse, ServerError> {
-        log_out(&state, &caller, jar, &token).await
+    ) -> Result<LogoutResponse, StoreRefusal> {
+        log_out(&state, &origin, jar, &token).await
     }
 
     /// Log out everywhere
@@ -445,10 +472,10 @@ impl AuthApi {
     async fn logout_all(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         jar: &CookieJar,
         token: Access,
-    ) -> Result<LogoutAllResponse, ServerError> {
+    ) -> Result<LogoutAllResponse, StoreRefusal> {
         let claims = &token.0.claims;
         let revoked = state
             .sessions
@@ -456,10 +483,9 @@ impl AuthApi {
                 &claims.username,
                 RevocationReason::LogoutAll,
                 None,
-                &caller.0,
+                &origin.0,
             )
-            .await
-            .map_err(sessions_failure)?;
+            .await?;
         clear_token_cookies(jar, state.cookies);
         Ok(LogoutAllResponse::Ok(Json(Revoked {
             msg: "Successfully logged out of all sessions".into(),
@@ -475,84 +501,47 @@ impl AuthApi {
     async fn change_password(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         token: Access,
         body: JsonBody<PasswordChange>,
-    ) -> Result<PasswordResponse, ServerError> {
+    ) -> Result<PasswordResponse, PasswordRefusal> {
         let PasswordChange {
             current_password,
             new_password,
         } = body.0;
         if current_password.is_empty() || new_password.is_empty() {
-            return Ok(PasswordResponse::BadRequest(msg(
-                "Missing current_password or new_password",
-            )));
+            return Err(PasswordRefusal::BadRequest(msg(MISSING_PASSWORDS)));
         }
-        let new = match Password::parse(new_password.into_inner()) {
-            Ok(new) => new,
-            Err(e) => return Ok(PasswordResponse::BadRequest(msg(format!("new {e}")))),
-        };
+        let new = Password::parse(new_password.into_inner())
+            .map_err(|e| PasswordRefusal::BadRequest(msg(format!("new {e}"))))?;
         // A current password of the wrong shape cannot be the current one.
-        let Ok(current) = Password::parse(current_password.into_inner()) else {
-            let text = PasswordChangeError::WrongPassword.to_string();
-            let header = challenge(Some(&text));
-            return Ok(PasswordResponse::Unauthorized(msg(text), header));
-        };
-        match state
+        let current = Password::parse(current_password.into_inner())
+            .map_err(|_| PasswordChangeError::WrongPassword)?;
+        let revoked = state
             .password
-            .execute(&token.0.claims, current, new, &caller.0)
-            .await
-        {
-            Ok(revoked) => Ok(PasswordResponse::Ok(Json(Revoked {
-                msg: "Password changed".into(),
-                revoked: revoked as u64,
-            }))),
-            Err(
-                e @ (PasswordChangeError::NotFresh
-                | PasswordChangeError::WrongPassword
-                | PasswordChangeError::UnknownUser),
-            ) => {
-                let text = e.to_string();
-                let header = challenge(Some(&text));
-                Ok(PasswordResponse::Unauthorized(msg(text), header))
-            }
-            Err(e @ PasswordChangeError::Contended) => Err(ServerError::unavailable(e)),
-            Err(PasswordChangeError::Hashing(e)) => Err(ServerError::internal(e)),
-            Err(PasswordChangeError::Store(e)) => Err(ServerError::unavailable(e)),
-            Err(PasswordChangeError::Sessions(e)) => Err(sessions_failure(e)),
-        }
+            .execute(&token.0.claims, current, new, &origin.0)
+            .await?;
+        Ok(PasswordResponse::Ok(Json(Revoked {
+            msg: "Password changed".into(),
+            revoked: revoked as u64,
+        })))
     }
 }
 
 async fn log_out(
     state: &AppState,
-    caller: &Caller,
+    origin: &Origin,
     jar: &CookieJar,
     token: &Access,
-) -> Result<LogoutResponse, ServerError> {
-    let outcome = state
+) -> Result<LogoutResponse, StoreRefusal> {
+    state
         .revoke
         .execute(
             token.0.claims.session_id,
             RevocationReason::Logout,
-            &caller.0,
+            &origin.0,
         )
-        .await;
-    match outcome {
-        Ok(()) => {
-            clear_token_cookies(jar, state.cookies);
-            Ok(LogoutResponse::Ok(msg("Successfully logged out")))
-        }
-        Err(e @ RevokeError::UnknownSession) => {
-            let text = e.to_string();
-            let header = challenge(Some(&text));
-            Ok(LogoutResponse::Unauthorized(msg(text), header))
-        }
-        Err(e) => Err(ServerError::unavailable(e)),
-    }
-}
-
-/// A failure to revoke sessions in bulk is the store's, never the client's.
-pub(crate) fn sessions_failure(e: SessionsError) -> ServerError {
-    ServerError::unavailable(e)
+        .await?;
+    clear_token_cookies(jar, state.cookies);
+    Ok(LogoutResponse::Ok(msg("Successfully logged out")))
 }

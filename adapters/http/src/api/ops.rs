@@ -10,6 +10,9 @@ use crate::api::Tag;
 use crate::errors::{msg, MessageBody};
 use crate::state::AppState;
 
+/// How far behind the log an instance may be and still take traffic.
+const MAX_LAG: time::Duration = time::Duration::seconds(5);
+
 #[derive(Object)]
 pub struct Status {
     /// `ok` (alive) or `ready` (the store answers).
@@ -25,10 +28,10 @@ pub enum HealthResponse {
 
 #[derive(ApiResponse)]
 pub enum ReadyResponse {
-    /// The event store answers.
+    /// The event store answers and this instance keeps up with the log.
     #[oai(status = 200)]
     Ok(Json<Status>),
-    /// The event store does not answer.
+    /// The event store does not answer, or this instance is more than 5 s behind the log.
     #[oai(status = 503)]
     Unavailable(Json<MessageBody>),
 }
@@ -58,17 +61,26 @@ impl OpsApi {
 
     /// Readiness
     ///
-    /// 200 when the event store answers a query, 503 when it does not.
+    /// 200 when the event store answers a query and this instance's view of the log (its
+    /// revocations, keys and projections) is less than 5 seconds behind; 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        match state.store.head().await {
-            Ok(_) => ReadyResponse::Ok(Json(Status {
-                status: "ready".into(),
-            })),
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness check failed");
-                ReadyResponse::Unavailable(msg("event store unreachable"))
-            }
+        if let Err(e) = state.log.head().await {
+            tracing::warn!(error = %e, "readiness check failed");
+            return ReadyResponse::Unavailable(msg("event store unreachable"));
         }
+        let behind = state.feed.behind();
+        if behind > MAX_LAG {
+            tracing::warn!(
+                behind_ms = behind.whole_milliseconds(),
+                "readiness: the log follower is behind"
+            );
+            return ReadyResponse::Unavailable(msg(
+                "this instance's view of the event log is behind",
+            ));
+        }
+        ReadyResponse::Ok(Json(Status {
+            status: "ready".into(),
+        }))
     }
 }

@@ -11,11 +11,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::auth::sessions_failure;
 use crate::api::Tag;
-use crate::errors::{msg, MessageBody, ServerError};
-use crate::request::Caller;
-use crate::security::{unauthorized, Access};
+use crate::errors::{msg, unavailable, MessageBody, StoreRefusal};
+use crate::request::Origin;
+use crate::security::Access;
 use crate::state::AppState;
 
 /// One live session (one login and its refreshes).
@@ -26,12 +25,19 @@ pub struct SessionInfo {
     pub created_at: OffsetDateTime,
     /// The login or the latest refresh.
     pub last_used_at: OffsetDateTime,
-    /// When its current refresh token expires.
+    /// When its current refresh token expires (never later than the login plus the maximum
+    /// session age, however often it is refreshed).
     pub expires_at: OffsetDateTime,
     /// How many refresh tokens it has had (1 after login).
     pub generation: u32,
     /// Whether the token of this request belongs to it.
     pub current: bool,
+    /// The `User-Agent` of the login that opened it (absent if it sent none).
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
+    /// The client address of that login (behind a trusted proxy, from `X-Forwarded-For`).
+    #[oai(skip_serializing_if_is_none)]
+    pub client_addr: Option<String>,
 }
 
 #[derive(Object)]
@@ -41,30 +47,22 @@ pub struct SessionList {
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "list_unauthorized")]
 pub enum ListResponse {
     /// The caller's sessions that are neither revoked nor expired.
     #[oai(status = 200)]
     Ok(Json<SessionList>),
-    /// No, an invalid, expired or revoked access token.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<MessageBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
-}
-
-fn list_unauthorized(err: poem::Error) -> ListResponse {
-    let (body, header) = unauthorized(&err);
-    ListResponse::Unauthorized(body, header)
 }
 
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "revoke_unauthorized")]
 pub enum RevokeResponse {
     /// The session is revoked (or already was).
     #[oai(status = 204)]
     NoContent,
+}
+
+/// Why a session could not be revoked.
+#[derive(ApiResponse)]
+pub enum RevokeRefusal {
     /// No, an invalid, expired or revoked access token.
     #[oai(status = 401)]
     Unauthorized(
@@ -74,11 +72,21 @@ pub enum RevokeResponse {
     /// `{"msg": "Session not found"}`: no such session among the caller's.
     #[oai(status = 404)]
     NotFound(Json<MessageBody>),
+    /// An unexpected fault in the server.
+    #[oai(status = 500)]
+    Internal(Json<MessageBody>),
+    /// The event store is unreachable or overloaded; retrying later may succeed.
+    #[oai(status = 503)]
+    Unavailable(Json<MessageBody>),
 }
 
-fn revoke_unauthorized(err: poem::Error) -> RevokeResponse {
-    let (body, header) = unauthorized(&err);
-    RevokeResponse::Unauthorized(body, header)
+impl From<SessionsError> for RevokeRefusal {
+    fn from(e: SessionsError) -> Self {
+        match e {
+            SessionsError::NotFound => Self::NotFound(msg(e.to_string())),
+            other => Self::Unavailable(unavailable(other)),
+        }
+    }
 }
 
 pub struct SessionsApi;
@@ -93,16 +101,13 @@ impl SessionsApi {
         &self,
         state: Data<&Arc<AppState>>,
         token: Access,
-    ) -> Result<ListResponse, ServerError> {
+    ) -> Result<ListResponse, StoreRefusal> {
         let claims = &token.0.claims;
         let sessions = state
             .sessions
-            .active(&claims.username)
-            .await
-            .map_err(ServerError::unavailable)?;
-        let sessions = sessions
+            .active(claims.user_id)
+            .await?
             .into_iter()
-            .filter(|s| s.user_id == claims.user_id)
             .map(|s| SessionInfo {
                 id: s.id.as_uuid(),
                 created_at: s.created_at,
@@ -110,6 +115,8 @@ impl SessionsApi {
                 expires_at: s.expires_at,
                 generation: s.generation,
                 current: s.id == claims.session_id,
+                user_agent: s.user_agent,
+                client_addr: s.client_addr,
             })
             .collect();
         Ok(ListResponse::Ok(Json(SessionList { sessions })))
@@ -127,24 +134,19 @@ impl SessionsApi {
     async fn revoke(
         &self,
         state: Data<&Arc<AppState>>,
-        caller: Caller,
+        origin: Origin,
         token: Access,
         /// The session's id, from `GET /sessions`.
         id: Path<String>,
-    ) -> Result<RevokeResponse, ServerError> {
-        let not_found = || Ok(RevokeResponse::NotFound(msg("Session not found")));
+    ) -> Result<RevokeResponse, RevokeRefusal> {
         // An id that is not even a UUID is just another session the caller does not have.
-        let Ok(id) = id.0.parse::<SessionId>() else {
-            return not_found();
-        };
-        match state
+        let id =
+            id.0.parse::<SessionId>()
+                .map_err(|_| SessionsError::NotFound)?;
+        state
             .sessions
-            .revoke_own(token.0.claims.user_id, id, &caller.0)
-            .await
-        {
-            Ok(()) => Ok(RevokeResponse::NoContent),
-            Err(SessionsError::NotFound) => not_found(),
-            Err(e) => Err(sessions_failure(e)),
-        }
+            .revoke_own(token.0.claims.user_id, id, &origin.0)
+            .await?;
+        Ok(RevokeResponse::NoContent)
     }
 }

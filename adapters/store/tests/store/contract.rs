@@ -1,22 +1,44 @@
-//! Behaviour every event store must have, whatever the database. Each function takes a fresh,
-//! empty store.
+//! Behaviour every store must have, whatever the database: the SQL stores and the application's
+//! in-memory store alike. Each function takes a fresh, empty store.
 
 use std::sync::Arc;
 
-use authlog_application::ports::{AppendError, EventStore, ExpectedVersion, Metadata, NewEvent};
+use authlog_application::ports::{
+    AppendError, Appended, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata, NewEvent,
+    ReadModels, RecordedEvent, SigningKey, StreamWrite,
+};
 use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, StreamId};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
+/// Every storage port, as one store implements them.
+pub trait Storage: EventStore + EventLog + ReadModels + KeyStore {}
+
+impl<T: EventStore + EventLog + ReadModels + KeyStore> Storage for T {}
+
+/// Appends `events` to `stream`, as a one-stream write.
+pub async fn append(
+    store: &(impl Storage + ?Sized),
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Appended, AppendError> {
+    store
+        .append(vec![StreamWrite::new(stream, expected, events)])
+        .await
+}
+
+/// Every event of the log, in order.
+pub async fn everything(store: &(impl Storage + ?Sized)) -> Vec<RecordedEvent> {
+    store.read_after(0, 10_000, &[]).await.unwrap()
+}
+
 pub const T0: OffsetDateTime = datetime!(2026-02-03 04:05:06.789 UTC);
 
 pub fn event(n: usize) -> NewEvent {
     NewEvent {
-        event: Event::LoginFailed(LoginFailed {
-            username: format!("user{n}"),
-            reason: LoginFailure::UnknownUser,
-        }),
+        event: failure(n),
         subject: Some(format!("user{n}")),
         metadata: Metadata {
             client_addr: Some("127.0.0.1".into()),
@@ -25,6 +47,15 @@ pub fn event(n: usize) -> NewEvent {
         },
         occurred_at: T0,
     }
+}
+
+/// A failed login as v1 stored it, then a new-style one naming its reservation.
+fn failure(n: usize) -> Event {
+    Event::LoginFailed(LoginFailed {
+        username: format!("user{n}"),
+        reason: LoginFailure::UnknownUser,
+        attempt_id: None,
+    })
 }
 
 /// A registration, password hash and all, as the user stream holds it.
@@ -49,19 +80,16 @@ fn stream(name: &str) -> StreamId {
     StreamId::from_stored(name.to_owned())
 }
 
-pub async fn appended_events_read_back_in_order_with_everything_they_carried(
-    store: &dyn EventStore,
-) {
-    let appended = store
-        .append(
-            stream("s"),
-            ExpectedVersion::NoStream,
-            vec![event(1), event(2)],
-        )
-        .await
-        .unwrap();
-    assert_eq!(appended.stream_version, 2);
-    assert_eq!(appended.position, 2);
+pub async fn appended_events_read_back_in_order_with_everything_they_carried(store: &dyn Storage) {
+    let appended = append(
+        store,
+        stream("s"),
+        ExpectedVersion::NoStream,
+        vec![event(1), event(2)],
+    )
+    .await
+    .unwrap();
+    assert_eq!((appended.first, appended.position), (1, 2));
 
     let read = store.read_stream(stream("s")).await.unwrap();
     assert_eq!(read.len(), 2);
@@ -74,7 +102,7 @@ pub async fn appended_events_read_back_in_order_with_everything_they_carried(
     assert_eq!(read[0].recorded_at, T0);
 }
 
-pub async fn a_stream_that_does_not_exist_reads_empty(store: &dyn EventStore) {
+pub async fn a_stream_that_does_not_exist_reads_empty(store: &dyn Storage) {
     assert!(store
         .read_stream(stream("nothing"))
         .await
@@ -83,17 +111,23 @@ pub async fn a_stream_that_does_not_exist_reads_empty(store: &dyn EventStore) {
     assert_eq!(store.head().await.unwrap(), 0);
 }
 
-pub async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing(
-    store: &dyn EventStore,
-) {
-    store
-        .append(stream("s"), ExpectedVersion::NoStream, vec![event(1)])
-        .await
-        .unwrap();
+pub async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing(store: &dyn Storage) {
+    append(
+        store,
+        stream("s"),
+        ExpectedVersion::NoStream,
+        vec![event(1)],
+    )
+    .await
+    .unwrap();
 
-    let again = store
-        .append(stream("s"), ExpectedVersion::NoStream, vec![event(2)])
-        .await;
+    let again = append(
+        store,
+        stream("s"),
+        ExpectedVersion::NoStream,
+        vec![event(2)],
+    )
+    .await;
     assert_eq!(
         again,
         Err(AppendError::Conflict {
@@ -102,16 +136,24 @@ pub async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing(
             actual: 1
         })
     );
-    let stale = store
-        .append(stream("s"), ExpectedVersion::Exactly(0), vec![event(3)])
-        .await;
+    let stale = append(
+        store,
+        stream("s"),
+        ExpectedVersion::Exactly(0),
+        vec![event(3)],
+    )
+    .await;
     assert!(matches!(
         stale,
         Err(AppendError::Conflict { actual: 1, .. })
     ));
-    let ahead = store
-        .append(stream("s"), ExpectedVersion::Exactly(5), vec![event(3)])
-        .await;
+    let ahead = append(
+        store,
+        stream("s"),
+        ExpectedVersion::Exactly(5),
+        vec![event(3)],
+    )
+    .await;
     assert!(matches!(
         ahead,
         Err(AppendError::Conflict { actual: 1, .. })
@@ -121,36 +163,43 @@ pub async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing(
     assert_eq!(store.head().await.unwrap(), 1);
 }
 
-pub async fn the_right_expected_version_appends(store: &dyn EventStore) {
-    store
-        .append(stream("s"), ExpectedVersion::NoStream, vec![event(1)])
+pub async fn the_right_expected_version_appends(store: &dyn Storage) {
+    append(
+        store,
+        stream("s"),
+        ExpectedVersion::NoStream,
+        vec![event(1)],
+    )
+    .await
+    .unwrap();
+    let appended = append(
+        store,
+        stream("s"),
+        ExpectedVersion::Exactly(1),
+        vec![event(2)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(appended.position, 2);
+    let any = append(store, stream("s"), ExpectedVersion::Any, vec![event(3)])
         .await
         .unwrap();
-    let appended = store
-        .append(stream("s"), ExpectedVersion::Exactly(1), vec![event(2)])
-        .await
-        .unwrap();
-    assert_eq!(appended.stream_version, 2);
-    let any = store
-        .append(stream("s"), ExpectedVersion::Any, vec![event(3)])
-        .await
-        .unwrap();
-    assert_eq!(any.stream_version, 3);
+    assert_eq!(any.position, 3);
 }
 
 pub async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Storage>,
 ) {
     let attempts = (0..20).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .append(
-                    stream("user:alice"),
-                    ExpectedVersion::NoStream,
-                    vec![event(n)],
-                )
-                .await
+            append(
+                store.as_ref(),
+                stream("user:alice"),
+                ExpectedVersion::NoStream,
+                vec![event(n)],
+            )
+            .await
         })
     });
     let results = futures::future::join_all(attempts).await;
@@ -167,24 +216,24 @@ pub async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(
 }
 
 pub async fn positions_are_gap_free_and_increasing_across_concurrent_streams(
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Storage>,
 ) {
     let writers = (0..50).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .append(
-                    stream(&format!("s{}", n % 5)),
-                    ExpectedVersion::Any,
-                    vec![event(n), event(n)],
-                )
-                .await
-                .unwrap()
+            append(
+                store.as_ref(),
+                stream(&format!("s{}", n % 5)),
+                ExpectedVersion::Any,
+                vec![event(n), event(n)],
+            )
+            .await
+            .unwrap()
         })
     });
     futures::future::join_all(writers).await;
 
-    let all = store.read_all(0, 1_000).await.unwrap();
+    let all = everything(store.as_ref()).await;
     let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=100).collect::<Vec<u64>>());
     assert_eq!(store.head().await.unwrap(), 100);
@@ -200,42 +249,162 @@ pub async fn positions_are_gap_free_and_increasing_across_concurrent_streams(
     }
 }
 
-pub async fn read_all_pages_by_position(store: &dyn EventStore) {
+pub async fn read_all_pages_by_position(store: &dyn Storage) {
     for n in 0..5 {
-        store
-            .append(stream("s"), ExpectedVersion::Any, vec![event(n)])
+        append(store, stream("s"), ExpectedVersion::Any, vec![event(n)])
             .await
             .unwrap();
     }
-    let page = store.read_all(1, 2).await.unwrap();
+    let page = store.read_after(1, 2, &[]).await.unwrap();
     assert_eq!(
         page.iter().map(|e| e.position).collect::<Vec<_>>(),
         vec![2, 3]
     );
-    assert!(store.read_all(5, 10).await.unwrap().is_empty());
+    assert!(store.read_after(5, 10, &[]).await.unwrap().is_empty());
 }
 
-pub async fn read_type_since_filters_by_type_and_time(store: &dyn EventStore) {
-    let mut old = event(1);
-    old.occurred_at = T0 - time::Duration::hours(1);
-    store
-        .append(stream("s"), ExpectedVersion::Any, vec![old, event(2)])
+pub async fn read_after_reads_only_the_types_asked_for(store: &dyn Storage) {
+    append(
+        store,
+        stream("s"),
+        ExpectedVersion::Any,
+        vec![event(1), event(2)],
+    )
+    .await
+    .unwrap();
+    append(store, stream("t"), ExpectedVersion::Any, vec![event(3)])
         .await
         .unwrap();
-    let recent = store.read_type_since("LoginFailed", T0).await.unwrap();
-    assert_eq!(recent.len(), 1);
-    assert_eq!(recent[0].position, 2);
+    let failures = store.read_after(0, 10, &["LoginFailed"]).await.unwrap();
+    assert_eq!(failures.len(), 3);
     assert!(store
-        .read_type_since("Revoked", T0 - time::Duration::days(1))
+        .read_after(0, 10, &["Revoked"])
         .await
         .unwrap()
         .is_empty());
 }
 
-pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn EventStore) {
+/// What a newer release records, an older one reads without stopping: a type it does not know
+/// comes back as `Unknown`, exactly as stored, and a follower reading by type never sees it.
+pub async fn an_event_of_a_type_this_release_does_not_know_reads_back_as_unknown(
+    store: &dyn Storage,
+) {
+    let future = Event::Unknown(authlog_domain::event::UnknownEvent {
+        event_type: "UserDisabled".into(),
+        payload: serde_json::json!({"user_id": "x", "reason": "spam"}),
+    });
+    append(
+        store,
+        stream("user:alice"),
+        ExpectedVersion::Any,
+        vec![NewEvent {
+            event: future.clone(),
+            ..event(1)
+        }],
+    )
+    .await
+    .unwrap();
+    append(store, stream("s"), ExpectedVersion::Any, vec![event(2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_stream(stream("user:alice")).await.unwrap()[0].event,
+        future
+    );
+    assert_eq!(everything(store).await[0].event, future);
+    let followed = store.read_after(0, 10, &["LoginFailed"]).await.unwrap();
+    assert_eq!(
+        followed.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![2]
+    );
+}
+
+/// A write across streams is all or nothing: one failed expectation writes none of it.
+pub async fn an_append_across_streams_is_all_or_nothing(store: &dyn Storage) {
+    append(store, stream("a"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let refused = store
+        .append(vec![
+            StreamWrite::new(stream("b"), ExpectedVersion::NoStream, vec![event(2)]),
+            StreamWrite::new(stream("a"), ExpectedVersion::NoStream, vec![event(3)]),
+        ])
+        .await;
+    assert!(matches!(
+        refused,
+        Err(AppendError::Conflict { ref stream, actual: 1, .. }) if stream.as_str() == "a"
+    ));
+    assert!(store.read_stream(stream("b")).await.unwrap().is_empty());
+    assert_eq!(store.head().await.unwrap(), 1);
+
+    let both = store
+        .append(vec![
+            StreamWrite::new(stream("b"), ExpectedVersion::NoStream, vec![event(2)]),
+            StreamWrite::new(
+                stream("a"),
+                ExpectedVersion::Exactly(1),
+                vec![event(3), event(4)],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((both.first, both.position), (2, 4));
+    assert_eq!(store.read_stream(stream("a")).await.unwrap().len(), 3);
+}
+
+/// A part without events is a condition: it writes nothing, and fails the write if its stream
+/// moved.
+pub async fn a_part_without_events_is_a_condition_on_its_stream(store: &dyn Storage) {
+    append(store, stream("user"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let guarded = |version| {
+        vec![
+            StreamWrite::new(stream("session"), ExpectedVersion::Any, vec![event(2)]),
+            StreamWrite::unchanged(stream("user"), ExpectedVersion::Exactly(version)),
+        ]
+    };
+    store.append(guarded(1)).await.unwrap();
+    assert!(matches!(
+        store.append(guarded(0)).await,
+        Err(AppendError::Conflict { .. })
+    ));
+    assert_eq!(store.read_stream(stream("user")).await.unwrap().len(), 1);
+    assert_eq!(store.read_stream(stream("session")).await.unwrap().len(), 1);
+}
+
+fn key(kid: &str) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        private_der: vec![1, 2, 3],
+        public_key: vec![4, 5, 6],
+        created_at: T0,
+    }
+}
+
+/// A signing key and its event are one transaction: both, or (its expectation failing) neither.
+pub async fn a_signing_key_is_stored_with_its_event_or_not_at_all(store: &dyn Storage) {
+    let first = || StreamWrite::new(stream("keys"), ExpectedVersion::NoStream, vec![event(1)]);
+    store.add_signing_key(key("a"), first()).await.unwrap();
+    let lost = store.add_signing_key(key("b"), first()).await;
+    assert!(matches!(lost, Err(AppendError::Conflict { .. })));
+    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a")]);
+    assert_eq!(store.head().await.unwrap(), 1, "no event without its key");
+
+    let mut later = key("c");
+    later.created_at = T0 + time::Duration::seconds(1);
+    let rotation = StreamWrite::new(stream("keys"), ExpectedVersion::Any, vec![event(2)]);
+    store
+        .add_signing_key(later.clone(), rotation)
+        .await
+        .unwrap();
+    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a"), later]);
+}
+
+pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn Storage) {
     for n in 0..5 {
-        store
-            .append(stream("s"), ExpectedVersion::Any, vec![event(n)])
+        append(store, stream("s"), ExpectedVersion::Any, vec![event(n)])
             .await
             .unwrap();
     }
@@ -255,7 +424,7 @@ pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn E
         .is_empty());
 }
 
-pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn EventStore) {
+pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn Storage) {
     let versions = |events: Vec<authlog_application::ports::RecordedEvent>| {
         events.iter().map(|e| e.stream_version).collect::<Vec<_>>()
     };
@@ -264,8 +433,7 @@ pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn
         .await
         .unwrap()
         .is_empty());
-    store
-        .append(stream("s"), ExpectedVersion::Any, vec![event(0)])
+    append(store, stream("s"), ExpectedVersion::Any, vec![event(0)])
         .await
         .unwrap();
     assert_eq!(
@@ -273,8 +441,7 @@ pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn
         vec![1]
     );
     for n in 1..6 {
-        store
-            .append(stream("s"), ExpectedVersion::Any, vec![event(n)])
+        append(store, stream("s"), ExpectedVersion::Any, vec![event(n)])
             .await
             .unwrap();
     }
@@ -288,43 +455,25 @@ pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn
     );
 }
 
-pub async fn read_subject_finds_every_stream_about_a_subject(store: &dyn EventStore) {
-    store
-        .append(stream("a"), ExpectedVersion::Any, vec![event(1)])
-        .await
-        .unwrap();
-    store
-        .append(stream("b"), ExpectedVersion::Any, vec![event(2), event(1)])
-        .await
-        .unwrap();
-    let about = store.read_subject("user1".into()).await.unwrap();
-    assert_eq!(
-        about.iter().map(|e| e.position).collect::<Vec<_>>(),
-        vec![1, 3]
-    );
-}
-
 /// Two stores (two writers, as two processes would have) on one database: their appends share
 /// one gap-free order, and a creation race between them has one winner.
-pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn EventStore>, b: Arc<dyn EventStore>) {
+pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn Storage>, b: Arc<dyn Storage>) {
     let writers = (0..40).map(|n| {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         tokio::spawn(async move {
-            store
-                .append(
-                    stream(&format!("s{}", n % 4)),
-                    ExpectedVersion::Any,
-                    vec![event(n)],
-                )
-                .await
-                .unwrap()
+            append(
+                store.as_ref(),
+                stream(&format!("s{}", n % 4)),
+                ExpectedVersion::Any,
+                vec![event(n)],
+            )
+            .await
+            .unwrap()
         })
     });
     futures::future::join_all(writers).await;
-    let positions: Vec<u64> = a
-        .read_all(0, 1_000)
+    let positions: Vec<u64> = everything(a.as_ref())
         .await
-        .unwrap()
         .iter()
         .map(|e| e.position)
         .collect();
@@ -333,13 +482,13 @@ pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn EventStore>, b: Arc
     let racers = (0..10).map(|n| {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         tokio::spawn(async move {
-            store
-                .append(
-                    stream("user:contested"),
-                    ExpectedVersion::NoStream,
-                    vec![event(n)],
-                )
-                .await
+            append(
+                store.as_ref(),
+                stream("user:contested"),
+                ExpectedVersion::NoStream,
+                vec![event(n)],
+            )
+            .await
         })
     });
     let results = futures::future::join_all(racers).await;
@@ -347,22 +496,26 @@ pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn EventStore>, b: Arc
     assert_eq!(wins, 1);
 }
 
-pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dyn EventStore) {
+pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dyn Storage) {
     use authlog_application::ports::AuditFilter;
     let mut early = event(1);
     early.occurred_at = T0 - time::Duration::hours(2);
-    store
-        .append(
-            stream("a"),
-            ExpectedVersion::Any,
-            vec![early, event(2), event(1)],
-        )
-        .await
-        .unwrap();
-    store
-        .append(stream("b"), ExpectedVersion::Any, vec![event(1), event(3)])
-        .await
-        .unwrap();
+    append(
+        store,
+        stream("a"),
+        ExpectedVersion::Any,
+        vec![early, event(2), event(1)],
+    )
+    .await
+    .unwrap();
+    append(
+        store,
+        stream("b"),
+        ExpectedVersion::Any,
+        vec![event(1), event(3)],
+    )
+    .await
+    .unwrap();
     let positions = |events: Vec<authlog_application::ports::RecordedEvent>| {
         events.iter().map(|e| e.position).collect::<Vec<_>>()
     };
@@ -411,3 +564,276 @@ pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dy
     };
     assert_eq!(positions(store.query(old).await.unwrap()), vec![1]);
 }
+
+// The read models.
+
+mod models {
+    use super::*;
+    use authlog_application::ports::{UserQuery, UserStatus};
+    use authlog_domain::event::{
+        LoggedIn, Refreshed, Registered, Revoked, RoleGranted, SessionsRevoked,
+    };
+    use authlog_domain::{
+        PasswordHash, RevocationReason, Role, SessionId, TokenId, UserId, Username,
+    };
+    use time::Duration;
+
+    pub fn user(n: u128) -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+    pub fn sid(n: u128) -> SessionId {
+        SessionId::from_uuid(uuid::Uuid::from_u128(1000 + n))
+    }
+
+    fn at(event: Event, when: OffsetDateTime) -> NewEvent {
+        NewEvent {
+            event,
+            subject: None,
+            metadata: Metadata {
+                client_addr: Some("203.0.113.7".into()),
+                user_agent: Some("Firefox/140".into()),
+                request_id: None,
+            },
+            occurred_at: when,
+        }
+    }
+
+    /// Session `n` of user 1 opened at `T0 + n minutes`, its refresh token expiring `days` later.
+    pub async fn log_in(store: &dyn Storage, n: u128, days: i64) {
+        let opened = T0 + Duration::minutes(n as i64);
+        let event = Event::LoggedIn(LoggedIn {
+            session_id: sid(n),
+            user_id: user(1),
+            username: Username::parse("alice").unwrap(),
+            refresh_token_id: TokenId::from_uuid(uuid::Uuid::from_u128(n)),
+            expires_at: opened + Duration::days(days),
+        });
+        super::append(
+            store,
+            stream(&format!("session:{n}")),
+            ExpectedVersion::NoStream,
+            vec![at(event, opened)],
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn record(store: &dyn Storage, name: &str, event: Event, when: OffsetDateTime) -> u64 {
+        super::append(
+            store,
+            stream(name),
+            ExpectedVersion::Any,
+            vec![at(event, when)],
+        )
+        .await
+        .unwrap()
+        .position
+    }
+
+    /// Every session of user 1 opened so far but session `spared` ends (`SessionsRevoked`).
+    pub async fn sessions_revoked_after(store: &dyn Storage, spared: u128) {
+        record(
+            store,
+            "user:alice",
+            Event::SessionsRevoked(SessionsRevoked {
+                user_id: user(1),
+                reason: RevocationReason::LogoutAll,
+                except: Some(sid(spared)),
+            }),
+            T0 + Duration::minutes(30),
+        )
+        .await;
+    }
+
+    fn ids(sessions: &[authlog_application::ports::SessionView]) -> Vec<SessionId> {
+        sessions.iter().map(|s| s.id).collect()
+    }
+
+    pub async fn live_sessions_show_their_device_and_leave_out_revoked_and_expired_ones(
+        store: &dyn Storage,
+    ) {
+        log_in(store, 1, 30).await;
+        log_in(store, 2, 30).await;
+        log_in(store, 3, 1).await;
+        let refreshed_at = T0 + Duration::hours(1);
+        record(
+            store,
+            "session:1",
+            Event::Refreshed(Refreshed {
+                session_id: sid(1),
+                refresh_token_id: TokenId::from_uuid(uuid::Uuid::from_u128(11)),
+                generation: 2,
+                expires_at: refreshed_at + Duration::days(30),
+            }),
+            refreshed_at,
+        )
+        .await;
+        let position = record(
+            store,
+            "session:2",
+            Event::Revoked(Revoked {
+                session_id: sid(2),
+                user_id: user(1),
+                reason: RevocationReason::Logout,
+            }),
+            refreshed_at,
+        )
+        .await;
+
+        let now = T0 + Duration::days(2);
+        let live = store.live_sessions(user(1), now).await.unwrap();
+        assert_eq!(ids(&live), vec![sid(1)], "2 revoked, 3 expired");
+        assert_eq!(live[0].generation, 2);
+        assert_eq!(live[0].created_at, T0 + Duration::minutes(1));
+        assert_eq!(live[0].last_used_at, refreshed_at);
+        assert_eq!(live[0].expires_at, refreshed_at + Duration::days(30));
+        assert_eq!(live[0].user_agent.as_deref(), Some("Firefox/140"));
+        assert_eq!(live[0].client_addr.as_deref(), Some("203.0.113.7"));
+        assert!(store.live_sessions(user(2), now).await.unwrap().is_empty());
+
+        let revoked = store.revocations_after(0).await.unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(
+            (
+                revoked[0].session_id,
+                revoked[0].reason,
+                revoked[0].position
+            ),
+            (sid(2), RevocationReason::Logout, position)
+        );
+        assert_eq!(revoked[0].revoked_at, refreshed_at);
+    }
+
+    pub async fn sessions_revoked_ends_the_sessions_opened_before_it_but_the_spared_one(
+        store: &dyn Storage,
+    ) {
+        log_in(store, 1, 30).await;
+        log_in(store, 2, 30).await;
+        let when = T0 + Duration::hours(1);
+        let position = record(
+            store,
+            "user:alice",
+            Event::SessionsRevoked(SessionsRevoked {
+                user_id: user(1),
+                reason: RevocationReason::LogoutAll,
+                except: Some(sid(2)),
+            }),
+            when,
+        )
+        .await;
+        log_in(store, 3, 30).await;
+
+        let live = store.live_sessions(user(1), when).await.unwrap();
+        assert_eq!(ids(&live), vec![sid(2), sid(3)]);
+        let revoked = store.revocations_after(0).await.unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(
+            (
+                revoked[0].session_id,
+                revoked[0].reason,
+                revoked[0].position
+            ),
+            (sid(1), RevocationReason::LogoutAll, position)
+        );
+        assert!(store.revocations_after(position).await.unwrap().is_empty());
+    }
+
+    pub async fn recent_revocations_are_those_recorded_since_a_time(store: &dyn Storage) {
+        for n in 1..=3 {
+            log_in(store, n, 30).await;
+            record(
+                store,
+                &format!("session:{n}"),
+                Event::Revoked(Revoked {
+                    session_id: sid(n),
+                    user_id: user(1),
+                    reason: RevocationReason::Admin,
+                }),
+                T0 + Duration::hours(n as i64),
+            )
+            .await;
+        }
+        let recent = store
+            .revocations_since(T0 + Duration::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(recent[0].revoked_at, T0 + Duration::hours(2));
+        let ids: Vec<SessionId> = recent.iter().map(|r| r.session_id).collect();
+        assert_eq!(ids, vec![sid(2), sid(3)]);
+    }
+
+    pub async fn the_directory_lists_users_by_registration_with_roles_and_last_login(
+        store: &dyn Storage,
+    ) {
+        for (n, name) in [(1, "alice"), (2, "Albert"), (3, "bob")] {
+            record(
+                store,
+                &format!("user:{n}"),
+                Event::Registered(Registered {
+                    user_id: user(n),
+                    username: Username::parse(name).unwrap(),
+                    password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+                }),
+                T0,
+            )
+            .await;
+        }
+        record(
+            store,
+            "user:1",
+            Event::RoleGranted(RoleGranted {
+                user_id: user(1),
+                role: Role::admin(),
+            }),
+            T0,
+        )
+        .await;
+        log_in(store, 1, 30).await;
+
+        let all = store
+            .users(UserQuery {
+                limit: 10,
+                ..UserQuery::default()
+            })
+            .await
+            .unwrap();
+        let names: Vec<&str> = all.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, vec!["alice", "Albert", "bob"]);
+        assert_eq!(all[0].roles, vec![Role::admin()]);
+        assert_eq!(all[0].status, UserStatus::Active);
+        assert_eq!(all[0].last_login_at, Some(T0 + Duration::minutes(1)));
+        assert_eq!(all[1].last_login_at, None);
+
+        let al = store
+            .users(UserQuery {
+                prefix: Some("al".into()),
+                limit: 10,
+                ..UserQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(al.len(), 2, "case-folded prefix");
+        let page = store
+            .users(UserQuery {
+                after: Some(user(1)),
+                limit: 1,
+                ..UserQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page[0].user_id, user(2));
+    }
+
+    pub async fn every_projection_reaches_the_head(store: &dyn Storage) {
+        log_in(store, 1, 30).await;
+        let head = store.head().await.unwrap();
+        store.wait_for(head).await.unwrap();
+        let status = store.status().await.unwrap();
+        assert!(status.len() >= 2, "{status:?}");
+        for projection in status {
+            assert_eq!(projection.position, head, "{}", projection.name);
+        }
+    }
+}
+
+pub use models::*;

@@ -3,21 +3,26 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use authlog_application::ports::{EventStore, ExpectedVersion, KeyStore, SigningKey};
+use authlog_application::ports::{EventLog, EventStore, ExpectedVersion};
 use authlog_domain::StreamId;
 use authlog_store::chain::{self, RowContent};
-use authlog_store::{SqliteStore, VerifyError};
+use authlog_store::{Store, VerifyError};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
 
-use crate::contract::{self, event, registered, T0};
+use crate::contract::{self, append, event, everything, registered};
 
-/// A fresh store in its own temporary directory (dropped with the directory).
-async fn fresh() -> (SqliteStore, TempDir, String) {
+/// A fresh store in its own temporary directory (dropped with the directory), and its URL.
+async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    (SqliteStore::open(&url).await.unwrap(), dir, url)
+    (Arc::new(Store::open(&url).await.unwrap()), dir, url)
+}
+
+async fn fresh() -> (Arc<Store>, TempDir) {
+    let (store, dir, _) = fresh_with_url().await;
+    (store, dir)
 }
 
 async fn raw(url: &str) -> SqliteConnection {
@@ -28,53 +33,31 @@ async fn raw(url: &str) -> SqliteConnection {
         .unwrap()
 }
 
-macro_rules! contract_tests {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let (store, _dir, _) = fresh().await;
-            contract::$name(&store).await;
-        }
-    )*};
-}
-
-contract_tests!(
-    appended_events_read_back_in_order_with_everything_they_carried,
-    a_stream_that_does_not_exist_reads_empty,
-    a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing,
-    the_right_expected_version_appends,
-    read_all_pages_by_position,
-    read_type_since_filters_by_type_and_time,
-    read_stream_tail_answers_the_last_events_oldest_first,
-    read_stream_edges_answers_the_first_and_the_last_events,
-    read_subject_finds_every_stream_about_a_subject,
-    query_filters_by_subject_type_time_and_pages_by_position,
-);
+every_contract_test!(fresh: fresh());
 
 #[tokio::test]
 async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins() {
-    let (store, _dir, _) = fresh().await;
-    contract::of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(Arc::new(store)).await;
+    let (store, _dir) = fresh().await;
+    contract::of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(store).await;
 }
 
 #[tokio::test]
 async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
-    let (store, _dir, _) = fresh().await;
-    contract::positions_are_gap_free_and_increasing_across_concurrent_streams(Arc::new(store))
-        .await;
+    let (store, _dir) = fresh().await;
+    contract::positions_are_gap_free_and_increasing_across_concurrent_streams(store).await;
 }
 
 #[tokio::test]
 async fn the_database_itself_refuses_update_and_delete_on_events() {
-    let (store, _dir, url) = fresh().await;
-    store
-        .append(
-            StreamId::from_stored("s".into()),
-            ExpectedVersion::Any,
-            vec![event(1)],
-        )
-        .await
-        .unwrap();
+    let (store, _dir, url) = fresh_with_url().await;
+    append(
+        store.as_ref(),
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::Any,
+        vec![event(1)],
+    )
+    .await
+    .unwrap();
     let mut conn = raw(&url).await;
 
     let update = sqlx::query("UPDATE events SET payload = '{}'")
@@ -84,21 +67,21 @@ async fn the_database_itself_refuses_update_and_delete_on_events() {
 
     assert!(update.unwrap_err().to_string().contains("append-only"));
     assert!(delete.unwrap_err().to_string().contains("append-only"));
-    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+    assert_eq!(everything(store.as_ref()).await.len(), 1);
 }
 
 #[tokio::test]
 async fn every_row_hash_chains_to_the_previous_row() {
-    let (store, _dir, url) = fresh().await;
+    let (store, _dir, url) = fresh_with_url().await;
     for n in 0..3 {
-        store
-            .append(
-                StreamId::from_stored(format!("s{n}")),
-                ExpectedVersion::Any,
-                vec![event(n), event(n)],
-            )
-            .await
-            .unwrap();
+        append(
+            store.as_ref(),
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n), event(n)],
+        )
+        .await
+        .unwrap();
     }
     let mut conn = raw(&url).await;
     let rows = sqlx::query("SELECT * FROM events ORDER BY position")
@@ -129,23 +112,23 @@ async fn every_row_hash_chains_to_the_previous_row() {
 
 #[tokio::test]
 async fn two_stores_on_one_file_append_gap_free_and_race_to_one_winner() {
-    let (first, _dir, url) = fresh().await;
-    let second = SqliteStore::open(&url).await.unwrap();
-    contract::two_writers_share_one_gap_free_order(Arc::new(first), Arc::new(second)).await;
+    let (first, _dir, url) = fresh_with_url().await;
+    let second = Arc::new(Store::open(&url).await.unwrap());
+    contract::two_writers_share_one_gap_free_order(first, second).await;
 }
 
 #[tokio::test]
 async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
-    let (store, _dir, url) = fresh().await;
+    let (store, _dir, url) = fresh_with_url().await;
     for n in 0..5 {
-        store
-            .append(
-                StreamId::from_stored(format!("s{n}")),
-                ExpectedVersion::Any,
-                vec![event(n)],
-            )
-            .await
-            .unwrap();
+        append(
+            store.as_ref(),
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
     }
     assert_eq!(store.verify().await.unwrap().rows, 5);
 
@@ -174,15 +157,15 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 
 #[tokio::test]
 async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
-    let (store, _dir, url) = fresh().await;
-    store
-        .append(
-            StreamId::from_stored("user:alice".into()),
-            ExpectedVersion::NoStream,
-            vec![registered()],
-        )
-        .await
-        .unwrap();
+    let (store, _dir, url) = fresh_with_url().await;
+    append(
+        store.as_ref(),
+        StreamId::from_stored("user:alice".into()),
+        ExpectedVersion::NoStream,
+        vec![registered()],
+    )
+    .await
+    .unwrap();
     let mut conn = raw(&url).await;
     let (username, user_id, data): (String, String, String) =
         sqlx::query_as("SELECT username, user_id, data FROM audit_events WHERE username = 'alice'")
@@ -196,7 +179,7 @@ async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() 
 
 #[tokio::test]
 async fn the_file_is_in_wal_mode() {
-    let (_store, _dir, url) = fresh().await;
+    let (_store, _dir, url) = fresh_with_url().await;
     let mut conn = raw(&url).await;
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
@@ -207,18 +190,18 @@ async fn the_file_is_in_wal_mode() {
 
 #[tokio::test]
 async fn events_survive_reopening_the_file() {
-    let (store, _dir, url) = fresh().await;
-    store
-        .append(
-            StreamId::from_stored("s".into()),
-            ExpectedVersion::NoStream,
-            vec![event(1)],
-        )
-        .await
-        .unwrap();
+    let (store, _dir, url) = fresh_with_url().await;
+    append(
+        store.as_ref(),
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::NoStream,
+        vec![event(1)],
+    )
+    .await
+    .unwrap();
     drop(store);
 
-    let reopened = SqliteStore::open(&url).await.unwrap();
+    let reopened = Store::open(&url).await.unwrap();
     assert_eq!(
         reopened
             .read_stream(StreamId::from_stored("s".into()))
@@ -227,41 +210,63 @@ async fn events_survive_reopening_the_file() {
             .len(),
         1
     );
-    let next = reopened
-        .append(
-            StreamId::from_stored("s".into()),
-            ExpectedVersion::Exactly(1),
-            vec![event(2)],
-        )
-        .await
-        .unwrap();
+    let next = append(
+        &reopened,
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::Exactly(1),
+        vec![event(2)],
+    )
+    .await
+    .unwrap();
     assert_eq!(next.position, 2);
 }
 
 #[tokio::test]
-async fn only_the_first_signing_key_is_stored_and_rotations_add_newer_ones() {
-    let (store, _dir, _) = fresh().await;
-    let key = |kid: &str| SigningKey {
-        kid: kid.into(),
-        algorithm: "EdDSA".into(),
-        private_der: vec![1, 2, 3],
-        public_key: vec![4, 5, 6],
-        created_at: T0,
-    };
-    assert!(store.add_first_signing_key(key("a")).await.unwrap());
-    assert!(!store.add_first_signing_key(key("b")).await.unwrap());
-    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a")]);
-    let mut later = key("c");
-    later.created_at = T0 + time::Duration::seconds(1);
-    store.add_signing_key(later.clone()).await.unwrap();
-    assert_eq!(store.signing_keys().await.unwrap(), vec![key("a"), later]);
+async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
+    use authlog_application::ports::ReadModels;
+    let (store, _dir, url) = fresh_with_url().await;
+    for n in 1..=5 {
+        contract::log_in(store.as_ref(), n, 30).await;
+    }
+    contract::sessions_revoked_after(store.as_ref(), 3).await;
+    let now = contract::T0 + time::Duration::hours(1);
+    let live = store.live_sessions(contract::user(1), now).await.unwrap();
+    let revoked = store.revocations_after(0).await.unwrap();
+
+    let rebuilt = store.rebuild("sessions").await.unwrap();
+    assert_eq!(rebuilt.position, store.head().await.unwrap());
+    assert_eq!(rebuilt.events, 6);
+    assert_eq!(
+        store.live_sessions(contract::user(1), now).await.unwrap(),
+        live
+    );
+    assert_eq!(store.revocations_after(0).await.unwrap(), revoked);
+
+    // Rebuilt twice: the second swap finds the first's tables and indexes in place.
+    store.rebuild("sessions").await.unwrap();
+    assert_eq!(
+        store.live_sessions(contract::user(1), now).await.unwrap(),
+        live
+    );
+    let mut conn = raw(&url).await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE name LIKE 'sessions%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        vec!["sessions", "sessions_by_expiry", "sessions_by_user"]
+    );
+    assert!(store.rebuild("nope").await.is_err());
 }
 
 #[tokio::test]
 async fn a_bad_url_or_an_unwritable_path_is_a_clear_error() {
-    let bad = SqliteStore::open("mysql://nope").await.err().unwrap();
+    let bad = Store::open("mysql://nope").await.err().unwrap();
     assert!(bad.to_string().contains("invalid database URL"), "{bad}");
-    let unwritable = SqliteStore::open("sqlite:///proc/nope/authlog.db")
+    let unwritable = Store::open("sqlite:///proc/nope/authlog.db")
         .await
         .err()
         .unwrap();

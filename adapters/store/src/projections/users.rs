@@ -1,0 +1,138 @@
+//! The user directory: every account with its roles, status, and last login, for listing and
+//! searching (the admin API and `authlog user list`) without folding any stream.
+
+use authlog_application::ports::RecordedEvent;
+use authlog_domain::Event;
+use time::OffsetDateTime;
+
+use super::batch::Staged;
+use super::{Projection, Table, Target};
+use crate::rows::format_timestamp;
+use crate::sql::Statement;
+
+pub struct UsersProjection;
+
+/// A `users` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    pub user_id: String,
+    pub username: String,
+    pub status: String,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+/// A `user_roles` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RoleRow {
+    pub user_id: String,
+    pub role: String,
+}
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "users",
+        columns: "user_id TEXT PRIMARY KEY, username TEXT NOT NULL, canonical TEXT NOT NULL, \
+                  status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT",
+        indexes: &[("by_name", "canonical")],
+    },
+    Table {
+        name: "user_roles",
+        columns: "user_id TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (user_id, role)",
+        indexes: &[],
+    },
+];
+
+impl Projection for UsersProjection {
+    fn name(&self) -> &'static str {
+        "users"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["Registered", "RoleGranted", "RoleRevoked", "LoggedIn"]
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    fn stage(&self, recorded: &RecordedEvent) -> Option<Staged> {
+        let row = Staged {
+            position: recorded.position,
+            at: Some(format_timestamp(recorded.recorded_at)),
+            ..Staged::default()
+        };
+        Some(match &recorded.event {
+            Event::Registered(e) => Staged {
+                kind: "Registered",
+                user_id: Some(e.user_id.to_string()),
+                username: Some(e.username.as_str().to_owned()),
+                canonical: Some(e.username.canonical().to_owned()),
+                ..row
+            },
+            Event::RoleGranted(e) => Staged {
+                kind: "RoleGranted",
+                user_id: Some(e.user_id.to_string()),
+                role: Some(e.role.as_str().to_owned()),
+                ..row
+            },
+            Event::RoleRevoked(e) => Staged {
+                kind: "RoleRevoked",
+                user_id: Some(e.user_id.to_string()),
+                role: Some(e.role.as_str().to_owned()),
+                ..row
+            },
+            Event::LoggedIn(e) => Staged {
+                kind: "LoggedIn",
+                user_id: Some(e.user_id.to_string()),
+                ..row
+            },
+            _ => return None,
+        })
+    }
+
+    fn apply(&self, target: Target, _last_at: OffsetDateTime, out: &mut Vec<Statement>) {
+        let users = target.of("users");
+        let roles = target.of("user_roles");
+        out.push(Statement::new(
+            format!(
+                "INSERT INTO {users} (user_id, username, canonical, status, created_at) \
+                 SELECT user_id, username, canonical, 'active', at FROM projection_batch \
+                 WHERE kind = 'Registered' ON CONFLICT (user_id) DO NOTHING"
+            ),
+            vec![],
+        ));
+        // Of a user's grants and revocations of one role, the last decides.
+        let last_change = "b.position = (SELECT MAX(t.position) FROM projection_batch t \
+             WHERE t.kind IN ('RoleGranted', 'RoleRevoked') AND t.user_id = b.user_id \
+             AND t.role = b.role)";
+        out.push(Statement::new(
+            format!(
+                "INSERT INTO {roles} (user_id, role) SELECT b.user_id, b.role \
+                 FROM projection_batch b WHERE b.kind = 'RoleGranted' AND {last_change} \
+                 ON CONFLICT (user_id, role) DO NOTHING"
+            ),
+            vec![],
+        ));
+        out.push(Statement::new(
+            format!(
+                "DELETE FROM {roles} WHERE (user_id, role) IN (SELECT b.user_id, b.role \
+                 FROM projection_batch b WHERE b.kind = 'RoleRevoked' AND {last_change})"
+            ),
+            vec![],
+        ));
+        out.push(Statement::new(
+            format!(
+                "UPDATE {users} SET last_login_at = b.at FROM projection_batch b \
+                 WHERE b.kind = 'LoggedIn' AND b.user_id = {users}.user_id \
+                 AND b.position = (SELECT MAX(t.position) FROM projection_batch t \
+                 WHERE t.kind = 'LoggedIn' AND t.user_id = b.user_id)"
+            ),
+            vec![],
+        ));
+    }
+}

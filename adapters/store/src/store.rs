@@ -1,0 +1,558 @@
+//! [`Store`]: the event log, the signing keys and the read models, on SQLite or PostgreSQL.
+//! Every port is implemented once here; what differs between the databases (opening them, the
+//! exclusive write transaction, following other instances) lives in [`crate::sqlite`] and
+//! [`crate::postgres`].
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authlog_application::ports::{
+    AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, ProjectionStatus,
+    ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey,
+    StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+};
+use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
+use sqlx::{Postgres, Sqlite};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::projections::{Projector, Rebuilt, RevokedRow, RoleRow, SessionRow, UserRow};
+use crate::rows::{
+    decode_all, decode_following, format_timestamp, parse_timestamp, read_query, to_i64, to_u64,
+    unavailable, RawEvent, Read, COLUMNS, SELECT_KEYS,
+};
+use crate::sql::{Pool, Statement, Tx};
+use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
+use crate::writer::{self, AppendRequest, Signals};
+use crate::{postgres, sqlite};
+
+/// Appends queued for the writer before callers wait for room.
+const QUEUE: usize = 4_096;
+
+/// Why the store could not be opened. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("invalid database URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot apply migrations to {path}: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("cannot build the read models of {path}: {source}")]
+    Projections { path: String, source: StoreError },
+}
+
+/// The event log (and signing keys, and read models) in one database.
+pub struct Store {
+    pool: Pool,
+    writer: mpsc::Sender<AppendRequest>,
+    /// The highest position this process appended: reads of the read models wait for it.
+    last_appended: Arc<AtomicU64>,
+    projector: Arc<Projector>,
+    /// Dropped with the store, which ends its background tasks.
+    _stop: watch::Sender<()>,
+}
+
+impl Store {
+    /// Opens the database `url` names (`sqlite://PATH`, created if missing, or
+    /// `postgres://...`, which must exist), applies the migrations, starts the writer, builds
+    /// any read model that was never built or whose version changed, and starts following the
+    /// log. Needs a tokio runtime.
+    ///
+    /// # Errors
+    /// [`OpenError`] for a malformed URL, a database that cannot be reached, opened or
+    /// migrated, or read models that cannot be built.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let (stop, stopped) = watch::channel(());
+        let last_appended = Arc::new(AtomicU64::new(0));
+        let committed = Arc::new(Notify::new());
+        let signals = || Signals {
+            last_appended: last_appended.clone(),
+            committed: committed.clone(),
+        };
+        let (writer, requests) = mpsc::channel(QUEUE);
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.starts_with("sqlite:") && !postgres {
+            return Err(OpenError::BadUrl {
+                url: postgres::redacted(url),
+                reason: "expected sqlite://PATH or postgres://...".into(),
+            });
+        }
+        let (pool, path, poll) = if !postgres {
+            let pool = sqlite::open(url).await?;
+            let path = sqlite::path(&pool);
+            tokio::spawn(writer::run(
+                sqlite::SqliteWriter(pool.clone()),
+                requests,
+                signals(),
+            ));
+            (Pool::Sqlite(pool), path, sqlite::POLL)
+        } else {
+            let pool = postgres::open(url).await?;
+            tokio::spawn(writer::run(
+                postgres::PostgresWriter(pool.clone()),
+                requests,
+                signals(),
+            ));
+            tokio::spawn(postgres::listen(
+                pool.clone(),
+                committed.clone(),
+                stopped.clone(),
+            ));
+            (
+                Pool::Postgres(pool),
+                postgres::redacted(url),
+                postgres::POLL,
+            )
+        };
+        let projector = Arc::new(Projector::new(pool.clone()));
+        projector
+            .start()
+            .await
+            .map_err(|source| OpenError::Projections { path, source })?;
+        tokio::spawn(project(
+            Arc::downgrade(&projector),
+            committed,
+            poll,
+            stopped,
+        ));
+        Ok(Self {
+            pool,
+            writer,
+            last_appended,
+            projector,
+            _stop: stop,
+        })
+    }
+
+    /// Signalled after every projector run in this process, which follows every commit here
+    /// and (PostgreSQL) every announced commit of another instance.
+    pub fn advanced(&self) -> Arc<Notify> {
+        self.projector.advanced()
+    }
+
+    /// How often to poll for what other processes appended when nothing announces it: often
+    /// on SQLite (a CLI process may append at any time), rarely on PostgreSQL, where
+    /// LISTEN/NOTIFY announces commits and the poll is only a safety net.
+    pub fn default_poll_interval(&self) -> Duration {
+        match self.pool {
+            Pool::Sqlite(_) => sqlite::POLL,
+            Pool::Postgres(_) => postgres::POLL,
+        }
+    }
+
+    /// The read models, by name.
+    pub fn projections(&self) -> Vec<&'static str> {
+        self.projector.names()
+    }
+
+    /// Replays the log into fresh tables for projection `name`, then swaps them in.
+    ///
+    /// # Errors
+    /// [`StoreError`] for an unknown name, a rebuild under way elsewhere, or a store failure.
+    pub async fn rebuild(&self, name: &str) -> Result<Rebuilt, StoreError> {
+        self.projector.rebuild(name).await
+    }
+
+    /// Walks the whole hash chain and checks that the append-only guards are installed (and,
+    /// on PostgreSQL, enabled).
+    ///
+    /// # Errors
+    /// [`VerifyError`] naming the first bad position or the missing guard.
+    pub async fn verify(&self) -> Result<Intact, VerifyError> {
+        let (required, present) = match &self.pool {
+            Pool::Sqlite(pool) => (sqlite::GUARDS, sqlite::guards(pool).await?),
+            Pool::Postgres(pool) => (postgres::GUARDS, postgres::guards(pool).await?),
+        };
+        require_guards(required, &present)?;
+        let mut walk = ChainWalk::default();
+        let sql = format!(
+            "SELECT {COLUMNS}, hash FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+        );
+        loop {
+            let next = to_i64(walk.next_position())?;
+            let rows: Vec<HashedRow> = self
+                .pool
+                .fetch(&Statement::new(
+                    sql.clone(),
+                    vec![next.into(), BATCH.into()],
+                ))
+                .await?;
+            for row in &rows {
+                walk.check(row)?;
+            }
+            if rows.len() < BATCH as usize {
+                return Ok(walk.finish());
+            }
+        }
+    }
+
+    /// Runs one read of the event log (its SQL is shared by both backends).
+    async fn read(&self, read: Read<'_>) -> Result<Vec<RawEvent>, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                read_query::<Sqlite>(read)?
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+            }
+            Pool::Postgres(pool) => {
+                read_query::<Postgres>(read)?
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+        .map_err(unavailable)
+    }
+
+    /// Lets the read models catch up with what this process appended, so that a client reads
+    /// its own writes through the instance it wrote through.
+    async fn caught_up(&self) -> Result<(), StoreError> {
+        self.projector
+            .wait_for(self.last_appended.load(Ordering::Acquire))
+            .await
+    }
+
+    async fn revocations(&self, statement: Statement) -> Result<Vec<RevokedSession>, StoreError> {
+        self.caught_up().await?;
+        let rows: Vec<RevokedRow> = self.pool.fetch(&statement).await?;
+        rows.into_iter().map(revoked_session).collect()
+    }
+}
+
+/// Runs `read` inside a transaction (a projector's).
+pub(crate) async fn read_in(tx: &mut Tx, read: Read<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<RawEvent> = match tx {
+        Tx::Sqlite(tx) => {
+            read_query::<Sqlite>(read)?
+                .build_query_as()
+                .fetch_all(&mut **tx)
+                .await
+        }
+        Tx::Postgres(tx) => {
+            read_query::<Postgres>(read)?
+                .build_query_as()
+                .fetch_all(&mut **tx)
+                .await
+        }
+    }
+    .map_err(unavailable)?;
+    Ok(decode_following(rows))
+}
+
+/// Keeps the projections current: runs them after every commit this process (or, announced,
+/// another instance) makes, and every `poll` in any case, until the store is dropped.
+async fn project(
+    projector: Weak<Projector>,
+    committed: Arc<Notify>,
+    poll: Duration,
+    mut stopped: watch::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = committed.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = stopped.changed() => return,
+        }
+        let Some(projector) = projector.upgrade() else {
+            return;
+        };
+        if let Err(e) = projector.run().await {
+            tracing::warn!(error = %e, "cannot bring the read models up to date; retrying");
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for Store {
+    async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
+        writer::submit(&self.writer, writes, None).await
+    }
+
+    async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        decode_all(self.read(Read::Stream(&stream)).await?)
+    }
+
+    async fn read_stream_tail(
+        &self,
+        stream: StreamId,
+        count: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        decode_all(self.read(Read::Tail(&stream, count)).await?)
+    }
+
+    async fn read_stream_edges(
+        &self,
+        stream: StreamId,
+        tail: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        decode_all(self.read(Read::Edges(&stream, tail)).await?)
+    }
+}
+
+#[async_trait]
+impl EventLog for Store {
+    async fn read_after(
+        &self,
+        after: u64,
+        limit: u32,
+        types: &'static [&'static str],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = self
+            .read(Read::After {
+                after,
+                limit,
+                types,
+            })
+            .await?;
+        Ok(decode_following(rows))
+    }
+
+    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
+        decode_all(self.read(Read::Audit(&filter)).await?)
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Head {
+            head: i64,
+        }
+        let rows: Vec<Head> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT CAST(COALESCE(MAX(position), 0) AS BIGINT) AS head FROM events",
+                vec![],
+            ))
+            .await?;
+        rows.first().map_or(Ok(0), |row| to_u64(row.head))
+    }
+}
+
+#[async_trait]
+impl ReadModels for Store {
+    async fn wait_for(&self, position: u64) -> Result<(), StoreError> {
+        self.projector.wait_for(position).await
+    }
+
+    async fn live_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionView>, StoreError> {
+        self.caught_up().await?;
+        let rows: Vec<SessionRow> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT session_id, user_id, created_at, last_used_at, expires_at, generation, \
+                 user_agent, client_addr FROM sessions WHERE user_id = ? AND expires_at > ? \
+                 ORDER BY created_at, session_id",
+                vec![user.to_string().into(), format_timestamp(now).into()],
+            ))
+            .await?;
+        rows.into_iter().map(session_view).collect()
+    }
+
+    /// One row: the database packs every recent revocation into fixed-width text (a session
+    /// id and a time, 63 characters), so a start with 100,000 of them crosses the driver once
+    /// instead of 100,000 times.
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RecentRevocation>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Packed {
+            packed: Option<String>,
+        }
+        self.caught_up().await?;
+        let sql = match self.pool {
+            Pool::Sqlite(_) => {
+                "SELECT group_concat(session_id || revoked_at, '') AS packed FROM \
+                 (SELECT session_id, revoked_at FROM revoked_sessions WHERE revoked_at >= ? \
+                 ORDER BY revoked_at)"
+            }
+            Pool::Postgres(_) => {
+                "SELECT string_agg(session_id || revoked_at, '' ORDER BY revoked_at) AS packed \
+                 FROM revoked_sessions WHERE revoked_at >= ?"
+            }
+        };
+        let rows: Vec<Packed> = self
+            .pool
+            .fetch(&Statement::new(sql, vec![format_timestamp(since).into()]))
+            .await?;
+        let packed = rows.into_iter().next().and_then(|row| row.packed);
+        unpack_revocations(packed.as_deref().unwrap_or_default())
+    }
+
+    async fn revocations_after(&self, after: u64) -> Result<Vec<RevokedSession>, StoreError> {
+        self.revocations(Statement::new(
+            "SELECT session_id, user_id, reason, revoked_at, position FROM revoked_sessions \
+             WHERE position > ? ORDER BY position",
+            vec![to_i64(after)?.into()],
+        ))
+        .await
+    }
+
+    async fn users(&self, query: UserQuery) -> Result<Vec<UserView>, StoreError> {
+        self.caught_up().await?;
+        let mut sql = String::from(
+            "SELECT user_id, username, status, created_at, last_login_at FROM users WHERE 1 = 1",
+        );
+        let mut args = Vec::new();
+        if let Some(prefix) = query.prefix {
+            sql.push_str(" AND substr(canonical, 1, CAST(? AS INTEGER)) = ?");
+            args.push((prefix.chars().count() as i64).into());
+            args.push(prefix.into());
+        }
+        if let Some(after) = query.after {
+            sql.push_str(" AND user_id > ?");
+            args.push(after.to_string().into());
+        }
+        sql.push_str(" ORDER BY user_id LIMIT ?");
+        args.push(i64::from(query.limit).into());
+        let users: Vec<UserRow> = self.pool.fetch(&Statement::new(sql, args)).await?;
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; users.len()].join(", ");
+        let roles: Vec<RoleRow> = self
+            .pool
+            .fetch(&Statement::new(
+                format!(
+                    "SELECT user_id, role FROM user_roles WHERE user_id IN ({placeholders}) \
+                     ORDER BY role"
+                ),
+                users.iter().map(|u| u.user_id.clone().into()).collect(),
+            ))
+            .await?;
+        users.into_iter().map(|u| user_view(u, &roles)).collect()
+    }
+
+    async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
+        self.projector.status().await
+    }
+}
+
+#[async_trait]
+impl KeyStore for Store {
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct KeyRow {
+            kid: String,
+            algorithm: String,
+            private_key: Vec<u8>,
+            public_key: Vec<u8>,
+            created_at: String,
+        }
+        let rows: Vec<KeyRow> = self
+            .pool
+            .fetch(&Statement::new(SELECT_KEYS, vec![]))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SigningKey {
+                    kid: row.kid,
+                    algorithm: row.algorithm,
+                    private_der: row.private_key,
+                    public_key: row.public_key,
+                    created_at: parse_timestamp(&row.created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(
+        &self,
+        key: SigningKey,
+        rotated: StreamWrite,
+    ) -> Result<Appended, AppendError> {
+        writer::submit(&self.writer, vec![rotated], Some(key)).await
+    }
+}
+
+/// A session id as text, then a time as [`format_timestamp`] spells it.
+const PACKED: usize = 36 + 27;
+
+fn unpack_revocations(packed: &str) -> Result<Vec<RecentRevocation>, StoreError> {
+    if !packed.is_ascii() || packed.len() % PACKED != 0 {
+        return Err(corrupt(
+            "packed revocations of length",
+            &packed.len().to_string(),
+        ));
+    }
+    packed
+        .as_bytes()
+        .chunks_exact(PACKED)
+        .map(|record| {
+            // ASCII, checked above: every byte boundary is a character boundary.
+            let record = std::str::from_utf8(record).map_err(|_| corrupt("record", ""))?;
+            let (session, at) = record.split_at(36);
+            Ok(RecentRevocation {
+                session_id: SessionId::from_str(session)
+                    .map_err(|_| corrupt("session id", session))?,
+                revoked_at: parse_timestamp(at)?,
+            })
+        })
+        .collect()
+}
+
+fn corrupt(what: &str, raw: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {raw:?} in a read model"))
+}
+
+fn session_view(row: SessionRow) -> Result<SessionView, StoreError> {
+    Ok(SessionView {
+        id: SessionId::from_str(&row.session_id)
+            .map_err(|_| corrupt("session id", &row.session_id))?,
+        user_id: UserId::from_str(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
+        created_at: parse_timestamp(&row.created_at)?,
+        last_used_at: parse_timestamp(&row.last_used_at)?,
+        expires_at: parse_timestamp(&row.expires_at)?,
+        generation: u32::try_from(row.generation)
+            .map_err(|_| corrupt("generation", &row.generation.to_string()))?,
+        user_agent: row.user_agent,
+        client_addr: row.client_addr,
+    })
+}
+
+fn revoked_session(row: RevokedRow) -> Result<RevokedSession, StoreError> {
+    Ok(RevokedSession {
+        session_id: SessionId::from_str(&row.session_id)
+            .map_err(|_| corrupt("session id", &row.session_id))?,
+        user_id: UserId::from_str(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
+        reason: RevocationReason::parse(&row.reason)
+            .ok_or_else(|| corrupt("reason", &row.reason))?,
+        revoked_at: parse_timestamp(&row.revoked_at)?,
+        position: to_u64(row.position)?,
+    })
+}
+
+fn user_view(row: UserRow, roles: &[RoleRow]) -> Result<UserView, StoreError> {
+    let status = match row.status.as_str() {
+        "active" => UserStatus::Active,
+        "disabled" => UserStatus::Disabled,
+        other => return Err(corrupt("status", other)),
+    };
+    Ok(UserView {
+        roles: roles
+            .iter()
+            .filter(|r| r.user_id == row.user_id)
+            .map(|r| Role::parse(&r.role).map_err(|_| corrupt("role", &r.role)))
+            .collect::<Result<_, _>>()?,
+        user_id: UserId::from_str(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
+        username: row.username,
+        status,
+        created_at: parse_timestamp(&row.created_at)?,
+        last_login_at: row
+            .last_login_at
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()?,
+    })
+}

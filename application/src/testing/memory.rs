@@ -1,0 +1,471 @@
+//! An event store in memory, for tests: it keeps the store contract (the same suite runs against
+//! it as against SQLite and PostgreSQL) and derives its read models by folding the log on every
+//! read, which is slow and obviously right. Modelled on cqrs-es's `MemStore`.
+//!
+//! A test says what happened ([`InMemoryEventStore::given`]), runs a use case, and reads what it
+//! recorded ([`InMemoryEventStore::events_after`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use authlog_domain::session::{self, SessionState};
+use authlog_domain::user::{self, UserState};
+use authlog_domain::{Event, RevocationReason, SessionId, StreamId, UserId};
+use time::OffsetDateTime;
+
+use crate::ports::{
+    AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata,
+    NewEvent, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
+    SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+};
+
+use super::NOW;
+
+#[derive(Default)]
+pub struct InMemoryEventStore {
+    log: Mutex<Vec<RecordedEvent>>,
+    keys: Mutex<Vec<SigningKey>>,
+    /// Appends touching a stream whose name starts with this fail (failure injection).
+    failing: Mutex<Option<String>>,
+}
+
+impl InMemoryEventStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Given: `events` were appended to `stream`, at [`NOW`], with no metadata.
+    pub fn given(&self, stream: StreamId, events: impl IntoIterator<Item = Event>) -> &Self {
+        self.given_at(stream, events, NOW)
+    }
+
+    /// Given: `events` were appended to `stream` at `at`.
+    pub fn given_at(
+        &self,
+        stream: StreamId,
+        events: impl IntoIterator<Item = Event>,
+        at: OffsetDateTime,
+    ) -> &Self {
+        let events = events
+            .into_iter()
+            .map(|event| NewEvent {
+                event,
+                subject: None,
+                metadata: Metadata::default(),
+                occurred_at: at,
+            })
+            .collect();
+        let write = StreamWrite::new(stream, ExpectedVersion::Any, events);
+        // `Any` cannot conflict.
+        let _ = self.commit(vec![write]);
+        self
+    }
+
+    /// From now on, appends that touch a stream whose name starts with `prefix` fail as if the
+    /// database were down.
+    pub fn fail_appends_to(&self, prefix: &str) {
+        if let Ok(mut failing) = self.failing.lock() {
+            *failing = Some(prefix.to_owned());
+        }
+    }
+
+    /// Then: the events recorded after `position`, in order.
+    pub fn events_after(&self, position: u64) -> Vec<Event> {
+        self.recorded()
+            .into_iter()
+            .filter(|e| e.position > position)
+            .map(|e| e.event)
+            .collect()
+    }
+
+    /// Every recorded event, in order.
+    pub fn recorded(&self) -> Vec<RecordedEvent> {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+
+    /// The position of the newest event.
+    pub fn position(&self) -> u64 {
+        self.recorded().last().map_or(0, |e| e.position)
+    }
+
+    fn commit(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
+        if let Ok(failing) = self.failing.lock() {
+            if let Some(prefix) = failing.as_deref() {
+                if writes.iter().any(|w| w.stream.as_str().starts_with(prefix)) {
+                    return Err(StoreError::Unavailable("disk full (injected)".into()).into());
+                }
+            }
+        }
+        let mut log = self
+            .log
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let version = |log: &[RecordedEvent], stream: &StreamId| {
+            log.iter()
+                .filter(|e| &e.stream_id == stream)
+                .map(|e| e.stream_version)
+                .max()
+                .unwrap_or(0)
+        };
+        for write in &writes {
+            let actual = version(&log, &write.stream);
+            let holds = match write.expected {
+                ExpectedVersion::Any => true,
+                ExpectedVersion::NoStream => actual == 0,
+                ExpectedVersion::Exactly(v) => actual == v,
+            };
+            if !holds {
+                return Err(AppendError::Conflict {
+                    stream: write.stream.clone(),
+                    expected: write.expected,
+                    actual,
+                });
+            }
+        }
+        let mut position = log.last().map_or(0, |e| e.position);
+        let first = position + 1;
+        for write in writes {
+            let after = version(&log, &write.stream);
+            for (stream_version, new) in (after + 1..).zip(write.events) {
+                position += 1;
+                log.push(RecordedEvent {
+                    position,
+                    stream_id: write.stream.clone(),
+                    stream_version,
+                    event: new.event,
+                    subject: new.subject,
+                    metadata: new.metadata,
+                    recorded_at: new.occurred_at,
+                });
+            }
+        }
+        Ok(Appended { first, position })
+    }
+
+    fn stream(&self, stream: &StreamId) -> Vec<RecordedEvent> {
+        self.recorded()
+            .into_iter()
+            .filter(|e| &e.stream_id == stream)
+            .collect()
+    }
+
+    /// The read models, folded from the whole log: every session that was ever opened and the
+    /// revocations, as the SQL projections keep them.
+    fn fold(&self) -> Folded {
+        let mut folded = Folded::default();
+        for recorded in self.recorded() {
+            folded.apply(&recorded);
+        }
+        folded
+    }
+}
+
+/// What the projections hold, computed from scratch.
+#[derive(Default)]
+struct Folded {
+    sessions: BTreeMap<SessionId, (SessionState, Option<String>, Option<String>)>,
+    users: HashMap<UserId, (UserState, Option<OffsetDateTime>)>,
+    revoked: Vec<RevokedSession>,
+}
+
+impl Folded {
+    fn apply(&mut self, recorded: &RecordedEvent) {
+        let stamp = recorded.stamp();
+        match &recorded.event {
+            Event::LoggedIn(e) => {
+                self.sessions.insert(
+                    e.session_id,
+                    (
+                        session::apply(SessionState::None, &recorded.event, stamp),
+                        recorded.metadata.user_agent.clone(),
+                        recorded.metadata.client_addr.clone(),
+                    ),
+                );
+                if let Some((_, last_login)) = self.users.get_mut(&e.user_id) {
+                    *last_login = Some(recorded.recorded_at);
+                }
+            }
+            Event::Refreshed(e) => {
+                if let Some((state, _, _)) = self.sessions.get_mut(&e.session_id) {
+                    *state = session::apply(state.clone(), &recorded.event, stamp);
+                }
+            }
+            Event::Revoked(e) => {
+                // A session past its expiry has ended by itself: revoking it changes nothing.
+                let live = self.sessions.get(&e.session_id).is_some_and(|(state, _, _)| {
+                    matches!(state, SessionState::Active(s) if s.expires_at > recorded.recorded_at)
+                });
+                if let Some((state, _, _)) = self.sessions.get_mut(&e.session_id) {
+                    *state = session::apply(state.clone(), &recorded.event, stamp);
+                }
+                if live {
+                    self.revoke(e.session_id, e.user_id, e.reason, recorded);
+                }
+            }
+            Event::SessionsRevoked(e) => {
+                let ended: Vec<SessionId> = self
+                    .sessions
+                    .values()
+                    .filter_map(|(state, _, _)| match state {
+                        SessionState::Active(s)
+                            if s.user_id == e.user_id
+                                && s.opened_at < recorded.position
+                                && s.expires_at > recorded.recorded_at
+                                && Some(s.id) != e.except =>
+                        {
+                            Some(s.id)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for id in ended {
+                    if let Some((state, _, _)) = self.sessions.get_mut(&id) {
+                        if let SessionState::Active(session) = state.clone() {
+                            *state = SessionState::Revoked {
+                                session,
+                                reason: e.reason,
+                                at: recorded.recorded_at,
+                            };
+                        }
+                    }
+                    self.revoke(id, e.user_id, e.reason, recorded);
+                }
+                self.apply_user(e.user_id, recorded);
+            }
+            Event::Registered(e) => {
+                self.users.insert(e.user_id, (UserState::None, None));
+                self.apply_user(e.user_id, recorded);
+            }
+            Event::RoleGranted(e) => self.apply_user(e.user_id, recorded),
+            Event::RoleRevoked(e) => self.apply_user(e.user_id, recorded),
+            Event::PasswordChanged(e) => self.apply_user(e.user_id, recorded),
+            _ => {}
+        }
+    }
+
+    fn apply_user(&mut self, id: UserId, recorded: &RecordedEvent) {
+        if let Some((state, _)) = self.users.get_mut(&id) {
+            *state = user::apply(state.clone(), &recorded.event, recorded.stamp());
+        }
+    }
+
+    fn revoke(
+        &mut self,
+        session_id: SessionId,
+        user_id: UserId,
+        reason: RevocationReason,
+        recorded: &RecordedEvent,
+    ) {
+        self.revoked.push(RevokedSession {
+            session_id,
+            user_id,
+            reason,
+            revoked_at: recorded.recorded_at,
+            position: recorded.position,
+        });
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
+        self.commit(writes)
+    }
+
+    async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.stream(&stream))
+    }
+
+    async fn read_stream_tail(
+        &self,
+        stream: StreamId,
+        count: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.stream(&stream);
+        let skip = events.len().saturating_sub(count as usize);
+        Ok(events.into_iter().skip(skip).collect())
+    }
+
+    async fn read_stream_edges(
+        &self,
+        stream: StreamId,
+        tail: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.stream(&stream);
+        let skip = events.len().saturating_sub(tail as usize).max(1);
+        Ok(events
+            .iter()
+            .take(1)
+            .chain(events.iter().skip(skip))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl EventLog for InMemoryEventStore {
+    async fn read_after(
+        &self,
+        after: u64,
+        limit: u32,
+        types: &'static [&'static str],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self
+            .recorded()
+            .into_iter()
+            .filter(|e| e.position > after)
+            .filter(|e| types.is_empty() || types.contains(&e.event.event_type()))
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn query(&self, filter: AuditFilter) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self
+            .recorded()
+            .into_iter()
+            .filter(|e| e.position > filter.after)
+            .filter(|e| filter.subject.is_none() || e.subject == filter.subject)
+            .filter(|e| {
+                filter.types.is_empty() || filter.types.iter().any(|t| t == e.event.event_type())
+            })
+            .filter(|e| filter.since.is_none_or(|since| e.recorded_at >= since))
+            .filter(|e| filter.until.is_none_or(|until| e.recorded_at < until))
+            .take(filter.limit as usize)
+            .collect())
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        Ok(self.position())
+    }
+}
+
+#[async_trait]
+impl ReadModels for InMemoryEventStore {
+    async fn wait_for(&self, _position: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn live_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionView>, StoreError> {
+        let folded = self.fold();
+        let mut live: Vec<SessionView> = folded
+            .sessions
+            .values()
+            .filter_map(|(state, user_agent, client_addr)| match state {
+                SessionState::Active(s) if s.user_id == user && s.expires_at > now => {
+                    Some(SessionView {
+                        id: s.id,
+                        user_id: s.user_id,
+                        created_at: s.created_at,
+                        last_used_at: s.last_used_at,
+                        expires_at: s.expires_at,
+                        generation: s.generation,
+                        user_agent: user_agent.clone(),
+                        client_addr: client_addr.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        live.sort_by_key(|s| (s.created_at, s.id));
+        Ok(live)
+    }
+
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RecentRevocation>, StoreError> {
+        let mut recent: Vec<RecentRevocation> = self
+            .fold()
+            .revoked
+            .into_iter()
+            .filter(|r| r.revoked_at >= since)
+            .map(|r| RecentRevocation {
+                session_id: r.session_id,
+                revoked_at: r.revoked_at,
+            })
+            .collect();
+        recent.sort_by_key(|r| r.revoked_at);
+        Ok(recent)
+    }
+
+    async fn revocations_after(&self, after: u64) -> Result<Vec<RevokedSession>, StoreError> {
+        Ok(self
+            .fold()
+            .revoked
+            .into_iter()
+            .filter(|r| r.position > after)
+            .collect())
+    }
+
+    async fn users(&self, query: UserQuery) -> Result<Vec<UserView>, StoreError> {
+        let mut users: Vec<(String, UserView)> = self
+            .fold()
+            .users
+            .into_values()
+            .filter_map(|(state, last_login_at)| match state {
+                UserState::Registered(u) => Some((
+                    u.username.canonical().to_owned(),
+                    UserView {
+                        user_id: u.id,
+                        username: u.username.as_str().to_owned(),
+                        roles: u.roles.into_iter().collect(),
+                        status: UserStatus::Active,
+                        created_at: u.created_at,
+                        last_login_at,
+                    },
+                )),
+                UserState::None => None,
+            })
+            .filter(|(canonical, user)| {
+                query
+                    .prefix
+                    .as_deref()
+                    .is_none_or(|prefix| canonical.starts_with(prefix))
+                    && query.after.is_none_or(|after| user.user_id > after)
+            })
+            .collect();
+        users.sort_by_key(|(_, user)| user.user_id);
+        Ok(users
+            .into_iter()
+            .take(query.limit as usize)
+            .map(|(_, user)| user)
+            .collect())
+    }
+
+    async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
+        let head = self.position();
+        Ok(["sessions", "users"]
+            .into_iter()
+            .map(|name| ProjectionStatus {
+                name: name.to_owned(),
+                position: head,
+                head,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl KeyStore for InMemoryEventStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        Ok(self.keys.lock().map(|k| k.clone()).unwrap_or_default())
+    }
+
+    async fn add_signing_key(
+        &self,
+        key: SigningKey,
+        rotated: StreamWrite,
+    ) -> Result<Appended, AppendError> {
+        let appended = self.commit(vec![rotated])?;
+        self.keys
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?
+            .push(key);
+        Ok(appended)
+    }
+}

@@ -1,0 +1,143 @@
+//! For tests of the use cases, here and in other crates (feature `testing`): the in-memory
+//! event store ([`memory`]), a clock that stands still until moved, predictable ids, and
+//! builders for events, stored events and claims.
+
+pub mod memory;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use authlog_domain::{Event, StreamId};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use authlog_domain::event::Registered;
+use authlog_domain::{PasswordHash, Role, SessionId, TokenId, UserId, Username};
+
+use crate::ports::{
+    Claims, Clock, HashError, Metadata, MockIdGenerator, MockPasswordHasher, MockTokenService,
+    RecordedEvent, TokenKind,
+};
+
+pub use memory::InMemoryEventStore;
+
+pub const NOW: OffsetDateTime = datetime!(2026-05-01 10:00 UTC);
+
+/// A clock that reads [`NOW`] until a test moves it.
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.lock().map_or(NOW, |now| *now)
+    }
+}
+
+/// A [`FixedClock`] at [`NOW`].
+pub fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock(Mutex::new(NOW)))
+}
+
+/// Ids 1, 2, 3, ... in the order they are asked for.
+pub fn ids() -> Arc<MockIdGenerator> {
+    let next = AtomicU64::new(1);
+    let mut ids = MockIdGenerator::new();
+    ids.expect_new_id()
+        .returning(move || Uuid::from_u128(u128::from(next.fetch_add(1, Ordering::SeqCst))));
+    ids.expect_new_secret()
+        .returning(|| "csrf-secret".to_owned());
+    Arc::new(ids)
+}
+
+/// `events` as the store would return them for `stream`.
+pub fn recorded(stream: &StreamId, events: &[Event]) -> Vec<RecordedEvent> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| RecordedEvent {
+            position: i as u64 + 1,
+            stream_id: stream.clone(),
+            stream_version: i as u64 + 1,
+            event: event.clone(),
+            subject: None,
+            metadata: Metadata::default(),
+            recorded_at: NOW,
+        })
+        .collect()
+}
+
+/// Alice's user id.
+pub fn alice_id() -> UserId {
+    UserId::from_uuid(Uuid::from_u128(1))
+}
+
+/// Alice registered, with the password hash `$argon2id$alice`.
+pub fn alice_registered() -> Event {
+    Event::Registered(Registered {
+        user_id: alice_id(),
+        username: alice(),
+        password_hash: PasswordHash::from_phc("$argon2id$alice".into()),
+    })
+}
+
+/// A hasher whose every check answers `matches`, and that hashes `p` as `$hash$p`.
+pub fn hasher(matches: bool) -> Arc<MockPasswordHasher> {
+    let mut hasher = MockPasswordHasher::new();
+    hasher
+        .expect_verify()
+        .returning(move |_, _| Ok::<_, HashError>(matches));
+    hasher.expect_hash().returning(|password| {
+        Ok(PasswordHash::from_phc(format!(
+            "$hash${}",
+            password.expose_secret()
+        )))
+    });
+    Arc::new(hasher)
+}
+
+/// A token service that signs claims as `Kind:jti:fresh`, so tests can read what went in.
+pub fn signing() -> Arc<MockTokenService> {
+    let mut tokens = MockTokenService::new();
+    tokens.expect_issue().returning(|claims| {
+        Ok(format!(
+            "{:?}:{}:{}",
+            claims.kind, claims.token_id, claims.fresh
+        ))
+    });
+    Arc::new(tokens)
+}
+
+/// The session, token and attempt ids the id generator hands out, by their number.
+pub fn uuid(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+/// `alice`, the user most tests are about.
+pub fn alice() -> Username {
+    // A literal that is a valid username: parsing it cannot fail.
+    Username::parse("alice").unwrap_or_else(|_| unreachable!("alice is a valid username"))
+}
+
+/// The claims of a fresh access token of `alice` holding `roles`.
+pub fn claims_of(roles: &[Role]) -> Claims {
+    Claims {
+        user_id: UserId::from_uuid(Uuid::from_u128(1)),
+        username: alice(),
+        roles: roles.to_vec(),
+        session_id: SessionId::from_uuid(Uuid::from_u128(2)),
+        token_id: TokenId::from_uuid(Uuid::from_u128(3)),
+        kind: TokenKind::Access,
+        fresh: true,
+        issued_at: NOW,
+        expires_at: NOW + time::Duration::minutes(15),
+        csrf: None,
+    }
+}

@@ -1,0 +1,234 @@
+//! The composition root: the one place where adapters are chosen and use cases are built.
+//!
+//! `authlog serve`, every CLI verb and the black-box test harness build their object graph here,
+//! so a new use case is wired once. It is built in two steps because the command line must not
+//! do what only a server needs: [`Services::open`] opens the database and builds the use cases
+//! that need neither tokens nor password hashing (every CLI verb runs on these); [`Services::serving`]
+//! adds the signing keys (made on a first start, which a read-only CLI verb must never do), the
+//! token service, Argon2, and the use cases and follower that use them.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use authlog_application::audit::Audit;
+use authlog_application::authenticate::Authenticate;
+use authlog_application::checks::PasswordChecks;
+use authlog_application::directory::Directory;
+use authlog_application::feed::LogFeed;
+use authlog_application::login::LogIn;
+use authlog_application::me::Me;
+use authlog_application::password::ChangePassword;
+use authlog_application::ports::{Clock, IdGenerator, TokenService};
+use authlog_application::refresh::Refresh;
+use authlog_application::register::RegisterUser;
+use authlog_application::revocation::RevocationSet;
+use authlog_application::revoke::RevokeSession;
+use authlog_application::roles::ChangeRoles;
+use authlog_application::sessions::Sessions;
+use authlog_application::signing_keys::SigningKeys;
+use authlog_application::{Throttle, TokenLifetimes};
+use authlog_crypto::{
+    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, UuidV7Ids,
+    VerifiedTokenCache,
+};
+use authlog_http::state::RenderMetrics;
+use authlog_http::{AppState, CookieSettings};
+use authlog_store::Store;
+
+use crate::cli::ServeArgs;
+
+/// Verified tokens remembered at most (about 1 KiB each).
+const TOKEN_CACHE: usize = 10_000;
+
+/// What every command runs on: the opened database, the system ports, and the use cases that
+/// need neither tokens nor password hashing.
+pub struct Services {
+    /// The log, the keys and the read models: every storage port.
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// This process's view of revoked sessions. A CLI process serves no tokens, so its view is
+    /// simply dropped at exit; running servers learn of its revocations from the log.
+    pub revocations: Arc<RevocationSet>,
+    pub revoke: Arc<RevokeSession>,
+    pub sessions: Arc<Sessions>,
+    pub roles: ChangeRoles,
+    pub signing_keys: SigningKeys,
+    pub audit: Audit,
+    pub directory: Directory,
+    pub me: Me,
+}
+
+impl Services {
+    /// Opens the database `database_url` names (applying migrations) and builds the use cases
+    /// every command needs, on `clock`.
+    ///
+    /// # Errors
+    /// A database that cannot be reached, opened or migrated.
+    pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = Arc::new(crate::database::open(database_url).await?);
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        let revocations = Arc::new(RevocationSet::new());
+        let revoke = Arc::new(RevokeSession::new(
+            store.clone(),
+            revocations.clone(),
+            clock.clone(),
+        ));
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            store.clone(),
+            revoke.clone(),
+            revocations.clone(),
+            clock.clone(),
+        ));
+        Ok(Self {
+            roles: ChangeRoles::new(store.clone(), clock.clone()),
+            signing_keys: SigningKeys::new(
+                store.clone(),
+                Arc::new(Ed25519KeyGenerator),
+                clock.clone(),
+            ),
+            audit: Audit::new(store.clone()),
+            directory: Directory::new(store.clone()),
+            me: Me::new(store.clone()),
+            clock,
+            ids,
+            store,
+            revocations,
+            revoke,
+            sessions,
+        })
+    }
+
+    /// Adds what serving needs: the signing keys (made if there are none), the token service
+    /// with its cache of verified tokens, Argon2, the use cases that issue tokens or hash
+    /// passwords, and the follower that keeps this process current with the log.
+    ///
+    /// # Errors
+    /// Keys that cannot be loaded or made, a bad HS256 secret or Argon2 setting, or a log whose
+    /// recent revocations cannot be read.
+    pub async fn serving(
+        self,
+        args: &ServeArgs,
+        render_metrics: RenderMetrics,
+    ) -> anyhow::Result<Serving> {
+        let lifetimes = TokenLifetimes {
+            access: time::Duration::seconds(args.access_ttl.into()),
+            refresh: time::Duration::seconds(args.refresh_ttl.into()),
+            session_max_age: time::Duration::seconds(args.session_max_age.into()),
+        };
+        let throttle = Throttle {
+            max_failures: args.login_max_failures,
+            window: time::Duration::seconds(args.login_window.into()),
+        };
+        let keys = self
+            .signing_keys
+            .load_or_create()
+            .await
+            .context("cannot load the signing keys")?;
+        let jwt = JwtConfig {
+            issuer: args.issuer.clone(),
+            audience: args.audience.clone(),
+            leeway_seconds: args.leeway.into(),
+            max_token_lifetime: lifetimes.refresh.max(lifetimes.access),
+        };
+        let jwt = match &args.jwt_secret {
+            Some(secret) => JwtTokens::hs256(jwt, secret.as_bytes()),
+            None => JwtTokens::eddsa(jwt, keys, self.clock.now()),
+        }?;
+        let tokens: Arc<dyn TokenService> = Arc::new(VerifiedTokenCache::new(jwt, TOKEN_CACHE));
+        let params = Argon2Params {
+            memory_kib: args.argon2_memory_kib,
+            iterations: args.argon2_iterations,
+            parallelism: args.argon2_parallelism,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = Arc::new(
+            Argon2Hasher::new(params, cores)
+                .await
+                .context("bad Argon2 settings")?,
+        );
+
+        // A revoked session matters while one of its access tokens can still verify.
+        let window = lifetimes.access
+            + time::Duration::seconds(args.leeway.into())
+            + time::Duration::minutes(1);
+        let feed = Arc::new(
+            LogFeed::start(
+                self.store.clone(),
+                self.store.clone(),
+                self.revocations.clone(),
+                self.store.clone(),
+                tokens.clone(),
+                self.clock.clone(),
+                window,
+            )
+            .await
+            .context("cannot read recent revocations from the event log")?,
+        );
+
+        let Self {
+            clock,
+            ids,
+            store,
+            revocations,
+            revoke,
+            sessions,
+            audit,
+            me,
+            ..
+        } = self;
+        let checks = Arc::new(PasswordChecks::new(
+            store.clone(),
+            clock.clone(),
+            ids.clone(),
+            throttle,
+        ));
+        let state = AppState {
+            register: RegisterUser::new(store.clone(), hasher.clone(), clock.clone(), ids.clone()),
+            login: LogIn::new(
+                store.clone(),
+                checks.clone(),
+                hasher.clone(),
+                tokens.clone(),
+                clock.clone(),
+                ids.clone(),
+                lifetimes,
+            ),
+            authenticate: Authenticate::new(tokens.clone(), revocations.clone(), clock.clone()),
+            refresh: Refresh::new(
+                store.clone(),
+                tokens.clone(),
+                revocations,
+                clock.clone(),
+                ids,
+                lifetimes,
+            ),
+            password: ChangePassword::new(store.clone(), checks, hasher, clock, sessions.clone()),
+            revoke,
+            sessions,
+            me,
+            audit,
+            tokens,
+            log: store.clone(),
+            feed: feed.clone(),
+            trusted_proxies: args.trusted_proxies.clone(),
+            render_metrics,
+            cookies: CookieSettings {
+                secure: args.cookie_secure,
+            },
+        };
+        Ok(Serving {
+            state: Arc::new(state),
+            feed,
+            store,
+        })
+    }
+}
+
+/// A server's whole object graph: the handlers' state, and the follower that keeps it current.
+pub struct Serving {
+    pub state: Arc<AppState>,
+    pub feed: Arc<LogFeed>,
+    pub store: Arc<Store>,
+}
