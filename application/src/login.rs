@@ -79,7 +79,7 @@ impl LogIn {
     ///
     /// The session is opened only if the user's stream is still at the version whose password
     /// was checked: a login racing a password change either opens its session before the change
-    /// (which then revokes it) or is refused.
+    /// (which then revokes it) or is checked again against the new password.
     ///
     /// # Errors
     /// [`LoginError::Throttled`] after too many recent failures for the username, whatever the
@@ -96,7 +96,11 @@ impl LogIn {
         let loaded = load_user(self.store.as_ref(), &username).await?;
         let checked = password_of(&loaded).cloned();
         let known = checked.is_some();
-        if !self.hasher.verify(password, checked.clone()).await? {
+        if !self
+            .hasher
+            .verify(password.clone(), checked.clone())
+            .await?
+        {
             let reason = if known {
                 LoginFailure::WrongPassword
             } else {
@@ -104,16 +108,22 @@ impl LogIn {
             };
             return self.refuse(&reserved, reason, metadata).await;
         }
-        let (reserved, username, checked) = (&reserved, &username, &checked);
+        let (reserved, username, checked, password) = (&reserved, &username, &checked, &password);
         let opened = until_settled(LoginError::BadCredentials, move || async move {
             // Read again each round: the user may have changed since the password was
-            // checked. A role grant changes nothing here; a new password means the one typed
-            // is no longer the right one.
+            // checked. A role grant changes nothing here; a new password hash means the
+            // password typed must be checked again, against the hash the session will be
+            // opened under (rare: only a login racing a password change pays a second hash).
             let loaded = load_user(self.store.as_ref(), username).await?;
             let UserState::Registered(user) = &loaded.state else {
                 return Err(LoginError::BadCredentials);
             };
-            if Some(&user.password_hash) != checked.as_ref() {
+            if Some(&user.password_hash) != checked.as_ref()
+                && !self
+                    .hasher
+                    .verify(password.clone(), Some(user.password_hash.clone()))
+                    .await?
+            {
                 return Err(LoginError::BadCredentials);
             }
             let (write, session_id, refresh_token_id, now) =
@@ -489,25 +499,38 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_login_racing_a_password_change_is_refused_once_the_change_is_recorded() {
-        let store = given_alice();
+    /// A hasher that, while it checks the password against the old hash, lets the owner change
+    /// it; checked against the new hash, the typed password matches when `still_right`.
+    fn racing_a_password_change(
+        store: &Arc<InMemoryEventStore>,
+        still_right: bool,
+    ) -> Arc<MockPasswordHasher> {
+        let new_hash = PasswordHash::from_phc("$argon2id$new".into());
         let racing = store.clone();
         let mut hasher = MockPasswordHasher::new();
-        // While the old password is being checked, the owner changes it.
-        hasher.expect_verify().return_once(move |_, _| {
+        hasher.expect_verify().times(2).returning(move |_, hash| {
+            if hash.as_ref() == Some(&new_hash) {
+                return Ok(still_right);
+            }
             racing.given(
                 StreamId::user(&alice()),
                 [Event::PasswordChanged(PasswordChanged {
                     user_id: alice_id(),
-                    password_hash: PasswordHash::from_phc("$argon2id$new".into()),
+                    password_hash: new_hash.clone(),
                 })],
             );
             Ok(true)
         });
+        Arc::new(hasher)
+    }
+
+    #[tokio::test]
+    async fn a_login_racing_a_password_change_is_refused_once_the_change_is_recorded() {
+        let store = given_alice();
+        let hasher = racing_a_password_change(&store, false);
         let before = store.position() + 1; // after the change
 
-        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
+        let result = log_in(&service(&store, hasher, signing())).await;
 
         assert_eq!(result, Err(LoginError::BadCredentials));
         let recorded = store.events_after(before);
@@ -518,6 +541,22 @@ mod tests {
         assert_eq!(
             recorded.last(),
             Some(&failed(1, LoginFailure::WrongPassword))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_racing_a_change_to_the_same_password_opens_its_session_after_it() {
+        let store = given_alice();
+        let hasher = racing_a_password_change(&store, true);
+        let before = store.position() + 1; // after the change
+
+        let result = log_in(&service(&store, hasher, signing())).await;
+
+        assert!(result.is_ok(), "{result:?}");
+        let recorded = store.events_after(before);
+        assert!(
+            recorded.iter().any(|e| matches!(e, Event::LoggedIn(_))),
+            "the session is opened under the new hash: {recorded:?}"
         );
     }
 

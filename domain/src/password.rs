@@ -12,7 +12,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A password of acceptable shape. Its memory is wiped on drop and it has no `Display`; its
-/// `Debug` prints nothing of it, so it cannot leak into a log line by accident.
+/// `Debug` prints nothing of it, so it cannot leak into a log line by accident. A clone is
+/// wiped on drop as well.
+#[derive(Clone)]
 pub struct Password(Zeroizing<String>);
 
 /// Why a string is not an acceptable password.
