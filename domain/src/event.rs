@@ -2,7 +2,9 @@
 //! a JSON payload (the `payload` column). Old rows must keep decoding, in this release and the
 //! next: a field is only ever added as optional (an older release ignores it, a newer one reads
 //! its absence as `None`), anything else is a new event type. `fixtures/events-v1.jsonl` holds
-//! the payloads as the first release stored them, and a test decodes every line.
+//! the payloads as the first release stored them, `fixtures/events-v2.jsonl` what the second
+//! added (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`), and a
+//! test decodes every line.
 //!
 //! A row whose type this release does not know (a newer release wrote it during a rolling
 //! upgrade) decodes as [`Event::Unknown`]: aggregates and followers pass over it, audit shows it.
@@ -441,6 +443,33 @@ mod tests {
         }
         // v1 knew these nine; the golden file holds every one of them.
         assert_eq!(types.len(), 9, "{types:?}");
+    }
+
+    #[test]
+    fn every_payload_this_release_added_decodes_and_stores_again_byte_for_byte() {
+        // Written by this release's binary (tests/fixtures/v1/make.py against it): the three
+        // event types it added and the optional field it added to `LoginFailed`.
+        let golden = include_str!("../fixtures/events-v2.jsonl");
+        let mut types = std::collections::BTreeSet::new();
+        for line in golden.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let stored = row["payload"].as_str().unwrap();
+            let event = Event::decode_json(event_type, stored).unwrap();
+            assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
+            let payload: serde_json::Value = serde_json::from_str(stored).unwrap();
+            assert_eq!(event.payload(), payload, "{event_type}");
+            types.insert(event_type.to_owned());
+        }
+        assert_eq!(
+            types.into_iter().collect::<Vec<_>>(),
+            [
+                "LoginAttempted",
+                "LoginFailed",
+                "LoginSucceeded",
+                "SessionsRevoked"
+            ]
+        );
     }
 
     #[test]

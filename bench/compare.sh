@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Compares this tree's HTTP figures with an older build's, in one run: `authlog-bench http` of
+# the old build and of this one, alternating, ROUNDS times each (each run is itself the median
+# of 3 rounds), then the median of each figure and the ratio new/old.
+#
+# Usage: bench/compare.sh OLD_AUTHLOG_BENCH [ROUNDS]
+# Build the old one from a commit with, for example:
+#   git worktree add ../authlog-old COMMIT && (cd ../authlog-old && cargo build --release -p authlog-bench)
+#   bench/compare.sh ../authlog-old/target/release/authlog-bench 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+old=${1:?usage: bench/compare.sh OLD_AUTHLOG_BENCH [ROUNDS]}
+rounds=${2:-3}
+[ -x "$old" ] || { echo "compare: $old is not an executable" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "compare: wrk is required (bench/run.sh installs it)" >&2; exit 1; }
+cargo build --release --locked -q -p authlog-bench
+new=target/release/authlog-bench
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for round in $(seq 1 "$rounds"); do
+    echo "compare: round $round of $rounds" >&2
+    "$old" http >"$out/old.$round"
+    "$new" http >"$out/new.$round"
+done
+
+echo "HTTP figures, this tree against $old — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores;"
+echo "median of $rounds alternating runs of \`authlog-bench http\` each"
+echo
+echo "| figure | old | new | new/old |"
+echo "|---|---|---|---|"
+# Each run prints table rows `| figure | value | ...`; the value may carry a unit (`1.23 ms`).
+awk -F'|' '
+    function median(list,   n, values, i, j, t) {
+        n = split(list, values, " ")
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+            if (values[j] + 0 < values[i] + 0) { t = values[i]; values[i] = values[j]; values[j] = t }
+        return n % 2 ? values[(n + 1) / 2] : (values[n / 2] + values[n / 2 + 1]) / 2
+    }
+    FNR == 1 { side = FILENAME ~ /\/old\./ ? "old" : "new" }
+    /^\| (GET|POST) / {
+        figure = $2; gsub(/^ +| +$/, "", figure)
+        value = $3; gsub(/[^0-9.]/, "", value)
+        if (!(figure in seen)) { seen[figure] = 1; order[++count] = figure }
+        runs[side, figure] = runs[side, figure] " " value
+    }
+    END {
+        for (i = 1; i <= count; i++) {
+            f = order[i]; o = median(runs["old", f]); n = median(runs["new", f])
+            printf "| %s | %.2f | %.2f | %.2f× |\n", f, o, n, (o > 0 ? n / o : 0)
+        }
+    }' "$out"/old.* "$out"/new.*
