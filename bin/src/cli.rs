@@ -138,6 +138,23 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "AUTHLOG_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+    /// Seconds a request body may take to arrive, once its head has (408 after that).
+    #[arg(long, env = "AUTHLOG_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub body_timeout: u32,
+    /// Seconds a request head (request line and headers) may take to arrive; a connection
+    /// that has sent no whole request head by then is closed.
+    #[arg(long, env = "AUTHLOG_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub header_read_timeout: u32,
+    /// Seconds a connection may stay open with nothing in flight before it is closed.
+    #[arg(long, env = "AUTHLOG_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub idle_timeout: u32,
+    /// Connections served at once; more wait in the kernel's accept queue. Lowered at start to
+    /// what the process's open-file limit allows.
+    #[arg(long, env = "AUTHLOG_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, env = "AUTHLOG_HTTP2_MAX_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_streams: u32,
     /// Allow `--cookie-secure false` on an address other than loopback (cookies would then
     /// travel in clear over the network).
     #[arg(long, env = "AUTHLOG_ALLOW_INSECURE_COOKIES")]

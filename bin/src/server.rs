@@ -8,10 +8,9 @@ use anyhow::{bail, Context};
 use authlog_application::feed::LogFeed;
 use authlog_crypto::{SystemClock, MIN_HS256_SECRET};
 use authlog_http::state::RenderMetrics;
-use authlog_http::HttpConfig;
+use authlog_http::{ConnectionLimits, HttpConfig};
 use authlog_store::postgres::redacted;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -55,18 +54,16 @@ impl Server {
         let serving = services.serving(args, metrics_renderer()).await?;
         let http = HttpConfig {
             body_limit: args.body_limit,
+            body_timeout: Duration::from_secs(args.body_timeout.into()),
             cors_origins: args.cors_origins.clone(),
         };
         let app = authlog_http::app(serving.state, &http);
 
-        let acceptor = TcpListener::bind(args.bind)
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
-        let addr = acceptor
+        let addr = listener
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
 
         let (stop, stopped) = watch::channel(false);
@@ -80,16 +77,13 @@ impl Server {
             store.advanced(),
             stopped.clone(),
         ));
-        let mut shutdown = stopped;
-        let task = tokio::spawn(
-            poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                app,
-                async move {
-                    let _ = shutdown.wait_for(|stop| *stop).await;
-                },
-                Some(DRAIN),
-            ),
-        );
+        let task = tokio::spawn(authlog_http::serve(
+            listener,
+            app,
+            connection_limits(args),
+            stopped,
+            DRAIN,
+        ));
         Ok(Self { addr, stop, task })
     }
 
@@ -134,6 +128,56 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The connection limits of `args`, with the connection cap lowered to what the process's
+/// open-file limit allows once raised as far as it goes (each connection is a descriptor, and
+/// the database, the log and the listener need some too).
+fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
+    const RESERVED: u64 = 256;
+    let wanted = u64::from(args.max_connections);
+    let open_files = raise_open_files_limit(wanted + RESERVED);
+    let allowed = open_files.saturating_sub(RESERVED).max(1);
+    if allowed < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            open_files,
+            allowed,
+            "the open-file limit allows fewer connections than --max-connections; serving {allowed}"
+        );
+    }
+    ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout.into()),
+        idle_timeout: Duration::from_secs(args.idle_timeout.into()),
+        max_connections: usize::try_from(wanted.min(allowed)).unwrap_or(usize::MAX),
+        http2_max_streams: args.http2_max_streams,
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` towards `wanted` (never above the hard limit, never down),
+/// and returns the soft limit in force. The usual soft limit, 1,024, is a relic of `select(2)`;
+/// an event-driven server is expected to raise it (systemd's default hard limit is 524,288).
+fn raise_open_files_limit(wanted: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    let target = limit.maximum.map_or(wanted, |hard| wanted.min(hard));
+    if target <= current {
+        return current;
+    }
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        },
+    ) {
+        Ok(()) => target,
+        Err(e) => {
+            tracing::warn!(error = %e, current, target, "cannot raise the open-file limit");
+            current
+        }
+    }
 }
 
 /// The process's metrics recorder, installed on first use, and how to render it.

@@ -137,6 +137,11 @@ pub struct Tokens {
 }
 
 impl TestApp {
+    /// Where the server listens, for tests that speak raw TCP or HTTP/2.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

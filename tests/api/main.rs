@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod invariants;
 mod keys;
+mod limits;
 mod login;
 mod logout;
 mod openapi;

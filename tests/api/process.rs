@@ -45,6 +45,17 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    /// The process's resident memory, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     fn signal(&self, signal: &str) {
         let pid = self.child.id().unwrap().to_string();
         let status = std::process::Command::new("kill")
@@ -241,4 +252,65 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero_and_logs_one_json_li
         "a password reached the log"
     );
     assert!(!stderr.contains(&token[..40]), "a token reached the log");
+}
+
+/// One HTTP/2 (h2c) connection opens 10,000 `POST /login` streams whose bodies never come,
+/// all sent before the server's SETTINGS could arrive, as a hostile client would. The server
+/// holds at most its advertised 100 and refuses the rest (hyper ends such a connection with
+/// GOAWAY once it has refused 1,024 streams); its memory stays flat. Without the cap it held all
+/// 10,000 and grew by 148 MB.
+#[tokio::test]
+async fn ten_thousand_half_open_http2_streams_are_refused_past_the_cap_and_memory_stays_flat() {
+    use futures::FutureExt;
+
+    let (database_url, _dir) = fresh_database_url().await;
+    let server = ServerProcess::start(&database_url, CHEAP_HASHING).await;
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let before = server.rss_kib();
+
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, connection) = h2::client::Builder::new()
+        .initial_max_send_streams(10_000)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut streams = Vec::new();
+    for _ in 0..10_000 {
+        client = client.ready().await.unwrap();
+        let request = http::Request::post(format!("{}/login", server.base))
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        streams.push(client.send_request(request, false).unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let (mut held, mut refused) = (0, 0);
+    for (response, _body) in &mut streams {
+        match response.now_or_never() {
+            None => held += 1,
+            Some(Err(_)) => refused += 1,
+            Some(Ok(answer)) => panic!("a stream without its body was answered: {answer:?}"),
+        }
+    }
+    let grown_kib = server.rss_kib().saturating_sub(before);
+    assert!(
+        held <= 100,
+        "the server holds {held} streams of one connection"
+    );
+    assert_eq!(held + refused, 10_000);
+    assert!(
+        grown_kib < 20 * 1024,
+        "resident memory grew by {grown_kib} KiB for 10,000 streams ({held} held)"
+    );
+    // Everyone else is still served.
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
 }

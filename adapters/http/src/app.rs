@@ -1,6 +1,7 @@
 //! The whole HTTP endpoint.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::http::Method;
 use poem::middleware::{CatchPanic, CookieJarManager, Cors};
@@ -19,6 +20,8 @@ use crate::{api, docs};
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Time a request body may take to arrive once the head has: 408 after that.
+    pub body_timeout: Duration,
     /// Origins allowed by CORS; empty allows any origin (without credentials).
     pub cors_origins: Vec<String>,
 }
@@ -27,6 +30,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 64 * 1024,
+            body_timeout: Duration::from_secs(30),
             cors_origins: vec![],
         }
     }
@@ -59,6 +63,7 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
         ),
         state,
         body_limit: config.body_limit,
+        body_timeout: config.body_timeout,
         metrics: RequestMetrics::default(),
     });
     let documentation = Route::new()

@@ -141,6 +141,7 @@ pub async fn json_error(err: poem::Error) -> Response {
         StatusCode::NOT_FOUND => (status, "Not Found".to_owned()),
         StatusCode::METHOD_NOT_ALLOWED => (status, "Method Not Allowed".to_owned()),
         StatusCode::PAYLOAD_TOO_LARGE => (status, "Request body too large".to_owned()),
+        StatusCode::REQUEST_TIMEOUT => (status, "Request body not received in time".to_owned()),
         s if s.is_server_error() => {
             tracing::error!(error = %err, "unhandled server error");
             (status, "Internal server error".to_owned())

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram};
 use poem::error::ReadBodyError;
@@ -28,6 +28,8 @@ pub struct Frame {
     pub state: Arc<AppState>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Time a request body may take to arrive.
+    pub body_timeout: Duration,
     pub allowed: AllowedMethods,
     pub metrics: RequestMetrics,
 }
@@ -80,7 +82,7 @@ pub async fn frame<E: Endpoint>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
 
-    let answer = match limit_body(&mut req, frame.body_limit).await {
+    let answer = match read_body(&mut req, frame.body_limit, frame.body_timeout).await {
         Ok(()) => next.call(req).await.map(IntoResponse::into_response),
         Err(too_large) => Err(too_large),
     };
@@ -141,35 +143,35 @@ fn route_label(response: &Response, path: &str) -> &'static str {
     }
 }
 
-/// Refuses bodies over `limit` bytes with 413, whether the client declared the length or
-/// streams the body chunked, before any handler buffers or parses it.
+/// Reads the request body before any handler runs: at most `limit` bytes (413 beyond, whether
+/// the client declared the length or streams it chunked) within `deadline` (408 after, so that a
+/// client trickling a body cannot hold a request open for ever).
 ///
-/// A declared length is enough to decide: hyper delivers no more than the `Content-Length` it
-/// was given. Only a body of unknown length (chunked) is read here, up to the limit. Requests
-/// without a body (every GET) pass straight through: reading one takes a 4 KiB zeroed buffer.
-async fn limit_body(req: &mut Request, limit: usize) -> poem::Result<()> {
+/// A declared length over the limit is refused without reading: hyper delivers no more than the
+/// `Content-Length` it was given. Requests without a body (every GET) pass straight through:
+/// reading one takes a 4 KiB zeroed buffer.
+async fn read_body(req: &mut Request, limit: usize, deadline: Duration) -> poem::Result<()> {
     let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .header(header::CONTENT_LENGTH)
         .and_then(|len| len.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > limit as u64 => Err(too_large()),
-        Some(_) => Ok(()),
-        None => {
-            let body = req.take_body();
-            if body.is_empty() {
-                req.set_body(body);
-                return Ok(());
-            }
-            // Boxed, so the read buffer lives on the heap only while a body is read.
-            let bytes = Box::pin(body.into_bytes_limit(limit))
-                .await
-                .map_err(|e| match e {
-                    ReadBodyError::PayloadTooLarge => too_large(),
-                    other => other.into(),
-                })?;
-            req.set_body(bytes);
-            Ok(())
-        }
+    if matches!(declared, Some(len) if len > limit as u64) {
+        return Err(too_large());
     }
+    let body = req.take_body();
+    if declared == Some(0) || body.is_empty() {
+        req.set_body(body);
+        return Ok(());
+    }
+    // Boxed, so the read buffer lives on the heap only while a body is read.
+    let read = Box::pin(body.into_bytes_limit(limit));
+    let bytes = tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
+        .map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => too_large(),
+            other => other.into(),
+        })?;
+    req.set_body(bytes);
+    Ok(())
 }

@@ -17,6 +17,8 @@
 //! - [`request`]: who is calling (client address, user agent, request id), recorded with events.
 //! - [`docs`]: Swagger UI from utoipa-swagger-ui's vendored files; nothing is fetched.
 //! - [`state`]: the application services the handlers call.
+//! - [`serve`]: the connections: accept loop, connection cap, header-read and idle timeouts,
+//!   HTTP/2 stream cap.
 
 pub mod allow;
 pub mod api;
@@ -29,8 +31,10 @@ pub mod fields;
 pub mod frame;
 pub mod request;
 pub mod security;
+pub mod serve;
 pub mod state;
 
 pub use app::{app, openapi_json, HttpConfig};
 pub use cookies::CookieSettings;
+pub use serve::{serve, ConnectionLimits};
 pub use state::AppState;
