@@ -1,6 +1,6 @@
 //! Password checks under the login throttle, shared by login and password change: a check is
-//! reserved on the name's login stream before the password is hashed, then concluded (see
-//! [`authlog_domain::attempts`] for why).
+//! admitted into the hashing queue ([`crate::admission`]), reserved on the name's login stream
+//! before the password is hashed, then concluded (see [`authlog_domain::attempts`] for why).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use authlog_domain::event::{LoginFailed, LoginFailure, LoginSucceeded};
 use authlog_domain::{AttemptId, Event, SessionId, StreamId, Username};
 use time::{Duration, OffsetDateTime};
 
+use crate::admission::{Admission, Admitted, Busy};
 use crate::ports::{
     Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, StoreError, StreamWrite,
 };
@@ -20,17 +21,21 @@ pub enum CheckError {
     /// Too many recent unsuccessful checks for this name; try again after `retry_after`.
     #[error("Too many failed login attempts; try again later")]
     Throttled { retry_after: Duration },
+    /// The hashing queue is full, for this client or in total.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// A reserved check, to be concluded by [`PasswordChecks::failed`] or by appending
 /// [`PasswordChecks::succeeded`] with whatever the right password allows.
-#[derive(Debug, Clone)]
 pub struct Reserved {
     username: Username,
     /// `None` when throttling is off: nothing was reserved, so nothing is concluded.
     attempt: Option<AttemptId>,
+    /// The check's place in the hashing queue, held until the check is done with.
+    _admitted: Admitted,
 }
 
 pub struct PasswordChecks {
@@ -38,6 +43,7 @@ pub struct PasswordChecks {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     throttle: Throttle,
+    admission: Arc<Admission>,
 }
 
 impl PasswordChecks {
@@ -46,30 +52,36 @@ impl PasswordChecks {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         throttle: Throttle,
+        admission: Arc<Admission>,
     ) -> Self {
         Self {
             store,
             clock,
             ids,
             throttle,
+            admission,
         }
     }
 
-    /// Reserves a check of a password for `username` (`LoginAttempted`), unless too many
-    /// checks for it failed or are in flight. Concurrent reservations race on the stream's
-    /// version; each loser decides again on what the winner recorded.
+    /// Admits the check into the hashing queue, then reserves it for `username`
+    /// (`LoginAttempted`), unless too many checks for it failed or are in flight. Concurrent
+    /// reservations race on the stream's version; each loser decides again on what the winner
+    /// recorded. Admission comes first: a refused request costs no database work.
     ///
     /// # Errors
-    /// [`CheckError::Throttled`] at the limit; a store failure.
+    /// [`CheckError::Busy`] when the queue is full; [`CheckError::Throttled`] at the limit; a
+    /// store failure.
     pub async fn reserve(
         &self,
         username: &Username,
         metadata: &Metadata,
     ) -> Result<Reserved, CheckError> {
+        let admitted = self.admission.admit(metadata.client_addr.as_deref())?;
         if self.throttle.max_failures == 0 {
             return Ok(Reserved {
                 username: username.clone(),
                 attempt: None,
+                _admitted: admitted,
             });
         }
         let stream = &StreamId::login_attempts(username);
@@ -99,6 +111,7 @@ impl PasswordChecks {
         Ok(Reserved {
             username: username.clone(),
             attempt: Some(attempt?),
+            _admitted: admitted,
         })
     }
 

@@ -7,6 +7,8 @@
 //!   [`password`], [`me`], [`roles`]: one service per use case. Each loads the aggregate it
 //!   needs by stream, lets the domain decide, appends with the expected version, and reports
 //!   failures as its own error enum.
+//! - [`admission`]: the bounded queue in front of password hashing, per client address and in
+//!   total.
 //! - [`checks`]: password checks reserved against the login throttle before the hash is
 //!   computed, shared by login and password change.
 //! - [`signing_keys`]: the first signing key, made once and shared through the store, and
@@ -23,6 +25,7 @@
 //!   a fixed clock, for tests written as given events / when / then events.
 
 pub mod access;
+pub mod admission;
 pub mod audit;
 pub mod authenticate;
 pub mod checks;

@@ -8,6 +8,7 @@ use authlog_domain::user::{User, UserState};
 use authlog_domain::{Password, PasswordHash, SessionId, StreamId, TokenId, Username};
 use time::OffsetDateTime;
 
+use crate::admission::Busy;
 use crate::checks::{CheckError, PasswordChecks, Reserved};
 use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, PasswordHasher,
@@ -25,6 +26,9 @@ pub enum LoginError {
     /// Too many recent failures for this username; try again after `retry_after`.
     #[error("Too many failed login attempts; try again later")]
     Throttled { retry_after: time::Duration },
+    /// The hashing queue is full; try again after `retry_after`.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error(transparent)]
@@ -37,6 +41,7 @@ impl From<CheckError> for LoginError {
     fn from(e: CheckError) -> Self {
         match e {
             CheckError::Throttled { retry_after } => Self::Throttled { retry_after },
+            CheckError::Busy(e) => Self::Busy(e),
             CheckError::Store(e) => Self::Store(e),
         }
     }
@@ -273,10 +278,11 @@ pub(crate) fn issue_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::{Admission, AdmissionLimits};
     use crate::ports::{MockPasswordHasher, MockTokenService};
     use crate::testing::{
-        alice, alice_id, alice_registered, clock, hasher, ids, signing, uuid, InMemoryEventStore,
-        NOW,
+        admission, alice, alice_id, alice_registered, clock, hasher, ids, signing, uuid,
+        InMemoryEventStore, NOW,
     };
     use crate::Throttle;
     use authlog_domain::event::{
@@ -315,6 +321,7 @@ mod tests {
             clock(),
             ids.clone(),
             Throttle::default(),
+            admission(),
         ));
         LogIn::new(
             store.clone(),
@@ -377,6 +384,50 @@ mod tests {
         assert_eq!(pair.access_token, format!("Access:{}:true", uuid(4)));
         assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(3)));
         assert_eq!(pair.expires_in, 900);
+    }
+
+    #[tokio::test]
+    async fn a_login_over_the_hashing_queue_is_refused_at_once_and_records_and_hashes_nothing() {
+        let store = given_alice();
+        let before = store.position();
+        let limits = AdmissionLimits {
+            total: 10,
+            per_client: 1,
+        };
+        let admission = Admission::new(limits);
+        let _in_flight = admission.admit(Some("192.0.2.1")).unwrap();
+        let checks = PasswordChecks::new(
+            store.clone(),
+            clock(),
+            ids(),
+            Throttle::default(),
+            admission,
+        );
+        let mut never = MockPasswordHasher::new();
+        never.expect_verify().never();
+        let login = LogIn::new(
+            store.clone(),
+            Arc::new(checks),
+            Arc::new(never),
+            signing(),
+            clock(),
+            ids(),
+            TokenLifetimes::default(),
+        );
+        let from = Metadata {
+            client_addr: Some("192.0.2.1".into()),
+            ..Metadata::default()
+        };
+
+        let result = login.execute(alice(), password(), false, &from).await;
+
+        assert_eq!(
+            result.err(),
+            Some(LoginError::Busy(Busy {
+                retry_after: crate::admission::RETRY_AFTER
+            }))
+        );
+        assert_eq!(store.events_after(before), vec![]);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use authlog_domain::event::LoginFailure;
 use authlog_domain::user::{self, UserCommand, UserState};
 use authlog_domain::{Password, StreamId};
 
+use crate::admission::Busy;
 use crate::checks::{CheckError, PasswordChecks};
 use crate::ports::{
     AppendError, Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher,
@@ -31,6 +32,9 @@ pub enum PasswordChangeError {
     /// written; the client may retry.
     #[error("account changed concurrently; try again")]
     Contended,
+    /// The hashing queue is full; try again after `retry_after`.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error(transparent)]
@@ -41,6 +45,7 @@ impl From<CheckError> for PasswordChangeError {
     fn from(e: CheckError) -> Self {
         match e {
             CheckError::Throttled { retry_after } => Self::Throttled { retry_after },
+            CheckError::Busy(e) => Self::Busy(e),
             CheckError::Store(e) => Self::Store(e),
         }
     }
@@ -143,7 +148,8 @@ mod tests {
     use crate::revocation::RevocationSet;
     use crate::revoke::RevokeSession;
     use crate::testing::{
-        alice, alice_id, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore, NOW,
+        admission, alice, alice_id, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore,
+        NOW,
     };
     use crate::Throttle;
     use authlog_domain::event::{
@@ -210,6 +216,7 @@ mod tests {
             clock(),
             ids(),
             Throttle::default(),
+            admission(),
         ));
         ChangePassword::new(store.clone(), checks, hasher, clock(), sessions)
     }

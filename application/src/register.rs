@@ -5,6 +5,7 @@ use std::sync::Arc;
 use authlog_domain::user::{self, UserCommand, UserError, UserState};
 use authlog_domain::{Password, StreamId, UserId, Username};
 
+use crate::admission::{Admission, Busy};
 use crate::ports::{
     AppendError, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
     PasswordHasher, StoreError, StreamWrite,
@@ -16,6 +17,9 @@ use crate::streams::{load_user, to_append};
 pub enum RegisterError {
     #[error("username already exists")]
     UsernameTaken,
+    /// The hashing queue is full; try again after `retry_after`.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error(transparent)]
@@ -27,6 +31,7 @@ pub struct RegisterUser {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    admission: Arc<Admission>,
 }
 
 impl RegisterUser {
@@ -35,12 +40,14 @@ impl RegisterUser {
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        admission: Arc<Admission>,
     ) -> Self {
         Self {
             store,
             hasher,
             clock,
             ids,
+            admission,
         }
     }
 
@@ -48,7 +55,8 @@ impl RegisterUser {
     ///
     /// # Errors
     /// [`RegisterError::UsernameTaken`] when the name (ignoring case) exists, including when a
-    /// concurrent registration of it wins the race; otherwise a hasher or store failure.
+    /// concurrent registration of it wins the race; [`RegisterError::Busy`] when the hashing
+    /// queue is full; otherwise a hasher or store failure.
     pub async fn execute(
         &self,
         username: Username,
@@ -61,7 +69,9 @@ impl RegisterUser {
         if !matches!(loaded.state, UserState::None) {
             return Err(RegisterError::UsernameTaken);
         }
+        let admitted = self.admission.admit(metadata.client_addr.as_deref())?;
         let password_hash = self.hasher.hash(password).await?;
+        drop(admitted);
         let user_id = UserId::from_uuid(self.ids.new_id());
         let command = UserCommand::Register {
             user_id,
@@ -85,7 +95,9 @@ impl RegisterUser {
 mod tests {
     use super::*;
     use crate::ports::MockPasswordHasher;
-    use crate::testing::{alice, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore};
+    use crate::testing::{
+        admission, alice, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore,
+    };
     use authlog_domain::event::Registered;
     use authlog_domain::{Event, PasswordHash};
     use std::sync::Arc;
@@ -97,7 +109,7 @@ mod tests {
     #[tokio::test]
     async fn a_free_name_is_registered_with_the_hash_of_its_password() {
         let store = Arc::new(InMemoryEventStore::new());
-        let user_id = RegisterUser::new(store.clone(), hasher(true), clock(), ids())
+        let user_id = RegisterUser::new(store.clone(), hasher(true), clock(), ids(), admission())
             .execute(alice(), password(), &Metadata::default())
             .await
             .unwrap();
@@ -118,13 +130,14 @@ mod tests {
         store.given(StreamId::user(&alice()), [alice_registered()]);
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_hash().never();
-        let result = RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids())
-            .execute(
-                Username::parse("ALICE").unwrap(),
-                password(),
-                &Metadata::default(),
-            )
-            .await;
+        let result =
+            RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids(), admission())
+                .execute(
+                    Username::parse("ALICE").unwrap(),
+                    password(),
+                    &Metadata::default(),
+                )
+                .await;
         assert_eq!(result, Err(RegisterError::UsernameTaken));
         assert_eq!(store.position(), 1);
     }
@@ -139,9 +152,10 @@ mod tests {
             racing.given(StreamId::user(&alice()), [alice_registered()]);
             Ok(PasswordHash::from_phc("$hash$x".into()))
         });
-        let result = RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids())
-            .execute(alice(), password(), &Metadata::default())
-            .await;
+        let result =
+            RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids(), admission())
+                .execute(alice(), password(), &Metadata::default())
+                .await;
         assert_eq!(result, Err(RegisterError::UsernameTaken));
         assert_eq!(store.position(), 1, "only the winner's");
     }

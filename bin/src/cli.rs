@@ -179,6 +179,14 @@ pub struct ServeArgs {
     /// Argon2id parallelism.
     #[arg(long, env = "AUTHLOG_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+    /// Password operations (login, registration, password change) admitted at once, running
+    /// or queued for a core; more are refused 503 with `Retry-After` at once (default: 16 per
+    /// core, so the queue drains in well under a second with the default Argon2 cost).
+    #[arg(long, env = "AUTHLOG_ADMISSION_TOTAL", value_parser = clap::value_parser!(u32).range(1..))]
+    pub admission_total: Option<u32>,
+    /// Password operations admitted at once from one client address (an IPv6 /64 counts as one).
+    #[arg(long, env = "AUTHLOG_ADMISSION_PER_CLIENT", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub admission_per_client: u32,
     /// Sign tokens with HS256 and this shared secret (at least 32 bytes) instead of Ed25519.
     /// Nothing is published at the JWKS endpoint then.
     #[arg(long, env = "AUTHLOG_JWT_SECRET", hide_env_values = true)]

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use authlog_application::admission::{Admission, AdmissionLimits};
 use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::checks::PasswordChecks;
@@ -148,6 +149,10 @@ impl Services {
                 .await
                 .context("bad Argon2 settings")?,
         );
+        let admission = Admission::new(AdmissionLimits {
+            total: args.admission_total.map_or(16 * cores, |n| n as usize),
+            per_client: args.admission_per_client as usize,
+        });
 
         // A revoked session matters while one of its access tokens can still verify.
         let window = lifetimes.access
@@ -183,9 +188,16 @@ impl Services {
             clock.clone(),
             ids.clone(),
             throttle,
+            admission.clone(),
         ));
         let state = AppState {
-            register: RegisterUser::new(store.clone(), hasher.clone(), clock.clone(), ids.clone()),
+            register: RegisterUser::new(
+                store.clone(),
+                hasher.clone(),
+                clock.clone(),
+                ids.clone(),
+                admission,
+            ),
             login: LogIn::new(
                 store.clone(),
                 checks.clone(),

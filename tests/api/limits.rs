@@ -194,3 +194,78 @@ async fn over_the_connection_cap_a_client_waits_until_a_slot_frees() {
     assert_eq!(status, StatusCode::OK);
     assert!(waited >= Duration::from_millis(700), "{waited:?}");
 }
+
+/// A client whose connections come from `local` (any 127.0.0.0/8 address is loopback).
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_logins_from_one_address_is_refused_503_while_another_address_logs_in() {
+    let app = spawn_app_with(crate::helpers::real_hashing(test_args())).await;
+    let user = client_from("127.0.0.2");
+    let credentials =
+        serde_json::json!({"username": "alice", "password": crate::helpers::PASSWORD});
+    let registered = user
+        .post(app.url("/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let flooder = client_from("127.0.0.1");
+    let flood: Vec<_> = (0..400)
+        .map(|i| {
+            let request = flooder.post(app.url("/login")).json(
+                &serde_json::json!({"username": format!("bogus{i}"), "password": "wrong password"}),
+            );
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let retry_after = response.headers().get("retry-after").cloned();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    // Let the flood fill the queue, then log in from the other address.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let login = user
+        .post(app.url("/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(login.status(), StatusCode::OK);
+
+    let (mut refused, mut checked) = (0, 0);
+    for answer in flood {
+        let (status, retry_after, body) = answer.await.unwrap();
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert_eq!(retry_after.unwrap(), "1");
+                assert_eq!(body["msg"], "Server busy; try again later");
+            }
+            StatusCode::UNAUTHORIZED => checked += 1,
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(refused + checked, 400);
+    // Every login that was let in was checked and recorded; the refused ones left no trace.
+    assert_eq!(app.events_of_type("LoginFailed").await.len(), checked);
+    assert!(
+        refused > 300,
+        "only {refused} of 400 refused ({checked} checked)"
+    );
+    assert!(
+        waited < Duration::from_secs(1),
+        "the other address's login took {waited:?}"
+    );
+}

@@ -116,6 +116,14 @@ pub fn signing() -> Arc<MockTokenService> {
 }
 
 /// The session, token and attempt ids the id generator hands out, by their number.
+/// An admission control roomy enough that no unit test meets its bounds.
+pub fn admission() -> Arc<crate::admission::Admission> {
+    crate::admission::Admission::new(crate::admission::AdmissionLimits {
+        total: 1_000,
+        per_client: 1_000,
+    })
+}
+
 pub fn uuid(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }

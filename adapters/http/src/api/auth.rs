@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use authlog_application::admission::Busy;
 use authlog_application::login::LoginError;
 use authlog_application::password::PasswordChangeError;
 use authlog_application::refresh::RefreshError;
@@ -168,9 +169,14 @@ pub enum RegisterRefusal {
     /// An unexpected fault in the server.
     #[oai(status = 500)]
     Internal(Json<MessageBody>),
-    /// The event store is unreachable or overloaded; retrying later may succeed.
+    /// The password-hashing queue is full, for this client address or in total (with
+    /// `Retry-After`: answered at once rather than after a long wait), or the event store is
+    /// unreachable or overloaded. Retrying later may succeed.
     #[oai(status = 503)]
-    Unavailable(Json<MessageBody>),
+    Unavailable(
+        Json<MessageBody>,
+        #[oai(header = "Retry-After")] Option<i64>,
+    ),
 }
 
 impl From<BadInput> for RegisterRefusal {
@@ -184,7 +190,10 @@ impl From<RegisterError> for RegisterRefusal {
         match e {
             RegisterError::UsernameTaken => Self::Conflict(msg("Username already exists")),
             RegisterError::Hashing(e) => Self::Internal(internal(e)),
-            RegisterError::Store(e) => Self::Unavailable(unavailable(e)),
+            RegisterError::Busy(busy) => {
+                Self::Unavailable(msg(busy.to_string()), busy_retry(&busy))
+            }
+            RegisterError::Store(e) => Self::Unavailable(unavailable(e), None),
         }
     }
 }
@@ -215,9 +224,14 @@ pub enum LoginRefusal {
     /// An unexpected fault in the server.
     #[oai(status = 500)]
     Internal(Json<MessageBody>),
-    /// The event store is unreachable or overloaded; retrying later may succeed.
+    /// The password-hashing queue is full, for this client address or in total (with
+    /// `Retry-After`: answered at once rather than after a long wait), or the event store is
+    /// unreachable or overloaded. Retrying later may succeed.
     #[oai(status = 503)]
-    Unavailable(Json<MessageBody>),
+    Unavailable(
+        Json<MessageBody>,
+        #[oai(header = "Retry-After")] Option<i64>,
+    ),
 }
 
 impl From<BadInput> for LoginRefusal {
@@ -235,9 +249,15 @@ impl From<LoginError> for LoginRefusal {
             }
             LoginError::Hashing(e) => Self::Internal(internal(e)),
             LoginError::Token(e) => Self::Internal(internal(e)),
-            LoginError::Store(e) => Self::Unavailable(unavailable(e)),
+            LoginError::Busy(busy) => Self::Unavailable(msg(busy.to_string()), busy_retry(&busy)),
+            LoginError::Store(e) => Self::Unavailable(unavailable(e), None),
         }
     }
+}
+
+/// The `Retry-After` of a full hashing queue.
+fn busy_retry(busy: &Busy) -> Option<i64> {
+    Some(retry_after_seconds(busy.retry_after))
 }
 
 /// `Retry-After` in whole seconds, rounded up: retrying at the advertised second must not be a
@@ -332,9 +352,14 @@ pub enum PasswordRefusal {
     /// An unexpected fault in the server.
     #[oai(status = 500)]
     Internal(Json<MessageBody>),
-    /// The event store is unreachable or overloaded; retrying later may succeed.
+    /// The password-hashing queue is full, for this client address or in total (with
+    /// `Retry-After`: answered at once rather than after a long wait), or the event store is
+    /// unreachable or overloaded. Retrying later may succeed.
     #[oai(status = 503)]
-    Unavailable(Json<MessageBody>),
+    Unavailable(
+        Json<MessageBody>,
+        #[oai(header = "Retry-After")] Option<i64>,
+    ),
 }
 
 impl From<PasswordChangeError> for PasswordRefusal {
@@ -349,9 +374,12 @@ impl From<PasswordChangeError> for PasswordRefusal {
             PasswordChangeError::Throttled { retry_after } => {
                 Self::TooManyRequests(msg(e.to_string()), retry_after_seconds(retry_after))
             }
-            PasswordChangeError::Contended => Self::Unavailable(unavailable(e)),
+            PasswordChangeError::Contended => Self::Unavailable(unavailable(e), None),
             PasswordChangeError::Hashing(e) => Self::Internal(internal(e)),
-            PasswordChangeError::Store(e) => Self::Unavailable(unavailable(e)),
+            PasswordChangeError::Busy(busy) => {
+                Self::Unavailable(msg(busy.to_string()), busy_retry(&busy))
+            }
+            PasswordChangeError::Store(e) => Self::Unavailable(unavailable(e), None),
         }
     }
 }
