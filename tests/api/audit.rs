@@ -163,10 +163,12 @@ async fn a_trusted_proxys_forwarded_for_is_believed_and_an_untrusted_ones_is_not
 }
 
 #[tokio::test]
-async fn type_filters_repeat() {
+async fn type_filters_repeat_or_come_as_a_comma_list_as_on_the_command_line() {
     let (app, admin) = busy_app().await;
     let repeated = events(&app, &admin.access, "?type=Revoked&type=RoleGranted").await;
     assert_eq!(types(&repeated), ["RoleGranted", "RoleGranted", "Revoked"]);
+    let listed = events(&app, &admin.access, "?type=Revoked,RoleGranted").await;
+    assert_eq!(listed, repeated);
 }
 
 #[tokio::test]
@@ -229,7 +231,8 @@ async fn bad_filters_are_400_with_a_clear_message() {
     let (app, admin) = busy_app().await;
     let cases = [
         ("?type=Nope", "unknown event type \"Nope\""),
-        ("?type=Revoked,RoleGranted", "unknown event type"),
+        ("?type=Revoked,Nope", "unknown event type \"Nope\""),
+        ("?type=Revoked,", "unknown event type \"\""),
         ("?after=-1", "failed to parse parameter `after`"),
         (
             "?after=9223372036854775808",

@@ -4,7 +4,7 @@
 //! 64 characters`), so [`Text`] fields are not validated by poem-openapi: they only carry the
 //! rules into the published schema (lengths, pattern), where generated clients and schemathesis
 //! read them. The constants come from the domain, so the schema and the checks cannot drift;
-//! a test walks every character to prove the pattern and the parser agree. [`EventTypeName`],
+//! a test walks every character to prove the pattern and the parser agree. [`EventTypes`],
 //! [`Position`] and [`Limit`] are audit query parameters whose schema states their exact range.
 
 use std::borrow::Cow;
@@ -187,32 +187,33 @@ impl<R: ParamRule> ParseFromParameter for Param<R> {
     }
 }
 
-/// One of the event types of [`Event::TYPES`]: an `enum` in the schema, so generated clients get
-/// the list, and a clear message for anything else.
-pub struct EventTypeRule;
+/// One or more event types of [`Event::TYPES`], comma-separated (`LoginFailed,Revoked`), as the
+/// CLI's `--type` takes them; the parameter may also be repeated. The schema's pattern lists the
+/// types, so generated clients and fuzzers know them, and anything else gets a message naming
+/// the unknown type.
+pub struct EventTypesRule;
 
-impl ParamRule for EventTypeRule {
-    type Value = &'static str;
-    const NAME: &'static str = "EventType";
+impl ParamRule for EventTypesRule {
+    type Value = String;
+    const NAME: &'static str = "EventTypes";
 
     fn schema() -> MetaSchema {
+        let one = format!("({})", Event::TYPES.join("|"));
         MetaSchema {
-            enum_items: Event::TYPES.iter().map(|t| Value::from(*t)).collect(),
+            pattern: Some(format!("^{one}(,{one})*$")),
+            example: Some(Value::from("LoginFailed,Revoked")),
             ..MetaSchema::new("string")
         }
     }
 
-    fn parse(text: &str) -> Result<&'static str, String> {
-        Event::TYPES
-            .iter()
-            .find(|t| **t == text)
-            .copied()
-            .ok_or_else(|| {
-                format!(
-                    "unknown event type {text:?}; expected one of {}",
-                    Event::TYPES.join(", ")
-                )
-            })
+    fn parse(text: &str) -> Result<String, String> {
+        match text.split(',').find(|t| !Event::TYPES.contains(t)) {
+            Some(unknown) => Err(format!(
+                "unknown event type {unknown:?}; expected one or more of {}, comma-separated",
+                Event::TYPES.join(", ")
+            )),
+            None => Ok(text.to_owned()),
+        }
     }
 }
 
@@ -267,7 +268,7 @@ impl ParamRule for LimitRule {
     }
 }
 
-pub type EventTypeName = Param<EventTypeRule>;
+pub type EventTypes = Param<EventTypesRule>;
 pub type Position = Param<PositionRule>;
 pub type Limit = Param<LimitRule>;
 

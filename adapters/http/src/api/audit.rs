@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::api::Tag;
 use crate::errors::{msg, unavailable, MessageBody};
-use crate::fields::{EventTypeName, Limit, Position, UsernameText};
+use crate::fields::{EventTypes, Limit, Position, UsernameText};
 use crate::security::Access;
 use crate::state::AppState;
 
@@ -130,9 +130,10 @@ impl AuditApi {
         token: Access,
         /// Only events about this user (case does not matter).
         username: Query<Option<UsernameText>>,
-        /// Only events of these types (repeat the parameter for several).
+        /// Only events of these types: comma-separated (`LoginFailed,Revoked`), or repeat the
+        /// parameter.
         #[oai(name = "type")]
-        types: Query<Option<Vec<EventTypeName>>>,
+        types: Query<Option<Vec<EventTypes>>>,
         /// Only events recorded at or after this time (RFC 3339).
         since: Query<Option<OffsetDateTime>>,
         /// Only events recorded before this time (RFC 3339).
@@ -148,7 +149,7 @@ impl AuditApi {
                 .0
                 .unwrap_or_default()
                 .into_iter()
-                .map(|name| name.0.to_owned())
+                .map(|list| list.0)
                 .collect(),
             since: since.0,
             until: until.0,
