@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, spawn_app};
+use authlog::cli::ServeArgs;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, test_args};
 
 #[tokio::test]
 async fn an_unknown_path_is_404_json() {
@@ -155,6 +157,71 @@ async fn cors_preflight_is_answered() {
     assert!(response
         .headers()
         .contains_key("access-control-allow-origin"));
+    assert_eq!(response.headers()["vary"], "Origin");
+}
+
+/// Preflights with configured origins: an allowed one is answered and varies by origin; a
+/// refused one is JSON like every other error.
+#[tokio::test]
+async fn a_refused_cors_preflight_is_json_and_every_cors_answer_varies_by_origin() {
+    let app = spawn_app_with(ServeArgs {
+        cors_origins: vec!["https://app.example".into()],
+        ..test_args()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert_eq!(refused.headers()["vary"], "Origin");
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    assert_error(refused, StatusCode::FORBIDDEN, "request-origin not allowed").await;
+
+    let simple = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.headers()["vary"], "Origin");
+}
+
+/// What a reviewer's scanner checks first, on an API answer, an error, and Swagger UI (whose
+/// policy lets its own scripts run: the browser check in openapi/ proves the page works).
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/nope", "/docs/", "/openapi.json"] {
+        let response = app.get_anonymous(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        if path == "/docs/" {
+            assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-eval"));
+        } else {
+            assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        }
+    }
 }
 
 #[tokio::test]

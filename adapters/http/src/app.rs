@@ -82,8 +82,10 @@ pub fn app(state: Arc<AppState>, config: &HttpConfig) -> impl Endpoint<Output = 
             .with_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
             .into_response()
     }))
-    .around(move |next, req| frame(next, req, frame_settings.clone()));
-    routes.with(cors(&config.cors_origins))
+    // Inside the frame, so that preflights get a request id, a log line and the security
+    // headers, and a refused one the `{"msg"}` shape instead of poem's plain text.
+    .with(cors(&config.cors_origins));
+    routes.around(move |next, req| frame(next, req, frame_settings.clone()))
 }
 
 fn cors(origins: &[String]) -> Cors {
