@@ -187,9 +187,15 @@ pub struct ServeArgs {
     /// Password operations admitted at once from one client address (an IPv6 /64 counts as one).
     #[arg(long, env = "AUTHLOG_ADMISSION_PER_CLIENT", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub admission_per_client: u32,
-    /// Sign tokens with HS256 and this shared secret (at least 32 bytes) instead of Ed25519.
-    /// Nothing is published at the JWKS endpoint then.
-    #[arg(long, env = "AUTHLOG_JWT_SECRET", hide_env_values = true)]
+    /// Sign tokens with HS256 and the shared secret in this file (its first line) instead of
+    /// Ed25519; nothing is published at the JWKS endpoint then. Or put the secret itself in
+    /// the environment variable AUTHLOG_JWT_SECRET. There is deliberately no flag for the secret
+    /// itself: flags show in `ps` and /proc/PID/cmdline. At least 32 bytes and 128 bits of
+    /// estimated entropy: `openssl rand -hex 32` makes one.
+    #[arg(long, env = "AUTHLOG_JWT_SECRET_FILE", value_name = "PATH")]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+    /// The HS256 secret from AUTHLOG_JWT_SECRET (environment only, see `--jwt-secret-file`).
+    #[arg(skip = std::env::var("AUTHLOG_JWT_SECRET").ok())]
     pub jwt_secret: Option<String>,
     /// Mark cookies `Secure` (only sent over HTTPS). Turn off only for plain-HTTP development.
     #[arg(long, env = "AUTHLOG_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -208,6 +214,38 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The HS256 secret, from AUTHLOG_JWT_SECRET or `--jwt-secret-file`, checked; `None` for
+    /// Ed25519.
+    ///
+    /// # Errors
+    /// Both given, an unreadable file, or a secret that is short or obviously weak.
+    pub fn hs256_secret(&self) -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let (secret, source) = match (&self.jwt_secret, &self.jwt_secret_file) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => anyhow::bail!(
+                "AUTHLOG_JWT_SECRET and --jwt-secret-file are both set; give the HS256 secret once"
+            ),
+            (Some(secret), None) => (
+                zeroize::Zeroizing::new(secret.as_bytes().to_vec()),
+                "AUTHLOG_JWT_SECRET".to_owned(),
+            ),
+            (None, Some(path)) => {
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read the HS256 secret from {}", path.display())
+                    })?);
+                let line = text.lines().next().unwrap_or_default();
+                (
+                    zeroize::Zeroizing::new(line.as_bytes().to_vec()),
+                    path.display().to_string(),
+                )
+            }
+        };
+        authlog_crypto::check_hs256_secret(&secret)
+            .map_err(|refusal| anyhow::anyhow!("the HS256 secret in {source} {refusal}"))?;
+        Ok(Some(secret))
+    }
+
     /// `authlog serve` with no flags: the defaults above, with any `AUTHLOG_*` variables of the
     /// environment applied, exactly as the command line would. For embedding (tests, benches).
     ///

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use authlog_application::feed::LogFeed;
-use authlog_crypto::{SystemClock, MIN_HS256_SECRET};
+use authlog_crypto::SystemClock;
 use authlog_http::state::RenderMetrics;
 use authlog_http::{ConnectionLimits, HttpConfig};
 use authlog_store::postgres::redacted;
@@ -119,14 +119,7 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
-    if let Some(secret) = &args.jwt_secret {
-        if secret.len() < MIN_HS256_SECRET {
-            bail!(
-                "AUTHLOG_JWT_SECRET must be at least {MIN_HS256_SECRET} bytes for HS256, got {}",
-                secret.len()
-            );
-        }
-    }
+    args.hs256_secret()?;
     Ok(())
 }
 

@@ -133,8 +133,8 @@ impl Services {
             leeway_seconds: args.leeway.into(),
             max_token_lifetime: lifetimes.refresh.max(lifetimes.access),
         };
-        let jwt = match &args.jwt_secret {
-            Some(secret) => JwtTokens::hs256(jwt, secret.as_bytes()),
+        let jwt = match args.hs256_secret()? {
+            Some(secret) => JwtTokens::hs256(jwt, &secret),
             None => JwtTokens::eddsa(jwt, keys, self.clock.now()),
         }?;
         let tokens: Arc<dyn TokenService> = Arc::new(VerifiedTokenCache::new(jwt, TOKEN_CACHE));

@@ -137,6 +137,11 @@ pub struct Tokens {
 }
 
 impl TestApp {
+    /// The directory the test's database (if SQLite) and any files of its own live in.
+    pub fn dir_path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Where the server listens, for tests that speak raw TCP or HTTP/2.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.server.addr()

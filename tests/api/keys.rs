@@ -88,7 +88,7 @@ async fn rotating_the_key_switches_signing_while_old_tokens_keep_verifying() {
 
 #[tokio::test]
 async fn hs256_with_a_shared_secret_is_an_opt_in_that_publishes_nothing() {
-    let secret = "0123456789abcdef0123456789abcdef".to_owned();
+    let secret = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned();
     let app = spawn_app_with(ServeArgs {
         jwt_secret: Some(secret),
         ..test_args()
@@ -103,9 +103,8 @@ async fn hs256_with_a_shared_secret_is_an_opt_in_that_publishes_nothing() {
     assert_eq!(jwks(&app).await["keys"].as_array().unwrap().len(), 0);
 }
 
-#[tokio::test]
-async fn a_short_hs256_secret_is_refused_at_start() {
-    let app = spawn_app().await;
+/// `authlog serve` with `args` and `env` on `app`'s database: the exit status and stderr.
+fn serve_once(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
         .args([
             "serve",
@@ -114,17 +113,65 @@ async fn a_short_hs256_secret_is_refused_at_start() {
             "--database-url",
             &app.database_url,
         ])
-        .env("AUTHLOG_JWT_SECRET", "too-short")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_short_or_weak_hs256_secret_or_one_on_the_command_line_is_refused_at_start() {
+    let app = spawn_app().await;
+    let (ok, stderr) = serve_once(&app, &[], &[("AUTHLOG_JWT_SECRET", "too-short")]);
+    assert!(!ok);
     assert!(
-        stderr
-            .trim_end()
-            .ends_with("must be at least 32 bytes for HS256, got 9"),
+        stderr.trim_end().ends_with(
+            "the HS256 secret in AUTHLOG_JWT_SECRET must be at least 32 bytes for HS256, got 9"
+        ),
         "{stderr}"
     );
+
+    let weak = app.dir_path().join("weak-secret");
+    std::fs::write(&weak, format!("{}\n", "a".repeat(64))).unwrap();
+    let (ok, stderr) = serve_once(&app, &["--jwt-secret-file", weak.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("looks weak for HS256: about 0 bits of entropy"),
+        "{stderr}"
+    );
+
+    // A flag would show the secret in `ps`: there is none.
+    let (ok, stderr) = serve_once(&app, &["--jwt-secret", &"9f86d081".repeat(8)], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("unexpected argument '--jwt-secret'"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_hs256_secret_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "2jmj7l5rSw0yVb/vlWAYkK/YBwk2jmj7l5rSw0yVb/E=\n").unwrap();
+    let app = spawn_app_with(ServeArgs {
+        jwt_secret_file: Some(path),
+        ..test_args()
+    })
+    .await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    assert_eq!(header(&tokens.access)["alg"], "HS256");
+    // Signed with the file's first line, without its newline.
+    let key =
+        jsonwebtoken::DecodingKey::from_secret(b"2jmj7l5rSw0yVb/vlWAYkK/YBwk2jmj7l5rSw0yVb/E=");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["authlog"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(&tokens.access, &key, &validation).is_ok());
 }
 
 /// PyJWT, with nothing but the JWKS URL, must accept authlog's access token. The Python

@@ -26,6 +26,57 @@ use crate::keys::EDDSA;
 const MAX_KID_LEN: usize = 128;
 /// Shortest HS256 secret accepted (RFC 7518 §3.2: a key at least as long as the hash).
 pub const MIN_HS256_SECRET: usize = 32;
+/// Least estimated entropy of an HS256 secret, in bits: what a brute-force search of the
+/// secret from one token would have to cover.
+pub const MIN_HS256_ENTROPY_BITS: f64 = 128.0;
+
+/// Why an HS256 secret is refused: too short, or obviously not random. The estimate is the
+/// Shannon entropy of the secret's own byte frequencies (bits a byte: `aaaa…` 0, `abab…` 1,
+/// hex about 4, base64 about 5), times its length counted in distinct byte pairs, so that a
+/// word repeated counts once. Random hex or base64 of 32 bytes (`openssl rand -hex 32`,
+/// `-base64 32`) scores about 220. It is a floor against mistakes (a placeholder, a word
+/// repeated), not a proof of randomness.
+///
+/// # Errors
+/// The refusal, saying what was measured.
+pub fn check_hs256_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < MIN_HS256_SECRET {
+        return Err(format!(
+            "must be at least {MIN_HS256_SECRET} bytes for HS256, got {}",
+            secret.len()
+        ));
+    }
+    let bits = estimated_entropy_bits(secret);
+    if bits < MIN_HS256_ENTROPY_BITS {
+        return Err(format!(
+            "looks weak for HS256: about {bits:.0} bits of entropy (one character repeated, or a \
+             short pattern), at least {MIN_HS256_ENTROPY_BITS:.0} needed; make one with \
+             `openssl rand -hex 32`"
+        ));
+    }
+    Ok(())
+}
+
+/// The Shannon entropy of the byte histogram times the number of distinct byte pairs (plus
+/// one), in bits.
+#[allow(clippy::cast_precision_loss)] // counts of at most a few KiB
+fn estimated_entropy_bits(bytes: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    let per_byte: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let c = c as f64;
+            (c / n) * (n / c).log2()
+        })
+        .sum();
+    let pairs: std::collections::HashSet<&[u8]> = bytes.windows(2).collect();
+    per_byte * (pairs.len() + 1) as f64
+}
 
 /// Who issues tokens, for whom, and how much clock skew between instances is tolerated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,12 +164,7 @@ impl JwtTokens {
     /// # Errors
     /// [`KeyError`] when the secret is shorter than 32 bytes.
     pub fn hs256(config: JwtConfig, secret: &[u8]) -> Result<Self, KeyError> {
-        if secret.len() < MIN_HS256_SECRET {
-            return Err(KeyError(format!(
-                "the HS256 secret must be at least {MIN_HS256_SECRET} bytes, got {}",
-                secret.len()
-            )));
-        }
+        check_hs256_secret(secret).map_err(|e| KeyError(format!("the HS256 secret {e}")))?;
         let ring = KeyRing {
             algorithm: Algorithm::HS256,
             algorithm_name: "HS256",
@@ -598,16 +644,44 @@ mod tests {
         );
     }
 
+    /// 32 distinct bytes, different for each `seed`: 160 bits by the estimate.
+    fn secret(seed: u8) -> Vec<u8> {
+        (0..32u8)
+            .map(|i| i.wrapping_mul(7).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn an_hs256_secret_that_is_short_or_obviously_not_random_is_refused() {
+        assert!(check_hs256_secret(&secret(1)[..31])
+            .unwrap_err()
+            .contains("at least 32 bytes"));
+        for weak in [
+            vec![b'a'; 64],
+            b"abababababababababababababababababababab".to_vec(),
+            b"changeme-changeme-changeme-changeme".to_vec(),
+            b"password1234567890password1234567890".to_vec(),
+        ] {
+            let refusal = check_hs256_secret(&weak).unwrap_err();
+            assert!(refusal.contains("looks weak"), "{refusal}");
+        }
+        let hex = b"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let base64 = b"2jmj7l5rSw0yVb/vlWAYkK/YBwk2jmj7l5rSw0yVb/E=";
+        assert_eq!(check_hs256_secret(hex), Ok(()));
+        assert_eq!(check_hs256_secret(base64), Ok(()));
+        assert_eq!(check_hs256_secret(&secret(1)), Ok(()));
+    }
+
     #[test]
     fn hs256_needs_a_32_byte_secret_and_then_round_trips_without_publishing_keys() {
-        assert!(JwtTokens::hs256(config(), &[7; 31]).is_err());
-        let tokens = JwtTokens::hs256(config(), &[7; 32]).unwrap();
+        assert!(JwtTokens::hs256(config(), &secret(7)[..31]).is_err());
+        let tokens = JwtTokens::hs256(config(), &secret(7)).unwrap();
         let c = claims(TokenKind::Access);
         let token = tokens.issue(&c).unwrap();
         assert_eq!(part(&token, 0)["alg"], "HS256");
         assert_eq!(tokens.verify(&token, NOW), Ok(Arc::new(c)));
         assert!(tokens.public_keys().is_empty());
-        let other = JwtTokens::hs256(config(), &[8; 32]).unwrap();
+        let other = JwtTokens::hs256(config(), &secret(8)).unwrap();
         assert_eq!(other.verify(&token, NOW), Err(TokenError::BadSignature));
         let eddsa = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
         assert_eq!(eddsa.verify(&token, NOW), Err(TokenError::WrongAlgorithm));

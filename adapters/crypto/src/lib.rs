@@ -17,7 +17,7 @@ pub mod password;
 pub mod system;
 
 pub use cache::VerifiedTokenCache;
-pub use jwt::{JwtConfig, JwtTokens, MIN_HS256_SECRET};
+pub use jwt::{check_hs256_secret, JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
 pub use password::{Argon2Hasher, Argon2Params};
 #[cfg(feature = "testing")]
