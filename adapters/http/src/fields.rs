@@ -294,10 +294,12 @@ mod tests {
     #[test]
     fn event_types_and_limits_parse_with_the_audit_messages() {
         assert_eq!(
-            EventTypeName::parse_from_parameter("Revoked").unwrap().0,
-            "Revoked"
+            EventTypes::parse_from_parameter("Revoked,LoginFailed")
+                .unwrap()
+                .0,
+            "Revoked,LoginFailed"
         );
-        let unknown = EventTypeName::parse_from_parameter("Nope").unwrap_err();
+        let unknown = EventTypes::parse_from_parameter("Revoked,Nope").unwrap_err();
         assert!(
             unknown.message().contains("unknown event type \"Nope\""),
             "{}",
