@@ -40,6 +40,13 @@ await page.route('**/*', (route) => {
 });
 const pageErrors = [];
 page.on('pageerror', (error) => pageErrors.push(error.message));
+// The page is served under a Content-Security-Policy; anything it blocks is a failure.
+const blocked = [];
+page.on('console', (message) => {
+  if (message.text().includes('Content Security Policy')) {
+    blocked.push(message.text());
+  }
+});
 
 // Expands an operation, presses "Try it out", optionally replaces the example body, executes,
 // and returns the status and body Swagger UI renders for the live response.
@@ -100,6 +107,7 @@ try {
 
   check(foreign.length === 0, `the page asked other origins for ${foreign.join(', ')}`);
   check(pageErrors.length === 0, `the page threw: ${pageErrors.join('; ')}`);
+  check(blocked.length === 0, `the Content-Security-Policy blocked: ${blocked.join('; ')}`);
   console.log(
     `swagger ui: ${expected.length} operations rendered; Try it out registered ${username}, ` +
       'logged in, and called /protected with the rendered token',
