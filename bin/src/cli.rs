@@ -200,6 +200,16 @@ pub struct ServeArgs {
     /// Mark cookies `Secure` (only sent over HTTPS). Turn off only for plain-HTTP development.
     #[arg(long, env = "AUTHLOG_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
     pub cookie_secure: bool,
+    /// Name the cookies `__Host-access_token_cookie` and so on: the browser then takes them only
+    /// from this exact host over HTTPS, so a sibling subdomain cannot plant or shadow them.
+    /// Needs `--cookie-secure`. Off by default: the names are Flask-JWT-Extended's.
+    #[arg(long, env = "AUTHLOG_COOKIE_HOST_PREFIX")]
+    pub cookie_host_prefix: bool,
+    /// Send the refresh token cookie only to `/refresh` (`Path=/refresh`; with
+    /// `--cookie-host-prefix` it is then named `__Secure-refresh_token_cookie`, since `__Host-`
+    /// requires `Path=/`). Off by default, as Flask-JWT-Extended sets it.
+    #[arg(long, env = "AUTHLOG_REFRESH_COOKIE_PATH_ONLY")]
+    pub refresh_cookie_path_only: bool,
     /// Failed logins for one username within the window before logins for it are refused
     /// (0: never).
     #[arg(long, env = "AUTHLOG_LOGIN_MAX_FAILURES", default_value_t = 5)]

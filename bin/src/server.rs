@@ -119,6 +119,9 @@ fn check(args: &ServeArgs) -> anyhow::Result<()> {
             args.bind
         );
     }
+    if args.cookie_host_prefix && !args.cookie_secure {
+        bail!("--cookie-host-prefix needs --cookie-secure: browsers refuse __Host- cookies without Secure");
+    }
     args.hs256_secret()?;
     Ok(())
 }

@@ -228,6 +228,8 @@ impl Services {
             render_metrics,
             cookies: CookieSettings {
                 secure: args.cookie_secure,
+                host_prefix: args.cookie_host_prefix,
+                refresh_path_only: args.refresh_cookie_path_only,
             },
         };
         Ok(Serving {

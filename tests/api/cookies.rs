@@ -4,7 +4,11 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{assert_unauthorized, spawn_app, TestApp, PASSWORD};
+use authlog::cli::ServeArgs;
+
+use crate::helpers::{
+    assert_unauthorized, spawn_app, spawn_app_with, test_args, TestApp, PASSWORD,
+};
 
 /// The `Set-Cookie` headers of a response, by cookie name.
 fn set_cookies(response: &Response) -> Vec<(String, String)> {
@@ -194,4 +198,102 @@ async fn garbage_cookies_are_401_json_not_500() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert!(body["msg"].is_string());
     }
+}
+
+/// The hardened options: `__Host-` names (no subdomain can plant or shadow them) and a refresh
+/// cookie sent only to `/refresh` (named `__Secure-`, since `__Host-` requires `Path=/`).
+#[tokio::test]
+async fn host_prefixed_names_and_a_refresh_cookie_only_for_refresh_work_end_to_end() {
+    let app = spawn_app_with(ServeArgs {
+        cookie_host_prefix: true,
+        refresh_cookie_path_only: true,
+        ..test_args()
+    })
+    .await;
+    let cookies = cookie_login(&app).await;
+    let expected = [
+        ("__Host-access_token_cookie", "Path=/;", true),
+        ("__Secure-refresh_token_cookie", "Path=/refresh;", true),
+        ("__Host-csrf_access_token", "Path=/;", false),
+        ("__Host-csrf_refresh_token", "Path=/;", false),
+    ];
+    assert_eq!(cookies.len(), 4);
+    for (name, path, http_only) in expected {
+        let line = &cookies.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(line.contains(path) && line.contains("Secure"), "{line}");
+        assert_eq!(line.contains("HttpOnly"), http_only, "{line}");
+    }
+
+    let access = format!(
+        "__Host-access_token_cookie={}",
+        value(&cookies, "__Host-access_token_cookie")
+    );
+    let protected = app
+        .client
+        .get(app.url("/protected"))
+        .header(COOKIE, &access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(protected.status(), StatusCode::OK);
+    // The Flask-JWT-Extended name is not read in this mode.
+    let plain = access.replacen("__Host-", "", 1);
+    let refused = app
+        .client
+        .get(app.url("/protected"))
+        .header(COOKIE, plain)
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(refused, "Missing Authorization Header").await;
+
+    let refresh = format!(
+        "__Secure-refresh_token_cookie={}",
+        value(&cookies, "__Secure-refresh_token_cookie")
+    );
+    let refreshed = app
+        .client
+        .post(app.url("/refresh"))
+        .header(COOKIE, refresh)
+        .header("X-CSRF-TOKEN", value(&cookies, "__Host-csrf_refresh_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+
+    // Logout expires each cookie at the path it was set with, or the browser would keep it.
+    let logout = app
+        .client
+        .post(app.url("/logout"))
+        .header(COOKIE, &access)
+        .header("X-CSRF-TOKEN", value(&cookies, "__Host-csrf_access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    let cleared = set_cookies(&logout);
+    for (name, path, _) in expected {
+        let line = &cleared.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(line.contains(path) && line.contains("Max-Age=0"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn host_prefixed_cookies_without_secure_are_refused_at_start() {
+    let args = ServeArgs {
+        cookie_host_prefix: true,
+        cookie_secure: false,
+        ..test_args()
+    };
+    let (database_url, _dir) = crate::helpers::fresh_database_url().await;
+    let refused = authlog::server::Server::start(&database_url, &args)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        refused
+            .to_string()
+            .contains("--cookie-host-prefix needs --cookie-secure"),
+        "{refused}"
+    );
 }

@@ -20,7 +20,6 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
-use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::errors::{internal, msg};
 use crate::state::AppState;
 
@@ -198,8 +197,8 @@ fn authenticate(req: &Request, kind: TokenKind) -> Result<Authenticated, AuthFai
         });
     }
     let cookie_name = match kind {
-        TokenKind::Access => ACCESS_COOKIE,
-        TokenKind::Refresh => REFRESH_COOKIE,
+        TokenKind::Access => state.cookies.access_name(),
+        TokenKind::Refresh => state.cookies.refresh_name(),
     };
     let Some(cookie) = req.cookie().get(cookie_name) else {
         return Err(AuthFailure::Missing);
