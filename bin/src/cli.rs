@@ -146,7 +146,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTHLOG_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub header_read_timeout: u32,
     /// Seconds a connection may stay open with nothing in flight before it is closed.
-    #[arg(long, env = "AUTHLOG_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "AUTHLOG_IDLE_TIMEOUT", default_value_t = 75, value_parser = clap::value_parser!(u32).range(1..))]
     pub idle_timeout: u32,
     /// Connections served at once; more wait in the kernel's accept queue. Lowered at start to
     /// what the process's open-file limit allows.
