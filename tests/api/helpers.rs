@@ -25,9 +25,10 @@ pub struct TestApp {
     dir: TempDir,
 }
 
-/// Settings for tests: any free port, no clock leeway, a quick log poll, and cheap Argon2 (1 MiB,
+/// Settings for tests: any free port, no clock leeway, a quick log poll, cheap Argon2 (1 MiB,
 /// one pass: the suite checks what is hashed and when, not how hard; the test of login timing
-/// restores the real cost with [`real_hashing`]).
+/// restores the real cost with [`real_hashing`]), and admission control roomy enough for the
+/// suite's 64 parallel clients on one address (the tests of admission set its bounds).
 pub fn test_args() -> ServeArgs {
     ServeArgs {
         bind: "127.0.0.1:0".parse().unwrap(),
@@ -35,6 +36,8 @@ pub fn test_args() -> ServeArgs {
         poll_interval_ms: Some(50),
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
+        admission_total: Some(10_000),
+        admission_per_client: 10_000,
         ..ServeArgs::from_env().unwrap()
     }
 }

@@ -205,7 +205,14 @@ fn client_from(local: &str) -> reqwest::Client {
 
 #[tokio::test]
 async fn a_flood_of_logins_from_one_address_is_refused_503_while_another_address_logs_in() {
-    let app = spawn_app_with(crate::helpers::real_hashing(test_args())).await;
+    // The service's own admission bounds (8 per address, 16 per core) and Argon2 cost.
+    let defaults = authlog::cli::ServeArgs::from_env().unwrap();
+    let app = spawn_app_with(crate::helpers::real_hashing(authlog::cli::ServeArgs {
+        admission_total: defaults.admission_total,
+        admission_per_client: defaults.admission_per_client,
+        ..test_args()
+    }))
+    .await;
     let user = client_from("127.0.0.2");
     let credentials =
         serde_json::json!({"username": "alice", "password": crate::helpers::PASSWORD});
