@@ -239,9 +239,15 @@ impl TestApp {
     /// blocked on: the server under test runs on this test's runtime and must keep serving
     /// (and committing) while the command runs.
     pub async fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[]).await
+    }
+
+    /// [`TestApp::cli`] with extra environment variables (for settings that have no flag).
+    pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
             .args(args)
             .env("AUTHLOG_DATABASE_URL", &self.database_url)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .output()
             .await

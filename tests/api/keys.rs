@@ -103,21 +103,11 @@ async fn hs256_with_a_shared_secret_is_an_opt_in_that_publishes_nothing() {
     assert_eq!(jwks(&app).await["keys"].as_array().unwrap().len(), 0);
 }
 
-/// `authlog serve` with `args` and `env` on `app`'s database: the exit status and stderr.
-fn serve_once(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--database-url",
-            &app.database_url,
-        ])
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+/// `authlog serve` on a free port with `args` and `env`, on `app`'s database: whether it
+/// succeeded, and its stderr.
+async fn serve_once(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let args = [&["serve", "--bind", "127.0.0.1:0"], args].concat();
+    let output = app.cli_with_env(&args, env).await;
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -127,7 +117,7 @@ fn serve_once(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, Stri
 #[tokio::test]
 async fn a_short_or_weak_hs256_secret_or_one_on_the_command_line_is_refused_at_start() {
     let app = spawn_app().await;
-    let (ok, stderr) = serve_once(&app, &[], &[("AUTHLOG_JWT_SECRET", "too-short")]);
+    let (ok, stderr) = serve_once(&app, &[], &[("AUTHLOG_JWT_SECRET", "too-short")]).await;
     assert!(!ok);
     assert!(
         stderr.trim_end().ends_with(
@@ -138,7 +128,7 @@ async fn a_short_or_weak_hs256_secret_or_one_on_the_command_line_is_refused_at_s
 
     let weak = app.dir_path().join("weak-secret");
     std::fs::write(&weak, format!("{}\n", "a".repeat(64))).unwrap();
-    let (ok, stderr) = serve_once(&app, &["--jwt-secret-file", weak.to_str().unwrap()], &[]);
+    let (ok, stderr) = serve_once(&app, &["--jwt-secret-file", weak.to_str().unwrap()], &[]).await;
     assert!(!ok);
     assert!(
         stderr.contains("looks weak for HS256: about 0 bits of entropy"),
@@ -146,7 +136,7 @@ async fn a_short_or_weak_hs256_secret_or_one_on_the_command_line_is_refused_at_s
     );
 
     // A flag would show the secret in `ps`: there is none.
-    let (ok, stderr) = serve_once(&app, &["--jwt-secret", &"9f86d081".repeat(8)], &[]);
+    let (ok, stderr) = serve_once(&app, &["--jwt-secret", &"9f86d081".repeat(8)], &[]).await;
     assert!(!ok);
     assert!(
         stderr.contains("unexpected argument '--jwt-secret'"),

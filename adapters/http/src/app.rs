@@ -15,7 +15,7 @@ use crate::frame::{frame, Frame, RequestMetrics};
 use crate::state::AppState;
 use crate::{api, docs};
 
-/// HTTP settings.
+/// HTTP settings (their defaults live with the `authlog serve` flags that set them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
@@ -24,16 +24,6 @@ pub struct HttpConfig {
     pub body_timeout: Duration,
     /// Origins allowed by CORS; empty allows any origin (without credentials).
     pub cors_origins: Vec<String>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            body_limit: 64 * 1024,
-            body_timeout: Duration::from_secs(30),
-            cors_origins: vec![],
-        }
-    }
 }
 
 fn service() -> OpenApiService<api::All, ()> {

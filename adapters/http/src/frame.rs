@@ -1,12 +1,12 @@
 //! The one middleware around every request.
 //!
-//! It gives the request an id, hands it the application state, enforces the body's size and deadline, turns
-//! every error into the `{"msg"}` shape (CORS refusals included), adds `Allow` to 405s, records
-//! metrics and the log line, and marks the answer `Cache-Control: no-store` with the security
-//! headers (CSP, `nosniff`, `Referrer-Policy`, `Vary: Origin`). These were once six stacked middlewares;
-//! each layer nests the inner request future inside its own, and profiling `/protected` showed
-//! the resulting 13 KB future being copied on every request (a third of its instructions). One
-//! function keeps the future small.
+//! It gives the request an id, hands it the application state, enforces the body's size and
+//! deadline, turns every error into the `{"msg"}` shape (CORS refusals included), adds `Allow` to
+//! 405s, records metrics and the log line, and marks the answer `Cache-Control: no-store` with
+//! the security headers (CSP, `nosniff`, `Referrer-Policy`, `Vary: Origin`). These were once six
+//! stacked middlewares; each layer nests the inner request future inside its own, and profiling
+//! `/protected` showed the resulting 13 KB future being copied on every request (a third of its
+//! instructions). One function keeps the future small.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -42,8 +42,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-/// Bounds on connections. [`ConnectionLimits::default`] is what `authlog serve` uses unless told
-/// otherwise; the README's configuration table gives the reasons for each value.
+/// Bounds on connections. The defaults, and the reasons for them, live with the `authlog serve`
+/// flags that set them (and the README's configuration table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Time allowed for a request head (request line and headers) to arrive.
@@ -54,17 +54,6 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub http2_max_streams: u32,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(75),
-            max_connections: 10_000,
-            http2_max_streams: 100,
-        }
-    }
 }
 
 /// Serves `endpoint` on `listener` until `stop` turns true, then lets the requests in flight
@@ -250,9 +239,11 @@ impl Connection {
         tokio::pin!(conn);
 
         let mut stop = self.stop;
+        // `interval_at` refuses a zero period; the flags never give one, a caller in Rust might.
+        let period = (self.limits.idle_timeout / QUIET_CHECKS).max(Duration::from_millis(1));
         let mut checks = tokio::time::interval_at(
             tokio::time::Instant::now() + self.limits.header_read_timeout,
-            self.limits.idle_timeout / QUIET_CHECKS,
+            period,
         );
         let mut quiet = 0;
         let mut first = true;
