@@ -1,8 +1,8 @@
 //! Following the log: what this process must learn from what other processes (other
 //! instances, the CLI) record. Revocations come from the revocations projection, which has
-//! already expanded a wholesale revocation into its sessions; key rotations come from the log,
-//! read by type so that nothing else is read. A follower never stops on a row it cannot read:
-//! it reads only the types it needs, and the store passes over the rest.
+//! already expanded a wholesale revocation into its sessions; key rotations and revocations come
+//! from the log, read by type so that nothing else is read. A follower never stops on a row it
+//! cannot read: it reads only the types it needs, and the store passes over the rest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,8 +16,8 @@ use crate::ports::{
 /// How many events one read takes at most before handing back control.
 const BATCH: u32 = 1_000;
 
-/// The log events the follower acts on itself.
-const ROTATIONS: &[&str] = &["SigningKeyRotated"];
+/// The log events the follower acts on itself: each changes the set of signing keys.
+const KEY_CHANGES: &[&str] = &["SigningKeyRotated", "SigningKeyRevoked"];
 
 /// Why a poll did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +37,7 @@ pub struct LogFeed {
     clock: Arc<dyn Clock>,
     /// How long a revocation matters: the access-token lifetime and leeway.
     window: Duration,
-    /// The last log position whose key rotations were acted on.
+    /// The last log position whose key changes were acted on.
     position: AtomicU64,
     /// The position of the last revocation recorded.
     revoked_to: AtomicU64,
@@ -92,7 +92,7 @@ impl LogFeed {
     }
 
     /// Acts on what the log and the revocations projection gained since the last poll; answers
-    /// how many revocations and rotations it read.
+    /// how many session revocations and key changes it read.
     ///
     /// # Errors
     /// [`FeedError`] when the store cannot be read or rotated keys cannot be loaded; nothing is
@@ -115,15 +115,15 @@ impl LogFeed {
         read += revoked.len();
         loop {
             let after = self.position.load(Ordering::Acquire);
-            let rotations = self.log.read_after(after, BATCH, ROTATIONS).await?;
-            let Some(last) = rotations.last().map(|e| e.position) else {
+            let changes = self.log.read_after(after, BATCH, KEY_CHANGES).await?;
+            let Some(last) = changes.last().map(|e| e.position) else {
                 break;
             };
             let keys = self.keys.signing_keys().await?;
             self.tokens
                 .replace_keys(keys, now)
                 .map_err(|e| FeedError::Keys(e.to_string()))?;
-            read += rotations.len();
+            read += changes.len();
             self.position.store(last, Ordering::Release);
         }
         self.position.fetch_max(head, Ordering::AcqRel);

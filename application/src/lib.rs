@@ -58,6 +58,10 @@ pub struct TokenLifetimes {
     pub refresh: Duration,
     /// A session ends this long after its login, however often it is refreshed.
     pub session_max_age: Duration,
+    /// How long after a rotation the refresh token it retired may still be presented, as a
+    /// retry of that rotation, and get the same new pair again. Zero: never (any reuse revokes
+    /// the session).
+    pub refresh_reuse_grace: Duration,
 }
 
 impl Default for TokenLifetimes {
@@ -66,6 +70,7 @@ impl Default for TokenLifetimes {
             access: Duration::minutes(15),
             refresh: Duration::days(30),
             session_max_age: Duration::days(30),
+            refresh_reuse_grace: Duration::ZERO,
         }
     }
 }

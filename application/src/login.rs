@@ -154,12 +154,7 @@ impl LogIn {
             cookies,
             now,
         };
-        let pair = issue_pair(
-            self.tokens.as_ref(),
-            self.ids.as_ref(),
-            self.lifetimes,
-            &grant,
-        )?;
+        let pair = issue_pair(self.tokens.as_ref(), self.lifetimes, &grant)?;
         metrics::counter!("authlog_logins_total", "outcome" => "ok").increment(1);
         Ok(pair)
     }
@@ -234,12 +229,17 @@ pub(crate) struct Grant<'a> {
 /// Signs an access token and a refresh token for `grant`.
 pub(crate) fn issue_pair(
     tokens: &dyn TokenService,
-    ids: &dyn IdGenerator,
     lifetimes: TokenLifetimes,
     grant: &Grant<'_>,
 ) -> Result<TokenPair, TokenError> {
-    let csrf = |cookies: bool| cookies.then(|| ids.new_secret());
-    let (access_csrf, refresh_csrf) = (csrf(grant.cookies), csrf(grant.cookies));
+    // Derived from the refresh token's id, not drawn at random: the same grant issues the same
+    // pair, which is what lets a refresh retried within the reuse grace answer it again.
+    let companions = tokens.companions(grant.refresh_token_id);
+    let (access_csrf, refresh_csrf) = if grant.cookies {
+        (Some(companions.access_csrf), Some(companions.refresh_csrf))
+    } else {
+        (None, None)
+    };
     let claims = |kind, token_id, lifetime, csrf: &Option<String>| Claims {
         user_id: grant.user.id,
         username: grant.user.username.clone(),
@@ -252,10 +252,9 @@ pub(crate) fn issue_pair(
         expires_at: grant.now + lifetime,
         csrf: csrf.clone(),
     };
-    let access_id = TokenId::from_uuid(ids.new_id());
     let access_token = tokens.issue(&claims(
         TokenKind::Access,
-        access_id,
+        companions.access_id,
         lifetimes.access,
         &access_csrf,
     ))?;
@@ -281,8 +280,8 @@ mod tests {
     use crate::admission::{Admission, AdmissionLimits};
     use crate::ports::{MockPasswordHasher, MockTokenService};
     use crate::testing::{
-        admission, alice, alice_id, alice_registered, clock, hasher, ids, signing, uuid,
-        InMemoryEventStore, NOW,
+        admission, alice, alice_id, alice_registered, clock, companions, hasher, ids, signing,
+        uuid, InMemoryEventStore, NOW,
     };
     use crate::Throttle;
     use authlog_domain::event::{
@@ -381,7 +380,8 @@ mod tests {
                 }),
             ]
         );
-        assert_eq!(pair.access_token, format!("Access:{}:true", uuid(4)));
+        // The access token's id is derived from the refresh token's (id 3 + 1,000).
+        assert_eq!(pair.access_token, format!("Access:{}:true", uuid(1_003)));
         assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(3)));
         assert_eq!(pair.expires_in, 900);
     }
@@ -444,6 +444,7 @@ mod tests {
             assert_eq!(c.expires_at, NOW + lifetime);
             Ok("t".into())
         });
+        tokens.expect_companions().returning(companions);
         log_in(&service(&store, hasher(true), Arc::new(tokens)))
             .await
             .unwrap();
@@ -637,15 +638,25 @@ mod tests {
         let store = given_alice();
         let mut tokens = MockTokenService::new();
         tokens.expect_issue().times(2).returning(|c| {
-            assert_eq!(c.csrf.as_deref(), Some("csrf-secret"));
+            let expected = companions(TokenId::from_uuid(uuid(3)));
+            let csrf = match c.kind {
+                TokenKind::Access => expected.access_csrf,
+                TokenKind::Refresh => expected.refresh_csrf,
+            };
+            assert_eq!(c.csrf, Some(csrf));
             Ok("t".into())
         });
+        tokens.expect_companions().returning(companions);
         let pair = service(&store, hasher(true), Arc::new(tokens))
             .execute(alice(), password(), true, &Metadata::default())
             .await
             .unwrap();
-        assert_eq!(pair.access_csrf.as_deref(), Some("csrf-secret"));
-        assert_eq!(pair.refresh_csrf.as_deref(), Some("csrf-secret"));
+        let refresh_id = TokenId::from_uuid(uuid(3));
+        assert_eq!(pair.access_csrf, Some(format!("access-csrf-{refresh_id}")));
+        assert_eq!(
+            pair.refresh_csrf,
+            Some(format!("refresh-csrf-{refresh_id}"))
+        );
     }
 
     #[tokio::test]

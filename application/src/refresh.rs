@@ -67,10 +67,18 @@ impl Refresh {
     /// was already rotated away revokes the session instead. A session never outlives its
     /// login by more than the maximum session age, however often it is refreshed.
     ///
-    /// Two concurrent refreshes with one token cannot both succeed: both append at the version
-    /// they read, the loser reads again, finds its token retired, and so revokes the session.
-    /// The append also expects the user's stream unchanged, so a refresh racing a revocation of
-    /// all the user's sessions is decided again, and refused.
+    /// With a reuse grace, the token the last rotation retired, presented again within the
+    /// grace (a retry after a lost response, a second browser tab), answers with the pair that
+    /// rotation issued: the session's current refresh token, issued at the time of the rotation,
+    /// and its derived access token. Nothing is recorded; no new token exists. With the same
+    /// key and roles the tokens are identical to the first answer (Ed25519 and HMAC signatures
+    /// are deterministic); a role changed since then shows in the retried pair.
+    ///
+    /// Two concurrent refreshes with one token cannot both rotate: both append at the version
+    /// they read, the loser reads again, finds its token retired, and so revokes the session,
+    /// or, within the grace, answers with the winner's pair. The append also expects the user's
+    /// stream unchanged, so a refresh racing a revocation of all the user's sessions is decided
+    /// again, and refused.
     ///
     /// # Errors
     /// [`RefreshError`]: revoked, reused, expired or unknown session; a store or signing failure.
@@ -104,6 +112,7 @@ impl Refresh {
                 next,
                 lifetime: self.lifetimes.refresh,
                 max_age: self.lifetimes.session_max_age,
+                reuse_grace: self.lifetimes.refresh_reuse_grace,
             };
             let events = session::decide(&loaded.state, command, now).map_err(|e| match e {
                 SessionError::Revoked => RefreshError::Revoked,
@@ -112,38 +121,45 @@ impl Refresh {
                     RefreshError::UnknownSession
                 }
             })?;
-            let writes = vec![
-                StreamWrite::new(
-                    StreamId::session(refresh.session_id),
-                    ExpectedVersion::after(loaded.version),
-                    to_append(events.clone(), &session.username, metadata, now),
-                ),
-                StreamWrite::unchanged(
-                    StreamId::user(&session.username),
-                    ExpectedVersion::after(user.version),
-                ),
-            ];
-            if settled(self.store.append(writes).await)?.is_none() {
-                return Ok(None);
-            }
-            // A retired token decides `Revoked` (recorded now) instead of a rotation.
-            if events.iter().any(|e| matches!(e, Event::Revoked(_))) {
-                metrics::counter!("authlog_revocations_total", "reason" => "refresh_reuse")
-                    .increment(1);
-                self.revocations.record(refresh.session_id, now);
-                return Err(RefreshError::ReuseDetected);
-            }
+            // The refresh token the answer carries, and when it was issued.
+            let (refresh_token_id, issued_at) = if events.is_empty() {
+                // A retry of the last rotation: its pair again, as it was issued.
+                metrics::counter!("authlog_refresh_retries_total").increment(1);
+                (session.refresh_token_id, session.last_used_at)
+            } else {
+                let writes = vec![
+                    StreamWrite::new(
+                        StreamId::session(refresh.session_id),
+                        ExpectedVersion::after(loaded.version),
+                        to_append(events.clone(), &session.username, metadata, now),
+                    ),
+                    StreamWrite::unchanged(
+                        StreamId::user(&session.username),
+                        ExpectedVersion::after(user.version),
+                    ),
+                ];
+                if settled(self.store.append(writes).await)?.is_none() {
+                    return Ok(None);
+                }
+                // A retired token decides `Revoked` (recorded now) instead of a rotation.
+                if events.iter().any(|e| matches!(e, Event::Revoked(_))) {
+                    metrics::counter!("authlog_revocations_total", "reason" => "refresh_reuse")
+                        .increment(1);
+                    self.revocations.record(refresh.session_id, now);
+                    return Err(RefreshError::ReuseDetected);
+                }
+                (next, now)
+            };
             let grant = Grant {
                 user: account,
                 session_id: refresh.session_id,
-                refresh_token_id: next,
+                refresh_token_id,
                 fresh: false,
                 cookies,
-                now,
+                now: issued_at,
             };
             Ok(Some(issue_pair(
                 self.tokens.as_ref(),
-                self.ids.as_ref(),
                 self.lifetimes,
                 &grant,
             )?))
@@ -158,7 +174,8 @@ mod tests {
     use crate::ports::{MockTokenService, TokenKind};
     use crate::revocation::RevocationSet;
     use crate::testing::{
-        alice, alice_id, alice_registered, clock, ids, signing, uuid, InMemoryEventStore, NOW,
+        alice, alice_id, alice_registered, clock, companions, ids, signing, uuid, FixedClock,
+        InMemoryEventStore, NOW,
     };
     use authlog_domain::event::{LoggedIn, Refreshed, Revoked, SessionsRevoked};
     use authlog_domain::{RevocationReason, SessionId};
@@ -238,7 +255,7 @@ mod tests {
             .await
             .unwrap();
 
-        // Id 1 is the next refresh token, 2 the access token (not fresh).
+        // Id 1 is the next refresh token; the access token's (not fresh) is derived from it.
         assert_eq!(
             store.events_after(before),
             vec![Event::Refreshed(Refreshed {
@@ -249,7 +266,75 @@ mod tests {
             })]
         );
         assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(1)));
-        assert_eq!(pair.access_token, format!("Access:{}:false", uuid(2)));
+        assert_eq!(pair.access_token, format!("Access:{}:false", uuid(1_001)));
+    }
+
+    /// Tokens that spell out every claim, so that two equal tokens had equal claims.
+    fn spelled_out() -> Arc<MockTokenService> {
+        let mut tokens = MockTokenService::new();
+        tokens
+            .expect_issue()
+            .returning(|claims| Ok(format!("{claims:?}")));
+        tokens.expect_companions().returning(companions);
+        Arc::new(tokens)
+    }
+
+    /// The service with a 10 s reuse grace, on `clock`, issuing [`spelled_out`] tokens.
+    fn with_a_grace(store: &Arc<InMemoryEventStore>, clock: Arc<FixedClock>) -> Refresh {
+        let lifetimes = TokenLifetimes {
+            refresh_reuse_grace: Duration::seconds(10),
+            ..TokenLifetimes::default()
+        };
+        Refresh::new(
+            store.clone(),
+            spelled_out(),
+            Arc::new(RevocationSet::new()),
+            clock,
+            ids(),
+            lifetimes,
+        )
+    }
+
+    #[tokio::test]
+    async fn within_the_grace_the_retired_token_gets_the_same_pair_again_and_nothing_is_recorded() {
+        let store = given_a_rotated_session();
+        let later = clock();
+        let refresh = with_a_grace(&store, later.clone());
+        let first = refresh
+            .execute(&presented(jti(2)), true, &Metadata::default())
+            .await
+            .unwrap();
+        let after_rotation = store.position();
+
+        later.advance(Duration::seconds(9));
+        let again = refresh
+            .execute(&presented(jti(2)), true, &Metadata::default())
+            .await
+            .unwrap();
+
+        assert_eq!(again, first);
+        assert_eq!(store.events_after(after_rotation), vec![]);
+
+        later.advance(Duration::seconds(1));
+        let late = refresh
+            .execute(&presented(jti(2)), true, &Metadata::default())
+            .await;
+        assert_eq!(late, Err(RefreshError::ReuseDetected));
+    }
+
+    #[tokio::test]
+    async fn an_older_token_revokes_even_within_the_grace() {
+        let store = given_a_rotated_session();
+        let refresh = with_a_grace(&store, clock());
+        // 701 was retired by the rotation to 702, which 702's rotation (now) retires in turn.
+        refresh
+            .execute(&presented(jti(2)), false, &Metadata::default())
+            .await
+            .unwrap();
+        let result = refresh
+            .execute(&presented(jti(1)), false, &Metadata::default())
+            .await;
+        assert_eq!(result, Err(RefreshError::ReuseDetected));
     }
 
     #[tokio::test]

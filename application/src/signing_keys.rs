@@ -1,8 +1,9 @@
-//! The signing keys: made on the first start, stored where every instance can read them.
+//! The signing keys: made on the first start, stored where every instance can read them,
+//! rotated and revoked from the command line.
 
 use std::sync::Arc;
 
-use authlog_domain::event::SigningKeyRotated;
+use authlog_domain::event::{SigningKeyRevoked, SigningKeyRotated};
 use authlog_domain::{Event, StreamId};
 
 use crate::ports::{
@@ -19,6 +20,8 @@ pub enum SigningKeyError {
     Store(#[from] StoreError),
     #[error("the key store reports no key right after adding one")]
     Vanished,
+    #[error("no signing key {0:?} is in force (unknown, or already revoked)")]
+    UnknownKey(String),
 }
 
 pub struct SigningKeys {
@@ -74,6 +77,52 @@ impl SigningKeys {
             .map_err(SigningKeyError::from)
     }
 
+    /// Revokes key `kid`, thought compromised: from the next poll of each instance's follower
+    /// (well within a second) no instance accepts a token it signed, the JWKS drops it, and
+    /// its private key is erased from the store (its public key replaced by a tombstone). A
+    /// new key replaces it, in the same transaction: `SigningKeyRevoked` and the new key's
+    /// `SigningKeyRotated` are recorded together. The replacement is made even when `kid` no
+    /// longer signs: it costs nothing, and an older release, which passes over
+    /// `SigningKeyRevoked`, reloads its keys on the rotation and so stops trusting the revoked
+    /// one too (it finds the tombstone, which verifies nothing). Answers the new key's id.
+    ///
+    /// Every token `kid` signed stops working, refresh tokens included: their users log in
+    /// again.
+    ///
+    /// # Errors
+    /// [`SigningKeyError::UnknownKey`] when no unrevoked key has that id (nothing is stored);
+    /// [`SigningKeyError`] when no key can be made or stored.
+    pub async fn revoke(&self, kid: &str) -> Result<String, SigningKeyError> {
+        let keys = self.keys.signing_keys().await?;
+        if !keys.iter().any(|k| k.kid == kid && !k.is_revoked()) {
+            return Err(SigningKeyError::UnknownKey(kid.to_owned()));
+        }
+        let now = self.clock.now();
+        let replacement = self.generator.generate(now)?;
+        // A key made only for its public half: its private half is dropped right here.
+        let tombstone = self.generator.generate(now)?.public_key;
+        let new_kid = replacement.kid.clone();
+        let revoked = NewEvent {
+            event: Event::SigningKeyRevoked(SigningKeyRevoked {
+                kid: kid.to_owned(),
+            }),
+            subject: None,
+            metadata: Metadata::default(),
+            occurred_at: now,
+        };
+        let events = vec![revoked, rotated(&replacement, now)];
+        // `Any` expects nothing, so it cannot lose a race; two revocations of one key racing
+        // both record theirs, and the key keeps the first revocation time.
+        let write = StreamWrite::new(StreamId::signing_keys(), ExpectedVersion::Any, events);
+        settled(
+            self.keys
+                .revoke_signing_key(kid, now, tombstone, replacement, write)
+                .await,
+        )?
+        .ok_or_else(|| StoreError::Unavailable("a revocation lost a race it cannot lose".into()))?;
+        Ok(new_kid)
+    }
+
     /// Makes a key and stores it with its event if the keys stream is at `expected`; answers
     /// its id, or `None` when the expectation failed and nothing was stored.
     async fn add(&self, expected: ExpectedVersion) -> Result<Option<String>, SigningKeyError> {
@@ -119,6 +168,7 @@ mod tests {
             private_der: vec![1, 2, 3],
             public_key: vec![4, 5, 6],
             created_at: NOW,
+            revoked_at: None,
         }
     }
 
@@ -193,5 +243,48 @@ mod tests {
         assert_eq!(keys.rotate().await, Ok("k2".to_owned()));
         assert_eq!(store.events_after(1), vec![rotation("k2")]);
         assert_eq!(store.signing_keys().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn revoking_a_key_erases_it_and_stores_its_replacement_with_both_events() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys = SigningKeys::new(store.clone(), generating(&["k1", "k2", "tomb"]), clock());
+        keys.load_or_create().await.unwrap();
+
+        assert_eq!(keys.revoke("k1").await, Ok("k2".to_owned()));
+
+        assert_eq!(
+            store.events_after(1),
+            vec![
+                Event::SigningKeyRevoked(SigningKeyRevoked { kid: "k1".into() }),
+                rotation("k2"),
+            ]
+        );
+        let stored = store.signing_keys().await.unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[0].revoked_at, Some(NOW));
+        assert!(stored[0].private_der.is_empty());
+        assert_eq!(stored[0].public_key, key("tomb").public_key);
+        assert_eq!(stored[1], key("k2"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_already_revoked_key_is_refused_and_nothing_is_stored() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys = SigningKeys::new(store.clone(), generating(&["k1", "k2", "tomb"]), clock());
+        keys.load_or_create().await.unwrap();
+        keys.revoke("k1").await.unwrap();
+        let before = store.position();
+        let refused = SigningKeys::new(store.clone(), generating(&[]), clock());
+
+        assert_eq!(
+            refused.revoke("nope").await,
+            Err(SigningKeyError::UnknownKey("nope".into()))
+        );
+        assert_eq!(
+            refused.revoke("k1").await,
+            Err(SigningKeyError::UnknownKey("k1".into()))
+        );
+        assert_eq!(store.position(), before);
     }
 }

@@ -89,6 +89,14 @@ pub enum KeysCommand {
     /// Make a new signing key; running servers sign with it within a second, and the old keys
     /// keep verifying until their tokens expire.
     Rotate,
+    /// Revoke signing key KID (its `kid`, as in a token's header or the JWKS), thought
+    /// compromised: within a second no running server accepts a token it signed (their users
+    /// log in again), the JWKS drops it, its key material is erased, and a new key signs.
+    Revoke {
+        /// A kid is base64url and may start with `-`: it is taken as the id, not as a flag.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +140,13 @@ pub struct ServeArgs {
     /// How long a session lives after its login, however often it is refreshed, in seconds.
     #[arg(long, env = "AUTHLOG_SESSION_MAX_AGE", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub session_max_age: u32,
+    /// Seconds after a rotation during which the refresh token it retired still answers, with
+    /// the same new pair, instead of revoking the session as reused: for clients that retry a
+    /// lost response and apps whose tabs refresh at once. 0 (the default): any reuse revokes.
+    /// At most 300: a retry takes seconds, and a longer grace only widens the window in which
+    /// a stolen, already-used token is still honoured.
+    #[arg(long, env = "AUTHLOG_REFRESH_REUSE_GRACE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub refresh_reuse_grace: u32,
     /// Clock skew tolerated on `exp` and `nbf` between instances, in seconds.
     #[arg(long, env = "AUTHLOG_LEEWAY", default_value_t = 5)]
     pub leeway: u32,
@@ -295,6 +310,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => rotate_key(&open(&cli.database_url).await?).await,
+        Command::Keys {
+            command: KeysCommand::Revoke { kid },
+        } => revoke_key(&open(&cli.database_url).await?, &kid).await,
         Command::Verify => verify(&open(&cli.database_url).await?).await,
         Command::Audit(args) => crate::audit::run(&open(&cli.database_url).await?, args).await,
     }
@@ -348,6 +366,16 @@ async fn rotate_key(services: &Services) -> anyhow::Result<()> {
         .await
         .context("cannot rotate the signing key")?;
     println!("new signing key {kid}");
+    Ok(())
+}
+
+async fn revoke_key(services: &Services, kid: &str) -> anyhow::Result<()> {
+    let new_kid = services
+        .signing_keys
+        .revoke(kid)
+        .await
+        .with_context(|| format!("cannot revoke signing key {kid}"))?;
+    println!("revoked signing key {kid}; new signing key {new_kid}");
     Ok(())
 }
 

@@ -10,6 +10,15 @@
 //! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL).
 
 pub mod audit;
+
+/// Every file this process creates from now on (the SQLite database, its WAL and shared-memory
+/// files) is readable and writable by its owner only: they hold password hashes, personal data
+/// and signing keys. The default umask (022) would make them readable by every local user.
+pub fn files_private_to_their_owner() {
+    use rustix::fs::Mode;
+    rustix::process::umask(Mode::from_raw_mode(0o077));
+}
+
 pub mod cli;
 pub mod database;
 pub mod server;

@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    authlog::files_private_to_their_owner();
     let cli = authlog::cli::Cli::parse();
     match authlog::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -117,6 +117,7 @@ impl Services {
             access: time::Duration::seconds(args.access_ttl.into()),
             refresh: time::Duration::seconds(args.refresh_ttl.into()),
             session_max_age: time::Duration::seconds(args.session_max_age.into()),
+            refresh_reuse_grace: time::Duration::seconds(args.refresh_reuse_grace.into()),
         };
         let throttle = Throttle {
             max_failures: args.login_max_failures,

@@ -3,8 +3,9 @@
 //! next: a field is only ever added as optional (an older release ignores it, a newer one reads
 //! its absence as `None`), anything else is a new event type. `fixtures/events-v1.jsonl` holds
 //! the payloads as the first release stored them, `fixtures/events-v2.jsonl` what the second
-//! added (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`), and a
-//! test decodes every line.
+//! added (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`),
+//! `fixtures/events-v3.jsonl` what the third added (`SigningKeyRevoked`), and a test decodes
+//! every line.
 //!
 //! A row whose type this release does not know (a newer release wrote it during a rolling
 //! upgrade) decodes as [`Event::Unknown`]: aggregates and followers pass over it, audit shows it.
@@ -35,6 +36,7 @@ pub enum Event {
     Refreshed(Refreshed),
     Revoked(Revoked),
     SigningKeyRotated(SigningKeyRotated),
+    SigningKeyRevoked(SigningKeyRevoked),
     /// A type this release does not know, kept as stored.
     Unknown(UnknownEvent),
 }
@@ -191,6 +193,14 @@ pub struct SigningKeyRotated {
     pub public_key: String,
 }
 
+/// A signing key was revoked (thought compromised): it verifies nothing from now on, on any
+/// instance, and its key material is erased. Always recorded with the `SigningKeyRotated` of
+/// the key that replaces it, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRevoked {
+    pub kid: String,
+}
+
 /// A row of a type this release does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownEvent {
@@ -222,6 +232,7 @@ impl Event {
             Self::Refreshed(_) => "Refreshed",
             Self::Revoked(_) => "Revoked",
             Self::SigningKeyRotated(_) => "SigningKeyRotated",
+            Self::SigningKeyRevoked(_) => "SigningKeyRevoked",
             Self::Unknown(e) => &e.event_type,
         }
     }
@@ -241,6 +252,7 @@ impl Event {
             Self::Refreshed(e) => serde_json::to_value(e),
             Self::Revoked(e) => serde_json::to_value(e),
             Self::SigningKeyRotated(e) => serde_json::to_value(e),
+            Self::SigningKeyRevoked(e) => serde_json::to_value(e),
             Self::Unknown(e) => Ok(e.payload.clone()),
         };
         // These are plain structs of strings, numbers and enums: serialising them cannot fail.
@@ -260,7 +272,7 @@ impl Event {
     }
 
     /// Every event type name this release knows, for validating filters.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "Registered",
         "PasswordChanged",
         "RoleGranted",
@@ -273,6 +285,7 @@ impl Event {
         "Refreshed",
         "Revoked",
         "SigningKeyRotated",
+        "SigningKeyRevoked",
     ];
 
     /// Reads a stored row back. A type this release does not know is [`Event::Unknown`].
@@ -315,6 +328,7 @@ impl Event {
             "Refreshed" => Self::Refreshed(parse(event_type, payload)?),
             "Revoked" => Self::Revoked(parse(event_type, payload)?),
             "SigningKeyRotated" => Self::SigningKeyRotated(parse(event_type, payload)?),
+            "SigningKeyRevoked" => Self::SigningKeyRevoked(parse(event_type, payload)?),
             other => Self::Unknown(UnknownEvent {
                 event_type: other.to_owned(),
                 payload: parse(event_type, payload)?,
@@ -408,6 +422,7 @@ mod tests {
                 algorithm: "EdDSA".into(),
                 public_key: "abc".into(),
             }),
+            Event::SigningKeyRevoked(SigningKeyRevoked { kid: "k1".into() }),
         ]
     }
 
@@ -470,6 +485,23 @@ mod tests {
                 "SessionsRevoked"
             ]
         );
+    }
+
+    #[test]
+    fn every_payload_the_third_release_added_decodes_and_stores_again_byte_for_byte() {
+        // Written by this release's binary (`authlog keys revoke` on a fresh database).
+        let golden = include_str!("../fixtures/events-v3.jsonl");
+        let mut types = Vec::new();
+        for line in golden.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let stored = row["payload"].as_str().unwrap();
+            let event = Event::decode_json(event_type, stored).unwrap();
+            assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
+            assert_eq!(event.payload().to_string(), stored, "{event_type}");
+            types.push(event_type.to_owned());
+        }
+        assert_eq!(types, ["SigningKeyRevoked"]);
     }
 
     #[test]

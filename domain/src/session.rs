@@ -3,7 +3,9 @@
 //! A session is `Active` from `LoggedIn` until `Revoked` (or until its refresh token expires, or
 //! its maximum age is reached). Each `Refreshed` retires the current refresh token and names its
 //! successor; presenting a retired one is taken as theft (RFC 9700 §4.14.2) and revokes the whole
-//! session. A `SessionsRevoked` on the user's stream ends it too; the user aggregate answers that
+//! session. One exception, off by default: within a configured grace after a rotation, the token
+//! it retired is taken as a retry of that rotation (a lost response, a second browser tab), and
+//! answered with the same successor again instead of a revocation. A `SessionsRevoked` on the user's stream ends it too; the user aggregate answers that
 //! ([`crate::user::User::session_revoked`]), from the position the session was opened at.
 
 use time::{Duration, OffsetDateTime};
@@ -32,11 +34,15 @@ pub struct Session {
     pub username: Username,
     /// The `jti` of the one refresh token that may be exchanged next.
     pub refresh_token_id: TokenId,
+    /// The refresh token the last rotation retired (`None` before the first rotation, and once
+    /// the session is revoked): the one token a retry within the reuse grace may present.
+    pub previous_refresh_token_id: Option<TokenId>,
     /// 1 for the login's refresh token, +1 for each rotation.
     pub generation: u32,
     pub created_at: OffsetDateTime,
     /// The log position of its `LoggedIn`: a `SessionsRevoked` after it ends the session.
     pub opened_at: u64,
+    /// When it was last rotated (or logged in): when the current refresh token was issued.
     pub last_used_at: OffsetDateTime,
     /// When the current refresh token expires; the session cannot be refreshed after it.
     pub expires_at: OffsetDateTime,
@@ -53,12 +59,14 @@ pub enum SessionCommand {
         expires_at: OffsetDateTime,
     },
     /// Exchange the refresh token `presented` for a new one, `next`, valid for `lifetime` but
-    /// never past the session's `max_age` (counted from its login).
+    /// never past the session's `max_age` (counted from its login). The token the last rotation
+    /// retired, presented less than `reuse_grace` after it, is a retry of that rotation.
     Refresh {
         presented: TokenId,
         next: TokenId,
         lifetime: Duration,
         max_age: Duration,
+        reuse_grace: Duration,
     },
     Revoke {
         reason: RevocationReason,
@@ -97,6 +105,10 @@ impl SessionState {
 /// A refresh with a retired token is not refused here: it decides `Revoked` with reason
 /// `refresh_reuse`, because that fact must be recorded. The caller sees the session revoked
 /// after applying it and refuses the request.
+///
+/// A refresh that retries the last rotation (see [`Session::is_retry`]) decides nothing: no
+/// event, `Ok(vec![])`. Nothing has changed, and the caller answers with the session's current
+/// refresh token again, as issued at [`Session::last_used_at`].
 ///
 /// # Errors
 /// [`SessionError`] when the session does not exist, exists already (start), is revoked or
@@ -137,14 +149,19 @@ pub fn decide(
                 next,
                 lifetime,
                 max_age,
+                reuse_grace,
             },
         ) => {
-            if presented != session.refresh_token_id {
+            let retry = session.is_retry(presented, reuse_grace, now);
+            if presented != session.refresh_token_id && !retry {
                 return Ok(vec![revoked(session, RevocationReason::RefreshReuse)]);
             }
             let ends_at = session.created_at + max_age;
             if now >= session.expires_at || now >= ends_at {
                 return Err(SessionError::Expired);
+            }
+            if retry {
+                return Ok(vec![]);
             }
             Ok(vec![Event::Refreshed(Refreshed {
                 session_id: session.id,
@@ -159,6 +176,14 @@ pub fn decide(
     }
 }
 
+impl Session {
+    /// Whether `presented` retries the last rotation: it is the token that rotation retired,
+    /// and less than `grace` has passed since. A zero grace (the default) admits no retry.
+    pub fn is_retry(&self, presented: TokenId, grace: Duration, now: OffsetDateTime) -> bool {
+        self.previous_refresh_token_id == Some(presented) && now < self.last_used_at + grace
+    }
+}
+
 fn revoked(session: &Session, reason: RevocationReason) -> Event {
     Event::Revoked(Revoked {
         session_id: session.id,
@@ -170,10 +195,11 @@ fn revoked(session: &Session, reason: RevocationReason) -> Event {
 /// How many of a session stream's last events, after its first, determine its state.
 ///
 /// [`apply`] takes every field it changes from the event itself (the new refresh token id, the
-/// generation, the expiry), never from a count or a sum, and nothing follows a `Revoked`. So the
-/// first event (`LoggedIn`) and the last two (the latest `Refreshed` and a `Revoked`) fold to
-/// the same state as the whole stream, and loading a session costs the same however often it
-/// was refreshed.
+/// generation, the expiry) or from the event before it (the retired token), never from a count
+/// or a sum, and nothing follows a `Revoked`, which forgets the retired token. So the first
+/// event (`LoggedIn`) and the last two (the last two rotations, or the latest `Refreshed` and a
+/// `Revoked`) fold to the same state as the whole stream, and loading a session costs the same
+/// however often it was refreshed.
 pub const STATE_TAIL: u32 = 2;
 
 /// Folds one event, recorded at `stamp`, into the state. Events of other aggregates, and of
@@ -186,6 +212,7 @@ pub fn apply(state: SessionState, event: &Event, stamp: Stamp) -> SessionState {
             user_id: e.user_id,
             username: e.username.clone(),
             refresh_token_id: e.refresh_token_id,
+            previous_refresh_token_id: None,
             generation: 1,
             created_at: at,
             opened_at: stamp.position,
@@ -193,17 +220,22 @@ pub fn apply(state: SessionState, event: &Event, stamp: Stamp) -> SessionState {
             expires_at: e.expires_at,
         }),
         (SessionState::Active(mut session), Event::Refreshed(e)) => {
+            session.previous_refresh_token_id = Some(session.refresh_token_id);
             session.refresh_token_id = e.refresh_token_id;
             session.generation = e.generation;
             session.last_used_at = at;
             session.expires_at = e.expires_at;
             SessionState::Active(session)
         }
-        (SessionState::Active(session), Event::Revoked(e)) => SessionState::Revoked {
-            session,
-            reason: e.reason,
-            at,
-        },
+        (SessionState::Active(mut session), Event::Revoked(e)) => {
+            // Nothing is retried on a revoked session.
+            session.previous_refresh_token_id = None;
+            SessionState::Revoked {
+                session,
+                reason: e.reason,
+                at,
+            }
+        }
         (state, _) => state,
     }
 }
@@ -271,11 +303,16 @@ mod tests {
     }
 
     fn refresh(presented: u128, next: u128) -> SessionCommand {
+        refresh_with_grace(presented, next, 0)
+    }
+
+    fn refresh_with_grace(presented: u128, next: u128, seconds: i64) -> SessionCommand {
         SessionCommand::Refresh {
             presented: token(presented),
             next: token(next),
             lifetime: Duration::days(30),
             max_age: Duration::days(90),
+            reuse_grace: Duration::seconds(seconds),
         }
     }
 
@@ -366,6 +403,90 @@ mod tests {
         );
     }
 
+    /// Logged in at T0 with token 1, rotated to 2 at T0 + 1 min.
+    fn rotated_a_minute_in() -> SessionState {
+        apply(
+            given(&[logged_in()]),
+            &refreshed(2, 2),
+            at(2, T0 + Duration::minutes(1)),
+        )
+    }
+
+    #[test]
+    fn within_the_grace_the_token_just_retired_retries_the_rotation_and_records_nothing() {
+        let state = rotated_a_minute_in();
+        let now = T0 + Duration::minutes(1) + Duration::seconds(9);
+        assert_eq!(
+            decide(&state, refresh_with_grace(1, 3, 10), now),
+            Ok(vec![])
+        );
+        // The current token still rotates as usual.
+        let rotation = decide(&state, refresh_with_grace(2, 3, 10), now);
+        assert!(
+            matches!(rotation.as_deref(), Ok([Event::Refreshed(e)]) if e.refresh_token_id == token(3)),
+            "{rotation:?}"
+        );
+    }
+
+    #[test]
+    fn after_the_grace_or_without_one_the_retired_token_revokes() {
+        let state = rotated_a_minute_in();
+        let reuse = Ok(vec![revoked_because(RevocationReason::RefreshReuse)]);
+        let rotated_at = T0 + Duration::minutes(1);
+        assert_eq!(
+            decide(
+                &state,
+                refresh_with_grace(1, 3, 10),
+                rotated_at + Duration::seconds(10)
+            ),
+            reuse
+        );
+        assert_eq!(decide(&state, refresh(1, 3), rotated_at), reuse);
+    }
+
+    #[test]
+    fn only_the_last_retired_token_retries_never_an_older_one() {
+        let state = apply(
+            rotated_a_minute_in(),
+            &refreshed(3, 3),
+            at(3, T0 + Duration::minutes(2)),
+        );
+        let now = T0 + Duration::minutes(2);
+        assert_eq!(
+            decide(&state, refresh_with_grace(2, 4, 10), now),
+            Ok(vec![])
+        );
+        assert_eq!(
+            decide(&state, refresh_with_grace(1, 4, 10), now),
+            Ok(vec![revoked_because(RevocationReason::RefreshReuse)])
+        );
+    }
+
+    #[test]
+    fn a_retry_on_a_revoked_or_expired_session_is_refused() {
+        let revoked = apply(
+            rotated_a_minute_in(),
+            &revoked_because(RevocationReason::Logout),
+            at(3, T0 + Duration::minutes(1)),
+        );
+        let now = T0 + Duration::minutes(1);
+        assert_eq!(
+            decide(&revoked, refresh_with_grace(1, 3, 10), now),
+            Err(SessionError::Revoked)
+        );
+        let short = SessionCommand::Refresh {
+            presented: token(1),
+            next: token(3),
+            lifetime: Duration::days(30),
+            max_age: Duration::seconds(61),
+            reuse_grace: Duration::seconds(10),
+        };
+        assert_eq!(
+            decide(&rotated_a_minute_in(), short, now + Duration::seconds(1)),
+            Err(SessionError::Expired)
+        );
+    }
+
     #[test]
     fn a_refresh_never_extends_the_session_past_its_maximum_age() {
         let short = SessionCommand::Refresh {
@@ -373,6 +494,7 @@ mod tests {
             next: token(2),
             lifetime: Duration::days(30),
             max_age: Duration::days(1),
+            reuse_grace: Duration::ZERO,
         };
         let later = T0 + Duration::hours(20);
         let Ok(events) = decide(&given(&[logged_in()]), short, later) else {
@@ -391,6 +513,7 @@ mod tests {
             next: token(2),
             lifetime: Duration::days(30),
             max_age: Duration::days(1),
+            reuse_grace: Duration::ZERO,
         };
         assert_eq!(
             decide(&given(&[logged_in()]), command, T0 + Duration::days(1)),
@@ -444,6 +567,7 @@ mod tests {
             panic!("not active")
         };
         assert_eq!(session.refresh_token_id, token(2));
+        assert_eq!(session.previous_refresh_token_id, Some(token(1)));
         assert_eq!(session.generation, 2);
         assert_eq!(session.created_at, T0);
         assert_eq!(session.opened_at, 1);

@@ -146,3 +146,70 @@ async fn verify_passes_on_the_shared_log_after_both_instances_wrote_to_it() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("intact: "));
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn with_a_reuse_grace_tabs_refreshing_at_once_on_a_and_b_share_one_rotation() {
+    let url = postgres_schema_url().await;
+    let args = || authlog::cli::ServeArgs {
+        refresh_reuse_grace: 10,
+        ..test_args()
+    };
+    let a = spawn_on(url.clone(), args(), tempfile::tempdir().unwrap()).await;
+    let b = spawn_on(url, args(), tempfile::tempdir().unwrap()).await;
+    let tokens = a.registered_and_logged_in("alice").await;
+
+    let tabs = (0..16).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let refresh = tokens.refresh.clone();
+        async move {
+            let response = app.post("/refresh", &refresh).await;
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(tabs).await;
+
+    let first = &answers[0].1;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["refresh_token"], first["refresh_token"]);
+        assert_eq!(body["access_token"], first["access_token"]);
+    }
+    assert_eq!(a.events_of_type("Refreshed").await.len(), 1);
+    assert_eq!(a.events_of_type("Revoked").await.len(), 0);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn a_key_revoked_from_the_cli_stops_verifying_on_a_and_b_within_a_second() {
+    let (a, b) = pair().await;
+    let tokens = a.registered_and_logged_in("alice").await;
+    assert_eq!(
+        b.get("/protected", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    let kid = crate::helpers::claims_header(&tokens.access)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let output = a.cli(&["keys", "revoke", &kid]).await;
+    assert!(output.status.success());
+
+    for app in [&a, &b] {
+        within_a_second(|| async {
+            app.get("/protected", &tokens.access).await.status() == StatusCode::UNAUTHORIZED
+        })
+        .await;
+    }
+    // Both sign with the replacement, and each accepts the other's tokens.
+    let on_b = b.login("alice").await;
+    assert_ne!(
+        crate::helpers::claims_header(&on_b.access)["kid"],
+        kid.as_str()
+    );
+    assert_eq!(
+        a.get("/protected", &on_b.access).await.status(),
+        StatusCode::OK
+    );
+}

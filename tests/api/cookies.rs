@@ -149,18 +149,22 @@ async fn a_cookie_authenticated_post_needs_the_matching_csrf_header() {
     );
 }
 
+/// `POST /refresh` with the login's cookies and its refresh CSRF value, as a browser sends it.
+async fn refresh_by_cookie(app: &TestApp, cookies: &[(String, String)]) -> Response {
+    app.client
+        .post(app.url("/refresh"))
+        .header(COOKIE, jar(cookies))
+        .header("X-CSRF-TOKEN", value(cookies, "csrf_refresh_token"))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn refresh_by_cookie_answers_with_new_cookies() {
     let app = spawn_app().await;
     let cookies = cookie_login(&app).await;
-    let response = app
-        .client
-        .post(app.url("/refresh"))
-        .header(COOKIE, jar(&cookies))
-        .header("X-CSRF-TOKEN", value(&cookies, "csrf_refresh_token"))
-        .send()
-        .await
-        .unwrap();
+    let response = refresh_by_cookie(&app, &cookies).await;
     assert_eq!(response.status(), StatusCode::OK);
     let renewed = set_cookies(&response);
     assert_eq!(renewed.len(), 4);
@@ -176,6 +180,30 @@ async fn refresh_by_cookie_answers_with_new_cookies() {
         .await
         .unwrap();
     assert_eq!(with_new.status(), StatusCode::OK);
+}
+
+/// A refresh by cookie retried within the reuse grace (a second tab, a lost response) sets
+/// the very cookies the first answer set: the same tokens and the same CSRF values.
+#[tokio::test]
+async fn a_cookie_refresh_retried_within_the_reuse_grace_sets_the_same_cookies() {
+    let app = spawn_app_with(ServeArgs {
+        refresh_reuse_grace: 10,
+        ..test_args()
+    })
+    .await;
+    let cookies = cookie_login(&app).await;
+    let refresh = || async {
+        let response = refresh_by_cookie(&app, &cookies).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        // The headers come in no fixed order.
+        let mut cookies = set_cookies(&response);
+        cookies.sort();
+        cookies
+    };
+    let first = refresh().await;
+    let again = refresh().await;
+    assert_eq!(first.len(), 4);
+    assert_eq!(again, first);
 }
 
 #[tokio::test]

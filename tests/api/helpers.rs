@@ -276,6 +276,16 @@ pub async fn assert_unauthorized(response: Response, msg: &str) {
 }
 
 /// The payload of a JWT, unverified: for asserting what the server put in it.
+/// The header of a JWT, decoded without checking anything.
+pub fn claims_header(token: &str) -> Value {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 pub fn claims(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{claims, spawn_app, spawn_app_with, test_args, TestApp};
+use crate::helpers::{claims, claims_header, spawn_app, spawn_app_with, test_args, TestApp};
 use authlog::cli::ServeArgs;
 
 async fn jwks(app: &TestApp) -> Value {
@@ -15,11 +15,7 @@ async fn jwks(app: &TestApp) -> Value {
 }
 
 fn header(token: &str) -> Value {
-    use base64::Engine as _;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    serde_json::from_slice(&raw).unwrap()
+    claims_header(token)
 }
 
 #[tokio::test]
@@ -84,6 +80,94 @@ async fn rotating_the_key_switches_signing_while_old_tokens_keep_verifying() {
     let rotations = app.events_of_type("SigningKeyRotated").await;
     assert_eq!(rotations.len(), 2);
     assert!(rotations.iter().all(|e| e.get("private_key").is_none()));
+}
+
+/// Waits up to a second for the server to stop accepting `token`; answers how long it took.
+async fn refused_within_a_second(app: &TestApp, token: &str) -> Duration {
+    let started = tokio::time::Instant::now();
+    loop {
+        if app.get("/protected", token).await.status() == StatusCode::UNAUTHORIZED {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a token of the revoked key still works after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn kids(set: &Value) -> Vec<Value> {
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_verifying_within_a_second_and_a_new_key_signs() {
+    let app = spawn_app().await;
+    let before = app.registered_and_logged_in("alice").await;
+    let kid = header(&before.access)["kid"].as_str().unwrap().to_owned();
+
+    let output = app.cli(&["keys", "revoke", &kid]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let new_kid = printed.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(printed.starts_with(&format!("revoked signing key {kid}")));
+
+    refused_within_a_second(&app, &before.access).await;
+    assert_eq!(
+        app.post("/refresh", &before.refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "refresh tokens of the revoked key are refused too"
+    );
+    assert_eq!(kids(&jwks(&app).await), vec![Value::from(new_kid.clone())]);
+    let after = app.login("alice").await;
+    assert_eq!(header(&after.access)["kid"], new_kid.as_str());
+    assert_eq!(
+        app.get("/protected", &after.access).await.status(),
+        StatusCode::OK
+    );
+    // The log says what happened; the database keeps no trace of the revoked key's material.
+    let revoked = app.events_of_type("SigningKeyRevoked").await;
+    assert_eq!(revoked, vec![serde_json::json!({ "kid": kid })]);
+    assert_eq!(app.events_of_type("SigningKeyRotated").await.len(), 2);
+    let (newest, _) = app.signing_key().await;
+    assert_eq!(newest, new_kid);
+
+    // It survives a restart: the revoked key is not loaded again.
+    let app = app.restart().await;
+    assert_eq!(
+        app.get("/protected", &before.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_or_already_revoked_key_fails_and_changes_nothing() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    let kid = header(&tokens.access)["kid"].as_str().unwrap().to_owned();
+    assert!(app.cli(&["keys", "revoke", &kid]).await.status.success());
+    let events = app.event_count().await;
+
+    for bad in [kid.as_str(), "no-such-kid"] {
+        let output = app.cli(&["keys", "revoke", bad]).await;
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("no signing key \"{bad}\" is in force")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(app.event_count().await, events);
 }
 
 #[tokio::test]

@@ -223,6 +223,22 @@ async fn a_flood_of_logins_from_one_address_is_refused_503_while_another_address
         .await
         .unwrap();
     assert_eq!(registered.status(), StatusCode::CREATED);
+    // What one login costs on this machine right now, with no flood: the test suite runs
+    // beside this test and CI machines are shared, so the bound below scales with it.
+    let mut quiet = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let login = user
+            .post(app.url("/login"))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::OK);
+        quiet.push(started.elapsed());
+    }
+    quiet.sort();
+    let quiet = quiet[1];
 
     let flooder = client_from("127.0.0.1");
     let flood: Vec<_> = (0..400)
@@ -271,8 +287,12 @@ async fn a_flood_of_logins_from_one_address_is_refused_503_while_another_address
         refused > 300,
         "only {refused} of 400 refused ({checked} checked)"
     );
+    // Within 1 s on a quiet machine. Without admission control the other address's hash
+    // shares the cores with all 400 (about 100 quiet logins' time on two cores); with it, with
+    // at most 8 of the flood's, so 10 quiet logins is a bound that still tells the two apart.
+    let bound = Duration::from_secs(1).max(quiet * 10);
     assert!(
-        waited < Duration::from_secs(1),
-        "the other address's login took {waited:?}"
+        waited < bound,
+        "the other address's login took {waited:?} (one login with no flood: {quiet:?})"
     );
 }

@@ -21,7 +21,27 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(database_url: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authlog"))
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_authlog")),
+            database_url,
+            extra,
+        )
+        .await
+    }
+
+    /// Started under `ulimit -n open_files` (soft and hard), as a shell would start it.
+    async fn start_with_open_files(database_url: &str, extra: &[&str], open_files: u32) -> Self {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {open_files} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_authlog"),
+        ]);
+        Self::spawn(shell, database_url, extra).await
+    }
+
+    async fn spawn(mut command: Command, database_url: &str, extra: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval-ms", "50"])
             .args(extra)
             .env("AUTHLOG_DATABASE_URL", database_url)
@@ -54,6 +74,22 @@ impl ServerProcess {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
+    }
+
+    /// The CPU time the process has used so far (user and system).
+    fn cpu_time(&self) -> Duration {
+        let pid = self.child.id().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // Fields after the command name, which ends at the last ')': utime and stime are the
+        // 12th and 13th, in clock ticks (100 a second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
     }
 
     fn signal(&self, signal: &str) {
@@ -313,4 +349,78 @@ async fn ten_thousand_half_open_http2_streams_are_refused_past_the_cap_and_memor
         reqwest::get(server.url("/healthz")).await.unwrap().status(),
         StatusCode::OK
     );
+}
+
+/// Under the classic 1,024 open-file limit (soft and hard, so it cannot be raised), 1,100 idle
+/// connections exceed what the process can hold. The server caps its connections below the
+/// limit (with a warning), leaves the rest waiting in the kernel's queue, cuts the idle ones
+/// off at the header-read timeout, and does not spin: before, every accept failed with EMFILE
+/// and was retried at once, burning a core while nobody was served.
+#[tokio::test]
+async fn under_a_1024_open_file_limit_1100_idle_connections_neither_spin_nor_lock_out_a_client() {
+    let (database_url, _dir) = fresh_database_url().await;
+    let server =
+        ServerProcess::start_with_open_files(&database_url, &["--header-read-timeout", "2"], 1_024)
+            .await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..1_100 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+
+    let cpu_before = server.cpu_time();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = server.cpu_time() - cpu_before;
+    assert!(
+        spent < Duration::from_millis(300),
+        "the server used {spent:?} of CPU in 1 s with idle connections over its file limit"
+    );
+
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "a client behind 1,100 idle connections waited {waited:?} (header-read timeout 2 s)"
+    );
+    drop(idle);
+}
+
+/// The mode bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The SQLite database, its WAL and its shared-memory file hold password hashes, personal data
+/// and signing keys: the binary makes them 0600, and tightens a database that an older release
+/// left readable to every local user.
+#[tokio::test]
+async fn the_sqlite_files_are_private_to_their_owner_even_when_they_were_not() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let files =
+        |name: &str| ["", "-wal", "-shm"].map(|suffix| dir.path().join(format!("{name}{suffix}")));
+
+    let fresh = files("fresh.db");
+    let server = ServerProcess::start(&format!("sqlite://{}", fresh[0].display()), &[]).await;
+    for file in &fresh {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    drop(server);
+
+    let old = files("old.db");
+    std::fs::write(&old[0], b"").unwrap();
+    std::fs::set_permissions(&old[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = ServerProcess::start(&format!("sqlite://{}", old[0].display()), &[]).await;
+    for file in &old {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    drop(server);
 }

@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use authlog_application::ports::{
-    Claims, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
+    Claims, Companions, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
 };
+use authlog_domain::TokenId;
 use time::OffsetDateTime;
 
 pub struct VerifiedTokenCache<T> {
@@ -107,6 +108,10 @@ impl<T: TokenService> TokenService for VerifiedTokenCache<T> {
         Ok(claims)
     }
 
+    fn companions(&self, refresh_token_id: TokenId) -> Companions {
+        self.inner.companions(refresh_token_id)
+    }
+
     fn replace_keys(&self, keys: Vec<SigningKey>, now: OffsetDateTime) -> Result<(), KeyError> {
         self.inner.replace_keys(keys, now)?;
         if let Ok(mut entries) = self.entries.write() {
@@ -141,6 +146,13 @@ mod tests {
     impl TokenService for Counting {
         fn issue(&self, _: &Claims) -> Result<String, TokenError> {
             Ok("issued".into())
+        }
+        fn companions(&self, _: TokenId) -> Companions {
+            Companions {
+                access_id: TokenId::from_uuid(uuid::Uuid::nil()),
+                access_csrf: String::new(),
+                refresh_csrf: String::new(),
+            }
         }
         fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, TokenError> {
             self.verified.fetch_add(1, Ordering::SeqCst);

@@ -5,20 +5,27 @@
 //! EdDSA (Ed25519) is the default: public keys are published as a JWKS so any service can
 //! verify tokens. HS256 with a shared secret is the opt-in for setups that want the Flask
 //! template's behaviour; it publishes nothing.
+//!
+//! A pair's companions (the access token's id, the CSRF values) are an HMAC of the refresh
+//! token's id under a key derived from the signing key ([`TokenService::companions`]): as
+//! unpredictable as random values, and the same each time a pair is issued again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use authlog_application::ports::{
-    Claims, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
+    Claims, Companions, KeyError, PublicKey, SigningKey, TokenError, TokenKind, TokenService,
 };
 use authlog_domain::{Role, SessionId, TokenId, UserId, Username};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
 
 use crate::keys::EDDSA;
 
@@ -122,6 +129,25 @@ struct KeyRing {
     shared: Option<DecodingKey>,
     public: Vec<PublicKey>,
     validation: Validation,
+    /// Keys the companions of each pair: derived from the signing key, never used to sign.
+    companion_key: Zeroizing<[u8; 32]>,
+}
+
+/// HMAC-SHA256 of `parts` under `key`.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// The companions key of a signing secret (an Ed25519 key's PKCS#8, or the HS256 secret): a
+/// separate key, so that nothing ever MACs with the signing key itself.
+fn companion_key(signing_secret: &[u8]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(hmac(signing_secret, &[b"authlog token companions v1"]))
 }
 
 /// Issues and verifies tokens; the key ring can be replaced while requests are served.
@@ -142,11 +168,12 @@ fn validation(config: &JwtConfig, algorithm: Algorithm) -> Validation {
 }
 
 impl JwtTokens {
-    /// EdDSA with `keys` (oldest first; the newest signs). Keys retired longer ago than any
-    /// token lives are dropped: nothing they signed can still be valid.
+    /// EdDSA with `keys` (oldest first; the newest unrevoked one signs). Keys retired longer ago
+    /// than any token lives are dropped: nothing they signed can still be valid. Revoked keys
+    /// verify nothing, but still retire the key before them.
     ///
     /// # Errors
-    /// [`KeyError`] when there is no key, or a key is not an Ed25519 key.
+    /// [`KeyError`] when no key is in force, or a key is not an Ed25519 key of the right length.
     pub fn eddsa(
         config: JwtConfig,
         keys: Vec<SigningKey>,
@@ -174,6 +201,7 @@ impl JwtTokens {
             shared: Some(DecodingKey::from_secret(secret)),
             public: vec![],
             validation: validation(&config, Algorithm::HS256),
+            companion_key: companion_key(secret),
         };
         Ok(Self {
             config,
@@ -186,8 +214,10 @@ impl JwtTokens {
         keys: Vec<SigningKey>,
         now: OffsetDateTime,
     ) -> Result<KeyRing, KeyError> {
-        let Some(newest) = keys.last() else {
-            return Err(KeyError("no signing key".into()));
+        let Some(newest) = keys.iter().rev().find(|k| !k.is_revoked()) else {
+            return Err(KeyError(
+                "no signing key in force (none, or all revoked)".into(),
+            ));
         };
         let signing_kid = newest.kid.clone();
         let signing_key = EncodingKey::from_ed_der(&newest.private_der);
@@ -200,10 +230,23 @@ impl JwtTokens {
         let mut verifying = HashMap::with_capacity(keys.len());
         let mut public = Vec::with_capacity(keys.len());
         for (key, retired_at) in keys.iter().zip(retired_at) {
+            if key.is_revoked() {
+                continue;
+            }
             if key.algorithm != EDDSA {
                 return Err(KeyError(format!(
                     "key {} is {}, expected EdDSA",
                     key.kid, key.algorithm
+                )));
+            }
+            // jsonwebtoken slices the key without checking its length: a short one would panic
+            // on the first token that names it.
+            if key.public_key.len() != ed25519_dalek::PUBLIC_KEY_LENGTH {
+                return Err(KeyError(format!(
+                    "key {}'s public key is {} bytes, expected {}",
+                    key.kid,
+                    key.public_key.len(),
+                    ed25519_dalek::PUBLIC_KEY_LENGTH
                 )));
             }
             if retired_at.is_some_and(|at| at < horizon) {
@@ -225,6 +268,7 @@ impl JwtTokens {
             shared: None,
             public,
             validation: validation(config, Algorithm::EdDSA),
+            companion_key: companion_key(&newest.private_der),
         })
     }
 
@@ -337,6 +381,22 @@ impl TokenService for JwtTokens {
         header.kid = ring.signing_kid.clone();
         jsonwebtoken::encode(&header, &jwt, &ring.signing_key)
             .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    fn companions(&self, refresh_token_id: TokenId) -> Companions {
+        let ring = self.ring();
+        let id = refresh_token_id.as_uuid();
+        let derive = |label: &[u8]| hmac(ring.companion_key.as_slice(), &[label, id.as_bytes()]);
+        let access = derive(b"access jti");
+        let mut access_id = [0; 16];
+        access_id.copy_from_slice(&access[..16]);
+        let csrf = |label: &[u8]| URL_SAFE_NO_PAD.encode(&derive(label)[..16]);
+        Companions {
+            // Pseudorandom bytes, marked as a random (v4) UUID.
+            access_id: TokenId::from_uuid(uuid::Builder::from_random_bytes(access_id).into_uuid()),
+            access_csrf: csrf(b"access csrf"),
+            refresh_csrf: csrf(b"refresh csrf"),
+        }
     }
 
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, TokenError> {
@@ -608,6 +668,100 @@ mod tests {
         assert!(after.verify(&token, NOW).is_ok());
         let fresh = after.issue(&claims(TokenKind::Access)).unwrap();
         assert_eq!(part(&fresh, 0)["kid"], new.kid.as_str());
+    }
+
+    #[test]
+    fn one_refresh_token_id_always_gets_the_same_companions_and_identical_tokens() {
+        let tokens = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+        let id = TokenId::from_uuid(Uuid::from_u128(7));
+        let companions = tokens.companions(id);
+        assert_eq!(tokens.companions(id), companions);
+        assert_eq!(companions.access_csrf.len(), 22, "128 bits, base64url");
+        assert_ne!(companions.access_csrf, companions.refresh_csrf);
+        assert_ne!(companions.access_id, id);
+        let other = tokens.companions(TokenId::from_uuid(Uuid::from_u128(8)));
+        assert_ne!(other.access_id, companions.access_id);
+        assert_ne!(other.access_csrf, companions.access_csrf);
+        // Ed25519 is deterministic: the same claims sign to the same token.
+        let claims = claims(TokenKind::Refresh);
+        assert_eq!(
+            tokens.issue(&claims).unwrap(),
+            tokens.issue(&claims).unwrap()
+        );
+    }
+
+    #[test]
+    fn companions_depend_on_the_signing_key() {
+        let id = TokenId::from_uuid(Uuid::from_u128(7));
+        let one = JwtTokens::eddsa(config(), vec![key()], NOW).unwrap();
+        let two = JwtTokens::eddsa(
+            config(),
+            vec![Ed25519KeyGenerator.generate(NOW).unwrap()],
+            NOW,
+        )
+        .unwrap();
+        assert_ne!(one.companions(id), two.companions(id));
+        let hs = JwtTokens::hs256(config(), &secret(1)).unwrap();
+        assert_ne!(hs.companions(id), one.companions(id));
+    }
+
+    #[test]
+    fn a_revoked_key_verifies_nothing_is_not_published_and_still_retires_the_key_before_it() {
+        let old = Ed25519KeyGenerator
+            .generate(NOW - Duration::days(60))
+            .unwrap();
+        let compromised = Ed25519KeyGenerator
+            .generate(NOW - Duration::days(40))
+            .unwrap();
+        let tokens = JwtTokens::eddsa(config(), vec![compromised.clone()], NOW).unwrap();
+        let signed = tokens.issue(&claims(TokenKind::Access)).unwrap();
+
+        let revoked = SigningKey {
+            private_der: vec![],
+            public_key: Ed25519KeyGenerator.generate(NOW).unwrap().public_key,
+            revoked_at: Some(NOW),
+            ..compromised.clone()
+        };
+        let replacement = Ed25519KeyGenerator.generate(NOW).unwrap();
+        tokens
+            .replace_keys(vec![old, revoked, replacement.clone()], NOW)
+            .unwrap();
+
+        assert_eq!(tokens.verify(&signed, NOW), Err(TokenError::UnknownKey));
+        // The old key was retired 40 days ago by the revoked one, longer than any token lives:
+        // revoking its successor does not bring it back.
+        let kids: Vec<String> = tokens.public_keys().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, vec![replacement.kid.clone()]);
+        let fresh = tokens.issue(&claims(TokenKind::Access)).unwrap();
+        assert!(tokens.verify(&fresh, NOW).is_ok());
+    }
+
+    /// An older release knows no `revoked_at`: it sees a revoked key as an ordinary one, whose
+    /// private key is gone and whose public key is a tombstone (the public half of a key
+    /// nobody kept). Its tokens must be refused there too.
+    #[test]
+    fn a_revoked_key_seen_by_a_release_that_does_not_know_revocation_verifies_nothing() {
+        let compromised = key();
+        let tokens = JwtTokens::eddsa(config(), vec![compromised.clone()], NOW).unwrap();
+        let signed = tokens.issue(&claims(TokenKind::Access)).unwrap();
+        let as_an_older_release_reads_it = SigningKey {
+            private_der: vec![],
+            public_key: key().public_key,
+            ..compromised
+        };
+        tokens
+            .replace_keys(vec![as_an_older_release_reads_it, key()], NOW)
+            .unwrap();
+        assert_eq!(tokens.verify(&signed, NOW), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn a_public_key_of_the_wrong_length_is_refused_when_loaded_not_when_used() {
+        let short = SigningKey {
+            public_key: vec![1, 2, 3],
+            ..key()
+        };
+        assert!(JwtTokens::eddsa(config(), vec![short, key()], NOW).is_err());
     }
 
     #[test]

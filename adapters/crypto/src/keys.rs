@@ -35,6 +35,7 @@ impl KeyGenerator for Ed25519KeyGenerator {
             private_der,
             public_key,
             created_at: now,
+            revoked_at: None,
         })
     }
 }

@@ -22,7 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres, Transaction};
 use tokio::sync::{watch, Notify};
 
-use crate::rows::{insert_key, unavailable};
+use crate::rows::{insert_key, revoke_key, unavailable};
 use crate::store::OpenError;
 use crate::writer::{NewRow, WriteTx, Writer};
 
@@ -176,6 +176,20 @@ impl WriteTx for Transaction<'static, Postgres> {
 
     async fn insert_key(&mut self, key: &SigningKey) -> Result<(), StoreError> {
         insert_key::<Postgres>(key)
+            .build()
+            .execute(&mut **self)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_key(
+        &mut self,
+        kid: &str,
+        at: &str,
+        tombstone: &[u8],
+    ) -> Result<(), StoreError> {
+        revoke_key::<Postgres>(kid, at, tombstone)
             .build()
             .execute(&mut **self)
             .await

@@ -298,7 +298,8 @@ fn push_types<'q, DB>(
 }
 
 /// Every signing key, oldest first.
-pub const SELECT_KEYS: &str = "SELECT kid, algorithm, private_key, public_key, created_at \
+pub const SELECT_KEYS: &str =
+    "SELECT kid, algorithm, private_key, public_key, created_at, revoked_at \
      FROM signing_keys ORDER BY created_at, kid";
 
 /// The insert of `key`, with binds in the backend's placeholder style.
@@ -317,6 +318,27 @@ where
     values.push_bind(key.private_der.clone());
     values.push_bind(key.public_key.clone());
     values.push_bind(format_timestamp(key.created_at));
+    query
+}
+
+/// The revocation of key `kid` at `at` (formatted), with binds in the backend's placeholder
+/// style: its private key erased, its public key replaced by `tombstone`, its row kept. A key
+/// already revoked keeps its first revocation.
+pub fn revoke_key<'a, DB>(kid: &'a str, at: &'a str, tombstone: &'a [u8]) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new("UPDATE signing_keys SET private_key = ");
+    query.push_bind(Vec::new());
+    query.push(", public_key = ");
+    query.push_bind(tombstone.to_vec());
+    query.push(", revoked_at = ");
+    query.push_bind(at);
+    query.push(" WHERE kid = ");
+    query.push_bind(kid);
+    query.push(" AND revoked_at IS NULL");
     query
 }
 

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Sqlite, Transaction};
 
-use crate::rows::{insert_key, unavailable};
+use crate::rows::{insert_key, revoke_key, unavailable};
 use crate::store::OpenError;
 use crate::writer::{NewRow, WriteTx, Writer};
 
@@ -49,8 +49,52 @@ pub async fn open(url: &str) -> Result<SqlitePool, OpenError> {
     sqlx::migrate!("./migrations/sqlite")
         .run(&pool)
         .await
-        .map_err(|source| OpenError::Migrate { path, source })?;
+        .map_err(|source| OpenError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
+    keep_private(std::path::Path::new(&path));
     Ok(pool)
+}
+
+/// Makes the database file and its WAL and shared-memory files readable by their owner only
+/// (0600). They hold password hashes, the log's personal data and the signing keys. The binary
+/// creates new files so ([`umask`](https://man7.org/linux/man-pages/man2/umask.2.html) 077);
+/// this tightens files that an older release, or another tool, made readable to every local
+/// user. SQLite gives the WAL and shared-memory files the database file's mode, so they stay
+/// private from then on.
+fn keep_private(database: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut files = vec![database.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        // Absent (an in-memory database, no WAL yet) is fine: nothing to protect.
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
+            Ok(()) => tracing::warn!(
+                file = %file.display(),
+                was = format!("{mode:o}"),
+                now = format!("{:o}", mode & 0o700),
+                "the database file was readable by other users; it is now private to its owner"
+            ),
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                error = %e,
+                "the database file is readable by other users and cannot be made private"
+            ),
+        }
+    }
 }
 
 /// The connection the projector writes through: the same file, with `synchronous = NORMAL`, so
@@ -148,6 +192,20 @@ impl WriteTx for Transaction<'static, Sqlite> {
 
     async fn insert_key(&mut self, key: &SigningKey) -> Result<(), StoreError> {
         insert_key::<Sqlite>(key)
+            .build()
+            .execute(&mut **self)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_key(
+        &mut self,
+        kid: &str,
+        at: &str,
+        tombstone: &[u8],
+    ) -> Result<(), StoreError> {
+        revoke_key::<Sqlite>(kid, at, tombstone)
             .build()
             .execute(&mut **self)
             .await

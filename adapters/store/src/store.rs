@@ -26,7 +26,7 @@ use crate::rows::{
 };
 use crate::sql::{Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
-use crate::writer::{self, AppendRequest, Signals};
+use crate::writer::{self, AppendRequest, KeyChange, Signals};
 use crate::{postgres, sqlite};
 
 /// Appends queued for the writer before callers wait for room.
@@ -273,7 +273,7 @@ async fn project(
 #[async_trait]
 impl EventStore for Store {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, writes, None).await
+        writer::submit(&self.writer, writes, KeyChange::None).await
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -449,6 +449,7 @@ impl KeyStore for Store {
             private_key: Vec<u8>,
             public_key: Vec<u8>,
             created_at: String,
+            revoked_at: Option<String>,
         }
         let rows: Vec<KeyRow> = self
             .pool
@@ -462,6 +463,7 @@ impl KeyStore for Store {
                     private_der: row.private_key,
                     public_key: row.public_key,
                     created_at: parse_timestamp(&row.created_at)?,
+                    revoked_at: row.revoked_at.as_deref().map(parse_timestamp).transpose()?,
                 })
             })
             .collect()
@@ -472,7 +474,24 @@ impl KeyStore for Store {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, vec![rotated], Some(key)).await
+        writer::submit(&self.writer, vec![rotated], KeyChange::Add(key)).await
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        tombstone: Vec<u8>,
+        replacement: SigningKey,
+        events: StreamWrite,
+    ) -> Result<Appended, AppendError> {
+        let change = KeyChange::Revoke {
+            kid: kid.to_owned(),
+            at: format_timestamp(at),
+            tombstone,
+            replacement,
+        };
+        writer::submit(&self.writer, vec![events], change).await
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! A request is atomic across streams: every part's version is checked before any of its events
 //! is inserted, and a request that fails a check writes nothing (the other requests of the batch
-//! are unaffected). A request may also carry a signing key, stored with its event.
+//! are unaffected). A request may also carry a change to the signing keys, stored with its
+//! events.
 //!
 //! The batch algorithm is here once; each backend supplies a [`WriteTx`]: how to begin the
 //! exclusive transaction and the statements a batch needs.
@@ -49,9 +50,24 @@ pub struct PreparedWrite {
 
 pub struct AppendRequest {
     pub writes: Vec<PreparedWrite>,
-    /// A signing key stored in the same transaction as the events.
-    pub key: Option<SigningKey>,
+    /// A change to the signing keys, stored in the same transaction as the events.
+    pub keys: KeyChange,
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// What an append does to the signing keys besides its events.
+pub enum KeyChange {
+    None,
+    /// Stores a new key.
+    Add(SigningKey),
+    /// Revokes key `kid` at `at` (formatted), its public key replaced by `tombstone`, and
+    /// stores its replacement.
+    Revoke {
+        kid: String,
+        at: String,
+        tombstone: Vec<u8>,
+        replacement: SigningKey,
+    },
 }
 
 /// A row about to be inserted, hash included.
@@ -85,6 +101,14 @@ pub trait WriteTx: Send {
     fn insert_key(
         &mut self,
         key: &SigningKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Erases key `kid`'s private key, replaces its public key by `tombstone` and marks it
+    /// revoked at `at`, unless it already is.
+    fn revoke_key(
+        &mut self,
+        kid: &str,
+        at: &str,
+        tombstone: &[u8],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Commits durably; on PostgreSQL also notifies listeners.
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -199,8 +223,18 @@ async fn commit<W: Writer>(
                 previous = hash.to_vec();
             }
         }
-        if let Some(key) = &request.key {
-            tx.insert_key(key).await?;
+        match &request.keys {
+            KeyChange::None => {}
+            KeyChange::Add(key) => tx.insert_key(key).await?,
+            KeyChange::Revoke {
+                kid,
+                at,
+                tombstone,
+                replacement,
+            } => {
+                tx.revoke_key(kid, at, tombstone).await?;
+                tx.insert_key(replacement).await?;
+            }
         }
         outcomes.push(Ok(Appended { first, position }));
     }
@@ -226,11 +260,11 @@ fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
         .collect()
 }
 
-/// Hands `writes` (and `key`) to the writer task and waits for the outcome.
+/// Hands `writes` (and `keys`) to the writer task and waits for the outcome.
 pub async fn submit(
     writer: &mpsc::Sender<AppendRequest>,
     writes: Vec<StreamWrite>,
-    key: Option<SigningKey>,
+    keys: KeyChange,
 ) -> Result<Appended, AppendError> {
     let writes = writes
         .into_iter()
@@ -243,7 +277,11 @@ pub async fn submit(
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     let (reply, outcome) = oneshot::channel();
-    let request = AppendRequest { writes, key, reply };
+    let request = AppendRequest {
+        writes,
+        keys,
+        reply,
+    };
     let gone = || StoreError::Unavailable("the writer task has stopped".into());
     writer.send(request).await.map_err(|_| gone())?;
     outcome.await.map_err(|_| gone())?

@@ -9,11 +9,21 @@ use super::{AppendError, Appended, StoreError, StreamWrite};
 pub struct SigningKey {
     pub kid: String,
     pub algorithm: String,
-    /// PKCS#8 DER of the private key.
+    /// PKCS#8 DER of the private key; empty once revoked.
     pub private_der: Vec<u8>,
-    /// The raw public key.
+    /// The raw public key; once revoked, a tombstone (see [`KeyStore::revoke_signing_key`]).
     pub public_key: Vec<u8>,
     pub created_at: OffsetDateTime,
+    /// When it was revoked. A revoked key signs and verifies nothing, and its key material is
+    /// erased; it stays listed so that the keys after it keep their places in the rotation
+    /// history (a key is retired when the next one is made).
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl SigningKey {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -22,6 +32,7 @@ impl std::fmt::Debug for SigningKey {
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
             .field("created_at", &self.created_at)
+            .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
 }
@@ -52,6 +63,25 @@ pub trait KeyStore: Send + Sync {
         &self,
         key: SigningKey,
         rotated: StreamWrite,
+    ) -> Result<Appended, AppendError>;
+
+    /// Revokes key `kid` at `at`, stores `replacement`, and appends `events` (the
+    /// `SigningKeyRevoked` and the replacement's `SigningKeyRotated`), in one transaction: all
+    /// or nothing. The revoked key's private key is erased and its public key replaced by
+    /// `tombstone`, the public half of a key whose private half nobody kept: a release that
+    /// does not know revocation loads it as an ordinary key that verifies nothing. A key
+    /// already revoked keeps its first revocation.
+    ///
+    /// # Errors
+    /// [`AppendError::Conflict`] when `events`' expectation fails (nothing is stored);
+    /// [`AppendError::Store`] when the store cannot be written.
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        tombstone: Vec<u8>,
+        replacement: SigningKey,
+        events: StreamWrite,
     ) -> Result<Appended, AppendError>;
 }
 

@@ -24,7 +24,7 @@ pub use store::{
     AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, StoreError, StreamWrite,
 };
-pub use tokens::{Claims, PublicKey, TokenError, TokenKind, TokenService};
+pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenService};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{

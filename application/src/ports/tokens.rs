@@ -36,6 +36,16 @@ impl Claims {
     }
 }
 
+/// What goes with a refresh token in the pair it is issued in: the access token's id and the
+/// CSRF double-submit values. Derived from the refresh token's id (see
+/// [`TokenService::companions`]), so that a pair can be issued again, identical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Companions {
+    pub access_id: TokenId,
+    pub access_csrf: String,
+    pub refresh_csrf: String,
+}
+
 /// Why a token is not accepted. The messages are the ones clients see.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -69,6 +79,13 @@ pub trait TokenService: Send + Sync {
     /// # Errors
     /// [`TokenError::Signing`] when the key cannot sign.
     fn issue(&self, claims: &Claims) -> Result<String, TokenError>;
+
+    /// The access token id and CSRF values that go with refresh token `refresh_token_id`: a
+    /// keyed function of it, under a key only this service holds (derived from the signing
+    /// key). Nobody without the key can predict them, not even from the log, which records
+    /// refresh token ids; and one refresh token id always gets the same ones, so a refresh
+    /// retried within the reuse grace answers with the very pair it answered before.
+    fn companions(&self, refresh_token_id: TokenId) -> Companions;
 
     /// Checks the signature (against every key that may still verify), the algorithm, `iss`,
     /// `aud`, `nbf` and `exp` at `now`, and reads the claims. Shared (`Arc`), so a cache of

@@ -468,4 +468,26 @@ impl KeyStore for InMemoryEventStore {
             .push(key);
         Ok(appended)
     }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: time::OffsetDateTime,
+        tombstone: Vec<u8>,
+        replacement: SigningKey,
+        events: StreamWrite,
+    ) -> Result<Appended, AppendError> {
+        let appended = self.commit(vec![events])?;
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        for key in keys.iter_mut().filter(|k| k.kid == kid && !k.is_revoked()) {
+            key.private_der.clear();
+            key.public_key.clone_from(&tombstone);
+            key.revoked_at = Some(at);
+        }
+        keys.push(replacement);
+        Ok(appended)
+    }
 }

@@ -16,8 +16,8 @@ use authlog_domain::event::Registered;
 use authlog_domain::{PasswordHash, Role, SessionId, TokenId, UserId, Username};
 
 use crate::ports::{
-    Claims, Clock, HashError, Metadata, MockIdGenerator, MockPasswordHasher, MockTokenService,
-    RecordedEvent, TokenKind,
+    Claims, Clock, Companions, HashError, Metadata, MockIdGenerator, MockPasswordHasher,
+    MockTokenService, RecordedEvent, TokenKind,
 };
 
 pub use memory::InMemoryEventStore;
@@ -52,8 +52,6 @@ pub fn ids() -> Arc<MockIdGenerator> {
     let mut ids = MockIdGenerator::new();
     ids.expect_new_id()
         .returning(move || Uuid::from_u128(u128::from(next.fetch_add(1, Ordering::SeqCst))));
-    ids.expect_new_secret()
-        .returning(|| "csrf-secret".to_owned());
     Arc::new(ids)
 }
 
@@ -112,10 +110,20 @@ pub fn signing() -> Arc<MockTokenService> {
             claims.kind, claims.token_id, claims.fresh
         ))
     });
+    tokens.expect_companions().returning(companions);
     Arc::new(tokens)
 }
 
-/// The session, token and attempt ids the id generator hands out, by their number.
+/// What [`signing`] derives for refresh token `id`: access token id `id` + 1,000, and CSRF
+/// values that name the token.
+pub fn companions(id: TokenId) -> Companions {
+    Companions {
+        access_id: TokenId::from_uuid(Uuid::from_u128(id.as_uuid().as_u128() + 1_000)),
+        access_csrf: format!("access-csrf-{id}"),
+        refresh_csrf: format!("refresh-csrf-{id}"),
+    }
+}
+
 /// An admission control roomy enough that no unit test meets its bounds.
 pub fn admission() -> Arc<crate::admission::Admission> {
     crate::admission::Admission::new(crate::admission::AdmissionLimits {

@@ -35,7 +35,7 @@ pub struct AuditEvent {
     /// Global, gap-free position in the log.
     pub position: u64,
     /// The event type: `Registered`, `LoggedIn`, `LoginFailed`, `Refreshed`, `Revoked`,
-    /// `PasswordChanged`, `RoleGranted`, `RoleRevoked` or `SigningKeyRotated`.
+    /// `PasswordChanged`, `RoleGranted`, `RoleRevoked`, `SigningKeyRotated` or `SigningKeyRevoked`.
     #[oai(rename = "type")]
     pub event_type: String,
     /// The stream (aggregate) it belongs to: `user:<name>`, `session:<id>`, `login:<name>`, `keys`.

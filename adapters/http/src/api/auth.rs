@@ -444,7 +444,9 @@ impl AuthApi {
     /// Refresh tokens
     ///
     /// Exchanges a refresh token for a new pair. Each refresh token works once: presenting
-    /// one that was already exchanged revokes the whole session (RFC 9700 §4.14.2).
+    /// one that was already exchanged revokes the whole session (RFC 9700 §4.14.2). A server
+    /// started with a reuse grace answers the token its last exchange retired, presented again
+    /// within the grace, with that exchange's pair again.
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,

@@ -380,6 +380,7 @@ fn key(kid: &str) -> SigningKey {
         private_der: vec![1, 2, 3],
         public_key: vec![4, 5, 6],
         created_at: T0,
+        revoked_at: None,
     }
 }
 
@@ -400,6 +401,55 @@ pub async fn a_signing_key_is_stored_with_its_event_or_not_at_all(store: &dyn St
         .await
         .unwrap();
     assert_eq!(store.signing_keys().await.unwrap(), vec![key("a"), later]);
+}
+
+/// A revocation erases the key's private key, puts the tombstone in place of its public key,
+/// keeps its row in its place, and stores the replacement with the events, in one transaction;
+/// a second revocation changes nothing but its own events and key.
+pub async fn a_revoked_key_keeps_its_place_without_its_material_and_its_replacement_follows(
+    store: &dyn Storage,
+) {
+    let first = StreamWrite::new(stream("keys"), ExpectedVersion::NoStream, vec![event(1)]);
+    store.add_signing_key(key("a"), first).await.unwrap();
+    let at = T0 + time::Duration::seconds(5);
+    let mut replacement = key("b");
+    replacement.created_at = at;
+    let events = || {
+        StreamWrite::new(
+            stream("keys"),
+            ExpectedVersion::Any,
+            vec![event(2), event(3)],
+        )
+    };
+    store
+        .revoke_signing_key("a", at, vec![9; 32], replacement.clone(), events())
+        .await
+        .unwrap();
+
+    let revoked = SigningKey {
+        private_der: vec![],
+        public_key: vec![9; 32],
+        revoked_at: Some(at),
+        ..key("a")
+    };
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![revoked.clone(), replacement.clone()]
+    );
+    assert_eq!(store.head().await.unwrap(), 3);
+
+    let mut another = key("c");
+    another.created_at = at + time::Duration::seconds(1);
+    let later = at + time::Duration::seconds(1);
+    store
+        .revoke_signing_key("a", later, vec![8; 32], another.clone(), events())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![revoked, replacement, another],
+        "the first revocation time stays"
+    );
 }
 
 pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn Storage) {
