@@ -213,3 +213,42 @@ async fn a_key_revoked_from_the_cli_stops_verifying_on_a_and_b_within_a_second()
         StatusCode::OK
     );
 }
+
+/// Another instance that takes the append lock and does not let go (wedged, or stopped in a
+/// debugger) does not halt this one's writes for ever: they answer 503 after the lock timeout,
+/// write nothing, and succeed once the lock is free.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn a_registration_stuck_behind_a_wedged_appender_answers_503_and_writes_nothing() {
+    use sqlx::Connection as _;
+    let url = postgres_schema_url().await;
+    let app = spawn_on(url.clone(), test_args(), tempfile::tempdir().unwrap()).await;
+    let mut wedged = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(authlog_store::postgres::APPEND_LOCK)
+        .execute(&mut wedged)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let stuck = app
+        .client
+        .post(app.url("/register"))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(stuck.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = stuck.json().await.unwrap();
+    assert_eq!(body["msg"], "Service temporarily unavailable");
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
+        "answered after {waited:?}, not after the 5 s lock timeout"
+    );
+    assert!(app.events_of_type("Registered").await.is_empty());
+
+    wedged.close().await.unwrap();
+    assert_eq!(app.register("alice").await, StatusCode::CREATED);
+    assert_eq!(app.events_of_type("Registered").await.len(), 1);
+}

@@ -17,17 +17,25 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authlog_application::ports::{SigningKey, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Postgres, Transaction};
+use authlog_application::ports::{AppendError, Appended, ExpectedVersion, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Postgres};
 use tokio::sync::{watch, Notify};
 
-use crate::rows::{insert_key, revoke_key, unavailable};
+use crate::rows::{key_statements, to_i64, to_u64, unavailable};
 use crate::store::OpenError;
-use crate::writer::{NewRow, WriteTx, Writer};
+use crate::writer::{AppendRequest, Outcome, Writer};
 
 /// The advisory lock that serialises appends across instances ("authlog" in ASCII).
-const APPEND_LOCK: i64 = 0x61_7574_686c_6f67;
+pub const APPEND_LOCK: i64 = 0x61_7574_686c_6f67;
+/// How long an append waits for that lock before it gives up (`lock_timeout`): the request
+/// then answers 503 and nothing is written. An append holds the lock for one statement, a few
+/// milliseconds, so only a wedged or misbehaving holder makes anyone wait this long.
+pub const APPEND_LOCK_WAIT: &str = "5s";
+/// How long any authlog session may sit idle inside a transaction before PostgreSQL ends it
+/// (`idle_in_transaction_session_timeout`), releasing its locks: an instance that stalls
+/// mid-transaction cannot hold up the others for longer.
+const IDLE_IN_TRANSACTION: &str = "10s";
 /// The channel commits are announced on.
 pub const CHANNEL: &str = "authlog_events";
 /// The safety-net poll: NOTIFY announces commits.
@@ -58,6 +66,7 @@ pub async fn open(url: &str) -> Result<PgPool, OpenError> {
             url: shown.clone(),
             reason: e.to_string(),
         })?
+        .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)])
         .disable_statement_logging();
     let pool = PgPoolOptions::new()
         .max_connections(8)
@@ -120,92 +129,217 @@ pub async fn listen(pool: PgPool, announced: Arc<Notify>, mut stopped: watch::Re
     }
 }
 
-pub struct PostgresWriter(pub PgPool);
+/// PostgreSQL's writer, on a connection of its own. A batch is one call of the
+/// `authlog_append` function (migration `20261126000001_append_function`): one statement, so
+/// one round trip, that takes the append lock, checks every version, assigns the positions,
+/// computes the hash chain, inserts and notifies. The lock is held only while the database
+/// works, never across a round trip to this process.
+pub struct PostgresWriter {
+    options: PgConnectOptions,
+    connection: Option<PgConnection>,
+}
 
-impl Writer for PostgresWriter {
-    type Tx = Transaction<'static, Postgres>;
-
-    async fn begin(&self) -> Result<Self::Tx, StoreError> {
-        let mut tx = self.0.begin().await.map_err(unavailable)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        Ok(tx)
+impl PostgresWriter {
+    pub fn new(pool: &PgPool) -> Self {
+        Self {
+            options: (*pool.connect_options()).clone(),
+            connection: None,
+        }
     }
 }
 
-impl WriteTx for Transaction<'static, Postgres> {
-    async fn head(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut **self)
-            .await
-            .map_err(unavailable)
+impl Writer for PostgresWriter {
+    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Outcome>, StoreError> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(self.options.connect().await.map_err(unavailable)?),
+        };
+        let committed = commit(connection, batch).await;
+        if committed.is_err() {
+            // Whatever went wrong, the next batch starts on a fresh connection.
+            self.connection = None;
+        }
+        committed
     }
+}
 
-    async fn stream_version(&mut self, stream: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0)::BIGINT FROM events WHERE stream_id = $1",
-        )
-        .bind(stream)
-        .fetch_one(&mut **self)
-        .await
-        .map_err(unavailable)
+async fn commit(
+    connection: &mut PgConnection,
+    batch: &[AppendRequest],
+) -> Result<Vec<Outcome>, StoreError> {
+    let arguments = Flattened::of(batch)?;
+    match batch {
+        // A key change is written in the same transaction, and only if the events are.
+        [request] if request.keys.changes_keys() => {
+            let mut tx = connection.begin().await.map_err(unavailable)?;
+            let outcomes = append(&mut tx, batch, &arguments).await?;
+            if outcomes.iter().all(Result::is_ok) {
+                for mut statement in key_statements::<Postgres>(&request.keys) {
+                    statement
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+            }
+            tx.commit().await.map_err(unavailable)?;
+            Ok(outcomes)
+        }
+        // Otherwise the call is a transaction of its own.
+        _ => append(connection, batch, &arguments).await,
     }
+}
 
-    async fn insert(&mut self, row: &NewRow<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
-             payload, metadata, recorded_at, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(row.position)
-        .bind(row.stream_id)
-        .bind(row.stream_version)
-        .bind(&row.event.event_type)
-        .bind(row.event.subject.as_deref())
-        .bind(&row.event.payload)
-        .bind(&row.event.metadata)
-        .bind(&row.event.recorded_at)
-        .bind(row.hash)
-        .execute(&mut **self)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
+/// A batch as the arrays `authlog_append` takes.
+struct Flattened<'a> {
+    write_request: Vec<i32>,
+    write_stream: Vec<&'a str>,
+    write_expected: Vec<i64>,
+    write_first_event: Vec<i32>,
+    write_events: Vec<i32>,
+    event_type: Vec<&'a str>,
+    event_subject: Vec<Option<&'a str>>,
+    event_payload: Vec<&'a str>,
+    event_metadata: Vec<&'a str>,
+    event_recorded_at: Vec<&'a str>,
+}
 
-    async fn insert_key(&mut self, key: &SigningKey) -> Result<(), StoreError> {
-        insert_key::<Postgres>(key)
-            .build()
-            .execute(&mut **self)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+impl<'a> Flattened<'a> {
+    fn of(batch: &'a [AppendRequest]) -> Result<Self, StoreError> {
+        let too_many = |_| StoreError::Unavailable("an append batch too large to index".into());
+        let mut flat = Flattened {
+            write_request: vec![],
+            write_stream: vec![],
+            write_expected: vec![],
+            write_first_event: vec![],
+            write_events: vec![],
+            event_type: vec![],
+            event_subject: vec![],
+            event_payload: vec![],
+            event_metadata: vec![],
+            event_recorded_at: vec![],
+        };
+        for (index, request) in batch.iter().enumerate() {
+            for write in &request.writes {
+                flat.write_request
+                    .push(i32::try_from(index).map_err(too_many)?);
+                flat.write_stream.push(write.stream.as_str());
+                flat.write_expected.push(match write.expected {
+                    ExpectedVersion::Any => -1,
+                    ExpectedVersion::NoStream => 0,
+                    ExpectedVersion::Exactly(version) => to_i64(version)?,
+                });
+                // 1-based, as SQL arrays are.
+                flat.write_first_event
+                    .push(i32::try_from(flat.event_type.len() + 1).map_err(too_many)?);
+                flat.write_events
+                    .push(i32::try_from(write.events.len()).map_err(too_many)?);
+                for event in &write.events {
+                    flat.event_type.push(&event.event_type);
+                    flat.event_subject.push(event.subject.as_deref());
+                    flat.event_payload.push(&event.payload);
+                    flat.event_metadata.push(&event.metadata);
+                    flat.event_recorded_at.push(&event.recorded_at);
+                }
+            }
+        }
+        Ok(flat)
     }
+}
 
-    async fn revoke_key(
-        &mut self,
-        kid: &str,
-        at: &str,
-        tombstone: &[u8],
-    ) -> Result<(), StoreError> {
-        revoke_key::<Postgres>(kid, at, tombstone)
-            .build()
-            .execute(&mut **self)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
+/// One row of `authlog_append`'s answer.
+#[derive(sqlx::FromRow)]
+struct Answer {
+    request: i32,
+    first_position: Option<i64>,
+    last_position: Option<i64>,
+    conflict_stream: Option<String>,
+    actual_version: Option<i64>,
+}
 
-    async fn commit(mut self) -> Result<(), StoreError> {
-        // Delivered to listeners only if, and when, the transaction commits.
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut *self)
-            .await
-            .map_err(unavailable)?;
-        Transaction::commit(self).await.map_err(unavailable)
+/// Calls `authlog_append` on `connection` and reads its answer as one outcome per request.
+async fn append(
+    connection: &mut PgConnection,
+    batch: &[AppendRequest],
+    arguments: &Flattened<'_>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let answers: Vec<Answer> = sqlx::query_as(
+        "SELECT request, first_position, last_position, conflict_stream, actual_version \
+         FROM authlog_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(APPEND_LOCK)
+    .bind(APPEND_LOCK_WAIT)
+    .bind(i32::try_from(batch.len()).unwrap_or(i32::MAX))
+    .bind(&arguments.write_request)
+    .bind(&arguments.write_stream)
+    .bind(&arguments.write_expected)
+    .bind(&arguments.write_first_event)
+    .bind(&arguments.write_events)
+    .bind(&arguments.event_type)
+    .bind(&arguments.event_subject)
+    .bind(&arguments.event_payload)
+    .bind(&arguments.event_metadata)
+    .bind(&arguments.event_recorded_at)
+    .fetch_all(connection)
+    .await
+    .map_err(|e| match lock_not_available(&e) {
+        true => StoreError::Unavailable(format!(
+            "another appender held the append lock for more than {APPEND_LOCK_WAIT}"
+        )),
+        false => unavailable(e),
+    })?;
+    if answers.len() != batch.len() {
+        return Err(StoreError::Corrupt(format!(
+            "authlog_append answered {} rows for {} requests",
+            answers.len(),
+            batch.len()
+        )));
     }
+    batch
+        .iter()
+        .zip(answers)
+        .enumerate()
+        .map(|(index, (request, answer))| {
+            if usize::try_from(answer.request).ok() != Some(index) {
+                return Err(StoreError::Corrupt(format!(
+                    "authlog_append answered request {} in place of {index}",
+                    answer.request
+                )));
+            }
+            Ok(match (answer.first_position, answer.last_position) {
+                (Some(first), Some(position)) => Ok(Appended {
+                    first: to_u64(first)?,
+                    position: to_u64(position)?,
+                }),
+                _ => {
+                    let stream = answer.conflict_stream.unwrap_or_default();
+                    let write = request
+                        .writes
+                        .iter()
+                        .find(|w| w.stream.as_str() == stream)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "authlog_append named stream {stream:?}, not in the request"
+                            ))
+                        })?;
+                    Err(AppendError::Conflict {
+                        stream: write.stream.clone(),
+                        expected: write.expected,
+                        actual: to_u64(answer.actual_version.unwrap_or_default())?,
+                    })
+                }
+            })
+        })
+        .collect()
+}
+
+/// Whether `e` is PostgreSQL's `lock_not_available` (55P03): `lock_timeout` ran out.
+fn lock_not_available(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "55P03")
 }
 
 #[cfg(test)]

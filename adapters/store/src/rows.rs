@@ -3,6 +3,8 @@
 use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, SigningKey, StoreError};
 use authlog_domain::{Event, StreamId};
 use sqlx::QueryBuilder;
+
+use crate::writer::KeyChange;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -319,6 +321,26 @@ where
     values.push_bind(key.public_key.clone());
     values.push_bind(format_timestamp(key.created_at));
     query
+}
+
+/// The statements that make `change` to the signing keys, in the backend's placeholder style.
+pub fn key_statements<'a, DB>(change: &'a KeyChange) -> Vec<QueryBuilder<'a, DB>>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    match change {
+        KeyChange::None => vec![],
+        KeyChange::Add(key) => vec![insert_key(key)],
+        KeyChange::Revoke {
+            kid,
+            at,
+            tombstone,
+            replacement,
+        } => vec![revoke_key(kid, at, tombstone), insert_key(replacement)],
+    }
 }
 
 /// The revocation of key `kid` at `at` (formatted), with binds in the backend's placeholder

@@ -4,18 +4,20 @@
 //! fsynced) before the append is acknowledged; an acknowledged write survives a crash or power
 //! loss. Readers use a small pool and, thanks to WAL, never wait for the writer.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use authlog_application::ports::{SigningKey, StoreError};
+use authlog_application::ports::StoreError;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
 
-use crate::rows::{insert_key, revoke_key, unavailable};
+use crate::rows::{key_statements, to_u64, unavailable};
 use crate::store::OpenError;
-use crate::writer::{NewRow, WriteTx, Writer};
+use crate::writer::{plan, streams, AppendRequest, Outcome, Writer};
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,83 +139,109 @@ pub async fn guards(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
     .map_err(unavailable)
 }
 
-/// SQLite's writer: `BEGIN IMMEDIATE` takes the database's write lock at once, so the version
-/// checks and inserts of a batch see no other writer, in this process or another.
-pub struct SqliteWriter(pub SqlitePool);
+/// SQLite's writer, on a connection of its own. `BEGIN IMMEDIATE` takes the database's write
+/// lock at once, so the version checks and inserts of a batch see no other writer, in this
+/// process or another. A batch costs the same few statements whatever its size: the head, the
+/// versions of all its streams, and multi-row inserts.
+pub struct SqliteWriter {
+    options: SqliteConnectOptions,
+    connection: Option<SqliteConnection>,
+}
 
-impl Writer for SqliteWriter {
-    type Tx = Transaction<'static, Sqlite>;
-
-    async fn begin(&self) -> Result<Self::Tx, StoreError> {
-        self.0
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)
+impl SqliteWriter {
+    pub fn new(pool: &SqlitePool) -> Self {
+        Self {
+            options: (*pool.connect_options()).clone(),
+            connection: None,
+        }
     }
 }
 
-impl WriteTx for Transaction<'static, Sqlite> {
-    async fn head(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut **self)
-            .await
-            .map_err(unavailable)
-    }
+/// Rows per INSERT statement: 9 bound values each, well under SQLite's limit on variables.
+const ROWS_PER_INSERT: usize = 100;
 
-    async fn stream_version(&mut self, stream: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
-        )
-        .bind(stream)
-        .fetch_one(&mut **self)
-        .await
-        .map_err(unavailable)
+impl Writer for SqliteWriter {
+    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Outcome>, StoreError> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(self.options.connect().await.map_err(unavailable)?),
+        };
+        let committed = commit(connection, batch).await;
+        if committed.is_err() {
+            // Whatever went wrong, the next batch starts on a fresh connection.
+            self.connection = None;
+        }
+        committed
     }
+}
 
-    async fn insert(&mut self, row: &NewRow<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
-             payload, metadata, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(row.position)
-        .bind(row.stream_id)
-        .bind(row.stream_version)
-        .bind(&row.event.event_type)
-        .bind(row.event.subject.as_deref())
-        .bind(&row.event.payload)
-        .bind(&row.event.metadata)
-        .bind(&row.event.recorded_at)
-        .bind(row.hash)
-        .execute(&mut **self)
+async fn commit(
+    connection: &mut SqliteConnection,
+    batch: &[AppendRequest],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut tx = connection
+        .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(unavailable)?;
-        Ok(())
+    let head = sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+    let streams = streams(batch);
+    let listed = serde_json::to_string(&streams)
+        .map_err(|e| StoreError::Unavailable(format!("stream list: {e}")))?;
+    let current: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream_id, MAX(stream_version) FROM events \
+         WHERE stream_id IN (SELECT value FROM json_each(?)) GROUP BY stream_id",
+    )
+    .bind(listed)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    let mut versions = HashMap::with_capacity(streams.len());
+    for (stream, version) in &current {
+        // Only the batch's own streams come back; look each up to borrow from the batch.
+        if let Ok(i) = streams.binary_search(&stream.as_str()) {
+            versions.insert(streams[i], to_u64(*version)?);
+        }
     }
-
-    async fn insert_key(&mut self, key: &SigningKey) -> Result<(), StoreError> {
-        insert_key::<Sqlite>(key)
+    let plan = plan(batch, head, versions)?;
+    for rows in plan.rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
+             payload, metadata, recorded_at, hash) ",
+        );
+        insert.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.position)
+                .push_bind(row.stream_id)
+                .push_bind(row.stream_version)
+                .push_bind(&row.event.event_type)
+                .push_bind(row.event.subject.as_deref())
+                .push_bind(&row.event.payload)
+                .push_bind(&row.event.metadata)
+                .push_bind(&row.event.recorded_at)
+                .push_bind(&row.hash[..]);
+        });
+        insert
             .build()
-            .execute(&mut **self)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(())
     }
-
-    async fn revoke_key(
-        &mut self,
-        kid: &str,
-        at: &str,
-        tombstone: &[u8],
-    ) -> Result<(), StoreError> {
-        revoke_key::<Sqlite>(kid, at, tombstone)
-            .build()
-            .execute(&mut **self)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    for (request, outcome) in batch.iter().zip(&plan.outcomes) {
+        if outcome.is_ok() {
+            for mut statement in key_statements::<Sqlite>(&request.keys) {
+                statement
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
     }
-
-    async fn commit(self) -> Result<(), StoreError> {
-        Transaction::commit(self).await.map_err(unavailable)
-    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(plan.outcomes)
 }

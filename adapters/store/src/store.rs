@@ -88,7 +88,7 @@ impl Store {
             let pool = sqlite::open(url).await?;
             let path = sqlite::path(&pool);
             tokio::spawn(writer::run(
-                sqlite::SqliteWriter(pool.clone()),
+                sqlite::SqliteWriter::new(&pool),
                 requests,
                 signals(),
             ));
@@ -96,7 +96,7 @@ impl Store {
         } else {
             let pool = postgres::open(url).await?;
             tokio::spawn(writer::run(
-                postgres::PostgresWriter(pool.clone()),
+                postgres::PostgresWriter::new(&pool),
                 requests,
                 signals(),
             ));

@@ -16,6 +16,7 @@
 //! The batch algorithm is here once; each backend supplies a [`WriteTx`]: how to begin the
 //! exclusive transaction and the statements a batch needs.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -70,48 +71,116 @@ pub enum KeyChange {
     },
 }
 
+impl KeyChange {
+    /// Whether the request changes the signing keys: such a request is committed in a batch
+    /// of its own (see [`run`]).
+    pub fn changes_keys(&self) -> bool {
+        !matches!(self, KeyChange::None)
+    }
+}
+
+/// What became of one request of a batch.
+pub type Outcome = Result<Appended, AppendError>;
+
+/// How a backend commits a batch.
+pub trait Writer: Send + 'static {
+    /// Commits every request of `batch` whose version checks all pass, in one transaction that
+    /// excludes every other appender (in this process or another) until it ends. A request
+    /// that fails a check gets its conflict and writes nothing; the others are unaffected. A
+    /// request that changes the signing keys comes alone, and its key change is written only if
+    /// its events are. Answers one outcome per request, in order.
+    fn commit(
+        &mut self,
+        batch: &[AppendRequest],
+    ) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send;
+}
+
 /// A row about to be inserted, hash included.
 pub struct NewRow<'a> {
     pub position: i64,
     pub stream_id: &'a str,
     pub stream_version: i64,
     pub event: &'a PreparedEvent,
-    pub hash: &'a [u8],
+    pub hash: [u8; 32],
 }
 
-/// Where a backend's writer starts its exclusive transactions.
-pub trait Writer: Send + Sync + 'static {
-    type Tx: WriteTx;
-
-    /// Begins a transaction that excludes every other appender, in this process or another,
-    /// until it ends.
-    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+/// What a batch writes, worked out in this process from the log's head and the current
+/// versions of the batch's streams (SQLite; PostgreSQL works the same out in the database).
+pub struct Plan<'a> {
+    pub rows: Vec<NewRow<'a>>,
+    pub outcomes: Vec<Outcome>,
 }
 
-/// One exclusive write transaction.
-pub trait WriteTx: Send {
-    /// The last row's position and hash.
-    fn head(&mut self) -> impl Future<Output = Result<Option<(i64, Vec<u8>)>, StoreError>> + Send;
-    /// The stream's current version (0: no stream).
-    fn stream_version(
-        &mut self,
-        stream: &str,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    fn insert(&mut self, row: &NewRow<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn insert_key(
-        &mut self,
-        key: &SigningKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Erases key `kid`'s private key, replaces its public key by `tombstone` and marks it
-    /// revoked at `at`, unless it already is.
-    fn revoke_key(
-        &mut self,
-        kid: &str,
-        at: &str,
-        tombstone: &[u8],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Commits durably; on PostgreSQL also notifies listeners.
-    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+/// The streams `batch` writes to, each once: what [`plan`] needs the versions of.
+pub fn streams(batch: &[AppendRequest]) -> Vec<&str> {
+    let mut streams: Vec<&str> = batch
+        .iter()
+        .flat_map(|r| r.writes.iter().map(|w| w.stream.as_str()))
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    streams
+}
+
+/// Checks every request of `batch` in order against `versions` (each stream of [`streams`]
+/// with its current version; 0: no stream), as the batch's earlier requests leave them, and
+/// assigns the positions, stream versions and chain hashes of the requests that pass, after
+/// `head` (the last row's position and hash).
+pub fn plan<'a>(
+    batch: &'a [AppendRequest],
+    head: Option<(i64, Vec<u8>)>,
+    mut versions: HashMap<&'a str, u64>,
+) -> Result<Plan<'a>, StoreError> {
+    let (mut position, mut previous) = match head {
+        Some((position, hash)) => (to_u64(position)?, hash),
+        None => (0, chain::GENESIS.to_vec()),
+    };
+    let mut rows = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    'requests: for request in batch {
+        for write in &request.writes {
+            let current = versions.get(write.stream.as_str()).copied().unwrap_or(0);
+            if !write.expected.holds_at(current) {
+                outcomes.push(Err(AppendError::Conflict {
+                    stream: write.stream.clone(),
+                    expected: write.expected,
+                    actual: current,
+                }));
+                continue 'requests;
+            }
+        }
+        let first = position + 1;
+        for write in &request.writes {
+            let version = versions.entry(write.stream.as_str()).or_insert(0);
+            for event in &write.events {
+                position += 1;
+                *version += 1;
+                let hash = chain::link(
+                    &previous,
+                    &RowContent {
+                        position,
+                        stream_id: write.stream.as_str(),
+                        stream_version: *version,
+                        event_type: &event.event_type,
+                        subject: event.subject.as_deref(),
+                        payload: &event.payload,
+                        metadata: &event.metadata,
+                        recorded_at: &event.recorded_at,
+                    },
+                );
+                rows.push(NewRow {
+                    position: to_i64(position)?,
+                    stream_id: write.stream.as_str(),
+                    stream_version: to_i64(*version)?,
+                    event,
+                    hash,
+                });
+                previous = hash.to_vec();
+            }
+        }
+        outcomes.push(Ok(Appended { first, position }));
+    }
+    Ok(Plan { rows, outcomes })
 }
 
 /// What the writer tells the rest of the store.
@@ -122,23 +191,38 @@ pub struct Signals {
     pub committed: Arc<Notify>,
 }
 
-/// Runs until every sender is dropped.
+/// Runs until every sender is dropped. Takes up to [`MAX_BATCH`] waiting requests into each
+/// transaction, except that a request changing the signing keys is committed alone: a key
+/// change is rare, and alone it needs no per-request undo in the backends.
 pub async fn run<W: Writer>(
-    writer: W,
+    mut writer: W,
     mut requests: mpsc::Receiver<AppendRequest>,
     signals: Signals,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = requests.recv().await {
+    let mut carried = None;
+    loop {
+        let first = match carried.take() {
+            Some(request) => request,
+            None => match requests.recv().await {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        let alone = first.keys.changes_keys();
         batch.push(first);
-        while batch.len() < MAX_BATCH {
+        while !alone && batch.len() < MAX_BATCH {
             match requests.try_recv() {
+                Ok(next) if next.keys.changes_keys() => {
+                    carried = Some(next);
+                    break;
+                }
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
         let started = std::time::Instant::now();
-        let committed = commit(&writer, &batch).await;
+        let committed = writer.commit(&batch).await;
         metrics::histogram!("authlog_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("authlog_append_batch_size").record(batch.len() as f64);
@@ -161,85 +245,6 @@ pub async fn run<W: Writer>(
             }
         }
     }
-}
-
-/// Commits every request of `batch` whose checks all pass, in one transaction. A request that
-/// fails a check gets its conflict and writes nothing; the others are unaffected.
-async fn commit<W: Writer>(
-    writer: &W,
-    batch: &[AppendRequest],
-) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
-    let mut tx = writer.begin().await?;
-    let (mut position, mut previous) = match tx.head().await? {
-        Some((position, hash)) => (to_u64(position)?, hash),
-        None => (0, chain::GENESIS.to_vec()),
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    'requests: for request in batch {
-        let mut versions = Vec::with_capacity(request.writes.len());
-        for write in &request.writes {
-            let current = to_u64(tx.stream_version(write.stream.as_str()).await?)?;
-            let holds = match write.expected {
-                ExpectedVersion::Any => true,
-                ExpectedVersion::NoStream => current == 0,
-                ExpectedVersion::Exactly(v) => current == v,
-            };
-            if !holds {
-                outcomes.push(Err(AppendError::Conflict {
-                    stream: write.stream.clone(),
-                    expected: write.expected,
-                    actual: current,
-                }));
-                continue 'requests;
-            }
-            versions.push(current);
-        }
-        let first = position + 1;
-        for (write, mut version) in request.writes.iter().zip(versions) {
-            for event in &write.events {
-                position += 1;
-                version += 1;
-                let hash = chain::link(
-                    &previous,
-                    &RowContent {
-                        position,
-                        stream_id: write.stream.as_str(),
-                        stream_version: version,
-                        event_type: &event.event_type,
-                        subject: event.subject.as_deref(),
-                        payload: &event.payload,
-                        metadata: &event.metadata,
-                        recorded_at: &event.recorded_at,
-                    },
-                );
-                tx.insert(&NewRow {
-                    position: to_i64(position)?,
-                    stream_id: write.stream.as_str(),
-                    stream_version: to_i64(version)?,
-                    event,
-                    hash: &hash,
-                })
-                .await?;
-                previous = hash.to_vec();
-            }
-        }
-        match &request.keys {
-            KeyChange::None => {}
-            KeyChange::Add(key) => tx.insert_key(key).await?,
-            KeyChange::Revoke {
-                kid,
-                at,
-                tombstone,
-                replacement,
-            } => {
-                tx.revoke_key(kid, at, tombstone).await?;
-                tx.insert_key(replacement).await?;
-            }
-        }
-        outcomes.push(Ok(Appended { first, position }));
-    }
-    tx.commit().await?;
-    Ok(outcomes)
 }
 
 /// Serialises `events` for their rows, outside the writer so that it does not hold up the batch.

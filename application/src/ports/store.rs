@@ -27,6 +27,15 @@ impl ExpectedVersion {
             Self::Exactly(version)
         }
     }
+
+    /// Whether the expectation holds for a stream now at `current` (0: no stream).
+    pub fn holds_at(self, current: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => current == 0,
+            Self::Exactly(version) => current == version,
+        }
+    }
 }
 
 /// Where a request came from, recorded with every event it causes.

@@ -110,12 +110,7 @@ impl InMemoryEventStore {
         };
         for write in &writes {
             let actual = version(&log, &write.stream);
-            let holds = match write.expected {
-                ExpectedVersion::Any => true,
-                ExpectedVersion::NoStream => actual == 0,
-                ExpectedVersion::Exactly(v) => actual == v,
-            };
-            if !holds {
+            if !write.expected.holds_at(actual) {
                 return Err(AppendError::Conflict {
                     stream: write.stream.clone(),
                     expected: write.expected,

@@ -887,3 +887,154 @@ mod models {
 }
 
 pub use models::*;
+
+/// An event whose subject is `subject` and whose payload and metadata hold text beyond ASCII,
+/// so that every field's length in bytes differs from its length in characters.
+fn worded(n: usize, subject: Option<&str>) -> NewEvent {
+    NewEvent {
+        event: Event::LoginFailed(LoginFailed {
+            username: format!("ünïcødé 名前 {n} 🙂"),
+            reason: LoginFailure::UnknownUser,
+            attempt_id: None,
+        }),
+        subject: subject.map(str::to_owned),
+        metadata: Metadata {
+            client_addr: Some("::1".into()),
+            user_agent: Some("navigateur « spécial » ✓".into()),
+            request_id: None,
+        },
+        occurred_at: T0,
+    }
+}
+
+/// Requests queued behind one that waits for the write lock, all of them started by
+/// [`queue_behind_the_lock`]; [`check_the_queue`] reads what became of them.
+pub type Queued = tokio::task::JoinHandle<Vec<Result<Appended, AppendError>>>;
+
+/// Starts, in order, requests of every shape while the caller holds the database's write lock:
+/// the first goes alone into the writer and waits for the lock; the rest queue behind it, so
+/// that the writer takes them into one batch once the lock is released. Within that batch they
+/// depend on each other: a stream one request creates, the next finds.
+pub async fn queue_behind_the_lock(store: Arc<dyn Storage>) -> Queued {
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            append(
+                store.as_ref(),
+                stream("x"),
+                ExpectedVersion::NoStream,
+                vec![event(0)],
+            )
+            .await
+        })
+    };
+    // Let the first reach the writer, which then waits for the lock with it alone.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let requests = vec![
+        // 1: creates y with two events, a subject beyond ASCII.
+        vec![StreamWrite::new(
+            stream("y"),
+            ExpectedVersion::NoStream,
+            vec![worded(1, Some("ünïcødé")), worded(2, Some("名前"))],
+        )],
+        // 2: expects y not to exist, but request 1 just made it: a conflict, nothing written.
+        vec![StreamWrite::new(
+            stream("y"),
+            ExpectedVersion::NoStream,
+            vec![worded(3, None)],
+        )],
+        // 3: y as request 1 left it, and a new stream z.
+        vec![
+            StreamWrite::new(
+                stream("y"),
+                ExpectedVersion::Exactly(2),
+                vec![worded(4, None)],
+            ),
+            StreamWrite::new(
+                stream("z"),
+                ExpectedVersion::NoStream,
+                vec![worded(5, Some(""))],
+            ),
+        ],
+        // 4: a condition on x (the first request's stream) and a new stream w.
+        vec![
+            StreamWrite::unchanged(stream("x"), ExpectedVersion::Exactly(1)),
+            StreamWrite::new(
+                stream("w"),
+                ExpectedVersion::NoStream,
+                vec![worded(6, None)],
+            ),
+        ],
+        // 5: z is at 1, not 5: a conflict, and its write to v is not made either.
+        vec![
+            StreamWrite::new(stream("v"), ExpectedVersion::Any, vec![worded(7, None)]),
+            StreamWrite::new(
+                stream("z"),
+                ExpectedVersion::Exactly(5),
+                vec![worded(8, None)],
+            ),
+        ],
+        // 6: v, which request 5 did not write.
+        vec![StreamWrite::new(
+            stream("v"),
+            ExpectedVersion::Any,
+            vec![worded(9, None)],
+        )],
+    ];
+    let rest = tokio::spawn(async move {
+        // join_all polls them in order, so they reach the writer's queue in order.
+        futures::future::join_all(requests.into_iter().map(|writes| {
+            let store = store.clone();
+            async move { store.append(writes).await }
+        }))
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::spawn(async move {
+        let mut outcomes = vec![first.await.unwrap()];
+        outcomes.extend(rest.await.unwrap());
+        outcomes
+    })
+}
+
+/// What the requests of [`queue_behind_the_lock`] must have become once the lock is released.
+pub async fn check_the_queue(store: &dyn Storage, queued: Queued) {
+    let outcomes = queued.await.unwrap();
+    let appended = |first, position| Ok(Appended { first, position });
+    assert_eq!(outcomes[0], appended(1, 1));
+    assert_eq!(outcomes[1], appended(2, 3));
+    assert!(matches!(
+        &outcomes[2],
+        Err(AppendError::Conflict { stream, expected: ExpectedVersion::NoStream, actual: 2 })
+            if stream.as_str() == "y"
+    ));
+    assert_eq!(outcomes[3], appended(4, 5));
+    assert_eq!(outcomes[4], appended(6, 6));
+    assert!(matches!(
+        &outcomes[5],
+        Err(AppendError::Conflict { stream, expected: ExpectedVersion::Exactly(5), actual: 1 })
+            if stream.as_str() == "z"
+    ));
+    assert_eq!(outcomes[6], appended(7, 7));
+
+    let log = everything(store).await;
+    let rows: Vec<(u64, &str, u64)> = log
+        .iter()
+        .map(|e| (e.position, e.stream_id.as_str(), e.stream_version))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (1, "x", 1),
+            (2, "y", 1),
+            (3, "y", 2),
+            (4, "y", 3),
+            (5, "z", 1),
+            (6, "w", 1),
+            (7, "v", 1)
+        ]
+    );
+    assert_eq!(log[1].subject.as_deref(), Some("ünïcødé"));
+    assert_eq!(log[4].subject.as_deref(), Some(""));
+    assert_eq!(log[6].subject, None);
+}

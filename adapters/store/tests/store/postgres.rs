@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authlog_application::ports::{EventLog, ExpectedVersion};
+use authlog_application::ports::{AppendError, EventLog, ExpectedVersion, StoreError};
 use authlog_domain::StreamId;
 use authlog_store::{Store, VerifyError};
 use sqlx::{Connection, Executor, PgConnection};
@@ -171,4 +171,74 @@ async fn two_instances_apply_each_event_to_the_read_models_exactly_once() {
     let now = contract::T0 + time::Duration::hours(1);
     let live = first.live_sessions(contract::user(1), now).await.unwrap();
     assert_eq!(live.len(), 1);
+}
+
+/// Takes the append lock as another instance would, on a connection of its own.
+async fn hold_the_append_lock(url: &str) -> PgConnection {
+    let mut holder = PgConnection::connect(url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(authlog_store::postgres::APPEND_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
+
+/// Requests that wait behind another instance's append lock are committed together in one
+/// call of `authlog_append`, each with its own outcome, and the chain the database computed
+/// is the one `verify` computes.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn requests_queued_behind_the_append_lock_share_a_batch_and_keep_their_own_outcomes() {
+    let (store, url) = fresh_with_url().await;
+    let holder = hold_the_append_lock(&url).await;
+    let queued = contract::queue_behind_the_lock(store.clone()).await;
+    assert!(
+        !queued.is_finished(),
+        "appended while another instance held the lock"
+    );
+    holder.close().await.unwrap();
+    contract::check_the_queue(store.as_ref(), queued).await;
+    assert_eq!(store.verify().await.unwrap().rows, 7);
+}
+
+/// An appender that holds the lock too long (a wedged instance) does not halt the others for
+/// ever: their appends give up after the lock timeout, write nothing, and work again once the
+/// lock is free.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn an_append_that_waits_too_long_for_the_lock_fails_cleanly_and_writes_nothing() {
+    let (store, url) = fresh_with_url().await;
+    let holder = hold_the_append_lock(&url).await;
+    let started = std::time::Instant::now();
+    let refused = append(
+        store.as_ref(),
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::NoStream,
+        vec![event(1)],
+    )
+    .await;
+    let waited = started.elapsed();
+    match refused {
+        Err(AppendError::Store(StoreError::Unavailable(reason))) => {
+            assert!(reason.contains("append lock"), "{reason}")
+        }
+        other => panic!("expected the lock to time out, got {other:?}"),
+    }
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(8),
+        "gave up after {waited:?}, not after the 5 s lock timeout"
+    );
+    assert!(everything(store.as_ref()).await.is_empty());
+
+    holder.close().await.unwrap();
+    let appended = append(
+        store.as_ref(),
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::NoStream,
+        vec![event(1)],
+    )
+    .await
+    .unwrap();
+    assert_eq!((appended.first, appended.position), (1, 1));
 }

@@ -275,3 +275,22 @@ async fn a_bad_url_or_an_unwritable_path_is_a_clear_error() {
         "{unwritable}"
     );
 }
+
+/// Requests that wait behind another process's write lock are committed together in one
+/// batch, each with its own outcome, and the chain over them verifies.
+#[tokio::test]
+async fn requests_queued_behind_the_write_lock_share_a_batch_and_keep_their_own_outcomes() {
+    let (store, _dir, url) = fresh_with_url().await;
+    let mut other = raw(&url).await;
+    sqlx::Executor::execute(&mut other, "BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let queued = contract::queue_behind_the_lock(store.clone()).await;
+    assert!(
+        !queued.is_finished(),
+        "appended while another process held the write lock"
+    );
+    sqlx::Executor::execute(&mut other, "COMMIT").await.unwrap();
+    contract::check_the_queue(store.as_ref(), queued).await;
+    assert_eq!(store.verify().await.unwrap().rows, 7);
+}
