@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds authlog's benchmarks in release mode and prints their tables (Markdown).
-# Usage: bench/run.sh [all|http|append|audit|scale|models|rebuild|propagation]
+# Usage: bench/run.sh [all|http|append|cluster|audit|scale|models|rebuild|propagation]
 # Needs wrk (Debian package; installed here if missing) and PostgreSQL at 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,7 +17,7 @@ const SEQUENTIAL: usize = 300;
 const WRITERS: usize = 64;
 const PER_WRITER: usize = 40;
 
-fn event(n: usize) -> NewEvent {
+pub fn event(n: usize) -> NewEvent {
     NewEvent {
         event: Event::LoginFailed(LoginFailed {
             username: format!("user{n}"),

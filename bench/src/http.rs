@@ -6,7 +6,6 @@
 //! - Baseline B: Argon2id verifications per second with the service's parameters on every core:
 //!   the login limit.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -295,48 +294,5 @@ async fn refresh_rate(
     base: &str,
     credentials: &Value,
 ) -> anyhow::Result<f64> {
-    let mut chains = Vec::new();
-    for _ in 0..32 {
-        let pair: Value = client
-            .post(format!("{base}/login"))
-            .json(credentials)
-            .send()
-            .await?
-            .json()
-            .await?;
-        chains.push(
-            pair["refresh_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
-    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(5);
-    let workers = chains.into_iter().map(|mut token| {
-        let (client, base, done) = (client.clone(), base.to_owned(), done.clone());
-        tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let Ok(response) = client
-                    .post(format!("{base}/refresh"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                else {
-                    break;
-                };
-                let Ok(pair) = response.json::<Value>().await else {
-                    break;
-                };
-                let Some(next) = pair["refresh_token"].as_str() else {
-                    break;
-                };
-                token = next.to_owned();
-                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-    });
-    futures::future::join_all(workers).await;
-    Ok(done.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    crate::cluster::refresh_rate(client, &[base.to_owned()], credentials, 32).await
 }

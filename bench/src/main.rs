@@ -5,6 +5,8 @@
 //!   Argon2id on every core (baseline B), POST /refresh, and /protected p99 during a login flood.
 //! - `append`: events/s appended one at a time (each waits for its durable commit) against the
 //!   same number appended by 64 concurrent writers (group commit), on SQLite and PostgreSQL.
+//! - `cluster`: 1, 2 and 4 instances on one PostgreSQL: durable events/s and refreshes/s
+//!   together, and what one append batch costs.
 //! - `audit`: audit queries (by username, type, time) on a log of 1,000 and of 1,000,000
 //!   events (SQLite).
 //! - `scale`: start-up time and login latency with 1,000 and with 1,000,000 events in the log.
@@ -27,6 +29,7 @@ use anyhow::Context as _;
 
 mod append;
 mod audit;
+mod cluster;
 mod http;
 mod models;
 mod postgres;
@@ -47,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     // whether or not they succeed.
     let uses_postgres = matches!(
         which.as_str(),
-        "all" | "append" | "http" | "models" | "propagation"
+        "all" | "append" | "cluster" | "http" | "models" | "propagation"
     );
     let pg = match uses_postgres {
         true => Some(postgres::TempDatabase::create().await?),
@@ -64,6 +67,9 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     let pg = || pg.context("this bench needs PostgreSQL");
     if matches!(which, "all" | "append") {
         append::run(pg()?).await?;
+    }
+    if matches!(which, "all" | "cluster") {
+        cluster::run(pg()?).await?;
     }
     if matches!(which, "all" | "http") {
         http::run(pg()?).await?;
