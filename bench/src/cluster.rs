@@ -33,21 +33,29 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         "All on this machine: the instances, PostgreSQL and the load generator share its cores."
     );
     println!();
-    println!("| instances | durable events/s, {WRITERS} writers | × one | refreshes/s, {CHAINS} chains | × one |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| instances | durable events/s, {WRITERS} writers | × one | refreshes/s, {CHAINS} chains \
+         | × one | machine busy while refreshing | CPU ms per refresh |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let mut one = None;
     for instances in [1, 2, 4] {
-        let (mut events, mut refreshes) = (vec![], vec![]);
+        let (mut events, mut refreshes, mut busy, mut cost) = (vec![], vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             events.push(appends(&pg.fresh_schema().await?, instances).await?);
-            refreshes.push(refresh_round(&pg.fresh_schema().await?, instances).await?);
+            let (rate, load) = refresh_round(&pg.fresh_schema().await?, instances).await?;
+            refreshes.push(rate);
+            busy.push(load.busy * 100.0);
+            cost.push(load.cpu_seconds / load.refreshes * 1e3);
         }
         let (events, refreshes) = (median(events), median(refreshes));
         let (e1, r1) = *one.get_or_insert((events, refreshes));
         println!(
-            "| {instances} | {events:.0} | {:.2}× | {refreshes:.0} | {:.2}× |",
+            "| {instances} | {events:.0} | {:.2}× | {refreshes:.0} | {:.2}× | {:.0} % | {:.3} |",
             events / e1,
-            refreshes / r1
+            refreshes / r1,
+            median(busy),
+            median(cost)
         );
     }
     batch_costs(pg).await
@@ -75,9 +83,34 @@ async fn appends(url: &str, instances: usize) -> anyhow::Result<f64> {
     Ok((WRITERS * PER_WRITER) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// What the whole machine did during a refresh run: every process, PostgreSQL and the load
+/// generator included, from `/proc/stat`.
+struct Load {
+    /// Busy share of all cores, 0 to 1.
+    busy: f64,
+    cpu_seconds: f64,
+    refreshes: f64,
+}
+
+/// The machine's busy and total CPU time so far, in clock ticks, from `/proc/stat`.
+fn cpu_ticks() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().unwrap_or_default();
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    anyhow::ensure!(fields.len() >= 5, "unexpected /proc/stat: {line}");
+    let total: u64 = fields.iter().sum();
+    // idle and iowait
+    let idle = fields[3] + fields[4];
+    Ok((total - idle, total))
+}
+
 /// Refreshes/s: `CHAINS` sessions, spread over `instances` servers, each refreshing its own
-/// chain at its own instance for 5 s.
-async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<f64> {
+/// chain at its own instance for 5 s; and what the machine spent on them.
+async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<(f64, Load)> {
     let args = ServeArgs {
         bind: "127.0.0.1:0".parse()?,
         // Cheap hashing: the logins only set the chains up.
@@ -101,11 +134,22 @@ async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<f64> {
         .json(&credentials)
         .send()
         .await?;
+    let (busy_before, total_before) = cpu_ticks()?;
+    let started = Instant::now();
     let rate = refresh_rate(&client, &bases, &credentials, CHAINS).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (busy_after, total_after) = cpu_ticks()?;
     for server in servers {
         server.stop().await?;
     }
-    Ok(rate)
+    // Clock ticks are 1/100 s on Linux (USER_HZ).
+    let busy_ticks = (busy_after - busy_before) as f64;
+    let load = Load {
+        busy: busy_ticks / (total_after - total_before).max(1) as f64,
+        cpu_seconds: busy_ticks / 100.0,
+        refreshes: rate * seconds,
+    };
+    Ok((rate, load))
 }
 
 /// Refreshes per second: `chains` sessions, chain `i` logged in and refreshed at

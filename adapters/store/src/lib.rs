@@ -5,8 +5,9 @@
 //!
 //! - [`store`]: [`Store`], the ports' one implementation.
 //! - [`sqlite`]: the embedded default: opening the file, its exclusive write transaction.
-//! - [`postgres`]: many instances on one database: the advisory lock that orders appends, and
-//!   LISTEN/NOTIFY to learn of other instances' commits.
+//! - [`postgres`]: many instances on one database: the advisory lock that orders appends, a
+//!   batch in one call of the `authlog_append` function, and LISTEN/NOTIFY to learn of other
+//!   instances' commits.
 //! - [`writer`]: the one task per process that appends, batching concurrent appends into one
 //!   exclusive transaction (group commit), each atomic across its streams.
 //! - [`projections`]: the read models (sessions, revocations, users), each kept from the log

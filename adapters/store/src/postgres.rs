@@ -7,7 +7,9 @@
 //! follower reading `position > n` therefore never misses a row that commits late (with
 //! sequence-assigned positions, a transaction holding position 7 could commit after one holding
 //! 8, and a reader at 8 would skip 7 for good). The cost is one appender at a time across the
-//! cluster, which group commit amortises: each lock holder writes a whole batch.
+//! cluster, which group commit amortises: each lock holder writes a whole batch, in one
+//! statement ([`PostgresWriter`]), so the lock is held for the database's work and its commit,
+//! never for a round trip to an instance.
 //!
 //! Following: each commit (of events, or of the projections) sends `NOTIFY authlog_events`;
 //! every instance LISTENs and runs its projector and follower at once, with a slow periodic

@@ -13,8 +13,11 @@
 //! are unaffected). A request may also carry a change to the signing keys, stored with its
 //! events.
 //!
-//! The batch algorithm is here once; each backend supplies a [`WriteTx`]: how to begin the
-//! exclusive transaction and the statements a batch needs.
+//! A batch costs a fixed number of statements, whatever its size. Each backend is a
+//! [`Writer`]: SQLite reads the head and the batch's stream versions in two queries, works the
+//! batch out here ([`plan`]) and inserts it in multi-row statements; PostgreSQL sends the whole
+//! batch to a function that does the same in the database, in one round trip, so that the
+//! cluster-wide append lock is never held across the network.
 
 use std::collections::HashMap;
 use std::future::Future;
