@@ -136,34 +136,28 @@ pub async fn listen(pool: PgPool, announced: Arc<Notify>, mut stopped: watch::Re
 /// one round trip, that takes the append lock, checks every version, assigns the positions,
 /// computes the hash chain, inserts and notifies. The lock is held only while the database
 /// works, never across a round trip to this process.
-pub struct PostgresWriter {
-    options: PgConnectOptions,
-    connection: Option<PgConnection>,
-}
+pub struct PostgresWriter(PgConnectOptions);
 
 impl PostgresWriter {
+    /// A writer that connects as `pool` does.
     pub fn new(pool: &PgPool) -> Self {
-        Self {
-            options: (*pool.connect_options()).clone(),
-            connection: None,
-        }
+        Self((*pool.connect_options()).clone())
     }
 }
 
 impl Writer for PostgresWriter {
-    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Outcome>, StoreError> {
-        let connection = match &mut self.connection {
-            Some(connection) => connection,
-            None => self
-                .connection
-                .insert(self.options.connect().await.map_err(unavailable)?),
-        };
-        let committed = commit(connection, batch).await;
-        if committed.is_err() {
-            // Whatever went wrong, the next batch starts on a fresh connection.
-            self.connection = None;
-        }
-        committed
+    type Connection = PgConnection;
+
+    async fn connect(&self) -> Result<PgConnection, StoreError> {
+        self.0.connect().await.map_err(unavailable)
+    }
+
+    async fn commit(
+        &self,
+        connection: &mut PgConnection,
+        batch: &[AppendRequest],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        commit(connection, batch).await
     }
 }
 

@@ -143,17 +143,12 @@ pub async fn guards(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
 /// lock at once, so the version checks and inserts of a batch see no other writer, in this
 /// process or another. A batch costs the same few statements whatever its size: the head, the
 /// versions of all its streams, and multi-row inserts.
-pub struct SqliteWriter {
-    options: SqliteConnectOptions,
-    connection: Option<SqliteConnection>,
-}
+pub struct SqliteWriter(SqliteConnectOptions);
 
 impl SqliteWriter {
+    /// A writer that connects as `pool` does.
     pub fn new(pool: &SqlitePool) -> Self {
-        Self {
-            options: (*pool.connect_options()).clone(),
-            connection: None,
-        }
+        Self((*pool.connect_options()).clone())
     }
 }
 
@@ -161,19 +156,18 @@ impl SqliteWriter {
 const ROWS_PER_INSERT: usize = 100;
 
 impl Writer for SqliteWriter {
-    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Vec<Outcome>, StoreError> {
-        let connection = match &mut self.connection {
-            Some(connection) => connection,
-            None => self
-                .connection
-                .insert(self.options.connect().await.map_err(unavailable)?),
-        };
-        let committed = commit(connection, batch).await;
-        if committed.is_err() {
-            // Whatever went wrong, the next batch starts on a fresh connection.
-            self.connection = None;
-        }
-        committed
+    type Connection = SqliteConnection;
+
+    async fn connect(&self) -> Result<SqliteConnection, StoreError> {
+        self.0.connect().await.map_err(unavailable)
+    }
+
+    async fn commit(
+        &self,
+        connection: &mut SqliteConnection,
+        batch: &[AppendRequest],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        commit(connection, batch).await
     }
 }
 

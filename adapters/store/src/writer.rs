@@ -85,15 +85,21 @@ impl KeyChange {
 /// What became of one request of a batch.
 pub type Outcome = Result<Appended, AppendError>;
 
-/// How a backend commits a batch.
-pub trait Writer: Send + 'static {
+/// How a backend commits a batch, on a connection of the writer's own (no pool checkout, and
+/// no ping, per batch; [`run`] opens it and, after any error, opens a fresh one).
+pub trait Writer: Send + Sync + 'static {
+    type Connection: Send;
+
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, StoreError>> + Send;
+
     /// Commits every request of `batch` whose version checks all pass, in one transaction that
     /// excludes every other appender (in this process or another) until it ends. A request
     /// that fails a check gets its conflict and writes nothing; the others are unaffected. A
     /// request that changes the signing keys comes alone, and its key change is written only if
     /// its events are. Answers one outcome per request, in order.
     fn commit(
-        &mut self,
+        &self,
+        connection: &mut Self::Connection,
         batch: &[AppendRequest],
     ) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send;
 }
@@ -198,12 +204,13 @@ pub struct Signals {
 /// transaction, except that a request changing the signing keys is committed alone: a key
 /// change is rare, and alone it needs no per-request undo in the backends.
 pub async fn run<W: Writer>(
-    mut writer: W,
+    writer: W,
     mut requests: mpsc::Receiver<AppendRequest>,
     signals: Signals,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut carried = None;
+    let mut connection = None;
     loop {
         let first = match carried.take() {
             Some(request) => request,
@@ -225,7 +232,7 @@ pub async fn run<W: Writer>(
             }
         }
         let started = std::time::Instant::now();
-        let committed = writer.commit(&batch).await;
+        let committed = commit_on(&writer, &mut connection, &batch).await;
         metrics::histogram!("authlog_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("authlog_append_batch_size").record(batch.len() as f64);
@@ -248,6 +255,24 @@ pub async fn run<W: Writer>(
             }
         }
     }
+}
+
+/// Commits `batch` on `connection`, opening it first if there is none. Whatever went wrong,
+/// the next batch starts on a fresh connection.
+async fn commit_on<W: Writer>(
+    writer: &W,
+    connection: &mut Option<W::Connection>,
+    batch: &[AppendRequest],
+) -> Result<Vec<Outcome>, StoreError> {
+    let open = match connection {
+        Some(open) => open,
+        None => connection.insert(writer.connect().await?),
+    };
+    let committed = writer.commit(open, batch).await;
+    if committed.is_err() {
+        *connection = None;
+    }
+    committed
 }
 
 /// Serialises `events` for their rows, outside the writer so that it does not hold up the batch.
