@@ -14,8 +14,8 @@ use crate::stats::median;
 
 const ROUNDS: usize = 3;
 const SEQUENTIAL: usize = 300;
-const WRITERS: usize = 64;
-const PER_WRITER: usize = 40;
+pub const WRITERS: usize = 64;
+pub const PER_WRITER: usize = 40;
 
 pub fn event(n: usize) -> NewEvent {
     NewEvent {
@@ -40,10 +40,12 @@ async fn sequential(store: &dyn EventStore) -> f64 {
     SEQUENTIAL as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn concurrent(store: Arc<dyn EventStore>) -> f64 {
+/// Events/s: `WRITERS` tasks, spread over `stores` (instances of one database), each appending
+/// `PER_WRITER` one-event writes to new streams and waiting for each to be durable.
+pub async fn concurrent(stores: &[Arc<dyn EventStore>]) -> f64 {
     let start = Instant::now();
     let writers = (0..WRITERS).map(|w| {
-        let store = store.clone();
+        let store = stores[w % stores.len()].clone();
         tokio::spawn(async move {
             for n in 0..PER_WRITER {
                 let stream = StreamId::from_stored(format!("con{w}-{n}"));
@@ -60,7 +62,7 @@ async fn measure(name: &str, mut open: impl AsyncFnMut() -> Arc<dyn EventStore>)
     let (mut one, mut many) = (vec![], vec![]);
     for _ in 0..ROUNDS {
         one.push(sequential(open().await.as_ref()).await);
-        many.push(concurrent(open().await).await);
+        many.push(concurrent(&[open().await]).await);
     }
     let (one, many) = (median(one), median(many));
     println!("| {name} | {one:.0} | {many:.0} | {:.1}× |", many / one);

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authlog::cli::ServeArgs;
 use authlog::server::Server;
 use authlog_application::ports::{EventStore, ExpectedVersion, StreamWrite};
 use authlog_domain::StreamId;
@@ -18,13 +17,11 @@ use authlog_store::Store;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 
-use crate::append::event;
+use crate::append::{event, WRITERS};
 use crate::postgres::TempDatabase;
 use crate::stats::median;
 
 const ROUNDS: usize = 3;
-const WRITERS: usize = 64;
-const PER_WRITER: usize = 40;
 const CHAINS: usize = 64;
 
 pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
@@ -61,26 +58,13 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     batch_costs(pg).await
 }
 
-/// Events/s: `WRITERS` tasks, spread over `instances` stores, each appending `PER_WRITER`
-/// one-event writes to new streams and waiting for each to be durable.
+/// Events/s: `WRITERS` tasks spread over `instances` stores on the database at `url`.
 async fn appends(url: &str, instances: usize) -> anyhow::Result<f64> {
-    let mut stores = Vec::new();
+    let mut stores: Vec<Arc<dyn EventStore>> = Vec::new();
     for _ in 0..instances {
         stores.push(Arc::new(Store::open(url).await?));
     }
-    let started = Instant::now();
-    let writers = (0..WRITERS).map(|w| {
-        let store = stores[w % instances].clone();
-        tokio::spawn(async move {
-            for n in 0..PER_WRITER {
-                let stream = StreamId::from_stored(format!("w{w}-{n}"));
-                let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![event(n)]);
-                store.append(vec![write]).await.unwrap();
-            }
-        })
-    });
-    futures::future::join_all(writers).await;
-    Ok((WRITERS * PER_WRITER) as f64 / started.elapsed().as_secs_f64())
+    Ok(crate::append::concurrent(&stores).await)
 }
 
 /// What the whole machine did during a refresh run: every process, PostgreSQL and the load
@@ -111,14 +95,8 @@ fn cpu_ticks() -> anyhow::Result<(u64, u64)> {
 /// Refreshes/s: `CHAINS` sessions, spread over `instances` servers, each refreshing its own
 /// chain at its own instance for 5 s; and what the machine spent on them.
 async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<(f64, Load)> {
-    let args = ServeArgs {
-        bind: "127.0.0.1:0".parse()?,
-        // Cheap hashing: the logins only set the chains up.
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        login_max_failures: 0,
-        ..ServeArgs::from_env()?
-    };
+    // The logins only set the chains up.
+    let args = crate::cheap_hashing()?;
     let mut servers = Vec::new();
     for _ in 0..instances {
         servers.push(Server::start(url, &args).await?);

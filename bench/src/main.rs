@@ -37,6 +37,18 @@ mod propagation;
 mod scale;
 mod stats;
 
+/// Serve options for a bench that logs in only to get tokens: any port, cheap hashing, no
+/// login throttle.
+fn cheap_hashing() -> anyhow::Result<authlog::cli::ServeArgs> {
+    Ok(authlog::cli::ServeArgs {
+        bind: "127.0.0.1:0".parse()?,
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        login_max_failures: 0,
+        ..authlog::cli::ServeArgs::from_env()?
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());

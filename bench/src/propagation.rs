@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use authlog::cli::ServeArgs;
 use authlog::server::Server;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -14,14 +13,8 @@ const SAMPLES: usize = 200;
 
 pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     let url = pg.fresh_schema().await?;
-    let args = ServeArgs {
-        bind: "127.0.0.1:0".parse()?,
-        // Cheap hashing: this measures propagation, not Argon2.
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        login_max_failures: 0,
-        ..ServeArgs::from_env()?
-    };
+    // This measures propagation, not Argon2.
+    let args = crate::cheap_hashing()?;
     let a = Server::start(&url, &args).await?;
     let b = Server::start(&url, &args).await?;
     let (a_url, b_url) = (

@@ -460,21 +460,31 @@ mod tests {
         assert_eq!(types.len(), 9, "{types:?}");
     }
 
+    /// Each row of a golden fixture (JSON lines of `event_type` and the stored `payload` text):
+    /// its type, the event decoded from the stored text, which must be a known one, and the text.
+    fn golden(fixture: &str) -> Vec<(String, Event, String)> {
+        fixture
+            .lines()
+            .map(|line| {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                let event_type = row["event_type"].as_str().unwrap().to_owned();
+                let stored = row["payload"].as_str().unwrap().to_owned();
+                let event = Event::decode_json(&event_type, &stored).unwrap();
+                assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
+                (event_type, event, stored)
+            })
+            .collect()
+    }
+
     #[test]
     fn every_payload_this_release_added_decodes_and_stores_again_byte_for_byte() {
         // Written by this release's binary (tests/fixtures/v1/make.py against it): the three
         // event types it added and the optional field it added to `LoginFailed`.
-        let golden = include_str!("../fixtures/events-v2.jsonl");
         let mut types = std::collections::BTreeSet::new();
-        for line in golden.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let event_type = row["event_type"].as_str().unwrap();
-            let stored = row["payload"].as_str().unwrap();
-            let event = Event::decode_json(event_type, stored).unwrap();
-            assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
-            let payload: serde_json::Value = serde_json::from_str(stored).unwrap();
+        for (event_type, event, stored) in golden(include_str!("../fixtures/events-v2.jsonl")) {
+            let payload: serde_json::Value = serde_json::from_str(&stored).unwrap();
             assert_eq!(event.payload(), payload, "{event_type}");
-            types.insert(event_type.to_owned());
+            types.insert(event_type);
         }
         assert_eq!(
             types.into_iter().collect::<Vec<_>>(),
@@ -490,16 +500,10 @@ mod tests {
     #[test]
     fn every_payload_the_third_release_added_decodes_and_stores_again_byte_for_byte() {
         // Written by this release's binary (`authlog keys revoke` on a fresh database).
-        let golden = include_str!("../fixtures/events-v3.jsonl");
         let mut types = Vec::new();
-        for line in golden.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let event_type = row["event_type"].as_str().unwrap();
-            let stored = row["payload"].as_str().unwrap();
-            let event = Event::decode_json(event_type, stored).unwrap();
-            assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
+        for (event_type, event, stored) in golden(include_str!("../fixtures/events-v3.jsonl")) {
             assert_eq!(event.payload().to_string(), stored, "{event_type}");
-            types.push(event_type.to_owned());
+            types.push(event_type);
         }
         assert_eq!(types, ["SigningKeyRevoked"]);
     }
