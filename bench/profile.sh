@@ -7,6 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
+# valgrind and wrk are Debian packages, installed here if missing (as bench/run.sh does wrk).
+for package in valgrind wrk; do
+    if ! command -v "$package" >/dev/null; then
+        echo "profile: installing $package" >&2
+        apt-get install -y -q "$package" >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null && apt-get install -y -q "$package" >/dev/null; }
+    fi
+done
 for tool in valgrind callgrind_control callgrind_annotate wrk curl python3; do
     command -v "$tool" >/dev/null || { echo "profile: $tool is required" >&2; exit 1; }
 done

@@ -200,7 +200,7 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     for _ in 0..ROUNDS {
         a.push(
             wrk(&[
-                "-t2",
+                "-t1",
                 "-c32",
                 "-d",
                 DURATION,
@@ -210,12 +210,12 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
             .rps,
         );
         reused.push(
-            wrk(&["-t2", "-c32", "-d", DURATION, "-H", &header, &protected])
+            wrk(&["-t1", "-c32", "-d", DURATION, "-H", &header, &protected])
                 .await?
                 .rps,
         );
         distinct.push(
-            wrk(&["-t2", "-c32", "-d", DURATION, "-s", &rotating, &protected])
+            wrk(&["-t1", "-c32", "-d", DURATION, "-s", &rotating, &protected])
                 .await?
                 .rps,
         );
@@ -265,11 +265,16 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         median(p99),
     );
     let (refreshes, pg_refreshes) = (median(refreshes), median(pg_refreshes));
-    println!("\n### HTTP (median of {ROUNDS} rounds; wrk -t2, {DURATION} each, same machine)\n");
+    // /protected with one wrk thread (-t1 -c32), so that the server has the other core to
+    // itself; /login with two, since the server's hashing, not wrk, is its bound.
+    println!(
+        "\n### HTTP (median of {ROUNDS} rounds, {DURATION} each, same machine; /protected wrk \
+         -t1 -c32, /login wrk -t2 -c8)\n"
+    );
     println!("| figure | authlog | baseline | ratio | goal |");
     println!("|---|---|---|---|---|");
     println!(
-        "| GET /protected, one reused token (rps) | {reused:.0} | A: {a:.0} | {:.2}× | ≥ 0.8× |",
+        "| GET /protected, one reused token (rps) | {reused:.0} | A: {a:.0} | {:.2}× | ≥ 0.85× |",
         reused / a
     );
     println!(

@@ -9,23 +9,26 @@
 //! instructions). One function keeps the future small.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use metrics::{Counter, Histogram};
+use poem::endpoint::{BoxEndpoint, DynEndpoint};
 use poem::error::ReadBodyError;
-use poem::http::{header, HeaderValue, StatusCode};
+use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 use uuid::Uuid;
 
 use crate::allow::AllowedMethods;
-use crate::errors::json_error;
-use crate::request::{RequestId, REQUEST_ID};
+use crate::errors::{internal, json_error};
+use crate::request::REQUEST_ID;
 use crate::state::AppState;
 
-/// What the frame needs to know.
-pub struct Frame {
+/// The whole service as the server calls it: the frame around the routes.
+pub struct Framed {
     pub state: Arc<AppState>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
@@ -33,6 +36,10 @@ pub struct Frame {
     pub body_timeout: Duration,
     pub allowed: AllowedMethods,
     pub metrics: RequestMetrics,
+    /// The routes behind the cookie jar and CORS, for requests that may use either.
+    pub full: BoxEndpoint<'static, Response>,
+    /// The routes alone, for the rest (see [`uses_cookies_or_cors`]).
+    pub plain: BoxEndpoint<'static, Response>,
 }
 
 /// The per-request metric handles, registered once per route and status and then reused:
@@ -70,59 +77,91 @@ impl RequestMetrics {
     }
 }
 
-/// Runs `next` inside the frame; never fails (errors become JSON answers).
-pub async fn frame<E: Endpoint>(
-    next: Arc<E>,
-    mut req: Request,
-    frame: Arc<Frame>,
-) -> poem::Result<Response> {
-    let started = Instant::now();
-    let id = request_id(&req);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(frame.state.clone());
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+impl Endpoint for Framed {
+    type Output = Response;
 
-    let answer = match read_body(&mut req, frame.body_limit, frame.body_timeout).await {
-        Ok(()) => next.call(req).await.map(IntoResponse::into_response),
-        Err(too_large) => Err(too_large),
-    };
-    let mut response = match answer {
-        Ok(response) => response,
-        Err(error) => json_error(error).await,
-    };
+    /// Never fails: errors, a panicking handler's included, become JSON answers.
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let id = request_id(&mut req);
+        req.extensions_mut().insert(self.state.clone());
+        // A clone shares the request's bytes: the URI is kept for the log line and the labels
+        // without copying the path.
+        let uri = req.uri().clone();
+        let method = req.method().clone();
+        let routes = if uses_cookies_or_cors(&req) {
+            &self.full
+        } else {
+            &self.plain
+        };
 
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let route = route_label(&response, &path);
-    frame.metrics.record(route, status, elapsed.as_secs_f64());
-    // One line per request. Only the path: headers, query strings and bodies can carry
-    // credentials, and never reach the log.
-    tracing::info!(
-        request_id = %id,
-        method = %method,
-        route,
-        path = %path,
-        status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+        let answer = match read_body(&mut req, self.body_limit, self.body_timeout).await {
+            // Called through `DynEndpoint`, so that this future holds only a pointer to the
+            // routes' boxed future, and guarded, so that a panicking handler answers 500.
+            Ok(()) => AssertUnwindSafe(DynEndpoint::call(&**routes, req))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(panicked())),
+            Err(too_large) => Err(too_large),
+        };
+        let mut response = match answer {
+            Ok(response) => response,
+            Err(error) => json_error(error).await,
+        };
 
-    let headers = response.headers_mut();
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
-        if let Some(allow) = frame.allowed.for_path(&path) {
-            headers.insert(header::ALLOW, allow.clone());
+        let elapsed = started.elapsed();
+        let status = response.status();
+        let path = uri.path();
+        let route = route_label(&response, path);
+        self.metrics.record(route, status, elapsed.as_secs_f64());
+        // One line per request. Only the path: headers, query strings and bodies can carry
+        // credentials, and never reach the log.
+        tracing::info!(
+            request_id = id.to_str().unwrap_or_default(),
+            method = %method,
+            route,
+            path,
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+
+        let headers = response.headers_mut();
+        // Room for what follows at once, instead of growing the map twice on the way.
+        headers.reserve(7);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+            if let Some(allow) = self.allowed.for_path(path) {
+                headers.insert(header::ALLOW, allow.clone());
+            }
         }
+        headers.insert(REQUEST_ID, id);
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        secure(headers, is_docs(path));
+        Ok(response)
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(REQUEST_ID, value);
-    }
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    secure(headers, is_docs(&path));
-    Ok(response)
+}
+
+/// Whether a request may need the cookie jar or CORS; the rest skip both layers (and their
+/// share of every request's future). The jar is read by cookie authentication, which needs a
+/// `Cookie` header, and written by the operations that set or clear cookies, none of which is a
+/// GET; CORS acts only where there is an `Origin`. What is left is the bulk of the traffic:
+/// bearer-token reads from API clients, and probes.
+fn uses_cookies_or_cors(req: &Request) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD)
+        || req.headers().contains_key(header::COOKIE)
+        || req.headers().contains_key(header::ORIGIN)
+}
+
+/// A handler panicked: the client gets the usual 500 (the panic itself went to stderr).
+fn panicked() -> poem::Error {
+    let body = internal("a request handler panicked");
+    poem::Error::from_response(
+        body.with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response(),
+    )
 }
 
 /// The policy of every API answer: JSON loads nothing and is framed by nobody.
@@ -166,11 +205,24 @@ fn is_docs(path: &str) -> bool {
     path == "/docs" || path.starts_with("/docs/")
 }
 
-/// The client's `X-Request-Id` if it is a sane one, else a new UUIDv7.
-fn request_id(req: &Request) -> String {
-    req.header(REQUEST_ID)
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
+/// The client's `X-Request-Id` if it is a sane one, else a new UUIDv7. It is left on the
+/// request's headers too (replacing an insane one), where [`crate::request::Origin`] reads it
+/// for the events the request causes.
+fn request_id(req: &mut Request) -> HeaderValue {
+    let headers = req.headers_mut();
+    if let Some(id) = headers.get(REQUEST_ID).filter(|id| is_sane(id.as_bytes())) {
+        return id.clone();
+    }
+    let mut text = Uuid::encode_buffer();
+    let text = Uuid::now_v7().hyphenated().encode_lower(&mut text);
+    // A UUID is hex digits and dashes, always a valid value: the fallback is never taken.
+    let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"));
+    headers.insert(REQUEST_ID, id.clone());
+    id
+}
+
+fn is_sane(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
 }
 
 /// A bounded label for the request's route: the operation id where an operation answered,

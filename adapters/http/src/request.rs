@@ -9,14 +9,11 @@ use poem::{FromRequest, Request, RequestBody};
 
 use crate::state::AppState;
 
-/// The header that carries the request id, in and out.
+/// The header that carries the request id, in and out ([`crate::frame`] sets it on the request
+/// when the client sent none).
 pub const REQUEST_ID: &str = "x-request-id";
 /// Longest user agent recorded; the rest is cut (a header can be kilobytes of junk).
 const MAX_USER_AGENT: usize = 256;
-
-/// This request's id, set by [`crate::frame`].
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// Where the request came from, for the events it causes.
 pub struct Origin(pub Metadata);
@@ -34,7 +31,7 @@ impl<'a> FromRequest<'a> for Origin {
         Ok(Self(Metadata {
             client_addr: peer.map(|peer| client_address(peer, forwarded, trusted).to_string()),
             user_agent,
-            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+            request_id: req.header(REQUEST_ID).map(str::to_owned),
         }))
     }
 }

@@ -200,6 +200,11 @@ fn authenticate(req: &Request, kind: TokenKind) -> Result<Authenticated, AuthFai
         TokenKind::Access => state.cookies.access_name(),
         TokenKind::Refresh => state.cookies.refresh_name(),
     };
+    // Without a `Cookie` header there is nothing to look up, and no cookie jar either: the
+    // frame skips that layer for such reads.
+    if !req.headers().contains_key(header::COOKIE) {
+        return Err(AuthFailure::Missing);
+    }
     let Some(cookie) = req.cookie().get(cookie_name) else {
         return Err(AuthFailure::Missing);
     };

@@ -37,7 +37,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Addr, Endpoint, EndpointExt, IntoEndpoint, Response};
+use poem::{Addr, Endpoint, IntoEndpoint, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -70,10 +70,10 @@ pub async fn serve<E>(
 ) -> io::Result<()>
 where
     E: IntoEndpoint,
-    E::Endpoint: 'static,
+    E::Endpoint: Endpoint<Output = Response> + 'static,
 {
     let local = LocalAddr(Addr::SocketAddr(listener.local_addr()?));
-    let endpoint: Arc<dyn Served> = Arc::new(endpoint.into_endpoint().map_to_response());
+    let endpoint: Arc<dyn Served> = Arc::new(endpoint.into_endpoint());
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut backoff = Backoff::default();
     loop {
