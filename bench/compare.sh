@@ -16,7 +16,7 @@ bench=${3:-http}
 [ -x "$old" ] || { echo "compare: $old is not an executable" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "compare: wrk is required (bench/run.sh installs it)" >&2; exit 1; }
 cargo build --release --locked -q -p authlog-bench
-new=target/release/authlog-bench
+new=${CARGO_TARGET_DIR:-target}/release/authlog-bench
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

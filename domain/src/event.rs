@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn every_payload_this_release_added_decodes_and_stores_again_byte_for_byte() {
-        // Written by this release's binary (tests/fixtures/v1/make.py against it): the three
+        // Written by this release's binary (tests/fixtures/make.py against it): the three
         // event types it added and the optional field it added to `LoginFailed`.
         let mut types = std::collections::BTreeSet::new();
         for (event_type, event, stored) in golden(include_str!("../fixtures/events-v2.jsonl")) {

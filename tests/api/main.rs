@@ -29,3 +29,4 @@ mod register;
 mod restart;
 mod sessions;
 mod throttling;
+mod upgrade;

@@ -1,0 +1,200 @@
+//! Databases written by older releases open under this one. For each release in
+//! `tests/fixtures/` (see its README): the migrations apply, every user logs in with their
+//! password, roles and revocations hold, audit lists the old events, and `authlog verify` passes
+//! over the old part of the chain and the new part written on top of it. On SQLite the test opens
+//! a copy of the file the release wrote; on PostgreSQL it replays the release's dump into a
+//! schema of its own.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::helpers::{backend, postgres_schema_url, spawn_on, test_args, Backend, TestApp};
+
+/// The releases whose databases this one must open, oldest first: `v1` is the first stage's
+/// last release (commit cc35d0f), `v3` the release before events carried a schema version.
+const RELEASES: [&str; 2] = ["v1", "v3"];
+
+fn fixture(release: &str, file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(release)
+        .join(file)
+}
+
+/// A database as `release` left it, on the suite's backend.
+async fn database_of(release: &str) -> (String, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend() {
+        Backend::Sqlite => {
+            let copy = dir.path().join("authlog.db");
+            std::fs::copy(fixture(release, "authlog.db"), &copy).unwrap();
+            format!("sqlite://{}", copy.display())
+        }
+        Backend::Postgres => {
+            let url = postgres_schema_url().await;
+            replay_dump(&url, release).await;
+            url
+        }
+    };
+    (url, dir)
+}
+
+/// Replays `release`'s pg_dump of its `public` schema into the schema `url` points at.
+async fn replay_dump(url: &str, release: &str) {
+    use sqlx::{Connection, Executor};
+    let dump = std::fs::read_to_string(fixture(release, "authlog.postgres.sql")).unwrap();
+    let schema = url.rsplit("search_path]=").next().unwrap();
+    // The dump creates and names its schema and empties the search path: here the schema is
+    // the test's, already made and on the path. Its `\restrict` lines are for psql alone.
+    let script: String = dump
+        .lines()
+        .filter(|line| {
+            !line.starts_with('\\')
+                && *line != "CREATE SCHEMA public;"
+                && !line.contains("set_config('search_path'")
+        })
+        .map(|line| line.replace("public.", &format!("{schema}.")) + "\n")
+        .collect();
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    conn.execute(script.as_str()).await.unwrap();
+}
+
+async fn log_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.post_json(
+        "/login",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+async fn access_token(app: &TestApp, username: &str, password: &str) -> String {
+    let response = log_in(app, username, password).await;
+    assert_eq!(response.status(), StatusCode::OK, "{username} logs in");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn live_sessions(app: &TestApp, token: &str) -> usize {
+    let body: Value = app.get("/sessions", token).await.json().await.unwrap();
+    body["sessions"].as_array().unwrap().len()
+}
+
+fn intact_count(stdout: &str) -> u64 {
+    stdout
+        .strip_prefix("intact: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("verify did not report an intact log: {stdout}"))
+}
+
+async fn verified(app: &TestApp) -> u64 {
+    let output = app.cli(&["verify"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    intact_count(&stdout)
+}
+
+/// What make.py did, as the new release must see it (the fixture README tells the story).
+async fn check(release: &str) {
+    let (url, dir) = database_of(release).await;
+    let app = spawn_on(url, test_args(), dir).await;
+    let old_events = verified(&app).await;
+
+    // Every user logs in with the password they last set; Bob's old one no longer works.
+    let alice = access_token(&app, "alice", "password-of-alice").await;
+    let bob = access_token(&app, "Bob", "new-password-of-bob").await;
+    let carol = access_token(&app, "carol", "password-of-carol").await;
+    assert_eq!(
+        log_in(&app, "Bob", "password-of-bob").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "{release}: Bob's password before his change"
+    );
+
+    // Roles: alice is an admin; Bob was made auditor and admin, then lost admin; carol has none.
+    assert_eq!(app.get("/admin", &alice).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/admin", &bob).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/admin", &carol).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let me: Value = app.get("/me", &bob).await.json().await.unwrap();
+    assert_eq!(me["roles"], json!(["auditor"]), "{release}: Bob's roles");
+
+    // Sessions fold as the old release left them: alice's first and last logins are live (the
+    // second was logged out), all of carol's were revoked; each now also has this test's login.
+    assert_eq!(live_sessions(&app, &alice).await, 3, "{release}: alice");
+    assert_eq!(live_sessions(&app, &carol).await, 1, "{release}: carol");
+
+    // Audit lists the old events, over HTTP and from the CLI.
+    let audit: Value = app
+        .get("/audit/events?username=alice&limit=1000", &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: BTreeSet<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "Registered",
+        "RoleGranted",
+        "LoggedIn",
+        "Refreshed",
+        "Revoked",
+        "LoginFailed",
+    ] {
+        assert!(
+            types.contains(expected),
+            "{release}: no {expected} in {types:?}"
+        );
+    }
+    let cli = app
+        .cli(&["audit", "--username", "carol", "--format", "jsonl"])
+        .await;
+    assert!(cli.status.success());
+    let reasons: BTreeSet<String> = String::from_utf8_lossy(&cli.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        // v1 wrote a `Revoked` per session; later releases one `SessionsRevoked` for a user's
+        // every session (logout_all, admin), the reason alike.
+        .filter(|event| event["type"] == "Revoked" || event["type"] == "SessionsRevoked")
+        .map(|event| {
+            event["data"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        ["admin", "logout_all", "session_revoked"]
+            .map(str::to_owned)
+            .into(),
+        "{release}: carol's revocations"
+    );
+
+    // The chain goes on across the release boundary: the three logins above were appended.
+    let now = verified(&app).await;
+    assert!(now > old_events, "{release}: {old_events} then {now}");
+}
+
+#[tokio::test]
+async fn databases_written_by_older_releases_open_and_keep_their_users_roles_and_chain() {
+    for release in RELEASES {
+        check(release).await;
+    }
+}
