@@ -424,3 +424,71 @@ async fn the_sqlite_files_are_private_to_their_owner_even_when_they_were_not() {
     }
     drop(server);
 }
+
+/// What the process wrote to stderr (its log), once it has exited.
+async fn log_of(mut server: ServerProcess) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut log = String::new();
+    let mut stderr = server.child.stderr.take().unwrap();
+    stderr.read_to_string(&mut log).await.unwrap();
+    log
+}
+
+/// A database password given in the URL never reaches the log: not at start-up, not in the
+/// debug output of the libraries, not in the line that reports an unreachable database, and
+/// not from the CLI. (The test server trusts every local connection, so a URL with a made-up
+/// password still connects.)
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn a_database_password_in_the_url_never_reaches_the_log() {
+    const SECRET: &str = "hunter2-do-not-log";
+    let url = crate::helpers::postgres_schema_url().await;
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let with_password = format!("{scheme}://{user}:{SECRET}@{rest}");
+
+    let mut debug = Command::new(env!("CARGO_BIN_EXE_authlog"));
+    debug.env("AUTHLOG_LOG", "debug");
+    let mut server = ServerProcess::spawn(debug, &with_password, &["--log-format", "json"]).await;
+    let health = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    server.signal("-TERM");
+    let status = server.child.wait().await.unwrap();
+    assert!(status.success(), "{status:?}");
+    let served = log_of(server).await;
+    // The start-up line names the database, password redacted.
+    assert!(
+        served.contains("authlog listening") && served.contains(rest),
+        "{served}"
+    );
+    assert!(
+        !served.contains(SECRET),
+        "the password reached the log: {served}"
+    );
+
+    // Nothing listens on port 1: connecting fails, and the failure is reported without it.
+    let unreachable = format!("{scheme}://{user}:{SECRET}@127.0.0.1:1/authlog");
+    for args in [&["serve", "--bind", "127.0.0.1:0"][..], &["verify"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_authlog"))
+            .args(args)
+            .env("AUTHLOG_DATABASE_URL", &unreachable)
+            .env("AUTHLOG_LOG", "debug")
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} with no database");
+        let written = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            written.contains("127.0.0.1:1"),
+            "{args:?} names the database: {written}"
+        );
+        assert!(
+            !written.contains(SECRET),
+            "{args:?}: the password reached the log: {written}"
+        );
+    }
+}

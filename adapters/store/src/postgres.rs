@@ -49,14 +49,29 @@ pub const GUARDS: &[&str] = &[
     "events_refuse_truncate",
 ];
 
-/// `url` without its password, for messages.
+/// `url` without its credentials, for messages: no user and password before the host, and no
+/// `password` parameter in the query (libpq and sqlx accept one there too).
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+            format!("{}{}", &base[..scheme + 3], &base[at + 1..])
         }
-        _ => url.to_owned(),
-    }
+        _ => base.to_owned(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=redacted",
+            _ => pair,
+        })
+        .collect();
+    format!("{base}?{}", kept.join("&"))
 }
 
 /// Connects to the database at `url` (`postgres://...`) and applies the migrations. The
@@ -349,5 +364,13 @@ mod tests {
             "postgres://db:5432/authlog"
         );
         assert_eq!(redacted("postgres://db/authlog"), "postgres://db/authlog");
+        assert_eq!(
+            redacted("postgres://app@db/authlog?sslmode=require&password=s3cret"),
+            "postgres://db/authlog?sslmode=require&password=redacted"
+        );
+        assert_eq!(
+            redacted("postgres://db/authlog?options[search_path]=a@b"),
+            "postgres://db/authlog?options[search_path]=a@b"
+        );
     }
 }
