@@ -205,13 +205,18 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str) -> Tokens {
+        self.login_with(username, PASSWORD).await
+    }
+
+    /// Logs in with a password other than the suite's (users of an older release's database).
+    pub async fn login_with(&self, username: &str, password: &str) -> Tokens {
         let response = self
             .post_json(
                 "/login",
-                json!({"username": username, "password": PASSWORD}),
+                json!({"username": username, "password": password}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.status(), StatusCode::OK, "{username} logs in");
         let body: Value = response.json().await.unwrap();
         Tokens {
             access: body["access_token"].as_str().unwrap().to_owned(),

@@ -92,6 +92,15 @@ impl ServerProcess {
         Duration::from_millis(ticks * 10)
     }
 
+    /// What the process wrote to stderr (its log), once it has exited.
+    async fn log(mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut log = String::new();
+        let mut stderr = self.child.stderr.take().unwrap();
+        stderr.read_to_string(&mut log).await.unwrap();
+        log
+    }
+
     fn signal(&self, signal: &str) {
         let pid = self.child.id().unwrap().to_string();
         let status = std::process::Command::new("kill")
@@ -262,16 +271,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero_and_logs_one_json_li
         .unwrap();
     assert!(status.success(), "{status:?}");
 
-    let mut stderr = String::new();
-    use tokio::io::AsyncReadExt;
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .await
-        .unwrap();
+    let stderr = server.log().await;
     let requests: Vec<Value> = stderr
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -425,15 +425,6 @@ async fn the_sqlite_files_are_private_to_their_owner_even_when_they_were_not() {
     drop(server);
 }
 
-/// What the process wrote to stderr (its log), once it has exited.
-async fn log_of(mut server: ServerProcess) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut log = String::new();
-    let mut stderr = server.child.stderr.take().unwrap();
-    stderr.read_to_string(&mut log).await.unwrap();
-    log
-}
-
 /// A database password given in the URL never reaches the log: not at start-up, not in the
 /// debug output of the libraries, not in the line that reports an unreachable database, and
 /// not from the CLI. (The test server trusts every local connection, so a URL with a made-up
@@ -455,7 +446,7 @@ async fn a_database_password_in_the_url_never_reaches_the_log() {
     server.signal("-TERM");
     let status = server.child.wait().await.unwrap();
     assert!(status.success(), "{status:?}");
-    let served = log_of(server).await;
+    let served = server.log().await;
     // The start-up line names the database, password redacted.
     assert!(
         served.contains("authlog listening") && served.contains(rest),

@@ -63,21 +63,6 @@ async fn replay_dump(url: &str, release: &str) {
     conn.execute(script.as_str()).await.unwrap();
 }
 
-async fn log_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    app.post_json(
-        "/login",
-        json!({"username": username, "password": password}),
-    )
-    .await
-}
-
-async fn access_token(app: &TestApp, username: &str, password: &str) -> String {
-    let response = log_in(app, username, password).await;
-    assert_eq!(response.status(), StatusCode::OK, "{username} logs in");
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn live_sessions(app: &TestApp, token: &str) -> usize {
     let body: Value = app.get("/sessions", token).await.json().await.unwrap();
     body["sessions"].as_array().unwrap().len()
@@ -109,11 +94,16 @@ async fn check(release: &str) {
     let old_events = verified(&app).await;
 
     // Every user logs in with the password they last set; Bob's old one no longer works.
-    let alice = access_token(&app, "alice", "password-of-alice").await;
-    let bob = access_token(&app, "Bob", "new-password-of-bob").await;
-    let carol = access_token(&app, "carol", "password-of-carol").await;
+    let alice = app.login_with("alice", "password-of-alice").await.access;
+    let bob = app.login_with("Bob", "new-password-of-bob").await.access;
+    let carol = app.login_with("carol", "password-of-carol").await.access;
     assert_eq!(
-        log_in(&app, "Bob", "password-of-bob").await.status(),
+        app.post_json(
+            "/login",
+            json!({"username": "Bob", "password": "password-of-bob"}),
+        )
+        .await
+        .status(),
         StatusCode::UNAUTHORIZED,
         "{release}: Bob's password before his change"
     );
