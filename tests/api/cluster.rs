@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_unauthorized, postgres_schema_url, spawn_on, test_args, TestApp, PASSWORD,
+    assert_unauthorized, drop_postgres_database, postgres_database_url, postgres_schema_url,
+    spawn_on, test_args, TestApp, PASSWORD,
 };
 
 /// Instances A and B on one fresh database.
@@ -221,7 +222,7 @@ async fn a_key_revoked_from_the_cli_stops_verifying_on_a_and_b_within_a_second()
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn a_registration_stuck_behind_a_wedged_appender_answers_503_and_writes_nothing() {
     use sqlx::Connection as _;
-    let url = postgres_schema_url().await;
+    let (url, database) = postgres_database_url("wedged").await;
     let app = spawn_on(url.clone(), test_args(), tempfile::tempdir().unwrap()).await;
     let mut wedged = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query("SELECT pg_advisory_lock($1)")
@@ -251,4 +252,6 @@ async fn a_registration_stuck_behind_a_wedged_appender_answers_503_and_writes_no
     wedged.close().await.unwrap();
     assert_eq!(app.register("alice").await, StatusCode::CREATED);
     assert_eq!(app.events_of_type("Registered").await.len(), 1);
+    drop(app);
+    drop_postgres_database(&database).await;
 }

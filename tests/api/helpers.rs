@@ -133,6 +133,36 @@ pub async fn postgres_schema_url() -> String {
     format!("{base}{separator}options[search_path]={schema}")
 }
 
+/// A database of its own beside the run's, for a test that takes the database-wide append
+/// lock: advisory locks are per database, so holding it in a schema of the run's database
+/// would stall every other test's appends. [`drop_postgres_database`] removes it; a run that
+/// failed before that leaves it to the next run with the same name, which starts afresh.
+pub async fn postgres_database_url(suffix: &str) -> (String, String) {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("AUTHLOG_TEST_POSTGRES_URL")
+        .expect("AUTHLOG_TEST_POSTGRES_URL is not set: run ./test.sh");
+    let (server, run) = base.rsplit_once('/').unwrap();
+    let name = format!("{run}_{suffix}");
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    (format!("{server}/{name}"), name)
+}
+
+/// Drops a database made by [`postgres_database_url`].
+pub async fn drop_postgres_database(name: &str) {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("AUTHLOG_TEST_POSTGRES_URL").unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
 /// An access and a refresh token.
 pub struct Tokens {
     pub access: String,

@@ -190,7 +190,7 @@ async fn hold_the_append_lock(url: &str) -> PgConnection {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn requests_queued_behind_the_append_lock_share_a_batch_and_keep_their_own_outcomes() {
-    let (store, url) = fresh_with_url().await;
+    let (store, url, database) = fresh_database("queued").await;
     let holder = hold_the_append_lock(&url).await;
     let queued = contract::queue_behind_the_lock(store.clone()).await;
     assert!(
@@ -200,6 +200,32 @@ async fn requests_queued_behind_the_append_lock_share_a_batch_and_keep_their_own
     holder.close().await.unwrap();
     contract::check_the_queue(store.as_ref(), queued).await;
     assert_eq!(store.verify().await.unwrap().rows, 7);
+    drop(store);
+    drop_database(&database).await;
+}
+
+/// A fresh store in a database of its own beside the run's, its URL and the database's name,
+/// for the tests that hold the append lock: advisory locks are per database, so holding it in a
+/// schema of the run's database would stall every other test's appends. A run that failed
+/// before [`drop_database`] leaves it to the next run with the same name, which starts afresh.
+async fn fresh_database(suffix: &str) -> (Arc<Store>, String, String) {
+    let base = base_url();
+    let (server, run) = base.rsplit_once('/').unwrap();
+    let name = format!("{run}_{suffix}");
+    drop_database(&name).await;
+    let mut conn = PgConnection::connect(&base).await.unwrap();
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{server}/{name}");
+    (Arc::new(Store::open(&url).await.unwrap()), url, name)
+}
+
+async fn drop_database(name: &str) {
+    let mut conn = PgConnection::connect(&base_url()).await.unwrap();
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
 }
 
 /// An appender that holds the lock too long (a wedged instance) does not halt the others for
@@ -208,7 +234,7 @@ async fn requests_queued_behind_the_append_lock_share_a_batch_and_keep_their_own
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn an_append_that_waits_too_long_for_the_lock_fails_cleanly_and_writes_nothing() {
-    let (store, url) = fresh_with_url().await;
+    let (store, url, database) = fresh_database("wedged").await;
     let holder = hold_the_append_lock(&url).await;
     let started = std::time::Instant::now();
     let refused = append(
@@ -241,4 +267,6 @@ async fn an_append_that_waits_too_long_for_the_lock_fails_cleanly_and_writes_not
     .await
     .unwrap();
     assert_eq!((appended.first, appended.position), (1, 1));
+    drop(store);
+    drop_database(&database).await;
 }
