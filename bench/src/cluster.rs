@@ -99,7 +99,7 @@ async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<(f64, Load
     let args = crate::cheap_hashing()?;
     let mut servers = Vec::new();
     for _ in 0..instances {
-        servers.push(Server::start(url, &args).await?);
+        servers.push(Server::start(&crate::postgres::database(url), &args).await?);
     }
     let bases: Vec<String> = servers
         .iter()

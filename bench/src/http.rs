@@ -150,7 +150,7 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         login_max_failures: 0,
         ..ServeArgs::from_env()?
     };
-    let server = Server::start(&url, &args).await?;
+    let server = Server::start(&crate::postgres::database(&url), &args).await?;
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
     let credentials = json!({"username": "bench", "password": "bench password"});
@@ -160,7 +160,8 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         .send()
         .await?;
     // The same service on PostgreSQL, for the refresh figure.
-    let on_postgres = Server::start(&pg.fresh_schema().await?, &args).await?;
+    let on_postgres =
+        Server::start(&crate::postgres::database(pg.fresh_schema().await?), &args).await?;
     let pg_base = format!("http://{}", on_postgres.addr());
     client
         .post(format!("{pg_base}/register"))

@@ -133,7 +133,7 @@ fn past_sessions(user: UserId, past: usize) -> Vec<NewEvent> {
 async fn sessions_with_history(past: usize) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let server = Server::start(&url, &args()?).await?;
+    let server = Server::start(&crate::postgres::database(&url), &args()?).await?;
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
     register(&base, &client).await?;
@@ -149,7 +149,7 @@ async fn sessions_with_history(past: usize) -> anyhow::Result<(f64, f64)> {
     server.stop().await?;
     append_all(&Store::open(&url).await?, past_sessions(user, past), "past").await;
 
-    let server = Server::start(&url, &args()?).await?;
+    let server = Server::start(&crate::postgres::database(&url), &args()?).await?;
     let base = format!("http://{}", server.addr());
     let token = login(&base, &client).await?;
     let mut list = Vec::with_capacity(REQUESTS);
@@ -210,11 +210,14 @@ async fn start_up_with(revoked: usize) -> anyhow::Result<f64> {
     }
     let client = reqwest::Client::new();
     // The first start builds the projections from the log; the timed starts come after.
-    Server::start(&url, &args()?).await?.stop().await?;
+    Server::start(&crate::postgres::database(&url), &args()?)
+        .await?
+        .stop()
+        .await?;
     let mut starts = Vec::with_capacity(STARTS);
     for _ in 0..STARTS {
         let began = Instant::now();
-        let server = Server::start(&url, &args()?).await?;
+        let server = Server::start(&crate::postgres::database(&url), &args()?).await?;
         client
             .get(format!("http://{}/readyz", server.addr()))
             .send()
@@ -233,7 +236,7 @@ async fn parallel_guesses(url: &str) -> anyhow::Result<(usize, usize)> {
         login_max_failures: 5,
         ..args()?
     };
-    let server = Server::start(url, &args).await?;
+    let server = Server::start(&crate::postgres::database(url), &args).await?;
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
     register(&base, &client).await?;

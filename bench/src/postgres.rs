@@ -1,6 +1,20 @@
 //! A PostgreSQL database of the run's own, dropped at the end.
 
+use authlog::database::Database;
 use sqlx::{Connection, Executor, PgConnection};
+
+/// The database `url` names, with a master key: on SQLite the default (`authlog.key` beside the
+/// database file); on PostgreSQL one file in the system's temporary directory, shared by every
+/// instance and every bench database (each is fresh, and takes the key it is first given).
+pub fn database(url: impl AsRef<str>) -> Database {
+    let url = url.as_ref();
+    let database = Database::new(url);
+    if url.starts_with("sqlite:") {
+        database
+    } else {
+        database.with_master_key_file(std::env::temp_dir().join("authlog-bench-master.key"))
+    }
+}
 
 pub struct TempDatabase {
     admin: String,

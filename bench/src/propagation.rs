@@ -15,8 +15,8 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     let url = pg.fresh_schema().await?;
     // This measures propagation, not Argon2.
     let args = crate::cheap_hashing()?;
-    let a = Server::start(&url, &args).await?;
-    let b = Server::start(&url, &args).await?;
+    let a = Server::start(&crate::postgres::database(&url), &args).await?;
+    let b = Server::start(&crate::postgres::database(&url), &args).await?;
     let (a_url, b_url) = (
         format!("http://{}", a.addr()),
         format!("http://{}", b.addr()),

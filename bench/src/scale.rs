@@ -45,7 +45,7 @@ pub async fn run() -> anyhow::Result<()> {
         let mut logins = Vec::with_capacity(LOGINS);
         for round in 0..STARTS {
             let began = Instant::now();
-            let server = Server::start(&url, &args).await?;
+            let server = Server::start(&crate::postgres::database(&url), &args).await?;
             let base = format!("http://{}", server.addr());
             client
                 .get(format!("{base}/readyz"))

@@ -14,6 +14,7 @@ use authlog_domain::{RevocationReason, Role, Username};
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::AuditArgs;
+use crate::database::Database;
 use crate::server;
 use crate::services::Services;
 
@@ -33,8 +34,29 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The file holding the master key, which seals the secrets the database holds (signing
+    /// keys). Default with SQLite: `authlog.key` beside the database, made (mode 0600) on the
+    /// first start. PostgreSQL needs it named, the same file on every instance.
+    #[arg(
+        long,
+        env = "AUTHLOG_MASTER_KEY_FILE",
+        value_name = "PATH",
+        global = true
+    )]
+    pub master_key_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The database and master key the flags name.
+    pub fn database(&self) -> Database {
+        Database {
+            url: self.database_url.clone(),
+            master_key_file: self.master_key_file.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +313,7 @@ impl ServeArgs {
 /// # Errors
 /// Whatever stopped the command, with its causes.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let database = cli.database();
     match cli.command {
         Command::Openapi => {
             println!("{}", authlog_http::openapi_json());
@@ -298,29 +321,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             init_logging(args.log_format);
-            server::serve(&cli.database_url, &args).await
+            server::serve(&database, &args).await
         }
-        Command::User { command } => user(&open(&cli.database_url).await?, command).await,
-        Command::Projections { command } => {
-            projections(&open(&cli.database_url).await?, command).await
-        }
+        Command::User { command } => user(&open(&database).await?, command).await,
+        Command::Projections { command } => projections(&open(&database).await?, command).await,
         Command::Sessions {
             command: SessionsCommand::RevokeAll { username },
-        } => revoke_all(&open(&cli.database_url).await?, &username).await,
+        } => revoke_all(&open(&database).await?, &username).await,
         Command::Keys {
             command: KeysCommand::Rotate,
-        } => rotate_key(&open(&cli.database_url).await?).await,
+        } => rotate_key(&open(&database).await?).await,
         Command::Keys {
             command: KeysCommand::Revoke { kid },
-        } => revoke_key(&open(&cli.database_url).await?, &kid).await,
-        Command::Verify => verify(&open(&cli.database_url).await?).await,
-        Command::Audit(args) => crate::audit::run(&open(&cli.database_url).await?, args).await,
+        } => revoke_key(&open(&database).await?, &kid).await,
+        Command::Verify => verify(&open(&database).await?).await,
+        Command::Audit(args) => crate::audit::run(&open(&database).await?, args).await,
     }
 }
 
 /// What a command that acts on the database runs on, with the system clock.
-async fn open(database_url: &str) -> anyhow::Result<Services> {
-    Services::open(database_url, Arc::new(SystemClock)).await
+async fn open(database: &Database) -> anyhow::Result<Services> {
+    Services::open(database, Arc::new(SystemClock)).await
 }
 
 async fn verify(services: &Services) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
+use crate::database::Database;
 use crate::services::Services;
 
 /// How long in-flight requests may take to finish once shutdown begins.
@@ -28,14 +29,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// [`Server::start_with`] on the database `database_url` names, with the system clock.
+    /// [`Server::start_with`] on `database`, with the system clock.
     ///
     /// # Errors
     /// As [`Services::open`] and [`Server::start_with`].
-    pub async fn start(database_url: &str, args: &ServeArgs) -> anyhow::Result<Self> {
+    pub async fn start(database: &Database, args: &ServeArgs) -> anyhow::Result<Self> {
         // Settings are checked before the database is touched (or a SQLite file made).
         check(args)?;
-        let services = Services::open(database_url, Arc::new(SystemClock)).await?;
+        let services = Services::open(database, Arc::new(SystemClock)).await?;
         Self::run(services, args).await
     }
 
@@ -228,9 +229,9 @@ async fn follow_log(
 ///
 /// # Errors
 /// When the server cannot start or fails.
-pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
-    let server = Server::start(database_url, args).await?;
-    tracing::info!(addr = %server.addr(), database = %redacted(database_url), "authlog listening");
+pub async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+    let server = Server::start(database, args).await?;
+    tracing::info!(addr = %server.addr(), database = %redacted(&database.url), "authlog listening");
     println!("authlog listening on http://{}", server.addr());
     shutdown_signal().await;
     tracing::info!("shutting down");

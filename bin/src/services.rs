@@ -29,14 +29,15 @@ use authlog_application::sessions::Sessions;
 use authlog_application::signing_keys::SigningKeys;
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
-    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, UuidV7Ids,
-    VerifiedTokenCache,
+    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SealedKeyStore,
+    UuidV7Ids, VerifiedTokenCache,
 };
 use authlog_http::state::RenderMetrics;
 use authlog_http::{AppState, CookieSettings};
 use authlog_store::Store;
 
 use crate::cli::ServeArgs;
+use crate::database::{Database, Opened};
 
 /// Verified tokens remembered at most (about 1 KiB each).
 const TOKEN_CACHE: usize = 10_000;
@@ -46,6 +47,8 @@ const TOKEN_CACHE: usize = 10_000;
 pub struct Services {
     /// The log, the keys and the read models: every storage port.
     pub store: Arc<Store>,
+    /// The signing keys, sealed under the master key in the store.
+    pub keys: Arc<SealedKeyStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// This process's view of revoked sessions. A CLI process serves no tokens, so its view is
@@ -61,13 +64,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// Opens the database `database_url` names (applying migrations) and builds the use cases
+    /// Opens `database` (applying migrations, reading its master key) and builds the use cases
     /// every command needs, on `clock`.
     ///
     /// # Errors
-    /// A database that cannot be reached, opened or migrated.
-    pub async fn open(database_url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Arc::new(crate::database::open(database_url).await?);
+    /// A database that cannot be reached, opened or migrated, or a master key that cannot be
+    /// read or is not the database's.
+    pub async fn open(database: &Database, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let Opened { store, keys } = crate::database::open(database).await?;
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let revocations = Arc::new(RevocationSet::new());
         let revoke = Arc::new(RevokeSession::new(
@@ -85,7 +89,7 @@ impl Services {
         Ok(Self {
             roles: ChangeRoles::new(store.clone(), clock.clone()),
             signing_keys: SigningKeys::new(
-                store.clone(),
+                keys.clone(),
                 Arc::new(Ed25519KeyGenerator),
                 clock.clone(),
             ),
@@ -95,6 +99,7 @@ impl Services {
             clock,
             ids,
             store,
+            keys,
             revocations,
             revoke,
             sessions,
@@ -164,7 +169,7 @@ impl Services {
                 self.store.clone(),
                 self.store.clone(),
                 self.revocations.clone(),
-                self.store.clone(),
+                self.keys.clone(),
                 tokens.clone(),
                 self.clock.clone(),
                 window,

@@ -314,7 +314,7 @@ async fn host_prefixed_cookies_without_secure_are_refused_at_start() {
         ..test_args()
     };
     let (database_url, _dir) = crate::helpers::fresh_database_url().await;
-    let refused = authlog::server::Server::start(&database_url, &args)
+    let refused = authlog::server::Server::start(&crate::helpers::database(&database_url), &args)
         .await
         .err()
         .unwrap();

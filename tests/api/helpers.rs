@@ -5,6 +5,7 @@ use std::process::Output;
 use std::sync::Arc;
 
 use authlog::cli::ServeArgs;
+use authlog::database::Database;
 use authlog::server::Server;
 use authlog::services::Services;
 use authlog_crypto::AdjustableClock;
@@ -89,8 +90,37 @@ pub async fn spawn_on(database_url: String, args: ServeArgs, dir: TempDir) -> Te
 }
 
 async fn start(database_url: &str, args: &ServeArgs, clock: &Arc<AdjustableClock>) -> Server {
-    let services = Services::open(database_url, clock.clone()).await.unwrap();
+    let services = Services::open(&database(database_url), clock.clone())
+        .await
+        .unwrap();
     Server::start_with(services, args).await.unwrap()
+}
+
+/// The database `url` names with its master key: on SQLite the default (`authlog.key` beside
+/// the database file), on PostgreSQL [`postgres_master_key_file`].
+pub fn database(url: &str) -> Database {
+    match backend_of(url) {
+        Backend::Sqlite => Database::new(url),
+        Backend::Postgres => Database::new(url).with_master_key_file(postgres_master_key_file()),
+    }
+}
+
+/// The environment that points the `authlog` binary at `url`'s database and master key.
+pub fn database_env(url: &str) -> Vec<(&'static str, std::ffi::OsString)> {
+    let database = database(url);
+    let mut env = vec![("AUTHLOG_DATABASE_URL", database.url.into())];
+    env.extend(
+        database
+            .master_key_file
+            .map(|file| ("AUTHLOG_MASTER_KEY_FILE", file.into_os_string())),
+    );
+    env
+}
+
+/// The one master key file of every PostgreSQL test database: instances of a cluster must share
+/// their key, and a fresh database (every test makes one) takes whichever key it is first given.
+pub fn postgres_master_key_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("postgres-master.key")
 }
 
 /// Which database the suite runs on: SQLite unless AUTHLOG_TEST_BACKEND=postgres.
@@ -281,7 +311,7 @@ impl TestApp {
     pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
             .args(args)
-            .env("AUTHLOG_DATABASE_URL", &self.database_url)
+            .envs(database_env(&self.database_url))
             .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .output()
@@ -365,15 +395,37 @@ impl TestApp {
         }
     }
 
-    /// The newest signing key's id and PKCS#8 private key, read straight from the database:
-    /// what an attacker with the key would have, for forging tokens whose only flaw is a claim.
+    /// The newest signing key's id and PKCS#8 private key, read straight from the database and
+    /// opened with the master key file: what an attacker with both would have, for forging
+    /// tokens whose only flaw is a claim.
     pub async fn signing_key(&self) -> (String, Vec<u8>) {
         const SQL: &str =
             "SELECT kid, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1";
-        match self.raw_database().await {
+        let (kid, sealed): (String, Vec<u8>) = match self.raw_database().await {
             Raw::Sqlite(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
             Raw::Postgres(mut conn) => sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap(),
+        };
+        let master = authlog_crypto::MasterKey::read(&self.master_key_file()).unwrap();
+        let open = master
+            .open(&authlog_crypto::sealed_keys::purpose(&kid), &sealed)
+            .expect("the signing key is sealed under the master key");
+        (kid, open.to_vec())
+    }
+
+    /// Every signing key's id and private half as stored (sealed, or empty once revoked).
+    pub async fn stored_private_keys(&self) -> Vec<(String, Vec<u8>)> {
+        const SQL: &str = "SELECT kid, private_key FROM signing_keys ORDER BY created_at, kid";
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_as(SQL).fetch_all(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_as(SQL).fetch_all(&mut conn).await.unwrap(),
         }
+    }
+
+    /// The file of the master key this app's database is sealed under.
+    pub fn master_key_file(&self) -> std::path::PathBuf {
+        database(&self.database_url)
+            .master_key_file
+            .unwrap_or_else(|| self.dir.path().join("authlog.key"))
     }
 
     /// Makes the event store unable to answer (renames the table), as an outage would.

@@ -27,6 +27,7 @@ mod protected;
 mod refresh;
 mod register;
 mod restart;
+mod secrets;
 mod sessions;
 mod throttling;
 mod upgrade;

@@ -68,9 +68,10 @@ async fn insecure_cookies_off_loopback_are_refused_unless_allowed() {
         allow_insecure_cookies: true,
         ..test_args()
     };
-    let started = authlog::server::Server::start(&app.database_url, &allowed)
-        .await
-        .unwrap();
+    let started =
+        authlog::server::Server::start(&crate::helpers::database(&app.database_url), &allowed)
+            .await
+            .unwrap();
     started.stop().await.unwrap();
 }
 
@@ -119,7 +120,7 @@ async fn concurrent_role_grants_from_separate_processes_lose_nothing() {
     let grants = roles.iter().map(|role| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
             .args(["user", "grant-role", "alice", role])
-            .env("AUTHLOG_DATABASE_URL", &app.database_url)
+            .envs(crate::helpers::database_env(&app.database_url))
             .output()
     });
     for output in futures::future::join_all(grants).await {

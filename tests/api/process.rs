@@ -14,13 +14,13 @@ use tokio::process::{Child, Command};
 use crate::helpers::{assert_unauthorized, fresh_database_url};
 
 /// `authlog serve` in a child process on `database_url`.
-struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
     base: String,
 }
 
 impl ServerProcess {
-    async fn start(database_url: &str, extra: &[&str]) -> Self {
+    pub async fn start(database_url: &str, extra: &[&str]) -> Self {
         Self::spawn(
             Command::new(env!("CARGO_BIN_EXE_authlog")),
             database_url,
@@ -44,7 +44,7 @@ impl ServerProcess {
         let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval-ms", "50"])
             .args(extra)
-            .env("AUTHLOG_DATABASE_URL", database_url)
+            .envs(crate::helpers::database_env(database_url))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -61,7 +61,7 @@ impl ServerProcess {
         Self { child, base }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -225,7 +225,7 @@ async fn every_answered_write_survives_a_sigkill_and_the_log_verifies() {
     }
     let verify = Command::new(env!("CARGO_BIN_EXE_authlog"))
         .arg("verify")
-        .env("AUTHLOG_DATABASE_URL", &database_url)
+        .envs(crate::helpers::database_env(&database_url))
         .output()
         .await
         .unwrap();

@@ -93,6 +93,19 @@ async fn check(release: &str) {
     let app = spawn_on(url, test_args(), dir).await;
     let old_events = verified(&app).await;
 
+    // The release kept its signing keys in clear; the first start sealed every one that is not
+    // erased (a revoked key's is) under the master key, which opens them.
+    let master = authlog_crypto::MasterKey::read(&app.master_key_file()).unwrap();
+    let keys = app.stored_private_keys().await;
+    assert!(!keys.is_empty());
+    for (kid, stored) in keys.iter().filter(|(_, stored)| !stored.is_empty()) {
+        let purpose = authlog_crypto::sealed_keys::purpose(kid);
+        assert!(
+            master.open(&purpose, stored).is_ok(),
+            "{release}: key {kid} is not sealed under the master key"
+        );
+    }
+
     // Every user logs in with the password they last set; Bob's old one no longer works.
     let alice = app.login_with("alice", "password-of-alice").await.access;
     let bob = app.login_with("Bob", "new-password-of-bob").await.access;

@@ -7,19 +7,25 @@
 //!   checks; a key ring that rotation replaces while requests are served.
 //! - [`cache`]: the bounded cache of verified tokens in front of [`jwt`] (the hot path).
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
+//! - [`master_key`]: the key file outside the database, and sealing (AES-256-GCM) under it.
+//! - [`sealed_keys`]: the signing keys sealed under the master key where they are stored.
 //! - [`system`]: the system clock (the only reader of the system's time), UUIDv7 ids and random
 //!   secrets; with the `testing` feature, a clock tests can move forward.
 
 pub mod cache;
 pub mod jwt;
 pub mod keys;
+pub mod master_key;
 pub mod password;
+pub mod sealed_keys;
 pub mod system;
 
 pub use cache::VerifiedTokenCache;
 pub use jwt::{check_hs256_secret, JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
+pub use master_key::MasterKey;
 pub use password::{Argon2Hasher, Argon2Params};
+pub use sealed_keys::SealedKeyStore;
 #[cfg(feature = "testing")]
 pub use system::AdjustableClock;
 pub use system::{SystemClock, UuidV7Ids};

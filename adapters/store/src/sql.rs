@@ -19,6 +19,7 @@ use crate::rows::unavailable;
 pub enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    Bytes(Vec<u8>),
 }
 
 impl From<&str> for Arg {
@@ -89,6 +90,7 @@ impl Statement {
             match arg {
                 Arg::Text(text) => args.add(text.clone()),
                 Arg::Int(n) => args.add(*n),
+                Arg::Bytes(bytes) => args.add(bytes.clone()),
             }
             .map_err(|e| StoreError::Unavailable(format!("cannot bind an argument: {e}")))?;
         }
@@ -101,6 +103,7 @@ impl Statement {
             match arg {
                 Arg::Text(text) => args.add(text.clone()),
                 Arg::Int(n) => args.add(*n),
+                Arg::Bytes(bytes) => args.add(bytes.clone()),
             }
             .map_err(|e| StoreError::Unavailable(format!("cannot bind an argument: {e}")))?;
         }

@@ -24,7 +24,7 @@ use crate::rows::{
     decode_all, decode_following, format_timestamp, parse_timestamp, read_query, to_i64, to_u64,
     unavailable, RawEvent, Read, COLUMNS, SELECT_KEYS,
 };
-use crate::sql::{Pool, Statement, Tx};
+use crate::sql::{Arg, Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, KeyChange, Signals};
 use crate::{postgres, sqlite};
@@ -129,6 +129,17 @@ impl Store {
             projector,
             _stop: stop,
         })
+    }
+
+    /// The SQLite database's file, `None` on PostgreSQL (and for an in-memory SQLite database).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let file = pool.connect_options().get_filename().to_owned();
+                (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:").then_some(file)
+            }
+            Pool::Postgres(_) => None,
+        }
     }
 
     /// Signalled after every projector run in this process, which follows every commit here
@@ -492,6 +503,25 @@ impl KeyStore for Store {
             replacement,
         };
         writer::submit(&self.writer, vec![events], change).await
+    }
+
+    async fn replace_private_key(
+        &self,
+        kid: &str,
+        current: Vec<u8>,
+        replacement: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        // Not through the writer: `signing_keys` is not the log, and the compare keeps a
+        // revocation that commits first (it empties the column) from being undone.
+        let mut tx = self.pool.begin().await?;
+        let changed = tx
+            .execute(&Statement::new(
+                "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?",
+                vec![Arg::Bytes(replacement), kid.into(), Arg::Bytes(current)],
+            ))
+            .await?;
+        tx.commit().await?;
+        Ok(changed == 1)
     }
 }
 

@@ -83,6 +83,19 @@ pub trait KeyStore: Send + Sync {
         replacement: SigningKey,
         events: StreamWrite,
     ) -> Result<Appended, AppendError>;
+
+    /// Stores key `kid`'s private half as `replacement` where it is still stored as `current`:
+    /// the same key, kept differently (sealed under the master key where an older release kept
+    /// it in clear). Answers whether the row changed; a key revoked meanwhile does not.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be written.
+    async fn replace_private_key(
+        &self,
+        kid: &str,
+        current: Vec<u8>,
+        replacement: Vec<u8>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Makes new signing keys.

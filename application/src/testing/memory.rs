@@ -485,4 +485,20 @@ impl KeyStore for InMemoryEventStore {
         keys.push(replacement);
         Ok(appended)
     }
+
+    async fn replace_private_key(
+        &self,
+        kid: &str,
+        current: Vec<u8>,
+        replacement: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let key = keys
+            .iter_mut()
+            .find(|k| k.kid == kid && k.private_der == current);
+        Ok(key.map(|key| key.private_der = replacement).is_some())
+    }
 }

@@ -452,6 +452,30 @@ pub async fn a_revoked_key_keeps_its_place_without_its_material_and_its_replacem
     );
 }
 
+/// A key's private half is replaced only where it is still stored as expected: the sealing of a
+/// key kept in clear never undoes a revocation that emptied it first.
+pub async fn a_private_key_is_replaced_only_where_it_is_still_as_expected(store: &dyn Storage) {
+    let first = StreamWrite::new(stream("keys"), ExpectedVersion::NoStream, vec![event(1)]);
+    store.add_signing_key(key("a"), first).await.unwrap();
+    assert!(store
+        .replace_private_key("a", vec![1, 2, 3], vec![7, 7])
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_private_key("a", vec![1, 2, 3], vec![8, 8])
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_private_key("b", vec![1, 2, 3], vec![8, 8])
+        .await
+        .unwrap());
+    let sealed = SigningKey {
+        private_der: vec![7, 7],
+        ..key("a")
+    };
+    assert_eq!(store.signing_keys().await.unwrap(), vec![sealed]);
+}
+
 pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn Storage) {
     for n in 0..5 {
         append(store, stream("s"), ExpectedVersion::Any, vec![event(n)])

@@ -41,6 +41,7 @@ macro_rules! every_contract_test {
             a_part_without_events_is_a_condition_on_its_stream,
             a_signing_key_is_stored_with_its_event_or_not_at_all,
             a_revoked_key_keeps_its_place_without_its_material_and_its_replacement_follows,
+            a_private_key_is_replaced_only_where_it_is_still_as_expected,
             read_stream_tail_answers_the_last_events_oldest_first,
             read_stream_edges_answers_the_first_and_the_last_events,
             query_filters_by_subject_type_time_and_pages_by_position,
