@@ -42,6 +42,21 @@ impl Password {
         Ok(Self(raw))
     }
 
+    /// A password offered to be checked against a stored hash (a login, the current password
+    /// at a change): only the maximum applies. The minimum is a rule for setting a password, so
+    /// raising it never locks out an account whose password was set under a lower one.
+    ///
+    /// # Errors
+    /// [`PasswordError::TooLong`] past 1024 bytes (the bound on what one login can make the
+    /// hasher chew on).
+    pub fn offered(raw: String) -> Result<Self, PasswordError> {
+        let raw = Zeroizing::new(raw);
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(raw))
+    }
+
     /// The secret itself, for the hasher and nothing else.
     pub fn expose_secret(&self) -> &str {
         &self.0
@@ -113,6 +128,16 @@ mod tests {
             Some(PasswordError::TooLong)
         );
         assert!(Password::parse("é".repeat(512)).is_ok());
+    }
+
+    #[test]
+    fn a_password_offered_for_checking_has_no_minimum_only_the_maximum() {
+        assert!(Password::offered("1234567".into()).is_ok());
+        assert!(Password::offered("é".repeat(512)).is_ok());
+        assert_eq!(
+            Password::offered("é".repeat(513)).err(),
+            Some(PasswordError::TooLong)
+        );
     }
 
     #[test]

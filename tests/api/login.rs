@@ -81,3 +81,60 @@ async fn access_tokens_from_a_password_login_are_fresh_and_name_their_session() 
     assert_eq!(refresh["type"], "refresh");
     assert_eq!(refresh["sid"], claims["sid"]);
 }
+
+/// The minimum is a rule for setting a password: login checks only the maximum. An account
+/// whose password was set under a lower minimum (here, as an older release with a minimum of 6
+/// would have stored it) logs in with it; a short wrong password is an ordinary failure (401),
+/// and only a password past 1024 bytes is refused unread (400).
+#[tokio::test]
+async fn a_password_set_under_a_lower_minimum_still_logs_in() {
+    use authlog_application::ports::PasswordHasher as _;
+    let app = spawn_app().await;
+    let hasher = authlog_crypto::Argon2Hasher::new(
+        authlog_crypto::Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let short = "sixsix";
+    let hash = hasher
+        .hash(authlog_domain::Password::offered(short.into()).unwrap())
+        .await
+        .unwrap();
+    let registered = json!({
+        "user_id": uuid::Uuid::now_v7(),
+        "username": "shorty",
+        "password_hash": hash.as_phc(),
+    });
+    app.append_as_a_newer_release("user:shorty", "Registered", &registered.to_string())
+        .await;
+
+    assert_eq!(
+        app.login_with("shorty", short)
+            .await
+            .access
+            .split('.')
+            .count(),
+        3
+    );
+    assert_unauthorized(
+        app.post_json("/login", json!({"username": "shorty", "password": "sixsi"}))
+            .await,
+        "Bad username or password",
+    )
+    .await;
+    assert_error(
+        app.post_json(
+            "/login",
+            json!({"username": "shorty", "password": "x".repeat(1025)}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "password must be at most 1024 bytes",
+    )
+    .await;
+}

@@ -118,7 +118,9 @@ impl TextRule for PasswordRule {
     }
 }
 
-/// A password offered for comparison only (the current one, to change it): anything non-empty.
+/// A password offered to be checked (at login, and the current one at a change), as
+/// [`authlog_domain::Password::offered`] accepts it: not empty, at most 1024 bytes, and no
+/// minimum: raising the minimum never locks out an account whose password is shorter.
 pub struct SecretRule;
 
 impl TextRule for SecretRule {
@@ -126,6 +128,7 @@ impl TextRule for SecretRule {
         MetaSchema {
             format: Some("password"),
             min_length: Some(1),
+            max_length: Some(MAX_PASSWORD_BYTES),
             ..MetaSchema::new("string")
         }
     }

@@ -8,6 +8,7 @@ use authlog_application::password::PasswordChangeError;
 use authlog_application::refresh::RefreshError;
 use authlog_application::register::RegisterError;
 use authlog_application::TokenPair;
+use authlog_domain::password::PasswordError;
 use authlog_domain::{Password, RevocationReason, Username};
 use poem::web::cookie::CookieJar;
 use poem::web::Data;
@@ -57,8 +58,9 @@ impl Example for Credentials {
 pub struct LoginRequest {
     /// The username (case does not matter).
     pub username: UsernameText,
-    /// The password.
-    pub password: PasswordText,
+    /// The password: at most 1024 bytes of UTF-8. No minimum applies here (it is a rule for
+    /// setting a password), so a password set under a lower minimum still logs in.
+    pub password: SecretText,
     /// Also set the tokens as cookies (`access_token_cookie`, `refresh_token_cookie`, and the
     /// readable `csrf_access_token`, `csrf_refresh_token`). Absent or `null` means `false`.
     #[oai(nullable)]
@@ -73,7 +75,7 @@ impl Example for LoginRequest {
     fn example() -> Self {
         Self {
             username: UsernameText::new("alice"),
-            password: PasswordText::new("correct horse battery staple"),
+            password: SecretText::new("correct horse battery staple"),
             set_cookies: Some(false),
         }
     }
@@ -136,17 +138,20 @@ pub struct Revoked {
 /// A request the domain refuses to parse: 400 with the reason.
 pub struct BadInput(Json<MessageBody>);
 
-/// Parses what the client sent into the domain's types, or says what is wrong with it.
+/// Parses what the client sent into the domain's types, or says what is wrong with it; the
+/// password with `parse_password`: [`Password::parse`] for one being set (its minimum applies),
+/// [`Password::offered`] for one to be checked.
 fn parse_credentials(
-    username: UsernameText,
-    password: PasswordText,
+    username: String,
+    password: String,
+    parse_password: fn(String) -> Result<Password, PasswordError>,
 ) -> Result<(Username, Password), BadInput> {
     if username.is_empty() || password.is_empty() {
         return Err(BadInput(msg(MISSING_CREDENTIALS)));
     }
     let bad = |e: &dyn std::fmt::Display| BadInput(msg(e.to_string()));
-    let username = Username::parse(&username.into_inner()).map_err(|e| bad(&e))?;
-    let password = Password::parse(password.into_inner()).map_err(|e| bad(&e))?;
+    let username = Username::parse(&username).map_err(|e| bad(&e))?;
+    let password = parse_password(password).map_err(|e| bad(&e))?;
     Ok((username, password))
 }
 
@@ -400,7 +405,11 @@ impl AuthApi {
         body: JsonBody<Credentials>,
     ) -> Result<RegisterResponse, RegisterRefusal> {
         let Credentials { username, password } = body.0;
-        let (username, password) = parse_credentials(username, password)?;
+        let (username, password) = parse_credentials(
+            username.into_inner(),
+            password.into_inner(),
+            Password::parse,
+        )?;
         state
             .register
             .execute(username, password, &origin.0)
@@ -429,7 +438,11 @@ impl AuthApi {
             password,
             set_cookies,
         } = body.0;
-        let (username, password) = parse_credentials(username, password)?;
+        let (username, password) = parse_credentials(
+            username.into_inner(),
+            password.into_inner(),
+            Password::offered,
+        )?;
         let cookies = set_cookies.unwrap_or(false);
         let pair = state
             .login
@@ -544,8 +557,8 @@ impl AuthApi {
         }
         let new = Password::parse(new_password.into_inner())
             .map_err(|e| PasswordRefusal::BadRequest(msg(format!("new {e}"))))?;
-        // A current password of the wrong shape cannot be the current one.
-        let current = Password::parse(current_password.into_inner())
+        // A current password past the maximum cannot be the current one.
+        let current = Password::offered(current_password.into_inner())
             .map_err(|_| PasswordChangeError::WrongPassword)?;
         let revoked = state
             .password
