@@ -7,7 +7,8 @@
 //!   their adapters and use cases here.
 //! - [`server`]: starts and stops the server, and runs the feed that keeps the revocation view
 //!   current from the log.
-//! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL).
+//! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL), with
+//!   the master key that seals its secrets (made on a first start, checked on every other).
 
 pub mod audit;
 

@@ -109,6 +109,9 @@ impl MasterKey {
     /// file must not exist: a key is never overwritten (the secrets sealed under it would be
     /// lost). Answers `None` when another process created the file first; read it then.
     ///
+    /// The key is written and synced to a file of its own first, then linked in as `path`:
+    /// another process never reads a key file half written, and of two racing, one wins.
+    ///
     /// # Errors
     /// [`MasterKeyError`] when no key can be made or the file cannot be written.
     pub fn create(path: &Path) -> Result<Option<Self>, MasterKeyError> {
@@ -121,22 +124,29 @@ impl MasterKey {
         OsRng
             .try_fill_bytes(bytes.as_mut())
             .map_err(|e| MasterKeyError::Randomness(e.to_string()))?;
-        let mut file = match std::fs::OpenOptions::new()
+        let mut staging = path.as_os_str().to_owned();
+        // A name of this call's own: racers may be threads of one process.
+        staging.push(format!(".{:016x}.new", OsRng.next_u64()));
+        let staging = PathBuf::from(staging);
+        let written = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
-            Err(e) => return Err(create_error(e)),
-        };
-        let line = Zeroizing::new(format!("{}\n", STANDARD.encode(bytes.as_slice())));
-        // The key must be on disk before anything is sealed under it.
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(create_error)?;
-        Ok(Some(Self::from_bytes(&bytes)))
+            .open(&staging)
+            .and_then(|mut file| {
+                let line = Zeroizing::new(format!("{}\n", STANDARD.encode(bytes.as_slice())));
+                // The key must be on disk before anything is sealed under it.
+                file.write_all(line.as_bytes())?;
+                file.sync_all()
+            })
+            .and_then(|()| std::fs::hard_link(&staging, path));
+        // The staging name goes whatever happened; `path` (if linked) keeps the file.
+        let _ = std::fs::remove_file(&staging);
+        match written {
+            Ok(()) => Ok(Some(Self::from_bytes(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(create_error(e)),
+        }
     }
 
     /// Seals `plaintext` for `purpose` (what it is and which row: it must be given again to
@@ -244,6 +254,32 @@ mod tests {
         assert_eq!(again.open(b"p", &sealed).unwrap().as_slice(), b"secret");
         assert!(MasterKey::create(&path).unwrap().is_none());
         assert_eq!(again.open(b"p", &sealed).unwrap().as_slice(), b"secret");
+    }
+
+    #[test]
+    fn of_racing_creations_one_wins_and_every_racer_then_reads_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authlog.key");
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let made = MasterKey::create(&path).unwrap();
+                    let won = made.is_some();
+                    let key = made.unwrap_or_else(|| MasterKey::read(&path).unwrap());
+                    (key.seal(b"p", b"secret").unwrap(), won)
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|(_, won)| *won).count(), 1);
+        let sealed: Vec<_> = results.into_iter().map(|(sealed, _)| sealed).collect();
+        let key = MasterKey::read(&path).unwrap();
+        for bytes in &sealed {
+            assert_eq!(key.open(b"p", bytes).unwrap().as_slice(), b"secret");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no staging file is left behind");
     }
 
     #[test]
