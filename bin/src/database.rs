@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use authlog_application::ports::KeyStore;
 use authlog_crypto::master_key::is_sealed;
+use authlog_crypto::sealed_keys::AdoptError;
 use authlog_crypto::{MasterKey, SealedKeyStore};
 use authlog_store::Store;
 
@@ -49,8 +50,8 @@ pub struct Opened {
 
 /// Opens the store `database` names (`sqlite://PATH` or `postgres://...`), creating the SQLite
 /// file, applying migrations and building the read models as needed; then reads the master key
-/// (made on a first start), seals the signing keys an older release stored in clear, and checks
-/// that the key opens the ones sealed before.
+/// (made on a first start), checks that it opens the signing keys sealed before, and seals those
+/// an older release stored in clear.
 ///
 /// # Errors
 /// An unsupported scheme; a database that cannot be reached, opened or migrated; a master key
@@ -82,10 +83,12 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
     };
     let master = Arc::new(master_key(&path, store.as_ref()).await?);
     let keys = Arc::new(SealedKeyStore::new(store.clone(), master));
-    let sealed = keys
-        .seal_keys_in_clear()
-        .await
-        .context("cannot seal the signing keys stored in clear")?;
+    let sealed = keys.adopt().await.map_err(|e| match e {
+        AdoptError::WrongMasterKey(e) => {
+            anyhow!(e).context(format!("wrong master key file {}", path.display()))
+        }
+        AdoptError::Store(e) => anyhow!(e).context("cannot read or seal the signing keys"),
+    })?;
     if sealed > 0 {
         tracing::info!(
             keys = sealed,
@@ -93,9 +96,6 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
             "sealed the signing keys an older release stored in clear"
         );
     }
-    keys.check()
-        .await
-        .with_context(|| format!("wrong master key file {}", path.display()))?;
     Ok(Opened { store, keys })
 }
 

@@ -425,7 +425,11 @@ impl TestApp {
     pub fn master_key_file(&self) -> std::path::PathBuf {
         database(&self.database_url)
             .master_key_file
-            .unwrap_or_else(|| self.dir.path().join("authlog.key"))
+            .unwrap_or_else(|| {
+                self.dir
+                    .path()
+                    .join(authlog::database::DEFAULT_MASTER_KEY_FILE)
+            })
     }
 
     /// Makes the event store unable to answer (renames the table), as an outage would.

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The first bytes of every sealed value: a byte no DER document starts with, `k`, and the
 /// format's version.
@@ -71,11 +71,7 @@ impl MasterKey {
     /// # Errors
     /// [`MasterKeyError::Randomness`] when the system has none to give.
     pub fn generate() -> Result<Self, MasterKeyError> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        OsRng
-            .try_fill_bytes(bytes.as_mut())
-            .map_err(|e| MasterKeyError::Randomness(e.to_string()))?;
-        Ok(Self::from_bytes(&bytes))
+        Ok(Self::from_bytes(&*random_key()?))
     }
 
     fn from_bytes(bytes: &[u8; 32]) -> Self {
@@ -98,10 +94,9 @@ impl MasterKey {
         let malformed = || MasterKeyError::Malformed {
             path: path.to_owned(),
         };
-        let mut decoded = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| malformed())?);
+        let decoded = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| malformed())?);
         let bytes: Zeroizing<[u8; 32]> =
             Zeroizing::new(decoded.as_slice().try_into().map_err(|_| malformed())?);
-        decoded.zeroize();
         Ok(Self::from_bytes(&bytes))
     }
 
@@ -120,10 +115,7 @@ impl MasterKey {
             path: path.to_owned(),
             source,
         };
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        OsRng
-            .try_fill_bytes(bytes.as_mut())
-            .map_err(|e| MasterKeyError::Randomness(e.to_string()))?;
+        let bytes = random_key()?;
         let mut staging = path.as_os_str().to_owned();
         // A name of this call's own: racers may be threads of one process.
         staging.push(format!(".{:016x}.new", OsRng.next_u64()));
@@ -196,6 +188,15 @@ impl MasterKey {
             .map(Zeroizing::new)
             .map_err(|_| OpenError)
     }
+}
+
+/// 32 bytes from the system's randomness, wiped on drop.
+fn random_key() -> Result<Zeroizing<[u8; 32]>, MasterKeyError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    OsRng
+        .try_fill_bytes(bytes.as_mut())
+        .map_err(|e| MasterKeyError::Randomness(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// Whether `bytes` are in the sealed format (as opposed to a secret an older release stored in

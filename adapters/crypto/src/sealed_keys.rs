@@ -6,8 +6,8 @@
 //! into another row does not open.
 //!
 //! Keys that a release before sealing stored in clear (or an older instance still running
-//! beside this one in a rolling upgrade) are read as they are; [`SealedKeyStore::seal_keys_in_clear`]
-//! seals them at start.
+//! beside this one in a rolling upgrade) are read as they are; [`SealedKeyStore::adopt`] seals
+//! them at start.
 
 use std::sync::Arc;
 
@@ -34,18 +34,45 @@ pub struct WrongMasterKey {
     pub kid: String,
 }
 
+/// Why [`SealedKeyStore::adopt`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error(transparent)]
+    WrongMasterKey(#[from] WrongMasterKey),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl SealedKeyStore {
     pub fn new(inner: Arc<dyn KeyStore>, master: Arc<MasterKey>) -> Self {
         Self { inner, master }
     }
 
-    /// Seals every key stored in clear; answers how many it sealed.
+    /// Makes the stored keys this master key's, at start. First checks that it opens every
+    /// sealed key, so a wrong key file is found at start rather than at the first login, and
+    /// before anything is written under it; then seals every key stored in clear (by a release
+    /// before sealing, or an older instance still running beside this one). Answers how many
+    /// it sealed.
     ///
     /// # Errors
-    /// [`StoreError`] when the keys cannot be read or written.
-    pub async fn seal_keys_in_clear(&self) -> Result<usize, StoreError> {
+    /// [`AdoptError::WrongMasterKey`] naming the first sealed key that does not open (nothing is
+    /// written); [`AdoptError::Store`] when the keys cannot be read or written.
+    pub async fn adopt(&self) -> Result<usize, AdoptError> {
+        let stored = self.inner.signing_keys().await?;
+        if let Some(key) = stored.iter().find(|key| {
+            is_sealed(&key.private_der)
+                && self
+                    .master
+                    .open(&purpose(&key.kid), &key.private_der)
+                    .is_err()
+        }) {
+            return Err(WrongMasterKey {
+                kid: key.kid.clone(),
+            }
+            .into());
+        }
         let mut sealed = 0;
-        for key in self.inner.signing_keys().await? {
+        for key in stored {
             if key.private_der.is_empty() || is_sealed(&key.private_der) {
                 continue;
             }
@@ -55,33 +82,13 @@ impl SealedKeyStore {
                 .map_err(sealing_failed)?;
             if self
                 .inner
-                .replace_private_key(&key.kid, key.private_der.clone(), replacement)
+                .replace_private_key(&key.kid, key.private_der, replacement)
                 .await?
             {
                 sealed += 1;
             }
         }
         Ok(sealed)
-    }
-
-    /// Checks that the master key opens every sealed key: a wrong key file is found at start,
-    /// not at the first login.
-    ///
-    /// # Errors
-    /// [`WrongMasterKey`] naming the first key that does not open; the store's error when the
-    /// keys cannot be read.
-    pub async fn check(&self) -> anyhow::Result<()> {
-        for key in self.inner.signing_keys().await? {
-            if is_sealed(&key.private_der)
-                && self
-                    .master
-                    .open(&purpose(&key.kid), &key.private_der)
-                    .is_err()
-            {
-                return Err(WrongMasterKey { kid: key.kid }.into());
-            }
-        }
-        Ok(())
     }
 
     fn sealed(&self, mut key: SigningKey) -> Result<SigningKey, StoreError> {
@@ -191,7 +198,7 @@ mod tests {
         let stored = inner.signing_keys().await.unwrap();
         assert!(is_sealed(&stored[0].private_der));
         assert_eq!(sealed.signing_keys().await.unwrap(), vec![key]);
-        sealed.check().await.unwrap();
+        assert_eq!(sealed.adopt().await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -202,8 +209,8 @@ mod tests {
         let sealed = SealedKeyStore::new(inner.clone(), Arc::new(MasterKey::generate().unwrap()));
         assert_eq!(sealed.signing_keys().await.unwrap(), vec![key.clone()]);
 
-        assert_eq!(sealed.seal_keys_in_clear().await.unwrap(), 1);
-        assert_eq!(sealed.seal_keys_in_clear().await.unwrap(), 0);
+        assert_eq!(sealed.adopt().await.unwrap(), 1);
+        assert_eq!(sealed.adopt().await.unwrap(), 0);
         assert!(is_sealed(
             &inner.signing_keys().await.unwrap()[0].private_der
         ));
@@ -211,18 +218,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn another_master_key_is_refused_naming_the_key() {
+    async fn another_master_key_is_refused_naming_the_key_and_seals_nothing() {
         let inner = Arc::new(InMemoryEventStore::default());
         let first = SealedKeyStore::new(inner.clone(), Arc::new(MasterKey::generate().unwrap()));
-        let key = key();
-        first.add_signing_key(key.clone(), write()).await.unwrap();
+        let sealed_key = key();
+        first
+            .add_signing_key(sealed_key.clone(), write())
+            .await
+            .unwrap();
 
-        let other = SealedKeyStore::new(inner, Arc::new(MasterKey::generate().unwrap()));
-        let error = other.check().await.unwrap_err().to_string();
-        assert!(error.contains(&key.kid), "{error}");
+        // An older instance adds a key in clear beside the sealed one.
+        let mut in_clear = key();
+        in_clear.created_at += time::Duration::seconds(1);
+        inner
+            .add_signing_key(in_clear.clone(), write())
+            .await
+            .unwrap();
+
+        let other = SealedKeyStore::new(inner.clone(), Arc::new(MasterKey::generate().unwrap()));
+        let error = other.adopt().await.unwrap_err();
+        assert!(matches!(error, AdoptError::WrongMasterKey(_)));
+        assert!(error.to_string().contains(&sealed_key.kid), "{error}");
         assert!(matches!(
             other.signing_keys().await,
             Err(StoreError::Corrupt(_))
         ));
+        // Nothing was sealed under the wrong key: the key in clear is as it was.
+        let stored = inner.signing_keys().await.unwrap();
+        assert_eq!(stored[1].private_der, in_clear.private_der);
     }
 }
