@@ -7,7 +7,7 @@ use authlog_domain::{Event, Role, Username};
 use time::OffsetDateTime;
 
 use crate::access::{Caller, Forbidden};
-use crate::ports::{AuditFilter, EventLog, Metadata, StoreError};
+use crate::ports::{AuditFilter, EventLog, EventStore, Metadata, StoreError, SubjectFilter};
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1_000;
@@ -31,7 +31,7 @@ pub struct AuditEntry {
     pub event_type: String,
     pub stream: String,
     pub recorded_at: OffsetDateTime,
-    /// The canonical username the event concerns.
+    /// Whom the event concerns: a user's id, or the canonical name typed at a password check.
     pub subject: Option<String>,
     pub data: serde_json::Value,
     pub metadata: Metadata,
@@ -58,11 +58,13 @@ pub enum AuditError {
 
 pub struct Audit {
     log: Arc<dyn EventLog>,
+    /// Where a username filter finds its account.
+    accounts: Arc<dyn EventStore>,
 }
 
 impl Audit {
-    pub fn new(log: Arc<dyn EventLog>) -> Self {
-        Self { log }
+    pub fn new(log: Arc<dyn EventLog>, accounts: Arc<dyn EventStore>) -> Self {
+        Self { log, accounts }
     }
 
     /// The events matching `query`, in position order, for an admin.
@@ -72,7 +74,10 @@ impl Audit {
     /// an invalid username, an unknown type or a limit outside 1..=1000; a store failure.
     pub async fn query(&self, caller: &Caller, query: AuditQuery) -> Result<AuditPage, AuditError> {
         caller.require(&Role::admin())?;
-        let filter = parse(query)?;
+        let mut filter = parse(query.clone())?;
+        if let Some(raw) = &query.username {
+            filter.subject = Some(self.subject(raw).await?);
+        }
         let limit = filter.limit;
         let events = self.log.query(filter).await?;
         let next_after = (events.len() == limit as usize)
@@ -94,16 +99,46 @@ impl Audit {
     }
 }
 
+impl Audit {
+    /// The events a username filter asks for: the account's (its id), and the password checks
+    /// typed with its name once the account existed (under this release's canonical form and,
+    /// for rows written before it, the form of that time). For a name that is no account, the
+    /// password checks typed with it.
+    async fn subject(&self, raw: &str) -> Result<SubjectFilter, AuditError> {
+        let name = Username::parse(raw)
+            .map_err(|e| AuditError::BadFilter(format!("invalid username filter: {e}")))?;
+        let mut names = vec![name.canonical().to_owned(), name.legacy_canonical()];
+        let filter = match self.accounts.find_account(name.canonical()).await? {
+            Some(account) => {
+                names.extend(account.legacy_subject);
+                SubjectFilter {
+                    ids: vec![crate::streams::subject_of(account.user_id)],
+                    names,
+                    names_from: account.registered_at,
+                }
+            }
+            None => SubjectFilter {
+                ids: vec![],
+                names,
+                names_from: 0,
+            },
+        };
+        Ok(SubjectFilter {
+            names: {
+                let mut names = filter.names;
+                names.sort_unstable();
+                names.dedup();
+                names
+            },
+            ..filter
+        })
+    }
+}
+
+/// Checks every filter but the username, which [`Audit::subject`] resolves.
 fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
     let bad = |msg: String| AuditError::BadFilter(msg);
-    let subject = query
-        .username
-        .map(|raw| {
-            Username::parse(&raw)
-                .map(|name| name.canonical().to_owned())
-                .map_err(|e| bad(format!("invalid username filter: {e}")))
-        })
-        .transpose()?;
+    let subject = None;
     let mut types = Vec::new();
     for name in query.types.iter().flat_map(|t| t.split(',')).map(str::trim) {
         if name.is_empty() {
@@ -137,7 +172,7 @@ fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
 mod tests {
     use super::*;
     use crate::ports::MockEventLog;
-    use crate::testing::recorded;
+    use crate::testing::{recorded, InMemoryEventStore};
     use authlog_domain::event::Registered;
     use authlog_domain::{PasswordHash, StreamId, UserId};
     use uuid::Uuid;
@@ -148,6 +183,40 @@ mod tests {
             username: Username::parse("Alice").unwrap(),
             password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
         })
+    }
+
+    /// The name index: Alice registered at position 1.
+    fn accounts() -> Arc<InMemoryEventStore> {
+        let accounts = Arc::new(InMemoryEventStore::new());
+        accounts.given(
+            StreamId::user(UserId::from_uuid(Uuid::from_u128(1))),
+            [registered()],
+        );
+        accounts
+    }
+
+    #[tokio::test]
+    async fn a_name_that_is_no_account_asks_for_the_password_checks_typed_with_it() {
+        let store = store_expecting(
+            |f| {
+                f.subject
+                    == Some(SubjectFilter {
+                        ids: vec![],
+                        names: vec!["strasse".into(), "straße".into()],
+                        names_from: 0,
+                    })
+            },
+            0,
+        );
+        let query = AuditQuery {
+            username: Some("Straße".into()),
+            ..AuditQuery::default()
+        };
+        let page = Audit::new(Arc::new(store), accounts())
+            .query(&Caller::Operator, query)
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
     }
 
     fn store_expecting(
@@ -168,7 +237,12 @@ mod tests {
     async fn filters_are_normalised_before_they_reach_the_store() {
         let store = store_expecting(
             |f| {
-                f.subject.as_deref() == Some("alice")
+                f.subject
+                    == Some(SubjectFilter {
+                        ids: vec![Uuid::from_u128(1).to_string()],
+                        names: vec!["alice".into()],
+                        names_from: 1,
+                    })
                     && f.types == ["Registered", "LoggedIn", "Revoked"]
                     && f.after == 7
                     && f.limit == 100
@@ -181,7 +255,7 @@ mod tests {
             after: Some(7),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store))
+        let page = Audit::new(Arc::new(store), accounts())
             .query(&Caller::Operator, query)
             .await
             .unwrap();
@@ -192,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn password_hashes_are_removed() {
         let store = store_expecting(|_| true, 1);
-        let page = Audit::new(Arc::new(store))
+        let page = Audit::new(Arc::new(store), accounts())
             .query(&Caller::Operator, AuditQuery::default())
             .await
             .unwrap();
@@ -207,7 +281,7 @@ mod tests {
             limit: Some(2),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store))
+        let page = Audit::new(Arc::new(store), accounts())
             .query(&Caller::Operator, query)
             .await
             .unwrap();
@@ -219,7 +293,7 @@ mod tests {
         let mut store = MockEventLog::new();
         store.expect_query().never();
         let user = Caller::User(Arc::new(crate::testing::claims_of(&[])));
-        let refused = Audit::new(Arc::new(store))
+        let refused = Audit::new(Arc::new(store), accounts())
             .query(&user, AuditQuery::default())
             .await;
         assert_eq!(
@@ -265,7 +339,7 @@ mod tests {
         for (query, message) in cases {
             let mut store = MockEventLog::new();
             store.expect_query().never();
-            let error = Audit::new(Arc::new(store))
+            let error = Audit::new(Arc::new(store), accounts())
                 .query(&Caller::Operator, query)
                 .await
                 .unwrap_err();

@@ -100,7 +100,7 @@ impl PasswordChecks {
             let write = StreamWrite::new(
                 stream.clone(),
                 ExpectedVersion::after(version),
-                to_append(vec![reserved], username, metadata, now),
+                to_append(vec![reserved], username.canonical(), metadata, now),
             );
             Ok(settled(self.store.append(vec![write]).await)?.map(|_| attempt))
         })
@@ -134,7 +134,12 @@ impl PasswordChecks {
         let write = StreamWrite::new(
             StreamId::login_attempts(&reserved.username),
             ExpectedVersion::Any,
-            to_append(vec![event], &reserved.username, metadata, self.clock.now()),
+            to_append(
+                vec![event],
+                reserved.username.canonical(),
+                metadata,
+                self.clock.now(),
+            ),
         );
         self.store
             .append(vec![write])
@@ -160,7 +165,7 @@ impl PasswordChecks {
         Some(StreamWrite::new(
             StreamId::login_attempts(&reserved.username),
             ExpectedVersion::Any,
-            to_append(vec![event], &reserved.username, metadata, now),
+            to_append(vec![event], reserved.username.canonical(), metadata, now),
         ))
     }
 

@@ -93,13 +93,13 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{alice, alice_registered, claims_of, InMemoryEventStore};
+    use crate::testing::{alice_id, alice_registered, claims_of, InMemoryEventStore};
     use authlog_domain::StreamId;
 
     #[tokio::test]
     async fn an_admin_finds_users_by_a_prefix_in_any_case() {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         let page = Directory::new(store)
             .list(
                 &Caller::Operator,

@@ -14,7 +14,7 @@ use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, PasswordHasher,
     StoreError, StreamWrite, TokenError, TokenKind, TokenService,
 };
-use crate::streams::{load_user, settled, to_append, until_settled, Loaded};
+use crate::streams::{load_user, settled, to_append, until_settled, LoadedUser};
 use crate::{TokenLifetimes, TokenPair};
 
 /// Why a login did not succeed.
@@ -132,7 +132,7 @@ impl LogIn {
                 return Err(LoginError::BadCredentials);
             }
             let (write, session_id, refresh_token_id, now) =
-                self.open_session(user, loaded.version, reserved, username, metadata)?;
+                self.open_session(&loaded, user, reserved, metadata)?;
             Ok(settled(self.store.append(write).await)?
                 .map(|_| (user.clone(), session_id, refresh_token_id, now)))
         })
@@ -159,14 +159,13 @@ impl LogIn {
         Ok(pair)
     }
 
-    /// The atomic append that opens a session for `user`, read at `version`: its `LoggedIn`,
-    /// the conclusion of the password check, and the condition that the user is unchanged.
+    /// The atomic append that opens a session for `user`, as `loaded`: its `LoggedIn`, the
+    /// conclusion of the password check, and the condition that the user is unchanged.
     fn open_session(
         &self,
+        loaded: &LoadedUser,
         user: &User,
-        version: u64,
         reserved: &Reserved,
-        username: &Username,
         metadata: &Metadata,
     ) -> Result<(Vec<StreamWrite>, SessionId, TokenId, OffsetDateTime), LoginError> {
         let now = self.clock.now();
@@ -175,19 +174,19 @@ impl LogIn {
         let command = SessionCommand::Start {
             session_id,
             user_id: user.id,
-            username: user.username.clone(),
             refresh_token_id,
             expires_at: now + self.lifetimes.refresh.min(self.lifetimes.session_max_age),
         };
         let events = session::decide(&SessionState::None, command, now)
             .map_err(|e| StoreError::Unavailable(format!("new session refused: {e}")))?;
+        let (user_stream, subject) = loaded.target()?;
         let mut write = vec![
             StreamWrite::new(
                 StreamId::session(session_id),
                 ExpectedVersion::NoStream,
-                to_append(events, username, metadata, now),
+                to_append(events, &subject, metadata, now),
             ),
-            StreamWrite::unchanged(StreamId::user(username), ExpectedVersion::after(version)),
+            StreamWrite::unchanged(user_stream, ExpectedVersion::after(loaded.version)),
         ];
         write.extend(self.checks.succeeded(reserved, session_id, metadata, now));
         Ok((write, session_id, refresh_token_id, now))
@@ -206,7 +205,7 @@ impl LogIn {
 }
 
 /// The password hash a loaded user stream holds, if any.
-fn password_of(loaded: &Loaded<UserState>) -> Option<&PasswordHash> {
+fn password_of(loaded: &LoadedUser) -> Option<&PasswordHash> {
     match &loaded.state {
         UserState::Registered(user) => Some(&user.password_hash),
         UserState::None => None,
@@ -297,7 +296,7 @@ mod tests {
     fn given_alice() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
         store.given(
-            StreamId::user(&alice()),
+            StreamId::user(alice_id()),
             [
                 alice_registered(),
                 Event::RoleGranted(RoleGranted {
@@ -370,7 +369,6 @@ mod tests {
                 Event::LoggedIn(LoggedIn {
                     session_id: SessionId::from_uuid(uuid(2)),
                     user_id: alice_id(),
-                    username: alice(),
                     refresh_token_id: TokenId::from_uuid(uuid(3)),
                     expires_at: NOW + Duration::days(30),
                 }),
@@ -565,7 +563,7 @@ mod tests {
                 return Ok(still_right);
             }
             racing.given(
-                StreamId::user(&alice()),
+                StreamId::user(alice_id()),
                 [Event::PasswordChanged(PasswordChanged {
                     user_id: alice_id(),
                     password_hash: new_hash.clone(),
@@ -619,7 +617,7 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().return_once(move |_, _| {
             racing.given(
-                StreamId::user(&alice()),
+                StreamId::user(alice_id()),
                 [Event::RoleGranted(RoleGranted {
                     user_id: alice_id(),
                     role: Role::parse("auditor").unwrap(),

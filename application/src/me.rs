@@ -5,7 +5,7 @@ use std::sync::Arc;
 use authlog_domain::user::{User, UserState};
 
 use crate::ports::{Claims, EventStore, StoreError};
-use crate::streams::load_user;
+use crate::streams::load_user_by_id;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MeError {
@@ -30,7 +30,7 @@ impl Me {
     /// # Errors
     /// [`MeError::UnknownUser`] when the token's user is not in the log; a store failure.
     pub async fn execute(&self, claims: &Claims) -> Result<User, MeError> {
-        match load_user(self.store.as_ref(), &claims.username)
+        match load_user_by_id(self.store.as_ref(), claims.user_id)
             .await?
             .state
         {
@@ -43,10 +43,10 @@ impl Me {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockEventStore, TokenKind};
+    use crate::ports::{Account, MockEventStore, TokenKind};
     use crate::testing::{recorded, NOW};
     use authlog_domain::event::Registered;
-    use authlog_domain::{Event, PasswordHash, SessionId, TokenId, UserId, Username};
+    use authlog_domain::{Event, PasswordHash, SessionId, StreamId, TokenId, UserId, Username};
     use uuid::Uuid;
 
     fn claims_for(user_id: u128) -> Claims {
@@ -64,8 +64,19 @@ mod tests {
         }
     }
 
+    /// Alice, id 1, is the one account.
     fn store() -> MockEventStore {
         let mut store = MockEventStore::new();
+        store.expect_account().returning(|user_id| {
+            Ok(
+                (user_id == UserId::from_uuid(Uuid::from_u128(1))).then(|| Account {
+                    user_id,
+                    stream: StreamId::user(user_id),
+                    registered_at: 1,
+                    legacy_subject: None,
+                }),
+            )
+        });
         store.expect_read_stream().returning(|s| {
             Ok(recorded(
                 &s,

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use authlog_domain::event::LoginFailure;
 use authlog_domain::user::{self, UserCommand, UserState};
-use authlog_domain::{Password, StreamId};
+use authlog_domain::Password;
 
 use crate::admission::Busy;
 use crate::checks::{CheckError, PasswordChecks};
 use crate::ports::{
-    AppendError, Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher,
-    StoreError, StreamWrite,
+    Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher, StoreError,
+    StreamWrite,
 };
 use crate::sessions::Sessions;
-use crate::streams::{load_user, to_append};
+use crate::streams::{load_user_by_id, settled, to_append};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordChangeError {
@@ -97,7 +97,7 @@ impl ChangePassword {
             return Err(PasswordChangeError::NotFresh);
         }
         let reserved = self.checks.reserve(&caller.username, metadata).await?;
-        let loaded = load_user(self.store.as_ref(), &caller.username).await?;
+        let loaded = load_user_by_id(self.store.as_ref(), caller.user_id).await?;
         let UserState::Registered(user) = &loaded.state else {
             return Err(PasswordChangeError::UnknownUser);
         };
@@ -122,20 +122,19 @@ impl ChangePassword {
         let events =
             user::decide(&loaded.state, command).map_err(|_| PasswordChangeError::UnknownUser)?;
         let now = self.clock.now();
+        let (stream, subject) = loaded.target()?;
         let mut writes = vec![StreamWrite::new(
-            StreamId::user(&caller.username),
+            stream,
             ExpectedVersion::after(loaded.version),
-            to_append(events, &caller.username, metadata, now),
+            to_append(events, &subject, metadata, now),
         )];
         writes.extend(
             self.checks
                 .succeeded(&reserved, caller.session_id, metadata, now),
         );
-        let appended = match self.store.append(writes).await {
-            Ok(appended) => appended,
-            // Deciding again would check `current` against a hash that may have just changed.
-            Err(AppendError::Conflict { .. }) => return Err(PasswordChangeError::Contended),
-            Err(AppendError::Store(e)) => return Err(e.into()),
+        // Deciding again would check `current` against a hash that may have just changed.
+        let Some(appended) = settled(self.store.append(writes).await)? else {
+            return Err(PasswordChangeError::Contended);
         };
         Ok(self.sessions.honour(appended).await?)
     }
@@ -155,6 +154,7 @@ mod tests {
     use authlog_domain::event::{
         LoggedIn, LoginAttempted, LoginFailed, LoginSucceeded, PasswordChanged, SessionsRevoked,
     };
+    use authlog_domain::StreamId;
     use authlog_domain::{
         AttemptId, Event, PasswordHash, RevocationReason, SessionId, TokenId, UserId,
     };
@@ -182,14 +182,13 @@ mod tests {
     /// Alice, logged in twice (sessions 11, the caller's, and 12).
     fn given_alice() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         for n in [11, 12] {
             store.given(
                 StreamId::session(sid(n)),
                 [Event::LoggedIn(LoggedIn {
                     session_id: sid(n),
                     user_id: alice_id(),
-                    username: alice(),
                     refresh_token_id: TokenId::from_uuid(uuid(900 + n)),
                     expires_at: NOW + Duration::days(30),
                 })],

@@ -11,7 +11,7 @@ use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, RevocationView, StoreError,
     StreamWrite, TokenError, TokenService,
 };
-use crate::streams::{load_session, load_user, settled, to_append, until_settled};
+use crate::streams::{load_session, load_user_by_id, settled, to_append, until_settled};
 use crate::{TokenLifetimes, TokenPair};
 
 /// Why a refresh was refused.
@@ -95,10 +95,11 @@ impl Refresh {
             };
             // Roles come from the user stream, not the old token, so a role granted or revoked
             // since the login takes effect at the next refresh.
-            let user = load_user(self.store.as_ref(), &session.username).await?;
+            let user = load_user_by_id(self.store.as_ref(), session.user_id).await?;
             let UserState::Registered(account) = &user.state else {
                 return Err(RefreshError::UnknownSession);
             };
+            let (user_stream, subject) = user.target()?;
             if account
                 .session_revoked(session.id, session.opened_at)
                 .is_some()
@@ -131,12 +132,9 @@ impl Refresh {
                     StreamWrite::new(
                         StreamId::session(refresh.session_id),
                         ExpectedVersion::after(loaded.version),
-                        to_append(events.clone(), &session.username, metadata, now),
+                        to_append(events.clone(), &subject, metadata, now),
                     ),
-                    StreamWrite::unchanged(
-                        StreamId::user(&session.username),
-                        ExpectedVersion::after(user.version),
-                    ),
+                    StreamWrite::unchanged(user_stream, ExpectedVersion::after(user.version)),
                 ];
                 if settled(self.store.append(writes).await)?.is_none() {
                     return Ok(None);
@@ -207,7 +205,6 @@ mod tests {
         Event::LoggedIn(LoggedIn {
             session_id: sid(),
             user_id: alice_id(),
-            username: alice(),
             refresh_token_id: jti(1),
             expires_at: NOW + Duration::days(30),
         })
@@ -226,7 +223,7 @@ mod tests {
     /// (to 702).
     fn given_a_rotated_session() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         store.given(
             StreamId::session(sid()),
             [logged_in(), refreshed(2, 2, NOW + Duration::days(30))],
@@ -392,7 +389,7 @@ mod tests {
     async fn a_session_ended_with_all_the_users_others_is_refused() {
         let store = given_a_rotated_session();
         store.given(
-            StreamId::user(&alice()),
+            StreamId::user(alice_id()),
             [Event::SessionsRevoked(SessionsRevoked {
                 user_id: alice_id(),
                 reason: RevocationReason::PasswordChanged,
@@ -409,7 +406,7 @@ mod tests {
     async fn the_session_spared_by_a_password_change_refreshes() {
         let store = given_a_rotated_session();
         store.given(
-            StreamId::user(&alice()),
+            StreamId::user(alice_id()),
             [Event::SessionsRevoked(SessionsRevoked {
                 user_id: alice_id(),
                 reason: RevocationReason::PasswordChanged,

@@ -7,10 +7,10 @@ use authlog_domain::{Password, StreamId, UserId, Username};
 
 use crate::admission::{Admission, Busy};
 use crate::ports::{
-    AppendError, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
+    AppendError, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, NameClaim,
     PasswordHasher, StoreError, StreamWrite,
 };
-use crate::streams::{load_user, to_append};
+use crate::streams::{load_user, subject_of, to_append};
 
 /// Why a registration did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,8 +54,9 @@ impl RegisterUser {
     /// Creates the account `username` with `password`.
     ///
     /// # Errors
-    /// [`RegisterError::UsernameTaken`] when the name (ignoring case) exists, including when a
-    /// concurrent registration of it wins the race; [`RegisterError::Busy`] when the hashing
+    /// [`RegisterError::UsernameTaken`] when the name (under the identity rule) or one
+    /// confusable with it is an account's, including when a concurrent registration of it wins
+    /// the race; [`RegisterError::Busy`] when the hashing
     /// queue is full; otherwise a hasher or store failure.
     pub async fn execute(
         &self,
@@ -65,7 +66,8 @@ impl RegisterUser {
     ) -> Result<UserId, RegisterError> {
         let loaded = load_user(self.store.as_ref(), &username).await?;
         // Refusing a taken name before hashing saves an Argon2 run. It is not what makes names
-        // unique: two registrations can both pass this line, and the append below decides.
+        // unique: two registrations can both pass this line, and the claim below decides (it
+        // also refuses a confusable name, which this line does not look for).
         if !matches!(loaded.state, UserState::None) {
             return Err(RegisterError::UsernameTaken);
         }
@@ -81,11 +83,15 @@ impl RegisterUser {
         let events = user::decide(&loaded.state, command).map_err(|e| match e {
             UserError::UsernameTaken | UserError::UnknownUser => RegisterError::UsernameTaken,
         })?;
-        let events = to_append(events, &username, metadata, self.clock.now());
-        let write = StreamWrite::new(StreamId::user(&username), ExpectedVersion::NoStream, events);
-        match self.store.append(vec![write]).await {
+        let events = to_append(events, &subject_of(user_id), metadata, self.clock.now());
+        let stream = StreamId::user(user_id);
+        let claim = NameClaim::of(&username, user_id, stream.clone());
+        let write = StreamWrite::new(stream, ExpectedVersion::NoStream, events);
+        match self.store.append_claiming(claim, vec![write]).await {
             Ok(_) => Ok(user_id),
-            Err(AppendError::Conflict { .. }) => Err(RegisterError::UsernameTaken),
+            Err(AppendError::NameTaken | AppendError::Conflict { .. }) => {
+                Err(RegisterError::UsernameTaken)
+            }
             Err(AppendError::Store(e)) => Err(e.into()),
         }
     }
@@ -96,7 +102,7 @@ mod tests {
     use super::*;
     use crate::ports::MockPasswordHasher;
     use crate::testing::{
-        admission, alice, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore,
+        admission, alice, alice_id, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore,
     };
     use authlog_domain::event::Registered;
     use authlog_domain::{Event, PasswordHash};
@@ -127,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_name_is_refused_before_any_hashing_whatever_its_case() {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_hash().never();
         let result =
@@ -149,7 +155,7 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         // While this registration hashes, another one of the same name lands.
         hasher.expect_hash().return_once(move |_| {
-            racing.given(StreamId::user(&alice()), [alice_registered()]);
+            racing.given(StreamId::user(alice_id()), [alice_registered()]);
             Ok(PasswordHash::from_phc("$hash$x".into()))
         });
         let result =

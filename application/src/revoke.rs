@@ -8,7 +8,7 @@ use authlog_domain::{RevocationReason, SessionId, StreamId};
 use crate::ports::{
     Clock, EventStore, ExpectedVersion, Metadata, RevocationView, StoreError, StreamWrite,
 };
-use crate::streams::{load_session, to_append};
+use crate::streams::{load_session, subject_of, to_append};
 
 /// Why a session could not be revoked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +69,7 @@ impl RevokeSession {
             let write = StreamWrite::new(
                 StreamId::session(session_id),
                 ExpectedVersion::Any,
-                to_append(events, &session.username, metadata, now),
+                to_append(events, &subject_of(session.user_id), metadata, now),
             );
             self.store
                 .append(vec![write])
@@ -87,7 +87,7 @@ impl RevokeSession {
 mod tests {
     use super::*;
     use crate::revocation::RevocationSet;
-    use crate::testing::{alice, alice_id, clock, uuid, InMemoryEventStore, NOW};
+    use crate::testing::{alice_id, clock, uuid, InMemoryEventStore, NOW};
     use authlog_domain::event::{LoggedIn, Revoked};
     use authlog_domain::{Event, TokenId};
 
@@ -102,7 +102,6 @@ mod tests {
             [Event::LoggedIn(LoggedIn {
                 session_id: sid(),
                 user_id: alice_id(),
-                username: alice(),
                 refresh_token_id: TokenId::from_uuid(uuid(2)),
                 expires_at: NOW + time::Duration::days(30),
             })],

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand, UserError};
-use authlog_domain::{Role, StreamId, Username};
+use authlog_domain::{Role, Username};
 
 use crate::ports::{Clock, EventStore, ExpectedVersion, Metadata, StoreError, StreamWrite};
 use crate::streams::{load_user, settled, to_append, until_settled};
@@ -78,10 +78,11 @@ impl ChangeRoles {
             if events.is_empty() {
                 return Ok(Some(RoleChange::Unchanged));
             }
+            let (stream, subject) = loaded.target()?;
             let write = StreamWrite::new(
-                StreamId::user(username),
+                stream,
                 ExpectedVersion::after(loaded.version),
-                to_append(events, username, metadata, self.clock.now()),
+                to_append(events, &subject, metadata, self.clock.now()),
             );
             Ok(settled(self.store.append(vec![write]).await)?.map(|_| RoleChange::Changed))
         })
@@ -95,11 +96,12 @@ mod tests {
     use crate::testing::{alice, alice_id, alice_registered, clock, InMemoryEventStore};
     use authlog_domain::event::{RoleGranted, RoleRevoked};
     use authlog_domain::Event;
+    use authlog_domain::StreamId;
     use std::sync::Arc;
 
     fn given_alice() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         store
     }
 
@@ -124,7 +126,7 @@ mod tests {
     #[tokio::test]
     async fn granting_a_role_held_already_records_nothing() {
         let store = given_alice();
-        store.given(StreamId::user(&alice()), [granted()]);
+        store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
         let change = ChangeRoles::new(store.clone(), clock())
             .grant(&alice(), Role::admin(), &Metadata::default())
@@ -136,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn revoking_a_held_role_records_it() {
         let store = given_alice();
-        store.given(StreamId::user(&alice()), [granted()]);
+        store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
         let change = ChangeRoles::new(store.clone(), clock())
             .revoke(&alice(), Role::admin(), &Metadata::default())

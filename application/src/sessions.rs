@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand, UserError};
-use authlog_domain::{RevocationReason, SessionId, StreamId, UserId, Username};
+use authlog_domain::{RevocationReason, SessionId, UserId, Username};
 
 use crate::ports::{
     Appended, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView,
@@ -105,10 +105,11 @@ impl Sessions {
             let events = user::decide(&loaded.state, command).map_err(|e| match e {
                 UserError::UnknownUser | UserError::UsernameTaken => SessionsError::UnknownUser,
             })?;
+            let (stream, subject) = loaded.target()?;
             let write = StreamWrite::new(
-                StreamId::user(username),
+                stream,
                 ExpectedVersion::after(loaded.version),
-                to_append(events, username, metadata, self.clock.now()),
+                to_append(events, &subject, metadata, self.clock.now()),
             );
             Ok(settled(self.store.append(vec![write]).await)?)
         })
@@ -145,6 +146,7 @@ mod tests {
     use crate::revocation::RevocationSet;
     use crate::testing::{alice, alice_id, alice_registered, clock, uuid, InMemoryEventStore, NOW};
     use authlog_domain::event::{LoggedIn, SessionsRevoked};
+    use authlog_domain::StreamId;
     use authlog_domain::{Event, TokenId};
     use time::Duration;
 
@@ -152,11 +154,10 @@ mod tests {
         SessionId::from_uuid(uuid(n))
     }
 
-    fn login(session: u128, user: UserId, username: &str, days: i64) -> Event {
+    fn login(session: u128, user: UserId, days: i64) -> Event {
         Event::LoggedIn(LoggedIn {
             session_id: sid(session),
             user_id: user,
-            username: Username::parse(username).unwrap(),
             refresh_token_id: TokenId::from_uuid(uuid(900 + session)),
             expires_at: NOW + Duration::days(days),
         })
@@ -165,15 +166,12 @@ mod tests {
     /// Alice with three sessions (11, 12, and 13, which has expired), Bob with one (21).
     fn given_sessions() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
-        store.given(StreamId::user(&alice()), [alice_registered()]);
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
         for (n, days) in [(11, 30), (12, 30), (13, -1)] {
-            store.given(
-                StreamId::session(sid(n)),
-                [login(n, alice_id(), "alice", days)],
-            );
+            store.given(StreamId::session(sid(n)), [login(n, alice_id(), days)]);
         }
         let bob = UserId::from_uuid(uuid(2));
-        store.given(StreamId::session(sid(21)), [login(21, bob, "bob", 30)]);
+        store.given(StreamId::session(sid(21)), [login(21, bob, 30)]);
         store
     }
 
@@ -236,10 +234,7 @@ mod tests {
             )
             .await
             .unwrap();
-        store.given(
-            StreamId::session(sid(14)),
-            [login(14, alice_id(), "alice", 30)],
-        );
+        store.given(StreamId::session(sid(14)), [login(14, alice_id(), 30)]);
         let live: Vec<SessionId> = sessions
             .active(alice_id())
             .await

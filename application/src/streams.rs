@@ -4,11 +4,11 @@
 //! (esrs's `manager.rs` and cqrs-es's command handler have the same shape).
 
 use authlog_domain::session::{self, SessionState};
-use authlog_domain::user::{self, UserState};
-use authlog_domain::{Event, SessionId, StreamId, Username};
+use authlog_domain::user::{self, User, UserState};
+use authlog_domain::{Event, SessionId, StreamId, UserId, Username};
 use time::OffsetDateTime;
 
-use crate::ports::{AppendError, Appended, EventStore, Metadata, NewEvent, StoreError};
+use crate::ports::{Account, AppendError, Appended, EventStore, Metadata, NewEvent, StoreError};
 
 /// How often a decision is made again after losing a race on its stream. Each round has a
 /// winner, so N concurrent writers need at most N rounds.
@@ -20,20 +20,83 @@ pub struct Loaded<S> {
     pub version: u64,
 }
 
-/// Reads the user stream of `username`.
+/// A user's state, the version of its stream it was read at, and the account (`None`, with
+/// `UserState::None`: the name or id is no account's).
+pub struct LoadedUser {
+    pub state: UserState,
+    pub version: u64,
+    pub account: Option<Account>,
+}
+
+impl LoadedUser {
+    /// The account's stream and the subject of its events, for appending what was decided on
+    /// it (a decision other than registering succeeds only on an account, so this is there).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when there is no account after all.
+    pub fn target(&self) -> Result<(StreamId, String), StoreError> {
+        match &self.account {
+            Some(account) => Ok((account.stream.clone(), subject_of(account.user_id))),
+            None => Err(StoreError::Corrupt(
+                "a decision on a user that has no account".into(),
+            )),
+        }
+    }
+
+    /// The registered user and its account, or `None`.
+    pub fn registered(&self) -> Option<(&User, &Account)> {
+        match (&self.state, &self.account) {
+            (UserState::Registered(user), Some(account)) => Some((user, account)),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the account whose name is `username` (under the identity rule: its canonical form).
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
 pub async fn load_user(
     store: &dyn EventStore,
     username: &Username,
-) -> Result<Loaded<UserState>, StoreError> {
-    let events = store.read_stream(StreamId::user(username)).await?;
+) -> Result<LoadedUser, StoreError> {
+    let account = store.find_account(username.canonical()).await?;
+    load_account(store, account).await
+}
+
+/// Reads the account with id `user_id`.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn load_user_by_id(
+    store: &dyn EventStore,
+    user_id: UserId,
+) -> Result<LoadedUser, StoreError> {
+    let account = store.account(user_id).await?;
+    load_account(store, account).await
+}
+
+async fn load_account(
+    store: &dyn EventStore,
+    account: Option<Account>,
+) -> Result<LoadedUser, StoreError> {
+    let Some(account) = account else {
+        return Ok(LoadedUser {
+            state: UserState::None,
+            version: 0,
+            account: None,
+        });
+    };
+    let events = store.read_stream(account.stream.clone()).await?;
     let version = events.last().map_or(0, |e| e.stream_version);
     let state = events.iter().fold(UserState::None, |state, recorded| {
         user::apply(state, &recorded.event, recorded.stamp())
     });
-    Ok(Loaded { state, version })
+    Ok(LoadedUser {
+        state,
+        version,
+        account: Some(account),
+    })
 }
 
 /// Reads the stream of session `id`: its first event and its last two, which give the same state
@@ -56,10 +119,17 @@ pub async fn load_session(
     Ok(Loaded { state, version })
 }
 
-/// Wraps decided events with who they concern, where the request came from, and when.
+/// Whom an event concerns, as its `subject` holds it: an account's events (and its sessions')
+/// name the user's id, never the name, which may be erased and registered again.
+pub fn subject_of(user_id: UserId) -> String {
+    user_id.to_string()
+}
+
+/// Wraps decided events with whom they concern ([`subject_of`], or for a password check the
+/// canonical name typed), where the request came from, and when.
 pub fn to_append(
     events: Vec<Event>,
-    subject: &Username,
+    subject: &str,
     metadata: &Metadata,
     now: OffsetDateTime,
 ) -> Vec<NewEvent> {
@@ -67,7 +137,7 @@ pub fn to_append(
         .into_iter()
         .map(|event| NewEvent {
             event,
-            subject: Some(subject.canonical().to_owned()),
+            subject: Some(subject.to_owned()),
             metadata: metadata.clone(),
             occurred_at: now,
         })
@@ -83,6 +153,10 @@ pub fn settled(append: Result<Appended, AppendError>) -> Result<Option<Appended>
     match append {
         Ok(appended) => Ok(Some(appended)),
         Err(AppendError::Conflict { .. }) => Ok(None),
+        // Only an append that claims a name can meet a claimed one; those handle it themselves.
+        Err(AppendError::NameTaken) => Err(StoreError::Unavailable(
+            "an append that claims no name met a claimed one".into(),
+        )),
         Err(AppendError::Store(e)) => Err(e),
     }
 }

@@ -7,10 +7,14 @@ use std::time::Instant;
 use authlog_application::access::Caller;
 use authlog_application::audit::{Audit, AuditQuery};
 use authlog_application::ports::Clock as _;
-use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamWrite};
+use authlog_application::ports::{
+    EventStore, ExpectedVersion, Metadata, NameClaim, NewEvent, StreamWrite,
+};
 use authlog_crypto::SystemClock;
-use authlog_domain::event::{LoggedIn, LoginFailed, LoginFailure, Revoked};
-use authlog_domain::{Event, RevocationReason, SessionId, StreamId, TokenId, UserId, Username};
+use authlog_domain::event::{LoggedIn, LoginFailed, LoginFailure, Registered, Revoked};
+use authlog_domain::{
+    Event, PasswordHash, RevocationReason, SessionId, StreamId, TokenId, UserId, Username,
+};
 use authlog_store::Store;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -21,17 +25,22 @@ const USERS: usize = 10_000;
 const BATCH: usize = 2_000;
 const QUERIES: usize = 50;
 
-/// Event `n` of a synthetic log: users take turns; logins, failures and revocations mix.
+/// Event `n` of a synthetic log: users take turns; logins, failures and revocations mix. As
+/// the service records them, an account's events concern its id and a failed password check
+/// the name typed.
 fn event(n: usize, start: OffsetDateTime) -> NewEvent {
     let user = n % USERS;
     let username = format!("user{user}");
     let session_id = SessionId::from_uuid(Uuid::from_u128(n as u128));
     let user_id = UserId::from_uuid(Uuid::from_u128(user as u128));
+    let subject = match n % 10 {
+        6..=8 => username.clone(),
+        _ => user_id.to_string(),
+    };
     let event = match n % 10 {
         0..=5 => Event::LoggedIn(LoggedIn {
             session_id,
             user_id,
-            username: Username::parse(&username).unwrap(),
             refresh_token_id: TokenId::from_uuid(Uuid::from_u128(n as u128)),
             expires_at: start + Duration::days(30),
         }),
@@ -48,7 +57,7 @@ fn event(n: usize, start: OffsetDateTime) -> NewEvent {
     };
     NewEvent {
         event,
-        subject: Some(username),
+        subject: Some(subject),
         metadata: Metadata {
             client_addr: Some("192.0.2.10".into()),
             user_agent: Some("bench".into()),
@@ -59,9 +68,33 @@ fn event(n: usize, start: OffsetDateTime) -> NewEvent {
     }
 }
 
-/// Appends `events` synthetic events (see [`event`]) in batches; answers the seconds it took.
-pub async fn fill(store: &dyn EventStore, events: usize, start: OffsetDateTime) -> f64 {
+/// Registers `users` accounts as the service does (each claims its name), then appends
+/// `events` synthetic events (see [`event`]) in batches; answers the seconds it took.
+pub async fn fill(
+    store: &dyn EventStore,
+    users: usize,
+    events: usize,
+    start: OffsetDateTime,
+) -> f64 {
     let began = Instant::now();
+    for user in 0..users {
+        let user_id = UserId::from_uuid(Uuid::from_u128(user as u128));
+        let username = Username::parse(&format!("user{user}")).unwrap();
+        let stream = StreamId::user(user_id);
+        let registered = NewEvent {
+            event: Event::Registered(Registered {
+                user_id,
+                username: username.clone(),
+                password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
+            }),
+            subject: Some(user_id.to_string()),
+            metadata: Metadata::default(),
+            occurred_at: start,
+        };
+        let claim = NameClaim::of(&username, user_id, stream.clone());
+        let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
+        store.append_claiming(claim, vec![write]).await.unwrap();
+    }
     let mut n = 0;
     while n < events {
         let batch: Vec<NewEvent> = (n..(n + BATCH).min(events))
@@ -101,10 +134,10 @@ pub async fn run() -> anyhow::Result<()> {
             dir.path().join(format!("{name}.db")).display()
         );
         let store = Arc::new(Store::open(&url).await?);
-        let seconds = fill(store.as_ref(), events, start).await;
-        eprintln!("filled {events} events in {seconds:.1} s");
-        let audit = Audit::new(store);
         let users = USERS.min(events);
+        let seconds = fill(store.as_ref(), users, events, start).await;
+        eprintln!("registered {users} users and filled {events} events in {seconds:.1} s");
+        let audit = Audit::new(store.clone(), store);
         let by_user = time_queries(&audit, |i| AuditQuery {
             username: Some(format!("user{}", (i * 7_919) % users)),
             ..AuditQuery::default()

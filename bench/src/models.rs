@@ -100,7 +100,6 @@ fn args() -> anyhow::Result<ServeArgs> {
 /// `past` sessions of `user` that ended (logged in, then revoked) a day ago.
 fn past_sessions(user: UserId, past: usize) -> Vec<NewEvent> {
     let at = SystemClock.now() - Duration::days(1);
-    let username = Username::parse("bench").unwrap();
     let mut events = Vec::with_capacity(past * 2);
     for n in 0..past {
         let session_id = SessionId::from_uuid(Uuid::now_v7());
@@ -108,7 +107,6 @@ fn past_sessions(user: UserId, past: usize) -> Vec<NewEvent> {
             Event::LoggedIn(LoggedIn {
                 session_id,
                 user_id: user,
-                username: username.clone(),
                 refresh_token_id: TokenId::from_uuid(Uuid::from_u128(n as u128)),
                 expires_at: at + Duration::days(30),
             }),
@@ -272,7 +270,8 @@ async fn rebuild(events: usize) -> anyhow::Result<(f64, u64)> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("rebuild.db").display());
     let store = Store::open(&url).await?;
-    let filled = crate::audit::fill(&store, events, SystemClock.now() - Duration::days(30)).await;
+    let filled =
+        crate::audit::fill(&store, 0, events, SystemClock.now() - Duration::days(30)).await;
     eprintln!("filled {events} events in {filled:.1} s");
     let head = authlog_application::ports::EventLog::head(&store).await?;
     authlog_application::ports::ReadModels::wait_for(&store, head).await?;

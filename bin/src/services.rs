@@ -93,7 +93,7 @@ impl Services {
                 Arc::new(Ed25519KeyGenerator),
                 clock.clone(),
             ),
-            audit: Audit::new(store.clone()),
+            audit: Audit::new(store.clone(), store.clone()),
             directory: Directory::new(store.clone()),
             me: Me::new(store.clone()),
             clock,

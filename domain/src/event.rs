@@ -1,14 +1,21 @@
-//! The facts authlog records. Each has a stable `event_type` name (the `event_type` column) and
-//! a JSON payload (the `payload` column). Old rows must keep decoding, in this release and the
-//! next: a field is only ever added as optional (an older release ignores it, a newer one reads
-//! its absence as `None`), anything else is a new event type. `fixtures/events-v1.jsonl` holds
-//! the payloads as the first release stored them, `fixtures/events-v2.jsonl` what the second
-//! added (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`),
-//! `fixtures/events-v3.jsonl` what the third added (`SigningKeyRevoked`), and a test decodes
+//! The facts authlog records. Each has a stable `event_type` name (the `event_type` column), a
+//! JSON payload (the `payload` column) and the version of that payload's schema (the
+//! `schema_version` column; rows from before versions existed have none and read as version 1).
+//!
+//! Old rows must keep decoding, in this release and every later one, and are never rewritten:
+//! a field may be added as optional (an older release ignores it, a newer one reads its absence
+//! as `None`); any other change to a type's shape raises its [`Event::schema_version`] and adds
+//! an upcaster in [`crate::upcast`], which turns the old shape into the new one when a row is
+//! read. Golden fixtures hold the bytes each release stored: `fixtures/events-v1.jsonl` the
+//! first release's payloads, `fixtures/events-v2.jsonl` what the second added
+//! (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`),
+//! `fixtures/events-v3.jsonl` what the third added (`SigningKeyRevoked`),
+//! `fixtures/events-v4.jsonl` the first versioned rows (`LoggedIn` version 2); a test decodes
 //! every line.
 //!
-//! A row whose type this release does not know (a newer release wrote it during a rolling
-//! upgrade) decodes as [`Event::Unknown`]: aggregates and followers pass over it, audit shows it.
+//! A row this release cannot read as meant, because a newer release wrote it during a rolling
+//! upgrade (a type it does not know, or a version above the one it writes), decodes as
+//! [`Event::Unknown`]: aggregates and followers pass over it, audit shows it as stored.
 //!
 //! Events carry no timestamp of their own: the log records when each was appended, and the
 //! aggregates receive that time (and the position) next to the event.
@@ -89,11 +96,13 @@ pub struct LoginAttempted {
 }
 
 /// A password login opened a session; `refresh_token_id` is the `jti` of its first refresh token.
+///
+/// Version 2. Version 1 also held the `username`, a copy of personal data in every login that
+/// the user's id already names; [`crate::upcast`] drops it from version-1 rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedIn {
     pub session_id: SessionId,
     pub user_id: UserId,
-    pub username: Username,
     pub refresh_token_id: TokenId,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -201,18 +210,21 @@ pub struct SigningKeyRevoked {
     pub kid: String,
 }
 
-/// A row of a type this release does not know.
+/// A row this release cannot read as meant: a type it does not know, or a schema version newer
+/// than the one it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownEvent {
     pub event_type: String,
+    pub schema_version: u32,
     pub payload: serde_json::Value,
 }
 
 /// A stored row of a known type whose payload this version of authlog cannot read.
 #[derive(Debug, thiserror::Error)]
-#[error("payload of {event_type} does not decode: {source}")]
+#[error("payload of {event_type} version {schema_version} does not decode: {source}")]
 pub struct EventDecodeError {
     pub event_type: String,
+    pub schema_version: u32,
     pub source: serde_json::Error,
 }
 
@@ -234,6 +246,27 @@ impl Event {
             Self::SigningKeyRotated(_) => "SigningKeyRotated",
             Self::SigningKeyRevoked(_) => "SigningKeyRevoked",
             Self::Unknown(e) => &e.event_type,
+        }
+    }
+
+    /// The version of the payload's schema this release writes for the event's type (the
+    /// `schema_version` column). Raised, with an upcaster, whenever a type's shape changes
+    /// other than by an optional field.
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Self::LoggedIn(_) => 2,
+            Self::Unknown(e) => e.schema_version,
+            _ => 1,
+        }
+    }
+
+    /// The version this release writes for the type named `event_type`, `None` for a type it
+    /// does not know.
+    pub fn current_version(event_type: &str) -> Option<u32> {
+        match event_type {
+            "LoggedIn" => Some(2),
+            known if Self::TYPES.contains(&known) => Some(1),
+            _ => None,
         }
     }
 
@@ -288,51 +321,112 @@ impl Event {
         "SigningKeyRevoked",
     ];
 
-    /// Reads a stored row back. A type this release does not know is [`Event::Unknown`].
+    /// Reads a stored row back: its type, the version of its payload's schema (1 for a row
+    /// stored before versions existed) and the payload. An older version is upcast to the
+    /// current one; a type this release does not know, or a newer version, is
+    /// [`Event::Unknown`].
     ///
     /// # Errors
-    /// [`EventDecodeError`] when the payload does not fit its (known) type.
-    pub fn decode(event_type: &str, payload: serde_json::Value) -> Result<Self, EventDecodeError> {
-        Self::decode_from(event_type, payload)
+    /// [`EventDecodeError`] when the payload does not fit its (known) type and version.
+    pub fn decode(
+        event_type: &str,
+        schema_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Self, EventDecodeError> {
+        match Self::current_version(event_type) {
+            Some(current) if schema_version < current => {
+                let upcast = crate::upcast::upcast(event_type, schema_version, current, payload)
+                    .map_err(|source| EventDecodeError {
+                        event_type: event_type.to_owned(),
+                        schema_version,
+                        source,
+                    })?;
+                Self::decode_from(event_type, current, upcast)
+            }
+            _ => Self::decode_from(event_type, schema_version, payload),
+        }
     }
 
-    /// [`Event::decode`] straight from the stored text: no intermediate JSON tree, which was
-    /// most of the cost of reading a long stretch of the log.
+    /// [`Event::decode`] straight from the stored text: no intermediate JSON tree for a row of
+    /// the current version, which was most of the cost of reading a long stretch of the log.
     ///
     /// # Errors
-    /// [`EventDecodeError`] when the payload is not JSON or does not fit its (known) type.
-    pub fn decode_json(event_type: &str, payload: &str) -> Result<Self, EventDecodeError> {
-        Self::decode_from(event_type, payload)
+    /// [`EventDecodeError`] when the payload is not JSON or does not fit its (known) type and
+    /// version.
+    pub fn decode_json(
+        event_type: &str,
+        schema_version: u32,
+        payload: &str,
+    ) -> Result<Self, EventDecodeError> {
+        match Self::current_version(event_type) {
+            Some(current) if schema_version < current => {
+                let tree = serde_json::from_str(payload).map_err(|source| EventDecodeError {
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                    source,
+                })?;
+                Self::decode(event_type, schema_version, tree)
+            }
+            _ => Self::decode_from(event_type, schema_version, payload),
+        }
     }
 
-    fn decode_from<P: Payload>(event_type: &str, payload: P) -> Result<Self, EventDecodeError> {
-        fn parse<T: serde::de::DeserializeOwned, P: Payload>(
-            event_type: &str,
-            payload: P,
-        ) -> Result<T, EventDecodeError> {
-            payload.parse().map_err(|source| EventDecodeError {
+    /// Decodes a payload of `schema_version`, which is the current version of a known type or
+    /// else is kept as [`Event::Unknown`].
+    fn decode_from<P: Payload>(
+        event_type: &str,
+        schema_version: u32,
+        payload: P,
+    ) -> Result<Self, EventDecodeError> {
+        let p = Parsed {
+            payload,
+            event_type,
+            schema_version,
+        };
+        if Self::current_version(event_type) != Some(schema_version) {
+            return Ok(Self::Unknown(UnknownEvent {
                 event_type: event_type.to_owned(),
-                source,
-            })
+                schema_version,
+                payload: p.into()?,
+            }));
         }
         Ok(match event_type {
-            "Registered" => Self::Registered(parse(event_type, payload)?),
-            "PasswordChanged" => Self::PasswordChanged(parse(event_type, payload)?),
-            "RoleGranted" => Self::RoleGranted(parse(event_type, payload)?),
-            "RoleRevoked" => Self::RoleRevoked(parse(event_type, payload)?),
-            "SessionsRevoked" => Self::SessionsRevoked(parse(event_type, payload)?),
-            "LoginAttempted" => Self::LoginAttempted(parse(event_type, payload)?),
-            "LoggedIn" => Self::LoggedIn(parse(event_type, payload)?),
-            "LoginSucceeded" => Self::LoginSucceeded(parse(event_type, payload)?),
-            "LoginFailed" => Self::LoginFailed(parse(event_type, payload)?),
-            "Refreshed" => Self::Refreshed(parse(event_type, payload)?),
-            "Revoked" => Self::Revoked(parse(event_type, payload)?),
-            "SigningKeyRotated" => Self::SigningKeyRotated(parse(event_type, payload)?),
-            "SigningKeyRevoked" => Self::SigningKeyRevoked(parse(event_type, payload)?),
+            "Registered" => Self::Registered(p.into()?),
+            "PasswordChanged" => Self::PasswordChanged(p.into()?),
+            "RoleGranted" => Self::RoleGranted(p.into()?),
+            "RoleRevoked" => Self::RoleRevoked(p.into()?),
+            "SessionsRevoked" => Self::SessionsRevoked(p.into()?),
+            "LoginAttempted" => Self::LoginAttempted(p.into()?),
+            "LoggedIn" => Self::LoggedIn(p.into()?),
+            "LoginSucceeded" => Self::LoginSucceeded(p.into()?),
+            "LoginFailed" => Self::LoginFailed(p.into()?),
+            "Refreshed" => Self::Refreshed(p.into()?),
+            "Revoked" => Self::Revoked(p.into()?),
+            "SigningKeyRotated" => Self::SigningKeyRotated(p.into()?),
+            "SigningKeyRevoked" => Self::SigningKeyRevoked(p.into()?),
+            // `current_version` knows exactly the types above.
             other => Self::Unknown(UnknownEvent {
                 event_type: other.to_owned(),
-                payload: parse(event_type, payload)?,
+                schema_version,
+                payload: p.into()?,
             }),
+        })
+    }
+}
+
+/// A payload on its way to the type its row names.
+struct Parsed<'a, P> {
+    payload: P,
+    event_type: &'a str,
+    schema_version: u32,
+}
+
+impl<P: Payload> Parsed<'_, P> {
+    fn into<T: serde::de::DeserializeOwned>(self) -> Result<T, EventDecodeError> {
+        self.payload.parse().map_err(|source| EventDecodeError {
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            source,
         })
     }
 }
@@ -393,7 +487,6 @@ mod tests {
             Event::LoggedIn(LoggedIn {
                 session_id,
                 user_id,
-                username,
                 refresh_token_id: token,
                 expires_at: at,
             }),
@@ -431,11 +524,13 @@ mod tests {
         let events = every_event();
         assert_eq!(events.len(), Event::TYPES.len());
         for event in events {
-            let decoded = Event::decode(event.event_type(), event.payload()).unwrap();
+            let version = event.schema_version();
+            assert_eq!(Event::current_version(event.event_type()), Some(version));
+            let decoded = Event::decode(event.event_type(), version, event.payload()).unwrap();
             assert_eq!(decoded, event);
             let text = event.payload().to_string();
             assert_eq!(
-                Event::decode_json(event.event_type(), &text).unwrap(),
+                Event::decode_json(event.event_type(), version, &text).unwrap(),
                 event
             );
         }
@@ -450,18 +545,23 @@ mod tests {
             let event_type = row["event_type"].as_str().unwrap();
             let payload: serde_json::Value =
                 serde_json::from_str(row["payload"].as_str().unwrap()).unwrap();
-            let event = Event::decode(event_type, payload.clone()).unwrap();
+            // Rows of that release have no schema version: they read as version 1.
+            let event = Event::decode(event_type, 1, payload.clone()).unwrap();
             assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
-            // Decoding loses nothing: stored again, it is the same JSON.
-            assert_eq!(event.payload(), payload, "{event_type}");
+            // Decoding loses nothing but what an upcaster drops: stored again, it is the same
+            // JSON as the upcast payload.
+            let current = Event::current_version(event_type).unwrap();
+            let upcast = crate::upcast::upcast(event_type, 1, current, payload).unwrap();
+            assert_eq!(event.payload(), upcast, "{event_type}");
             types.insert(event_type.to_owned());
         }
         // v1 knew these nine; the golden file holds every one of them.
         assert_eq!(types.len(), 9, "{types:?}");
     }
 
-    /// Each row of a golden fixture (JSON lines of `event_type` and the stored `payload` text):
-    /// its type, the event decoded from the stored text, which must be a known one, and the text.
+    /// Each row of a golden fixture (JSON lines of `event_type`, the stored `payload` text and,
+    /// from the first release that stored one, `schema_version`): its type, the event decoded
+    /// from the stored text, which must be a known one, and the text.
     fn golden(fixture: &str) -> Vec<(String, Event, String)> {
         fixture
             .lines()
@@ -469,7 +569,10 @@ mod tests {
                 let row: serde_json::Value = serde_json::from_str(line).unwrap();
                 let event_type = row["event_type"].as_str().unwrap().to_owned();
                 let stored = row["payload"].as_str().unwrap().to_owned();
-                let event = Event::decode_json(&event_type, &stored).unwrap();
+                let version = row.get("schema_version").map_or(1, |v| v.as_u64().unwrap());
+                let event =
+                    Event::decode_json(&event_type, u32::try_from(version).unwrap(), &stored)
+                        .unwrap();
                 assert!(!matches!(event, Event::Unknown(_)), "{event_type}");
                 (event_type, event, stored)
             })
@@ -509,6 +612,55 @@ mod tests {
     }
 
     #[test]
+    fn the_first_versioned_payloads_decode_and_store_again_byte_for_byte() {
+        // Written by the release that added schema versions (tests/fixtures/make.sh against
+        // it, one row of each type, read back from its SQLite file with `schema_version`).
+        let mut types = std::collections::BTreeSet::new();
+        for (event_type, event, stored) in golden(include_str!("../fixtures/events-v4.jsonl")) {
+            assert_eq!(event.payload().to_string(), stored, "{event_type}");
+            types.insert(event_type);
+        }
+        assert_eq!(types.len(), Event::TYPES.len(), "{types:?}");
+    }
+
+    #[test]
+    fn a_first_version_login_is_upcast_without_its_username() {
+        let stored = r#"{"expires_at":"2026-12-23T19:21:15.348470385Z","refresh_token_id":"01a209da-f954-7737-a885-0b9501527790","session_id":"01a209da-f954-7737-a885-0b941252d5d5","user_id":"01a209da-f86c-7461-9a4b-33a71bf0eb45","username":"alice"}"#;
+        let Event::LoggedIn(login) = Event::decode_json("LoggedIn", 1, stored).unwrap() else {
+            panic!("not a login");
+        };
+        assert_eq!(
+            login.user_id.to_string(),
+            "01a209da-f86c-7461-9a4b-33a71bf0eb45"
+        );
+        assert!(!Event::LoggedIn(login)
+            .payload()
+            .to_string()
+            .contains("alice"));
+        // Stored as version 2, the same payload without the field is not a version-1 login:
+        // version 2 refuses nothing it does not know, so the name would simply be ignored.
+        assert!(Event::decode_json("LoggedIn", 2, stored).is_ok());
+    }
+
+    #[test]
+    fn a_version_newer_than_this_release_writes_is_kept_as_unknown() {
+        let payload = serde_json::json!({"session_id": "x", "shape": "of the future"});
+        let event = Event::decode("LoggedIn", 3, payload.clone()).unwrap();
+        let Event::Unknown(unknown) = &event else {
+            panic!("decoded a future version as the current one: {event:?}");
+        };
+        assert_eq!(unknown.schema_version, 3);
+        assert_eq!(event.event_type(), "LoggedIn");
+        assert_eq!(event.schema_version(), 3);
+        assert_eq!(event.payload(), payload);
+        let text = payload.to_string();
+        assert!(matches!(
+            Event::decode_json("LoggedIn", 3, &text).unwrap(),
+            Event::Unknown(_)
+        ));
+    }
+
+    #[test]
     fn optional_fields_added_later_are_absent_from_the_stored_form_when_unset() {
         let failed = Event::LoginFailed(LoginFailed {
             username: "bob".into(),
@@ -541,8 +693,13 @@ mod tests {
     #[test]
     fn every_known_type_is_listed_and_refuses_a_payload_that_does_not_fit() {
         for name in Event::TYPES {
+            let version = Event::current_version(name).unwrap();
             assert!(
-                Event::decode(name, serde_json::json!({})).is_err(),
+                Event::decode(name, version, serde_json::json!({})).is_err(),
+                "{name}"
+            );
+            assert!(
+                Event::decode(name, 1, serde_json::json!({})).is_err(),
                 "{name}"
             );
         }
@@ -559,9 +716,10 @@ mod tests {
     #[test]
     fn an_unknown_type_is_kept_as_stored_and_a_bad_payload_is_an_error_not_a_panic() {
         let payload = serde_json::json!({"future": true});
-        let unknown = Event::decode("UserDisabled", payload.clone()).unwrap();
+        let unknown = Event::decode("UserDisabled", 1, payload.clone()).unwrap();
         assert_eq!(unknown.event_type(), "UserDisabled");
         assert_eq!(unknown.payload(), payload);
-        assert!(Event::decode("Revoked", serde_json::json!({"session_id": 1})).is_err());
+        assert!(Event::decode("Revoked", 1, serde_json::json!({"session_id": 1})).is_err());
+        assert!(Event::decode_json("LoggedIn", 1, "not json").is_err());
     }
 }

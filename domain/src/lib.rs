@@ -6,7 +6,9 @@
 //!
 //! - [`username`], [`password`], [`role`], [`ids`]: value types that parse. Holding one means it
 //!   is valid; there is no later `validate()`.
-//! - [`event`]: the facts, with their stable `event_type` names and JSON payloads.
+//! - [`event`]: the facts, with their stable `event_type` names, schema versions and JSON
+//!   payloads.
+//! - [`upcast`]: the steps that read an older schema version of an event as the current one.
 //! - [`stream`]: which stream (the unit of consistency in the log) each fact belongs to.
 //! - [`user`]: the user aggregate (identity, password hash, roles, wholesale session
 //!   revocations) as `decide` and `apply`.
@@ -20,6 +22,7 @@ pub mod password;
 pub mod role;
 pub mod session;
 pub mod stream;
+pub mod upcast;
 pub mod user;
 pub mod username;
 

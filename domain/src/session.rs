@@ -11,7 +11,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::event::{LoggedIn, Refreshed, Revoked};
-use crate::{Event, RevocationReason, SessionId, Stamp, TokenId, UserId, Username};
+use crate::{Event, RevocationReason, SessionId, Stamp, TokenId, UserId};
 
 /// What the session stream says so far.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,7 +31,6 @@ pub enum SessionState {
 pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
-    pub username: Username,
     /// The `jti` of the one refresh token that may be exchanged next.
     pub refresh_token_id: TokenId,
     /// The refresh token the last rotation retired (`None` before the first rotation, and once
@@ -54,7 +53,6 @@ pub enum SessionCommand {
     Start {
         session_id: SessionId,
         user_id: UserId,
-        username: Username,
         refresh_token_id: TokenId,
         expires_at: OffsetDateTime,
     },
@@ -124,14 +122,12 @@ pub fn decide(
             SessionCommand::Start {
                 session_id,
                 user_id,
-                username,
                 refresh_token_id,
                 expires_at,
             },
         ) => Ok(vec![Event::LoggedIn(LoggedIn {
             session_id,
             user_id,
-            username,
             refresh_token_id,
             expires_at,
         })]),
@@ -210,7 +206,6 @@ pub fn apply(state: SessionState, event: &Event, stamp: Stamp) -> SessionState {
         (SessionState::None, Event::LoggedIn(e)) => SessionState::Active(Session {
             id: e.session_id,
             user_id: e.user_id,
-            username: e.username.clone(),
             refresh_token_id: e.refresh_token_id,
             previous_refresh_token_id: None,
             generation: 1,
@@ -266,7 +261,6 @@ mod tests {
         Event::LoggedIn(LoggedIn {
             session_id: sid(),
             user_id: uid(),
-            username: Username::parse("alice").unwrap(),
             refresh_token_id: token(1),
             expires_at: expiry(),
         })
@@ -345,7 +339,6 @@ mod tests {
         let command = SessionCommand::Start {
             session_id: sid(),
             user_id: uid(),
-            username: Username::parse("alice").unwrap(),
             refresh_token_id: token(1),
             expires_at: expiry(),
         };
@@ -357,7 +350,6 @@ mod tests {
         let command = SessionCommand::Start {
             session_id: sid(),
             user_id: uid(),
-            username: Username::parse("alice").unwrap(),
             refresh_token_id: token(9),
             expires_at: expiry(),
         };

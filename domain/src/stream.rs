@@ -3,18 +3,25 @@
 
 use std::fmt;
 
-use crate::{SessionId, Username};
+use crate::{SessionId, UserId, Username};
 
 /// The name of a stream in the event log.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StreamId(String);
 
 impl StreamId {
-    /// A user's identity, password and roles. Keyed by the canonical username, so "this name is
-    /// free" is exactly "this stream does not exist yet": registration appends with the
-    /// expectation of no stream, and of twenty racing registrations only one can win.
-    pub fn user(username: &Username) -> Self {
-        Self(format!("user:{}", username.canonical()))
+    /// A user's identity, password and roles, keyed by the user's id: a name can be erased and
+    /// registered again, and a change to the identity rule moves no stream. Which name belongs
+    /// to which account is the store's name index, claimed in the registration's transaction.
+    pub fn user(user_id: UserId) -> Self {
+        Self(format!("user:{user_id}"))
+    }
+
+    /// The stream of an account registered before streams were keyed by id: named after the
+    /// canonical form of that time ([`Username::legacy_canonical`]). Never written to for a
+    /// new account; the store's name index says which accounts have one.
+    pub fn legacy_user(username: &Username) -> Self {
+        Self(format!("user:{}", username.legacy_canonical()))
     }
 
     /// One login session: its refresh-token generations and its revocation.
@@ -61,16 +68,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_streams_ignore_case() {
+    fn user_streams_are_keyed_by_id_and_legacy_ones_by_the_old_canonical_name() {
+        let id = UserId::from_uuid(uuid::Uuid::from_u128(7));
+        assert_eq!(
+            StreamId::user(id).as_str(),
+            "user:00000000-0000-0000-0000-000000000007"
+        );
         let a = Username::parse("Alice").unwrap();
         let b = Username::parse("aLICE").unwrap();
-        assert_eq!(StreamId::user(&a), StreamId::user(&b));
-        assert_eq!(StreamId::user(&a).as_str(), "user:alice");
+        assert_eq!(StreamId::legacy_user(&a), StreamId::legacy_user(&b));
+        assert_eq!(StreamId::legacy_user(&a).as_str(), "user:alice");
+        let sharp = Username::parse("Straße").unwrap();
+        assert_eq!(StreamId::legacy_user(&sharp).as_str(), "user:straße");
     }
 
     #[test]
     fn login_attempts_are_not_the_user_stream() {
         let a = Username::parse("alice").unwrap();
-        assert_ne!(StreamId::user(&a), StreamId::login_attempts(&a));
+        assert_ne!(StreamId::legacy_user(&a), StreamId::login_attempts(&a));
     }
 }

@@ -1,4 +1,5 @@
-//! Usernames: a restricted alphabet, unique without regard to case or compatibility forms.
+//! Usernames: a restricted alphabet, unique without regard to case or compatibility forms, and
+//! refused when they look like an existing one.
 
 use std::fmt;
 
@@ -47,8 +48,9 @@ pub fn username_pattern() -> String {
 }
 
 /// A valid username. The display form is the name as the user chose it; [`Username::canonical`]
-/// is its NFKC-normalised, case-folded form under which uniqueness is decided, so `Alice`,
-/// `ALICE` and the full-width `ａｌｉｃｅ` are one account.
+/// is its NFKC form under full Unicode case folding, under which identity is decided, so
+/// `Alice`, `ALICE` and the full-width `ａｌｉｃｅ` are one account, and so are `straße` and
+/// `STRASSE`. [`Username::skeleton`] decides which names look alike.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username {
@@ -88,18 +90,28 @@ impl Username {
         if let Some(bad) = raw.chars().find(|c| !is_allowed(*c)) {
             return Err(UsernameError::InvalidCharacter(bad));
         }
-        // Lower-casing can leave a string that is no longer NFKC (and, rarely, longer), so the
-        // canonical form is normalised again after folding.
-        let canonical = raw
+        Ok(Self {
+            display: raw.to_owned(),
+            canonical: fold(raw),
+        })
+    }
+
+    /// The UTS #39 confusable skeleton of the canonical form: `аdmin` (with a Cyrillic `а`)
+    /// and `admin` share one, so do `paypa1` and `paypal`. Registration refuses a name whose
+    /// skeleton is an existing account's.
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.canonical).collect()
+    }
+
+    /// The canonical form under the rule of releases before full case folding (NFKC and
+    /// lower case): the user stream of an account registered then is named after it.
+    pub fn legacy_canonical(&self) -> String {
+        self.display
             .nfkc()
             .collect::<String>()
             .to_lowercase()
             .nfkc()
-            .collect();
-        Ok(Self {
-            display: raw.to_owned(),
-            canonical,
-        })
+            .collect()
     }
 
     /// The name as the user chose it.
@@ -111,6 +123,17 @@ impl Username {
     pub fn canonical(&self) -> &str {
         &self.canonical
     }
+}
+
+/// NFKC under full case folding, as Unicode's compatibility caseless matching defines it
+/// (`NFKD(toCasefold(NFKD(toCasefold(NFD(X)))))`, section 3.13), composed again (NFKC) so the
+/// stored form is short. Folding twice is what makes the result stable: folding can produce
+/// characters that decompose, and decomposing can produce characters that fold.
+fn fold(raw: &str) -> String {
+    let once = caseless::default_case_fold_str(&raw.nfd().collect::<String>());
+    caseless::default_case_fold_str(&once.nfkd().collect::<String>())
+        .nfkc()
+        .collect()
 }
 
 /// Letters and numbers of any script (Unicode general categories L and N) in the Basic
@@ -181,6 +204,39 @@ mod tests {
         assert_eq!(fullwidth.canonical(), "alice");
         assert_eq!(fullwidth.as_str(), "ａｌｉｃｅ");
         assert_eq!(Username::parse("Ⅻ").unwrap().canonical(), "xii");
+    }
+
+    #[test]
+    fn full_case_folding_makes_one_account_of_what_lower_casing_kept_apart() {
+        let sharp = Username::parse("straße").unwrap();
+        assert_eq!(sharp.canonical(), "strasse");
+        assert_eq!(Username::parse("STRASSE").unwrap().canonical(), "strasse");
+        // Final sigma, and the Kelvin sign NFKC makes a K.
+        assert_eq!(
+            Username::parse("ΟΔΟΣ").unwrap().canonical(),
+            Username::parse("οδος").unwrap().canonical()
+        );
+        assert_eq!(
+            Username::parse("\u{212A}elvin").unwrap().canonical(),
+            "kelvin"
+        );
+        // The rule of earlier releases, kept to find their streams, did not.
+        assert_eq!(sharp.legacy_canonical(), "straße");
+        assert_eq!(
+            Username::parse("Alice").unwrap().legacy_canonical(),
+            "alice"
+        );
+    }
+
+    #[test]
+    fn confusable_names_share_a_skeleton_and_different_names_do_not() {
+        let skeleton = |raw: &str| Username::parse(raw).unwrap().skeleton();
+        assert_eq!(skeleton("\u{430}dmin"), skeleton("admin"), "Cyrillic а");
+        assert_eq!(skeleton("ADMIN"), skeleton("admin"));
+        assert_eq!(skeleton("paypa1"), skeleton("paypal"));
+        assert_eq!(skeleton("\u{3bf}scar"), skeleton("oscar"), "Greek ο");
+        assert_ne!(skeleton("admin"), skeleton("admins"));
+        assert_ne!(skeleton("alice"), skeleton("bob"));
     }
 
     #[test]
@@ -272,7 +328,9 @@ mod tests {
                     // Replaying the log parses stored display forms again: they must come back
                     // as the same account.
                     let again = Username::parse(name.as_str()).unwrap();
-                    prop_assert_eq!(again, name);
+                    prop_assert_eq!(&again, &name);
+                    // Identity is stable: the canonical form is its own canonical form.
+                    prop_assert_eq!(fold(name.canonical()), name.canonical());
                 }
             }
 

@@ -116,7 +116,12 @@ async fn by_username_it_answers_everything_about_that_user_in_order() {
     ] {
         assert!(first.get(key).is_some(), "{key}");
     }
-    assert_eq!(first["stream"], "user:alice");
+    // Alice's stream is named after her id, not her name.
+    assert_eq!(
+        first["stream"].as_str().unwrap(),
+        format!("user:{}", first["data"]["user_id"].as_str().unwrap())
+    );
+    assert_eq!(first["type"], "Registered");
 }
 
 #[tokio::test]

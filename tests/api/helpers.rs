@@ -386,6 +386,23 @@ impl TestApp {
             .collect()
     }
 
+    /// The stream of the account named `username` (canonical form), from the name index.
+    pub async fn user_stream(&self, canonical: &str) -> String {
+        const SQL: &str = "SELECT stream_id FROM usernames WHERE canonical = ";
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_scalar(&format!("{SQL}?"))
+                .bind(canonical)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_scalar(&format!("{SQL}$1"))
+                .bind(canonical)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap(),
+        }
+    }
+
     /// How many events the log holds.
     pub async fn event_count(&self) -> i64 {
         const SQL: &str = "SELECT COUNT(*) FROM events";
@@ -482,6 +499,7 @@ impl TestApp {
                 payload,
                 metadata: "{}",
                 recorded_at,
+                schema_version: None,
             },
         );
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();

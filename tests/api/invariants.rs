@@ -312,7 +312,8 @@ async fn an_event_type_this_release_does_not_know_stops_nothing() {
     let app = spawn_app().await;
     let tokens = app.registered_and_logged_in("alice").await;
     // A newer release records a fact on alice's own stream that this one has never heard of.
-    app.append_as_a_newer_release("user:alice", "UserTagged", r#"{"tag":"beta"}"#)
+    let stream = app.user_stream("alice").await;
+    app.append_as_a_newer_release(&stream, "UserTagged", r#"{"tag":"beta"}"#)
         .await;
     // Loading alice passes over it (and counts it): she logs in as before.
     app.login("alice").await;

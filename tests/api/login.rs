@@ -110,8 +110,11 @@ async fn a_password_set_under_a_lower_minimum_still_logs_in() {
         "username": "shorty",
         "password_hash": hash.as_phc(),
     });
+    // As a release before this one stored it (in a stream named after the name), indexed
+    // when this release starts on the database.
     app.append_as_a_newer_release("user:shorty", "Registered", &registered.to_string())
         .await;
+    let app = app.restart().await;
 
     assert_eq!(
         app.login_with("shorty", short)

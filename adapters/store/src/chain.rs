@@ -2,7 +2,9 @@
 //!
 //! `hash(row) = SHA-256(hash(previous row) ‖ content(row))`, with 32 zero bytes before the
 //! first row. Every field of the content is length-prefixed so that no two different rows can
-//! encode to the same bytes.
+//! encode to the same bytes. A row's schema version, where it has one, comes last (a tag byte
+//! and 8 bytes): rows written before versions existed have none and hash as they always did,
+//! and a version added to, removed from or changed in a row changes its hash.
 
 use sha2::{Digest, Sha256};
 
@@ -19,6 +21,7 @@ pub struct RowContent<'a> {
     pub payload: &'a str,
     pub metadata: &'a str,
     pub recorded_at: &'a str,
+    pub schema_version: Option<u64>,
 }
 
 /// The hash of `row` chained to `previous`.
@@ -39,6 +42,10 @@ pub fn link(previous: &[u8], row: &RowContent<'_>) -> [u8; 32] {
     field(&mut hasher, row.payload.as_bytes());
     field(&mut hasher, row.metadata.as_bytes());
     field(&mut hasher, row.recorded_at.as_bytes());
+    if let Some(version) = row.schema_version {
+        hasher.update([1]);
+        hasher.update(version.to_be_bytes());
+    }
     hasher.finalize().into()
 }
 
@@ -61,6 +68,7 @@ mod tests {
             payload,
             metadata: "{}",
             recorded_at: "2026-01-01T00:00:00.000000Z",
+            schema_version: None,
         }
     }
 
@@ -72,5 +80,30 @@ mod tests {
         assert_ne!(base, link(&GENESIS, &row("{}", Some(""))));
         assert_ne!(base, link(&[1; 32], &row("{}", Some("alice"))));
         assert_eq!(base, link(&GENESIS, &row("{}", Some("alice"))));
+    }
+
+    #[test]
+    fn the_schema_version_is_covered_and_a_row_without_one_hashes_as_before() {
+        let versioned = |v| RowContent {
+            schema_version: v,
+            ..row("{}", None)
+        };
+        let none = link(&GENESIS, &versioned(None));
+        let one = link(&GENESIS, &versioned(Some(1)));
+        assert_ne!(none, one);
+        assert_ne!(one, link(&GENESIS, &versioned(Some(2))));
+        // A row without a version: the hash of releases before versions existed (this value
+        // is what they stored for it; the upgrade fixtures check real rows of theirs).
+        let mut before = Sha256::new();
+        before.update(GENESIS);
+        before.update(1u64.to_be_bytes());
+        field(&mut before, b"user:alice");
+        before.update(1u64.to_be_bytes());
+        field(&mut before, b"Registered");
+        before.update([0]);
+        field(&mut before, b"{}");
+        field(&mut before, b"{}");
+        field(&mut before, b"2026-01-01T00:00:00.000000Z");
+        assert_eq!(none, <[u8; 32]>::from(before.finalize()));
     }
 }

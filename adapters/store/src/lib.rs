@@ -10,6 +10,8 @@
 //!   instances' commits.
 //! - [`writer`]: the one task per process that appends, batching concurrent appends into one
 //!   exclusive transaction (group commit), each atomic across its streams.
+//! - `names`: the name index (which account holds which name), claimed by registrations and
+//!   filled at start for accounts older releases registered.
 //! - [`projections`]: the read models (sessions, revocations, users), each kept from the log
 //!   behind a checkpoint written with its rows, rebuilt by replay.
 //! - [`sql`]: statements written once for both backends.
@@ -18,6 +20,7 @@
 //! - [`rows`]: the column encodings (timestamps, JSON) and the event reads, shared by both.
 
 pub mod chain;
+mod names;
 pub mod postgres;
 pub mod projections;
 mod rows;

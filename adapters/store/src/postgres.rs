@@ -24,7 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 use sqlx::{ConnectOptions, Connection, Postgres};
 use tokio::sync::{watch, Notify};
 
-use crate::rows::{key_statements, to_i64, to_u64, unavailable};
+use crate::rows::{claim_name, key_statements, to_i64, to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{AppendRequest, Outcome, Writer};
 
@@ -147,7 +147,7 @@ pub async fn listen(pool: PgPool, announced: Arc<Notify>, mut stopped: watch::Re
 }
 
 /// PostgreSQL's writer, on a connection of its own. A batch is one call of the
-/// `authlog_append` function (migration `20261126000001_append_function`): one statement, so
+/// `authlog_append` function (migrations `20261126000001_append_function` and `20261127000002_versioned_append`): one statement, so
 /// one round trip, that takes the append lock, checks every version, assigns the positions,
 /// computes the hash chain, inserts and notifies. The lock is held only while the database
 /// works, never across a round trip to this process.
@@ -182,17 +182,30 @@ async fn commit(
 ) -> Result<Vec<Outcome>, StoreError> {
     let arguments = Flattened::of(batch)?;
     match batch {
-        // A key change is written in the same transaction, and only if the events are.
-        [request] if request.keys.changes_keys() => {
+        // A key change or a name claim is written in the same transaction, and only if the
+        // events are; the events stand only if the claim does. The append lock, taken by
+        // `authlog_append`, is held until the commit, so no other claim runs in between.
+        [request] if request.alone() => {
             let mut tx = connection.begin().await.map_err(unavailable)?;
             let outcomes = append(&mut tx, batch, &arguments).await?;
-            if outcomes.iter().all(Result::is_ok) {
+            if let [Ok(appended)] = outcomes.as_slice() {
                 for mut statement in key_statements::<Postgres>(&request.keys) {
                     statement
                         .build()
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
+                }
+                if let Some(claim) = &request.claim {
+                    let claimed = claim_name::<Postgres>(claim, to_i64(appended.first)?)
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    if claimed.rows_affected() == 0 {
+                        tx.rollback().await.map_err(unavailable)?;
+                        return Ok(vec![Err(AppendError::NameTaken)]);
+                    }
                 }
             }
             tx.commit().await.map_err(unavailable)?;
@@ -215,6 +228,7 @@ struct Flattened<'a> {
     event_payload: Vec<&'a str>,
     event_metadata: Vec<&'a str>,
     event_recorded_at: Vec<&'a str>,
+    event_version: Vec<i64>,
 }
 
 impl<'a> Flattened<'a> {
@@ -231,6 +245,7 @@ impl<'a> Flattened<'a> {
             event_payload: vec![],
             event_metadata: vec![],
             event_recorded_at: vec![],
+            event_version: vec![],
         };
         for (index, request) in batch.iter().enumerate() {
             for write in &request.writes {
@@ -253,6 +268,7 @@ impl<'a> Flattened<'a> {
                     flat.event_payload.push(&event.payload);
                     flat.event_metadata.push(&event.metadata);
                     flat.event_recorded_at.push(&event.recorded_at);
+                    flat.event_version.push(event.schema_version);
                 }
             }
         }
@@ -278,7 +294,7 @@ async fn append(
 ) -> Result<Vec<Outcome>, StoreError> {
     let answers: Vec<Answer> = sqlx::query_as(
         "SELECT request, first_position, last_position, conflict_stream, actual_version \
-         FROM authlog_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         FROM authlog_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(APPEND_LOCK)
     .bind(APPEND_LOCK_WAIT)
@@ -293,6 +309,7 @@ async fn append(
     .bind(&arguments.event_payload)
     .bind(&arguments.event_metadata)
     .bind(&arguments.event_recorded_at)
+    .bind(&arguments.event_version)
     .fetch_all(connection)
     .await
     .map_err(|e| match lock_not_available(&e) {

@@ -1,6 +1,8 @@
 //! How values are spelled in the `events` columns.
 
-use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, SigningKey, StoreError};
+use authlog_application::ports::{
+    AuditFilter, Metadata, NameClaim, RecordedEvent, SigningKey, StoreError,
+};
 use authlog_domain::{Event, StreamId};
 use sqlx::QueryBuilder;
 
@@ -67,8 +69,8 @@ pub fn unavailable(e: sqlx::Error) -> StoreError {
 }
 
 /// The columns every event query selects, as [`RawEvent`] reads them.
-pub const COLUMNS: &str =
-    "position, stream_id, stream_version, event_type, subject, payload, metadata, recorded_at";
+pub const COLUMNS: &str = "position, stream_id, stream_version, event_type, subject, payload, \
+     metadata, recorded_at, schema_version";
 
 /// An `events` row as both backends store it (the same types, so the same hash input).
 #[derive(Debug, sqlx::FromRow)]
@@ -81,6 +83,8 @@ pub struct RawEvent {
     pub payload: String,
     pub metadata: String,
     pub recorded_at: String,
+    /// `None` for a row written before versions existed: version 1.
+    pub schema_version: Option<i64>,
 }
 
 impl RawEvent {
@@ -91,7 +95,13 @@ impl RawEvent {
         let position = self.position;
         let metadata: Metadata = serde_json::from_str(&self.metadata)
             .map_err(|e| StoreError::Corrupt(format!("metadata at position {position}: {e}")))?;
-        let event = Event::decode_json(&self.event_type, &self.payload)
+        let version = match self.schema_version {
+            None => 1,
+            Some(stored) => u32::try_from(stored).map_err(|_| {
+                StoreError::Corrupt(format!("schema version {stored} at position {position}"))
+            })?,
+        };
+        let event = Event::decode_json(&self.event_type, version, &self.payload)
             .map_err(|e| StoreError::Corrupt(format!("position {position}: {e}")))?;
         if let Event::Unknown(unknown) = &event {
             unknown_type(&unknown.event_type, position);
@@ -260,9 +270,39 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     query.push("position > ").push_bind(to_i64(filter.after)?);
-    if let Some(subject) = &filter.subject {
-        query.push(" AND subject = ").push_bind(subject.clone());
+    if let Some(whom) = &filter.subject {
+        // Each alternative is a range of the (subject, position) index.
+        query.push(" AND (");
+        for id in &whom.ids {
+            query.push("subject = ").push_bind(id.clone()).push(" OR ");
+        }
+        if whom.names.is_empty() {
+            query.push("1 = 0)");
+            return push_audit_tail(query, filter);
+        }
+        query.push("(subject IN (");
+        let mut names = query.separated(", ");
+        for name in &whom.names {
+            names.push_bind(name.clone());
+        }
+        query
+            .push(") AND position >= ")
+            .push_bind(to_i64(whom.names_from)?)
+            .push("))");
     }
+    push_audit_tail(query, filter)
+}
+
+/// The audit filter's conditions after the subject's, and its page.
+fn push_audit_tail<'q, DB>(
+    query: &mut QueryBuilder<'q, DB>,
+    filter: &AuditFilter,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     push_types(query, filter.types.iter().cloned());
     if let Some(since) = filter.since {
         query
@@ -341,6 +381,30 @@ where
             replacement,
         } => vec![revoke_key(kid, at, tombstone), insert_key(replacement)],
     }
+}
+
+/// The claim of a name by the account a registration creates, its `Registered` at position
+/// `registered_at`, with binds in the backend's placeholder style. Changes no row when the
+/// canonical name or the skeleton is taken (by a unique index, so also against a claim that
+/// commits first elsewhere): the writer then undoes the registration.
+pub fn claim_name<'a, DB>(claim: &'a NameClaim, registered_at: i64) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "INSERT INTO usernames (user_id, stream_id, canonical, skeleton, registered_at) VALUES (",
+    );
+    let mut values = query.separated(", ");
+    values.push_bind(claim.user_id.to_string());
+    values.push_bind(claim.stream.as_str());
+    values.push_bind(claim.canonical.as_str());
+    values.push_bind(claim.skeleton.as_str());
+    values.push_bind(registered_at);
+    query.push(") ON CONFLICT DO NOTHING");
+    query
 }
 
 /// The revocation of key `kid` at `at` (formatted), with binds in the backend's placeholder

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use authlog_application::ports::StoreError;
+use authlog_application::ports::{AppendError, StoreError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
 
-use crate::rows::{key_statements, to_u64, unavailable};
+use crate::rows::{claim_name, key_statements, to_i64, to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{plan, streams, AppendRequest, Outcome, Writer};
 
@@ -152,7 +152,7 @@ impl SqliteWriter {
     }
 }
 
-/// Rows per INSERT statement: 9 bound values each, well under SQLite's limit on variables.
+/// Rows per INSERT statement: 10 bound values each, well under SQLite's limit on variables.
 const ROWS_PER_INSERT: usize = 100;
 
 impl Writer for SqliteWriter {
@@ -205,7 +205,7 @@ async fn commit(
     for rows in plan.rows.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (position, stream_id, stream_version, event_type, subject, \
-             payload, metadata, recorded_at, hash) ",
+             payload, metadata, recorded_at, hash, schema_version) ",
         );
         insert.push_values(rows, |mut values, row| {
             values
@@ -217,7 +217,8 @@ async fn commit(
                 .push_bind(&row.event.payload)
                 .push_bind(&row.event.metadata)
                 .push_bind(&row.event.recorded_at)
-                .push_bind(&row.hash[..]);
+                .push_bind(&row.hash[..])
+                .push_bind(row.event.schema_version);
         });
         insert
             .build()
@@ -226,13 +227,25 @@ async fn commit(
             .map_err(unavailable)?;
     }
     for (request, outcome) in batch.iter().zip(&plan.outcomes) {
-        if outcome.is_ok() {
+        if let Ok(appended) = outcome {
             for mut statement in key_statements::<Sqlite>(&request.keys) {
                 statement
                     .build()
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
+            }
+            if let Some(claim) = &request.claim {
+                // Alone in its batch (`AppendRequest::alone`): undoing it undoes the batch.
+                let claimed = claim_name::<Sqlite>(claim, to_i64(appended.first)?)
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                if claimed.rows_affected() == 0 {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return Ok(vec![Err(AppendError::NameTaken)]);
+                }
             }
         }
     }

@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, ProjectionStatus,
-    ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey,
-    StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
+    ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView,
+    SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
 };
 use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::names::AccountRow;
 use crate::projections::{Projector, Rebuilt, RevokedRow, RoleRow, SessionRow, UserRow};
 use crate::rows::{
     decode_all, decode_following, format_timestamp, parse_timestamp, read_query, to_i64, to_u64,
@@ -46,6 +47,8 @@ pub enum OpenError {
     },
     #[error("cannot build the read models of {path}: {source}")]
     Projections { path: String, source: StoreError },
+    #[error("cannot index the usernames of {path}: {source}")]
+    Names { path: String, source: StoreError },
 }
 
 /// The event log (and signing keys, and read models) in one database.
@@ -111,6 +114,18 @@ impl Store {
                 postgres::POLL,
             )
         };
+        let indexed = crate::names::index_registrations(&pool)
+            .await
+            .map_err(|source| OpenError::Names {
+                path: path.clone(),
+                source,
+            })?;
+        if indexed > 0 {
+            tracing::info!(
+                accounts = indexed,
+                "indexed the names of accounts registered before"
+            );
+        }
         let projector = Arc::new(Projector::new(pool.clone()));
         projector
             .start()
@@ -225,6 +240,21 @@ impl Store {
 
     /// Lets the read models catch up with what this process appended, so that a client reads
     /// its own writes through the instance it wrote through.
+    /// The account of the name index whose `column` is `value`.
+    async fn account_where(&self, column: &str, value: Arg) -> Result<Option<Account>, StoreError> {
+        let rows: Vec<AccountRow> = self
+            .pool
+            .fetch(&Statement::new(
+                format!(
+                    "SELECT user_id, stream_id, registered_at, legacy_subject FROM usernames \
+                     WHERE {column} = ?"
+                ),
+                vec![value],
+            ))
+            .await?;
+        rows.into_iter().next().map(AccountRow::account).transpose()
+    }
+
     async fn caught_up(&self) -> Result<(), StoreError> {
         self.projector
             .wait_for(self.last_appended.load(Ordering::Acquire))
@@ -284,7 +314,24 @@ async fn project(
 #[async_trait]
 impl EventStore for Store {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, writes, KeyChange::None).await
+        writer::submit(&self.writer, writes, KeyChange::None, None).await
+    }
+
+    async fn append_claiming(
+        &self,
+        claim: NameClaim,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError> {
+        writer::submit(&self.writer, writes, KeyChange::None, Some(claim)).await
+    }
+
+    async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError> {
+        self.account_where("canonical", canonical.into()).await
+    }
+
+    async fn account(&self, user_id: UserId) -> Result<Option<Account>, StoreError> {
+        self.account_where("user_id", user_id.to_string().into())
+            .await
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -485,7 +532,7 @@ impl KeyStore for Store {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, vec![rotated], KeyChange::Add(key)).await
+        writer::submit(&self.writer, vec![rotated], KeyChange::Add(key), None).await
     }
 
     async fn revoke_signing_key(
@@ -502,7 +549,7 @@ impl KeyStore for Store {
             tombstone,
             replacement,
         };
-        writer::submit(&self.writer, vec![events], change).await
+        writer::submit(&self.writer, vec![events], change, None).await
     }
 
     async fn replace_private_key(

@@ -82,6 +82,7 @@ impl ChainWalk {
                 payload: &e.payload,
                 metadata: &e.metadata,
                 recorded_at: &e.recorded_at,
+                schema_version: e.schema_version.map(to_u64).transpose()?,
             },
         );
         if hash.as_slice() != row.hash.as_slice() {

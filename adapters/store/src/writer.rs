@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use authlog_application::ports::{
-    AppendError, Appended, ExpectedVersion, NewEvent, SigningKey, StoreError, StreamWrite,
+    AppendError, Appended, ExpectedVersion, NameClaim, NewEvent, SigningKey, StoreError,
+    StreamWrite,
 };
 use authlog_domain::StreamId;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -39,6 +40,7 @@ const MAX_BATCH: usize = 256;
 /// An event serialised for its row.
 pub struct PreparedEvent {
     pub event_type: String,
+    pub schema_version: i64,
     pub subject: Option<String>,
     pub payload: String,
     pub metadata: String,
@@ -56,6 +58,8 @@ pub struct AppendRequest {
     pub writes: Vec<PreparedWrite>,
     /// A change to the signing keys, stored in the same transaction as the events.
     pub keys: KeyChange,
+    /// A username claimed in the same transaction as the events (a registration).
+    pub claim: Option<NameClaim>,
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
@@ -75,10 +79,18 @@ pub enum KeyChange {
 }
 
 impl KeyChange {
-    /// Whether the request changes the signing keys: such a request is committed in a batch
-    /// of its own (see [`run`]).
+    /// Whether the request changes the signing keys.
     pub fn changes_keys(&self) -> bool {
         !matches!(self, KeyChange::None)
+    }
+}
+
+impl AppendRequest {
+    /// Whether the request writes more than events (signing keys, a name claim): such a
+    /// request is committed in a batch of its own (see [`run`]), so that what it writes besides
+    /// needs no per-request undo in the backends.
+    pub fn alone(&self) -> bool {
+        self.keys.changes_keys() || self.claim.is_some()
     }
 }
 
@@ -95,8 +107,10 @@ pub trait Writer: Send + Sync + 'static {
     /// Commits every request of `batch` whose version checks all pass, in one transaction that
     /// excludes every other appender (in this process or another) until it ends. A request
     /// that fails a check gets its conflict and writes nothing; the others are unaffected. A
-    /// request that changes the signing keys comes alone, and its key change is written only if
-    /// its events are. Answers one outcome per request, in order.
+    /// request that changes the signing keys or claims a name comes alone ([`AppendRequest::alone`]):
+    /// its key change is written only if its events are, and its events and claim both or
+    /// neither ([`AppendError::NameTaken`] when the name or its skeleton is taken). Answers one
+    /// outcome per request, in order.
     fn commit(
         &self,
         connection: &mut Self::Connection,
@@ -175,6 +189,7 @@ pub fn plan<'a>(
                         payload: &event.payload,
                         metadata: &event.metadata,
                         recorded_at: &event.recorded_at,
+                        schema_version: Some(to_u64(event.schema_version)?),
                     },
                 );
                 rows.push(NewRow {
@@ -219,11 +234,11 @@ pub async fn run<W: Writer>(
                 None => return,
             },
         };
-        let alone = first.keys.changes_keys();
+        let alone = first.alone();
         batch.push(first);
         while !alone && batch.len() < MAX_BATCH {
             match requests.try_recv() {
-                Ok(next) if next.keys.changes_keys() => {
+                Ok(next) if next.alone() => {
                     carried = Some(next);
                     break;
                 }
@@ -284,6 +299,7 @@ fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
                 .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
             Ok(PreparedEvent {
                 event_type: e.event.event_type().to_owned(),
+                schema_version: i64::from(e.event.schema_version()),
                 subject: e.subject,
                 payload: e.event.payload().to_string(),
                 metadata,
@@ -293,11 +309,12 @@ fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
         .collect()
 }
 
-/// Hands `writes` (and `keys`) to the writer task and waits for the outcome.
+/// Hands `writes` (and `keys`, and `claim`) to the writer task and waits for the outcome.
 pub async fn submit(
     writer: &mpsc::Sender<AppendRequest>,
     writes: Vec<StreamWrite>,
     keys: KeyChange,
+    claim: Option<NameClaim>,
 ) -> Result<Appended, AppendError> {
     let writes = writes
         .into_iter()
@@ -313,6 +330,7 @@ pub async fn submit(
     let request = AppendRequest {
         writes,
         keys,
+        claim,
         reply,
     };
     let gone = || StoreError::Unavailable("the writer task has stopped".into());

@@ -21,8 +21,8 @@ pub use read_models::{
 };
 pub use revocations::RevocationView;
 pub use store::{
-    AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError, StreamWrite,
+    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata,
+    NameClaim, NewEvent, RecordedEvent, StoreError, StreamWrite, SubjectFilter,
 };
 pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenService};
 

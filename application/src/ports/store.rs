@@ -3,7 +3,7 @@
 //! derived from the log and kept (sessions, users, revocations) is [`super::ReadModels`].
 
 use async_trait::async_trait;
-use authlog_domain::{Event, Stamp, StreamId};
+use authlog_domain::{Event, Stamp, StreamId, UserId, Username};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,7 +53,8 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub event: Event,
-    /// The canonical username it concerns, for audit queries.
+    /// Whom it concerns, for audit queries: the user's id for the events of an account and its
+    /// sessions, the canonical name typed for a password check (which may name no account).
     pub subject: Option<String>,
     pub metadata: Metadata,
     /// When it happened (the application's clock); stored as `recorded_at`.
@@ -84,6 +85,47 @@ impl StreamWrite {
     pub fn unchanged(stream: StreamId, expected: ExpectedVersion) -> Self {
         Self::new(stream, expected, Vec::new())
     }
+}
+
+/// A username that a registration claims, in the same transaction as its events: the store
+/// refuses the registration ([`AppendError::NameTaken`]) when another account holds the
+/// canonical name or the confusable skeleton.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameClaim {
+    pub user_id: UserId,
+    /// [`Username::canonical`].
+    pub canonical: String,
+    /// [`Username::skeleton`].
+    pub skeleton: String,
+    /// The account's stream.
+    pub stream: StreamId,
+}
+
+impl NameClaim {
+    /// The claim of `username` for the account `user_id` whose stream is `stream`.
+    pub fn of(username: &Username, user_id: UserId, stream: StreamId) -> Self {
+        Self {
+            user_id,
+            canonical: username.canonical().to_owned(),
+            skeleton: username.skeleton(),
+            stream,
+        }
+    }
+}
+
+/// An account as the name index knows it: its id, and the stream its facts are in (named
+/// after the id since names stopped naming streams; after the name's earlier canonical form
+/// for an account registered before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: UserId,
+    pub stream: StreamId,
+    /// The log position of its `Registered`: by-name facts before it (failed logins typed
+    /// while the name was free) are not the account's.
+    pub registered_at: u64,
+    /// The canonical name under the rule before full case folding, for an account registered
+    /// before: the `subject` its older events carry.
+    pub legacy_subject: Option<String>,
 }
 
 /// An event as the log holds it.
@@ -138,15 +180,29 @@ pub enum AppendError {
         expected: ExpectedVersion,
         actual: u64,
     },
+    /// The name a registration claimed, or one that looks like it, belongs to an account.
+    /// Nothing was written.
+    #[error("the username, or one confusable with it, is taken")]
+    NameTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Whose events an audit query asks for: those whose `subject` is one of `ids`, and those
+/// whose subject is one of `names` at or after position `names_from` (the account's
+/// registration, so that names typed while it was free are not its history).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectFilter {
+    pub ids: Vec<String>,
+    pub names: Vec<String>,
+    pub names_from: u64,
 }
 
 /// Which events an audit query asks for; every filter narrows, `None`/empty means any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    /// The canonical username the events concern.
-    pub subject: Option<String>,
+    /// Whom the events concern.
+    pub subject: Option<SubjectFilter>,
     /// Event type names; any of them.
     pub types: Vec<String>,
     /// Recorded at or after.
@@ -197,6 +253,30 @@ pub trait EventStore: Send + Sync {
         stream: StreamId,
         tail: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Appends `writes` as [`EventStore::append`] does, and claims a username for a new account
+    /// in the same transaction: both happen, or neither.
+    ///
+    /// # Errors
+    /// [`AppendError::NameTaken`] when the canonical name or its skeleton is already claimed;
+    /// otherwise as [`EventStore::append`].
+    async fn append_claiming(
+        &self,
+        claim: NameClaim,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError>;
+
+    /// The account whose canonical name is `canonical`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError>;
+
+    /// The account with id `user_id`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn account(&self, user_id: UserId) -> Result<Option<Account>, StoreError>;
 }
 
 /// The read side of the log: following it by position, and the audit query.

@@ -15,9 +15,10 @@ use authlog_domain::{Event, RevocationReason, SessionId, StreamId, UserId};
 use time::OffsetDateTime;
 
 use crate::ports::{
-    AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata,
-    NewEvent, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
-    SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore,
+    Metadata, NameClaim, NewEvent, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent,
+    RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus,
+    UserView,
 };
 
 use super::NOW;
@@ -58,7 +59,7 @@ impl InMemoryEventStore {
             .collect();
         let write = StreamWrite::new(stream, ExpectedVersion::Any, events);
         // `Any` cannot conflict.
-        let _ = self.commit(vec![write]);
+        let _ = self.commit(None, vec![write]);
         self
     }
 
@@ -89,7 +90,46 @@ impl InMemoryEventStore {
         self.recorded().last().map_or(0, |e| e.position)
     }
 
-    fn commit(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
+    /// The name index, folded from the log: each `Registered` claims its name, the first
+    /// registration of a name keeping it. With each account, its skeleton.
+    fn accounts(log: &[RecordedEvent]) -> Vec<(Account, String, String)> {
+        let mut accounts: Vec<(Account, String, String)> = Vec::new();
+        for recorded in log {
+            let Event::Registered(e) = &recorded.event else {
+                continue;
+            };
+            let canonical = e.username.canonical().to_owned();
+            if accounts.iter().any(|(_, taken, _)| *taken == canonical) {
+                continue;
+            }
+            let legacy = recorded.stream_id == StreamId::legacy_user(&e.username);
+            let account = Account {
+                user_id: e.user_id,
+                stream: recorded.stream_id.clone(),
+                registered_at: recorded.position,
+                legacy_subject: legacy.then(|| e.username.legacy_canonical()),
+            };
+            accounts.push((account, canonical, e.username.skeleton()));
+        }
+        accounts
+    }
+
+    fn find(&self, found: impl Fn(&Account, &str) -> bool) -> Result<Option<Account>, StoreError> {
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        Ok(Self::accounts(&log)
+            .into_iter()
+            .find(|(account, canonical, _)| found(account, canonical))
+            .map(|(account, _, _)| account))
+    }
+
+    fn commit(
+        &self,
+        claim: Option<&NameClaim>,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError> {
         if let Ok(failing) = self.failing.lock() {
             if let Some(prefix) = failing.as_deref() {
                 if writes.iter().any(|w| w.stream.as_str().starts_with(prefix)) {
@@ -101,6 +141,16 @@ impl InMemoryEventStore {
             .log
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        if let Some(claim) = claim {
+            let taken = Self::accounts(&log)
+                .into_iter()
+                .any(|(_, canonical, skeleton)| {
+                    canonical == claim.canonical || skeleton == claim.skeleton
+                });
+            if taken {
+                return Err(AppendError::NameTaken);
+            }
+        }
         let version = |log: &[RecordedEvent], stream: &StreamId| {
             log.iter()
                 .filter(|e| &e.stream_id == stream)
@@ -265,7 +315,23 @@ impl Folded {
 #[async_trait]
 impl EventStore for InMemoryEventStore {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        self.commit(writes)
+        self.commit(None, writes)
+    }
+
+    async fn append_claiming(
+        &self,
+        claim: NameClaim,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError> {
+        self.commit(Some(&claim), writes)
+    }
+
+    async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError> {
+        self.find(|_, name| name == canonical)
+    }
+
+    async fn account(&self, user_id: UserId) -> Result<Option<Account>, StoreError> {
+        self.find(|account, _| account.user_id == user_id)
     }
 
     async fn read_stream(&self, stream: StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -320,7 +386,14 @@ impl EventLog for InMemoryEventStore {
             .recorded()
             .into_iter()
             .filter(|e| e.position > filter.after)
-            .filter(|e| filter.subject.is_none() || e.subject == filter.subject)
+            .filter(|e| {
+                filter.subject.as_ref().is_none_or(|whom| {
+                    e.subject.as_ref().is_some_and(|subject| {
+                        whom.ids.contains(subject)
+                            || (whom.names.contains(subject) && e.position >= whom.names_from)
+                    })
+                })
+            })
             .filter(|e| {
                 filter.types.is_empty() || filter.types.iter().any(|t| t == e.event.event_type())
             })
@@ -456,7 +529,7 @@ impl KeyStore for InMemoryEventStore {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let appended = self.commit(vec![rotated])?;
+        let appended = self.commit(None, vec![rotated])?;
         self.keys
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?
@@ -472,7 +545,7 @@ impl KeyStore for InMemoryEventStore {
         replacement: SigningKey,
         events: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let appended = self.commit(vec![events])?;
+        let appended = self.commit(None, vec![events])?;
         let mut keys = self
             .keys
             .lock()

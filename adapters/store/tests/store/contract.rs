@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use authlog_application::ports::{
     AppendError, Appended, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata, NewEvent,
-    ReadModels, RecordedEvent, SigningKey, StreamWrite,
+    ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
 };
 use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, StreamId};
@@ -291,6 +291,7 @@ pub async fn an_event_of_a_type_this_release_does_not_know_reads_back_as_unknown
 ) {
     let future = Event::Unknown(authlog_domain::event::UnknownEvent {
         event_type: "UserDisabled".into(),
+        schema_version: 1,
         payload: serde_json::json!({"user_id": "x", "reason": "spam"}),
     });
     append(
@@ -599,7 +600,10 @@ pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dy
     };
 
     let by_user = AuditFilter {
-        subject: Some("user1".into()),
+        subject: Some(SubjectFilter {
+            ids: vec!["user1".into()],
+            ..SubjectFilter::default()
+        }),
         ..all.clone()
     };
     assert_eq!(
@@ -678,7 +682,6 @@ mod models {
         let event = Event::LoggedIn(LoggedIn {
             session_id: sid(n),
             user_id: user(1),
-            username: Username::parse("alice").unwrap(),
             refresh_token_id: TokenId::from_uuid(uuid::Uuid::from_u128(n)),
             expires_at: opened + Duration::days(days),
         });

@@ -101,6 +101,9 @@ async fn every_row_hash_chains_to_the_previous_row() {
                 payload: row.get("payload"),
                 metadata: row.get("metadata"),
                 recorded_at: row.get("recorded_at"),
+                schema_version: row
+                    .get::<Option<i64>, _>("schema_version")
+                    .map(|v| v as u64),
             },
         );
         let stored: Vec<u8> = row.get("hash");

@@ -1,0 +1,25 @@
+-- Events that last (issue 15).
+--
+-- The version of each payload's schema. Rows written before it existed have none and read as
+-- version 1; the hash of a row that has one covers it (adapters/store/src/chain.rs).
+ALTER TABLE events ADD COLUMN schema_version INTEGER;
+
+-- The name index: which account holds which name. User streams are keyed by the user's id, so
+-- uniqueness of names is this table's, written in the same transaction as the `Registered` it
+-- belongs to. `canonical` is the name under the identity rule (NFKC, full case folding) and
+-- `skeleton` its UTS #39 confusable skeleton: a registration whose name or skeleton is taken is
+-- refused. Either is NULL where an account registered under an older rule collides with an
+-- earlier one (the start-up that indexes it says so).
+CREATE TABLE usernames (
+    user_id        TEXT    PRIMARY KEY,
+    -- The account's stream: `user:{user_id}`, or for an account registered before streams
+    -- were keyed by id, `user:{the canonical name of that time}`.
+    stream_id      TEXT    NOT NULL,
+    canonical      TEXT    UNIQUE,
+    skeleton       TEXT    UNIQUE,
+    -- The position of its `Registered`.
+    registered_at  INTEGER NOT NULL,
+    -- For an account registered before: the `subject` its older events carry.
+    legacy_subject TEXT
+);
+CREATE INDEX usernames_by_position ON usernames (registered_at);

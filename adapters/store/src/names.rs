@@ -1,0 +1,142 @@
+//! The name index (`usernames`): which account holds which name, and where its stream is.
+//!
+//! A registration claims its name in its own transaction (the writer, [`crate::rows::claim_name`]).
+//! Accounts registered by releases before the index existed (or by one of them still running
+//! during an upgrade) are indexed from their `Registered` events when the store opens:
+//! [`index_registrations`].
+
+use std::collections::HashSet;
+
+use authlog_application::ports::{Account, StoreError};
+use authlog_domain::{Event, StreamId, UserId};
+
+use crate::postgres::APPEND_LOCK;
+use crate::rows::{to_i64, to_u64, RawEvent, COLUMNS};
+use crate::sql::{Arg, Pool, Statement};
+
+/// A `usernames` row as lookups read it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub user_id: String,
+    pub stream_id: String,
+    pub registered_at: i64,
+    pub legacy_subject: Option<String>,
+}
+
+impl AccountRow {
+    pub fn account(self) -> Result<Account, StoreError> {
+        let user_id = self.user_id.parse::<UserId>().map_err(|e| {
+            StoreError::Corrupt(format!("usernames.user_id {:?}: {e}", self.user_id))
+        })?;
+        Ok(Account {
+            user_id,
+            stream: StreamId::from_stored(self.stream_id),
+            registered_at: to_u64(self.registered_at)?,
+            legacy_subject: self.legacy_subject,
+        })
+    }
+}
+
+/// The names and skeletons the index holds.
+#[derive(Debug, sqlx::FromRow)]
+struct Taken {
+    canonical: Option<String>,
+    skeleton: Option<String>,
+}
+
+/// Indexes every account whose `Registered` comes after the newest one indexed: on the first
+/// start of this release, every account; later, only those an older release registered in the
+/// meantime (none, normally, at the cost of one index lookup). Answers how many it indexed.
+///
+/// An account of an older release keeps its stream (named after its canonical name under the
+/// rule of that time) and the `subject` its events carry. Under today's identity rule two old
+/// accounts can be one name (`straße` and `strasse`) or look alike: the first registered keeps
+/// the name, the later one is indexed without it (it can no longer be found by name, only by
+/// id, so its sessions keep working) and a warning names it for the operator to resolve.
+///
+/// # Errors
+/// [`StoreError`] when the database fails or holds a `Registered` that does not decode.
+pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
+    let mut tx = pool.begin().await?;
+    if matches!(pool, Pool::Postgres(_)) {
+        // Orders this with every append (and every other instance's start): a registration
+        // cannot commit between the read below and the inserts.
+        tx.execute(&Statement::new(
+            "SELECT pg_advisory_xact_lock(?)",
+            vec![APPEND_LOCK.into()],
+        ))
+        .await?;
+    }
+    let newest: Vec<(i64,)> = tx
+        .fetch(&Statement::new(
+            "SELECT COALESCE(MAX(registered_at), 0) FROM usernames",
+            vec![],
+        ))
+        .await?;
+    let after = newest.first().map_or(0, |(n,)| *n);
+    let rows: Vec<RawEvent> = tx
+        .fetch(&Statement::new(
+            format!(
+                "SELECT {COLUMNS} FROM events WHERE event_type = 'Registered' AND position > ? \
+                 ORDER BY position"
+            ),
+            vec![after.into()],
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let taken: Vec<Taken> = tx
+        .fetch(&Statement::new(
+            "SELECT canonical, skeleton FROM usernames",
+            vec![],
+        ))
+        .await?;
+    let mut names: HashSet<String> = taken.iter().filter_map(|t| t.canonical.clone()).collect();
+    let mut skeletons: HashSet<String> = taken.into_iter().filter_map(|t| t.skeleton).collect();
+    let mut indexed = 0;
+    for row in rows {
+        let (stream_id, subject) = (row.stream_id.clone(), row.subject.clone());
+        let recorded = row.decode()?;
+        let Event::Registered(registered) = recorded.event else {
+            continue;
+        };
+        let user_id = registered.user_id.to_string();
+        let canonical = registered.username.canonical().to_owned();
+        let skeleton = registered.username.skeleton();
+        let name = names.insert(canonical.clone()).then_some(canonical);
+        let look = skeletons.insert(skeleton.clone()).then_some(skeleton);
+        if name.is_none() || look.is_none() {
+            tracing::warn!(
+                user_id,
+                position = recorded.position,
+                "an account registered by an older release is one name with, or looks like, an \
+                 account registered before it under today's identity rule: indexed without its \
+                 {}; it can be reached by its id only until an operator renames or erases one",
+                if name.is_none() {
+                    "name"
+                } else {
+                    "confusable skeleton"
+                }
+            );
+        }
+        let legacy = (stream_id != StreamId::user(registered.user_id).as_str()).then_some(subject);
+        indexed += tx
+            .execute(&Statement::new(
+                "INSERT INTO usernames \
+                 (user_id, stream_id, canonical, skeleton, registered_at, legacy_subject) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
+                vec![
+                    user_id.into(),
+                    stream_id.into(),
+                    Arg::from(name),
+                    Arg::from(look),
+                    to_i64(recorded.position)?.into(),
+                    Arg::from(legacy.flatten()),
+                ],
+            ))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(usize::try_from(indexed).unwrap_or(usize::MAX))
+}
