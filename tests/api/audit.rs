@@ -360,3 +360,29 @@ async fn the_cli_prints_jsonl_and_an_aligned_table() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown event type"));
 }
+
+#[tokio::test]
+async fn a_name_typed_at_logins_before_it_was_registered_is_not_its_owners_history() {
+    let (app, admin) = busy_app().await;
+    let typed = |name: &'static str| {
+        app.post_json("/login", json!({"username": name, "password": "a guess!"}))
+    };
+    assert_eq!(typed("zed").await.status(), StatusCode::UNAUTHORIZED);
+    let before = events(&app, &admin.access, "?username=zed").await;
+    assert_eq!(types(&before), ["LoginAttempted", "LoginFailed"]);
+
+    assert_eq!(app.register("Zed").await, StatusCode::CREATED);
+    assert_eq!(typed("ZED").await.status(), StatusCode::UNAUTHORIZED);
+    let page = events(&app, &admin.access, "?username=zed").await;
+    assert_eq!(
+        types(&page),
+        ["Registered", "LoginAttempted", "LoginFailed"],
+        "only what happened to the account, from its registration on"
+    );
+    let registered_at = page["events"][0]["position"].as_u64().unwrap();
+    assert!(before["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["position"].as_u64().unwrap() < registered_at));
+}

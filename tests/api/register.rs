@@ -138,4 +138,78 @@ async fn twenty_concurrent_registrations_of_one_name_give_exactly_one_201() {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+    assert_eq!(app.events_of_type("Registered").await.len(), 1);
+}
+
+#[tokio::test]
+async fn full_case_folding_makes_strasse_and_strasse_with_a_sharp_s_one_account() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("straße").await, StatusCode::CREATED);
+    for other in ["STRASSE", "Strasse", "strasse"] {
+        let again = app
+            .post_json(
+                "/register",
+                json!({"username": other, "password": PASSWORD}),
+            )
+            .await;
+        assert_error(again, StatusCode::CONFLICT, "Username already exists").await;
+    }
+    // Any spelling logs in to the one account.
+    let tokens = app.login("STRASSE").await;
+    let me: Value = app.get("/me", &tokens.access).await.json().await.unwrap();
+    assert_eq!(me["username"], "straße");
+}
+
+#[tokio::test]
+async fn a_name_confusable_with_a_taken_one_is_409() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("admin").await, StatusCode::CREATED);
+    assert_eq!(app.register("paypal").await, StatusCode::CREATED);
+    // Cyrillic а; Cyrillic а and і; a digit one for an l.
+    for lookalike in ["\u{430}dmin", "\u{430}dm\u{456}n", "paypa1"] {
+        let refused = app
+            .post_json(
+                "/register",
+                json!({"username": lookalike, "password": PASSWORD}),
+            )
+            .await;
+        assert_error(refused, StatusCode::CONFLICT, "Username already exists").await;
+    }
+    assert_eq!(app.events_of_type("Registered").await.len(), 2);
+    // A name that only shares letters is not refused.
+    assert_eq!(app.register("admins").await, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_of_confusable_names_give_exactly_one_201() {
+    let app = spawn_app().await;
+    // Four different names (four canonical forms, so four claims that do not collide on the
+    // name) that look alike: Latin o, and Cyrillic о in either place or both.
+    let names = ["root", "r\u{43e}ot", "ro\u{43e}t", "r\u{43e}\u{43e}t"];
+    let attempts = (0..20).map(|i| {
+        let client = app.client.clone();
+        let url = app.url("/register");
+        let name = names[i % names.len()];
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+    // Counted in the log: one account, and no registration half-written by a loser.
+    assert_eq!(app.events_of_type("Registered").await.len(), 1);
 }

@@ -159,6 +159,47 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 }
 
 #[tokio::test]
+async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_back() {
+    for edit in [
+        "UPDATE events SET schema_version = 2 WHERE position = 2",
+        "UPDATE events SET schema_version = NULL WHERE position = 2",
+    ] {
+        let (store, _dir, url) = fresh_with_url().await;
+        for n in 0..3 {
+            append(
+                store.as_ref(),
+                StreamId::from_stored(format!("s{n}")),
+                ExpectedVersion::NoStream,
+                vec![event(n)],
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(store.verify().await.unwrap().rows, 3);
+        let mut conn = raw(&url).await;
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT schema_version FROM events WHERE position = 2")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(stored, Some(1), "every new row records its version");
+        sqlx::query("DROP TRIGGER events_refuse_update")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(edit).execute(&mut conn).await.unwrap();
+        sqlx::query("CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        match store.verify().await {
+            Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 2, "{edit}"),
+            other => panic!("{edit}: expected a break at 2, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
     let (store, _dir, url) = fresh_with_url().await;
     append(
