@@ -379,6 +379,20 @@ async fn a_name_typed_at_logins_before_it_was_registered_is_not_its_owners_histo
         ["Registered", "LoginAttempted", "LoginFailed"],
         "only what happened to the account, from its registration on"
     );
+    // The analysts' view names the account, whatever its events' subject.
+    let named = app
+        .query_texts("SELECT event_type FROM audit_events WHERE username = 'zed' ORDER BY position")
+        .await;
+    assert_eq!(
+        named,
+        [
+            "LoginAttempted",
+            "LoginFailed",
+            "Registered",
+            "LoginAttempted",
+            "LoginFailed"
+        ]
+    );
     let registered_at = page["events"][0]["position"].as_u64().unwrap();
     assert!(before["events"]
         .as_array()

@@ -403,6 +403,14 @@ impl TestApp {
         }
     }
 
+    /// The one text column `sql` selects, as an analyst reading the database would get it.
+    pub async fn query_texts(&self, sql: &str) -> Vec<String> {
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap(),
+        }
+    }
+
     /// How many events the log holds.
     pub async fn event_count(&self) -> i64 {
         const SQL: &str = "SELECT COUNT(*) FROM events";

@@ -23,3 +23,24 @@ CREATE TABLE usernames (
     legacy_subject TEXT
 );
 CREATE INDEX usernames_by_position ON usernames (registered_at);
+
+-- The analysts' view: `username` was the subject, which is now the user's id for an account's
+-- events; it names the account again through the name index (and is the name typed for a
+-- password check, or for an account's events written before ids were subjects).
+DROP VIEW audit_events;
+CREATE VIEW audit_events AS
+SELECT
+    e.position,
+    e.recorded_at,
+    e.event_type,
+    COALESCE(u.canonical, e.subject)               AS username,
+    e.stream_id,
+    json_extract(e.payload, '$.user_id')           AS user_id,
+    json_extract(e.payload, '$.session_id')        AS session_id,
+    json_extract(e.payload, '$.reason')            AS reason,
+    json_extract(e.payload, '$.role')              AS role,
+    json_extract(e.metadata, '$.client_addr')      AS client_addr,
+    json_extract(e.metadata, '$.user_agent')       AS user_agent,
+    json_extract(e.metadata, '$.request_id')       AS request_id,
+    json_remove(e.payload, '$.password_hash')      AS data
+FROM events e LEFT JOIN usernames u ON u.user_id = e.subject;
