@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, PASSWORD};
+use crate::helpers::{assert_error, spawn_app, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn register_answers_201_with_the_templates_message() {
@@ -110,14 +110,13 @@ async fn badly_shaped_usernames_and_passwords_are_400_with_the_reason() {
     }
 }
 
-#[tokio::test]
-async fn twenty_concurrent_registrations_of_one_name_give_exactly_one_201() {
-    let app = spawn_app().await;
+/// Registers each of `names` at once, twenty requests in all (the names in turn); answers how
+/// many were created and how many refused as taken.
+async fn race_registrations(app: &TestApp, names: &[&'static str]) -> (usize, usize) {
     let attempts = (0..20).map(|i| {
         let client = app.client.clone();
         let url = app.url("/register");
-        // Different spellings of one name, to race the case-insensitive check as well.
-        let name = if i % 2 == 0 { "racer" } else { "RACER" };
+        let name = names[i % names.len()];
         async move {
             client
                 .post(url)
@@ -129,15 +128,15 @@ async fn twenty_concurrent_registrations_of_one_name_give_exactly_one_201() {
         }
     });
     let statuses = futures::future::join_all(attempts).await;
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    let conflicts = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    (count(StatusCode::CREATED), count(StatusCode::CONFLICT))
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_of_one_name_give_exactly_one_201() {
+    let app = spawn_app().await;
+    // Different spellings of one name, to race the case-insensitive check as well.
+    assert_eq!(race_registrations(&app, &["racer", "RACER"]).await, (1, 19));
     assert_eq!(app.events_of_type("Registered").await.len(), 1);
 }
 
@@ -186,30 +185,7 @@ async fn twenty_concurrent_registrations_of_confusable_names_give_exactly_one_20
     // Four different names (four canonical forms, so four claims that do not collide on the
     // name) that look alike: Latin o, and Cyrillic о in either place or both.
     let names = ["root", "r\u{43e}ot", "ro\u{43e}t", "r\u{43e}\u{43e}t"];
-    let attempts = (0..20).map(|i| {
-        let client = app.client.clone();
-        let url = app.url("/register");
-        let name = names[i % names.len()];
-        async move {
-            client
-                .post(url)
-                .json(&json!({"username": name, "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
-    let statuses = futures::future::join_all(attempts).await;
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    let conflicts = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+    assert_eq!(race_registrations(&app, &names).await, (1, 19));
     // Counted in the log: one account, and no registration half-written by a loser.
     assert_eq!(app.events_of_type("Registered").await.len(), 1);
 }
