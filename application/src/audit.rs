@@ -74,9 +74,10 @@ impl Audit {
     /// an invalid username, an unknown type or a limit outside 1..=1000; a store failure.
     pub async fn query(&self, caller: &Caller, query: AuditQuery) -> Result<AuditPage, AuditError> {
         caller.require(&Role::admin())?;
-        let mut filter = parse(query.clone())?;
-        if let Some(raw) = &query.username {
-            filter.subject = Some(self.subject(raw).await?);
+        let username = query.username.clone();
+        let mut filter = parse(query)?;
+        if let Some(raw) = username {
+            filter.subject = Some(self.subject(&raw).await?);
         }
         let limit = filter.limit;
         let events = self.log.query(filter).await?;
@@ -97,9 +98,7 @@ impl Audit {
             .collect();
         Ok(AuditPage { events, next_after })
     }
-}
 
-impl Audit {
     /// The events a username filter asks for: the account's (its id), and the password checks
     /// typed with its name once the account existed (under this release's canonical form and,
     /// for rows written before it, the form of that time). For a name that is no account, the
@@ -107,30 +106,22 @@ impl Audit {
     async fn subject(&self, raw: &str) -> Result<SubjectFilter, AuditError> {
         let name = Username::parse(raw)
             .map_err(|e| AuditError::BadFilter(format!("invalid username filter: {e}")))?;
+        let account = self.accounts.find_account(name.canonical()).await?;
         let mut names = vec![name.canonical().to_owned(), name.legacy_canonical()];
-        let filter = match self.accounts.find_account(name.canonical()).await? {
-            Some(account) => {
-                names.extend(account.legacy_subject);
-                SubjectFilter {
-                    ids: vec![crate::streams::subject_of(account.user_id)],
-                    names,
-                    names_from: account.registered_at,
-                }
-            }
+        names.extend(account.as_ref().and_then(|a| a.legacy_subject.clone()));
+        names.sort_unstable();
+        names.dedup();
+        Ok(match account {
+            Some(account) => SubjectFilter {
+                ids: vec![crate::streams::subject_of(account.user_id)],
+                names,
+                names_from: account.registered_at,
+            },
             None => SubjectFilter {
                 ids: vec![],
                 names,
                 names_from: 0,
             },
-        };
-        Ok(SubjectFilter {
-            names: {
-                let mut names = filter.names;
-                names.sort_unstable();
-                names.dedup();
-                names
-            },
-            ..filter
         })
     }
 }

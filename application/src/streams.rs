@@ -4,7 +4,7 @@
 //! (esrs's `manager.rs` and cqrs-es's command handler have the same shape).
 
 use authlog_domain::session::{self, SessionState};
-use authlog_domain::user::{self, User, UserState};
+use authlog_domain::user::{self, UserState};
 use authlog_domain::{Event, SessionId, StreamId, UserId, Username};
 use time::OffsetDateTime;
 
@@ -40,14 +40,6 @@ impl LoadedUser {
             None => Err(StoreError::Corrupt(
                 "a decision on a user that has no account".into(),
             )),
-        }
-    }
-
-    /// The registered user and its account, or `None`.
-    pub fn registered(&self) -> Option<(&User, &Account)> {
-        match (&self.state, &self.account) {
-            (UserState::Registered(user), Some(account)) => Some((user, account)),
-            _ => None,
         }
     }
 }
