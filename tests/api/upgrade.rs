@@ -190,7 +190,26 @@ async fn check(release: &str) {
         "{release}: carol's revocations"
     );
 
-    // The chain goes on across the release boundary: the three logins above were appended.
+    // The old accounts are in the name index: their names, and names that look like them, are
+    // taken; a new account gets a stream of its own, named by its id.
+    for taken in ["ALICE", "\u{430}lice", "b\u{43e}b"] {
+        let refused = app
+            .post_json(
+                "/register",
+                json!({"username": taken, "password": "a fine password"}),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::CONFLICT, "{release}: {taken}");
+    }
+    assert_eq!(app.register("dave").await, StatusCode::CREATED);
+    app.login("dave").await;
+    let dave = app.user_stream("dave").await;
+    assert!(
+        dave.starts_with("user:") && dave.len() == 41,
+        "{release}: {dave}"
+    );
+
+    // The chain goes on across the release boundary: the logins above were appended.
     let now = verified(&app).await;
     assert!(now > old_events, "{release}: {old_events} then {now}");
 }
@@ -200,4 +219,55 @@ async fn databases_written_by_older_releases_open_and_keep_their_users_roles_and
     for release in RELEASES {
         check(release).await;
     }
+}
+
+/// A release before full case folding kept `straße` and `strasse` apart; today they are one
+/// name. The earlier account keeps it; the later one is indexed without a name.
+#[tokio::test]
+async fn two_old_accounts_that_are_one_name_today_leave_the_name_to_the_earlier() {
+    use authlog_application::ports::PasswordHasher as _;
+    let app = crate::helpers::spawn_app().await;
+    let hasher = authlog_crypto::Argon2Hasher::new(
+        authlog_crypto::Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    for name in ["straße", "strasse"] {
+        let password = format!("password of {name}");
+        let hash = hasher
+            .hash(authlog_domain::Password::offered(password).unwrap())
+            .await
+            .unwrap();
+        let registered = json!({
+            "user_id": uuid::Uuid::now_v7(),
+            "username": name,
+            "password_hash": hash.as_phc(),
+        });
+        // In a stream named after the name, as those releases stored it.
+        app.append_as_a_newer_release(
+            &format!("user:{name}"),
+            "Registered",
+            &registered.to_string(),
+        )
+        .await;
+    }
+    let app = app.restart().await;
+    app.login_with("STRASSE", "password of straße").await;
+    assert_eq!(
+        app.post_json(
+            "/login",
+            json!({"username": "strasse", "password": "password of strasse"}),
+        )
+        .await
+        .status(),
+        StatusCode::UNAUTHORIZED,
+        "the name is the earlier account's"
+    );
+    assert_eq!(app.register("Strasse").await, StatusCode::CONFLICT);
+    assert_eq!(app.user_stream("strasse").await, "user:straße");
 }
