@@ -215,6 +215,55 @@ pub async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(
     );
 }
 
+/// Twenty registrations at once of names that are one, or look alike: one claim wins, the
+/// others are refused and write nothing; the winner is found by name and by id.
+pub async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store: Arc<dyn Storage>) {
+    use authlog_application::ports::NameClaim;
+    use authlog_domain::event::Registered;
+    use authlog_domain::{PasswordHash, UserId, Username};
+    // One name in two spellings, and two look-alikes with a Cyrillic о.
+    let names = ["root", "ROOT", "r\u{43e}ot", "r\u{43e}\u{43e}t"];
+    let attempts = (0..20).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let user_id = UserId::from_uuid(uuid::Uuid::from_u128(100 + n as u128));
+            let username = Username::parse(names[n % names.len()]).unwrap();
+            let stream = StreamId::user(user_id);
+            let registered = NewEvent {
+                event: Event::Registered(Registered {
+                    user_id,
+                    username: username.clone(),
+                    password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+                }),
+                subject: Some(user_id.to_string()),
+                metadata: Metadata::default(),
+                occurred_at: T0,
+            };
+            let claim = NameClaim::of(&username, user_id, stream.clone());
+            let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
+            store.append_claiming(claim, vec![write]).await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let wins: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.as_ref().ok())
+        .collect();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(AppendError::NameTaken))))
+        .count();
+    assert_eq!((wins.len(), refused), (1, 19), "{results:?}");
+    // Nothing a loser wrote is in the log.
+    assert_eq!(store.read_after(0, 100, &[]).await.unwrap().len(), 1);
+    let found = store.find_account("root").await.unwrap().unwrap();
+    assert_eq!(found.stream, StreamId::user(found.user_id));
+    assert_eq!(found.registered_at, wins[0].first);
+    assert_eq!(found.legacy_subject, None);
+    assert_eq!(store.account(found.user_id).await.unwrap(), Some(found));
+    assert_eq!(store.find_account("r\u{43e}ot").await.unwrap(), None);
+}
+
 pub async fn positions_are_gap_free_and_increasing_across_concurrent_streams(
     store: Arc<dyn Storage>,
 ) {

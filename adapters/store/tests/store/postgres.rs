@@ -50,6 +50,12 @@ async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins() {
+    contract::of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(fresh().await.0).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
     contract::positions_are_gap_free_and_increasing_across_concurrent_streams(fresh().await.0)
         .await;

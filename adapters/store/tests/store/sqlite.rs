@@ -42,6 +42,12 @@ async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins() {
 }
 
 #[tokio::test]
+async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins() {
+    let (store, _dir) = fresh().await;
+    contract::of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store).await;
+}
+
+#[tokio::test]
 async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
     let (store, _dir) = fresh().await;
     contract::positions_are_gap_free_and_increasing_across_concurrent_streams(store).await;
