@@ -7,7 +7,9 @@ use authlog_domain::{Event, Role, Username};
 use time::OffsetDateTime;
 
 use crate::access::{Caller, Forbidden};
-use crate::ports::{AuditFilter, EventLog, EventStore, Metadata, StoreError, SubjectFilter};
+use crate::ports::{
+    AuditFilter, EventLog, EventStore, Metadata, NameConcealer, StoreError, SubjectFilter,
+};
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1_000;
@@ -60,11 +62,21 @@ pub struct Audit {
     log: Arc<dyn EventLog>,
     /// Where a username filter finds its account.
     accounts: Arc<dyn EventStore>,
+    /// How a name that is no account's was recorded.
+    names: Arc<dyn NameConcealer>,
 }
 
 impl Audit {
-    pub fn new(log: Arc<dyn EventLog>, accounts: Arc<dyn EventStore>) -> Self {
-        Self { log, accounts }
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        accounts: Arc<dyn EventStore>,
+        names: Arc<dyn NameConcealer>,
+    ) -> Self {
+        Self {
+            log,
+            accounts,
+            names,
+        }
     }
 
     /// The events matching `query`, in position order, for an admin.
@@ -99,15 +111,19 @@ impl Audit {
         Ok(AuditPage { events, next_after })
     }
 
-    /// The events a username filter asks for: the account's (its id), and the password checks
-    /// typed with its name once the account existed (under this release's canonical form and,
-    /// for rows written before it, the form of that time). For a name that is no account, the
-    /// password checks typed with it.
+    /// The events a username filter asks for: the account's (its id, which its password
+    /// checks carry too), and the checks older releases recorded under its name once the
+    /// account existed (under this release's canonical form and the form of their time). For a
+    /// name that is no account: the checks typed with it, concealed under each key still kept,
+    /// and in clear from older releases.
     async fn subject(&self, raw: &str) -> Result<SubjectFilter, AuditError> {
         let name = Username::parse(raw)
             .map_err(|e| AuditError::BadFilter(format!("invalid username filter: {e}")))?;
         let account = self.accounts.find_account(name.canonical()).await?;
         let mut names = vec![name.canonical().to_owned(), name.legacy_canonical()];
+        if account.is_none() {
+            names.extend(self.names.recognisable(name.canonical()).await?);
+        }
         names.extend(account.as_ref().and_then(|a| a.legacy_subject.clone()));
         names.sort_unstable();
         names.dedup();
@@ -162,7 +178,7 @@ fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::MockEventLog;
+    use crate::ports::{MockEventLog, MockNameConcealer};
     use crate::testing::{recorded, InMemoryEventStore};
     use authlog_domain::event::Registered;
     use authlog_domain::{PasswordHash, StreamId, UserId};
@@ -174,6 +190,15 @@ mod tests {
             username: Username::parse("Alice").unwrap(),
             password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
         })
+    }
+
+    /// Conceals a name as `hidden:{name}`, one key kept.
+    fn concealer() -> Arc<MockNameConcealer> {
+        let mut names = MockNameConcealer::new();
+        names
+            .expect_recognisable()
+            .returning(|name| Ok(vec![format!("hidden:{name}")]));
+        Arc::new(names)
     }
 
     /// The name index: Alice registered at position 1.
@@ -193,7 +218,7 @@ mod tests {
                 f.subject
                     == Some(SubjectFilter {
                         ids: vec![],
-                        names: vec!["strasse".into(), "straße".into()],
+                        names: vec!["hidden:strasse".into(), "strasse".into(), "straße".into()],
                         names_from: 0,
                     })
             },
@@ -203,7 +228,7 @@ mod tests {
             username: Some("Straße".into()),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store), accounts())
+        let page = Audit::new(Arc::new(store), accounts(), concealer())
             .query(&Caller::Operator, query)
             .await
             .unwrap();
@@ -246,7 +271,7 @@ mod tests {
             after: Some(7),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store), accounts())
+        let page = Audit::new(Arc::new(store), accounts(), concealer())
             .query(&Caller::Operator, query)
             .await
             .unwrap();
@@ -257,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn password_hashes_are_removed() {
         let store = store_expecting(|_| true, 1);
-        let page = Audit::new(Arc::new(store), accounts())
+        let page = Audit::new(Arc::new(store), accounts(), concealer())
             .query(&Caller::Operator, AuditQuery::default())
             .await
             .unwrap();
@@ -272,7 +297,7 @@ mod tests {
             limit: Some(2),
             ..AuditQuery::default()
         };
-        let page = Audit::new(Arc::new(store), accounts())
+        let page = Audit::new(Arc::new(store), accounts(), concealer())
             .query(&Caller::Operator, query)
             .await
             .unwrap();
@@ -284,7 +309,7 @@ mod tests {
         let mut store = MockEventLog::new();
         store.expect_query().never();
         let user = Caller::User(Arc::new(crate::testing::claims_of(&[])));
-        let refused = Audit::new(Arc::new(store), accounts())
+        let refused = Audit::new(Arc::new(store), accounts(), concealer())
             .query(&user, AuditQuery::default())
             .await;
         assert_eq!(
@@ -330,7 +355,7 @@ mod tests {
         for (query, message) in cases {
             let mut store = MockEventLog::new();
             store.expect_query().never();
-            let error = Audit::new(Arc::new(store), accounts())
+            let error = Audit::new(Arc::new(store), accounts(), concealer())
                 .query(&Caller::Operator, query)
                 .await
                 .unwrap_err();

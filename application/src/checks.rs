@@ -1,17 +1,22 @@
 //! Password checks under the login throttle, shared by login and password change: a check is
-//! admitted into the hashing queue ([`crate::admission`]), reserved on the name's login stream
-//! before the password is hashed, then concluded (see [`authlog_domain::attempts`] for why).
+//! admitted into the hashing queue ([`crate::admission`]), reserved on its login stream before
+//! the password is hashed, then concluded (see [`authlog_domain::attempts`] for why).
+//!
+//! Whose checks they are ([`Whom`]) is an account's id, or for a name that is no account its
+//! concealed form ([`NameConcealer`]): neither the stream, nor the subject, nor the events
+//! hold a name typed at a login.
 
 use std::sync::Arc;
 
 use authlog_domain::attempts::{Attempts, Throttle};
 use authlog_domain::event::{LoginFailed, LoginFailure, LoginSucceeded};
-use authlog_domain::{AttemptId, Event, SessionId, StreamId, Username};
+use authlog_domain::{AttemptId, Event, SessionId, StreamId, UserId, Username};
 use time::{Duration, OffsetDateTime};
 
 use crate::admission::{Admission, Admitted, Busy};
 use crate::ports::{
-    Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, StoreError, StreamWrite,
+    Account, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, NameConcealer, StoreError,
+    StreamWrite,
 };
 use crate::streams::{settled, to_append, until_settled};
 
@@ -28,10 +33,21 @@ pub enum CheckError {
     Store(#[from] StoreError),
 }
 
+/// Whose password checks these are: the login stream's key and the checks' subject. An
+/// account's id, or a name that is no account's, concealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whom(String);
+
+impl Whom {
+    fn stream(&self) -> StreamId {
+        StreamId::login_attempts(&self.0)
+    }
+}
+
 /// A reserved check, to be concluded by [`PasswordChecks::failed`] or by appending
 /// [`PasswordChecks::succeeded`] with whatever the right password allows.
 pub struct Reserved {
-    username: Username,
+    whom: Whom,
     /// `None` when throttling is off: nothing was reserved, so nothing is concluded.
     attempt: Option<AttemptId>,
     /// The check's place in the hashing queue, held until the check is done with.
@@ -44,6 +60,7 @@ pub struct PasswordChecks {
     ids: Arc<dyn IdGenerator>,
     throttle: Throttle,
     admission: Arc<Admission>,
+    names: Arc<dyn NameConcealer>,
 }
 
 impl PasswordChecks {
@@ -53,6 +70,7 @@ impl PasswordChecks {
         ids: Arc<dyn IdGenerator>,
         throttle: Throttle,
         admission: Arc<Admission>,
+        names: Arc<dyn NameConcealer>,
     ) -> Self {
         Self {
             store,
@@ -60,31 +78,65 @@ impl PasswordChecks {
             ids,
             throttle,
             admission,
+            names,
         }
     }
 
-    /// Admits the check into the hashing queue, then reserves it for `username`
-    /// (`LoginAttempted`), unless too many checks for it failed or are in flight. Concurrent
-    /// reservations race on the stream's version; each loser decides again on what the winner
-    /// recorded. Admission comes first: a refused request costs no database work.
+    /// Admits a check into the hashing queue: first, so that a refused request costs no
+    /// database work.
     ///
     /// # Errors
-    /// [`CheckError::Busy`] when the queue is full; [`CheckError::Throttled`] at the limit; a
-    /// store failure.
-    pub async fn reserve(
+    /// [`Busy`] when the queue is full, for this client or in total.
+    pub fn admit(&self, metadata: &Metadata) -> Result<Admitted, Busy> {
+        self.admission.admit(metadata.client_addr.as_deref())
+    }
+
+    /// Whose checks a login as `username` makes: `account`'s (the account the name is, if
+    /// any), or the name's, concealed.
+    ///
+    /// # Errors
+    /// A store failure reading or keeping the day's concealing key.
+    pub async fn whom(
         &self,
         username: &Username,
+        account: Option<&Account>,
+    ) -> Result<Whom, StoreError> {
+        Ok(match account {
+            Some(account) => Self::of_user(account.user_id),
+            None => Whom(
+                self.names
+                    .conceal(username.canonical(), self.clock.now())
+                    .await?,
+            ),
+        })
+    }
+
+    /// Whose checks the account `user_id` makes (a password change).
+    pub fn of_user(user_id: UserId) -> Whom {
+        Whom(user_id.to_string())
+    }
+
+    /// Reserves a check (`LoginAttempted`) for `whom`, already `admitted`, unless too many of
+    /// its checks failed or are in flight. Concurrent reservations race on the stream's
+    /// version; each loser decides again on what the winner recorded.
+    ///
+    /// # Errors
+    /// [`CheckError::Throttled`] at the limit; a store failure.
+    pub async fn reserve(
+        &self,
+        admitted: Admitted,
+        whom: Whom,
         metadata: &Metadata,
     ) -> Result<Reserved, CheckError> {
-        let admitted = self.admission.admit(metadata.client_addr.as_deref())?;
         if self.throttle.max_failures == 0 {
             return Ok(Reserved {
-                username: username.clone(),
+                whom,
                 attempt: None,
                 _admitted: admitted,
             });
         }
-        let stream = &StreamId::login_attempts(username);
+        let stream = &whom.stream();
+        let subject = whom.0.as_str();
         let contended = CheckError::Throttled {
             retry_after: authlog_domain::attempts::IN_FLIGHT_RETRY,
         };
@@ -100,7 +152,7 @@ impl PasswordChecks {
             let write = StreamWrite::new(
                 stream.clone(),
                 ExpectedVersion::after(version),
-                to_append(vec![reserved], username.canonical(), metadata, now),
+                to_append(vec![reserved], subject, metadata, now),
             );
             Ok(settled(self.store.append(vec![write]).await)?.map(|_| attempt))
         })
@@ -109,7 +161,7 @@ impl PasswordChecks {
             metrics::counter!("authlog_logins_total", "outcome" => "throttled").increment(1);
         }
         Ok(Reserved {
-            username: username.clone(),
+            whom,
             attempt: Some(attempt?),
             _admitted: admitted,
         })
@@ -127,19 +179,13 @@ impl PasswordChecks {
         metadata: &Metadata,
     ) -> Result<(), StoreError> {
         let event = Event::LoginFailed(LoginFailed {
-            username: reserved.username.canonical().to_owned(),
             reason,
             attempt_id: reserved.attempt,
         });
         let write = StreamWrite::new(
-            StreamId::login_attempts(&reserved.username),
+            reserved.whom.stream(),
             ExpectedVersion::Any,
-            to_append(
-                vec![event],
-                reserved.username.canonical(),
-                metadata,
-                self.clock.now(),
-            ),
+            to_append(vec![event], &reserved.whom.0, metadata, self.clock.now()),
         );
         self.store
             .append(vec![write])
@@ -163,9 +209,9 @@ impl PasswordChecks {
             session_id: session,
         });
         Some(StreamWrite::new(
-            StreamId::login_attempts(&reserved.username),
+            reserved.whom.stream(),
             ExpectedVersion::Any,
-            to_append(vec![event], reserved.username.canonical(), metadata, now),
+            to_append(vec![event], &reserved.whom.0, metadata, now),
         ))
     }
 

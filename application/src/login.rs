@@ -97,8 +97,10 @@ impl LogIn {
         cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, LoginError> {
-        let reserved = self.checks.reserve(&username, metadata).await?;
+        let admitted = self.checks.admit(metadata)?;
         let loaded = load_user(self.store.as_ref(), &username).await?;
+        let whom = self.checks.whom(&username, loaded.account.as_ref()).await?;
+        let reserved = self.checks.reserve(admitted, whom, metadata).await?;
         let checked = password_of(&loaded).cloned();
         let known = checked.is_some();
         if !self
@@ -279,8 +281,8 @@ mod tests {
     use crate::admission::{Admission, AdmissionLimits};
     use crate::ports::{MockPasswordHasher, MockTokenService};
     use crate::testing::{
-        admission, alice, alice_id, alice_registered, clock, companions, hasher, ids, signing,
-        uuid, InMemoryEventStore, NOW,
+        admission, alice, alice_id, alice_registered, clock, companions, hasher, ids, names,
+        signing, uuid, InMemoryEventStore, NOW,
     };
     use crate::Throttle;
     use authlog_domain::event::{
@@ -320,6 +322,7 @@ mod tests {
             ids.clone(),
             Throttle::default(),
             admission(),
+            names(),
         ));
         LogIn::new(
             store.clone(),
@@ -346,7 +349,6 @@ mod tests {
 
     fn failed(attempt: u128, reason: LoginFailure) -> Event {
         Event::LoginFailed(LoginFailed {
-            username: "alice".into(),
             reason,
             attempt_id: Some(AttemptId::from_uuid(uuid(attempt))),
         })
@@ -400,6 +402,7 @@ mod tests {
             ids(),
             Throttle::default(),
             admission,
+            names(),
         );
         let mut never = MockPasswordHasher::new();
         never.expect_verify().never();
@@ -481,13 +484,41 @@ mod tests {
             store.events_after(0),
             vec![attempted(1), failed(1, LoginFailure::UnknownUser)]
         );
+        // The name typed is recorded only concealed: in the checks' stream and subject.
+        for recorded in store.recorded() {
+            assert_eq!(recorded.stream_id.as_str(), "login:concealed:alice");
+            assert_eq!(recorded.subject.as_deref(), Some("concealed:alice"));
+            assert!(!recorded.event.payload().to_string().contains("alice"));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_accounts_checks_are_recorded_under_its_id() {
+        let store = given_alice();
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().return_once(|_, _| Ok(false));
+        let result = log_in(&service(&store, Arc::new(hasher), signing())).await;
+        assert_eq!(result, Err(LoginError::BadCredentials));
+        let checks: Vec<_> = store
+            .recorded()
+            .into_iter()
+            .filter(|e| matches!(e.event, Event::LoginAttempted(_) | Event::LoginFailed(_)))
+            .collect();
+        assert_eq!(checks.len(), 2);
+        for recorded in checks {
+            assert_eq!(
+                recorded.stream_id,
+                StreamId::login_attempts(&alice_id().to_string())
+            );
+            assert_eq!(recorded.subject, Some(alice_id().to_string()));
+        }
     }
 
     /// Alice's login stream holding a failed check reserved `m` minutes ago, for each `m`.
     fn given_failures(store: &InMemoryEventStore, minutes_ago: &[i64]) {
         for (n, m) in (100..).zip(minutes_ago) {
             store.given_at(
-                StreamId::login_attempts(&alice()),
+                StreamId::login_attempts(&alice_id().to_string()),
                 [attempted(n), failed(n, LoginFailure::WrongPassword)],
                 NOW - Duration::minutes(*m),
             );
@@ -535,7 +566,7 @@ mod tests {
     async fn checks_in_flight_fill_the_limit_and_the_next_waits_a_moment() {
         let store = given_alice();
         store.given(
-            StreamId::login_attempts(&alice()),
+            StreamId::login_attempts(&alice_id().to_string()),
             (100..105).map(attempted),
         );
 

@@ -96,7 +96,9 @@ impl ChangePassword {
         if !caller.fresh {
             return Err(PasswordChangeError::NotFresh);
         }
-        let reserved = self.checks.reserve(&caller.username, metadata).await?;
+        let admitted = self.checks.admit(metadata)?;
+        let whom = PasswordChecks::of_user(caller.user_id);
+        let reserved = self.checks.reserve(admitted, whom, metadata).await?;
         let loaded = load_user_by_id(self.store.as_ref(), caller.user_id).await?;
         let UserState::Registered(user) = &loaded.state else {
             return Err(PasswordChangeError::UnknownUser);
@@ -147,8 +149,8 @@ mod tests {
     use crate::revocation::RevocationSet;
     use crate::revoke::RevokeSession;
     use crate::testing::{
-        admission, alice, alice_id, alice_registered, clock, hasher, ids, uuid, InMemoryEventStore,
-        NOW,
+        admission, alice, alice_id, alice_registered, clock, hasher, ids, names, uuid,
+        InMemoryEventStore, NOW,
     };
     use crate::Throttle;
     use authlog_domain::event::{
@@ -216,6 +218,7 @@ mod tests {
             ids(),
             Throttle::default(),
             admission(),
+            names(),
         ));
         ChangePassword::new(store.clone(), checks, hasher, clock(), sessions)
     }
@@ -286,7 +289,6 @@ mod tests {
                     attempt_id: attempt
                 }),
                 Event::LoginFailed(LoginFailed {
-                    username: "alice".into(),
                     reason: LoginFailure::WrongPassword,
                     attempt_id: Some(attempt),
                 }),

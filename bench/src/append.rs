@@ -20,7 +20,6 @@ pub const PER_WRITER: usize = 40;
 pub fn event(n: usize) -> NewEvent {
     NewEvent {
         event: Event::LoginFailed(LoginFailed {
-            username: format!("user{n}"),
             reason: LoginFailure::UnknownUser,
             attempt_id: None,
         }),

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use authlog_application::ports::KeyStore;
 use authlog_crypto::master_key::is_sealed;
 use authlog_crypto::sealed_keys::AdoptError;
-use authlog_crypto::{MasterKey, SealedKeyStore};
+use authlog_crypto::{ConcealedNames, MasterKey, SealedKeyStore};
 use authlog_store::Store;
 
 /// The master key file's name beside a SQLite database, when none is given.
@@ -42,10 +42,12 @@ impl Database {
     }
 }
 
-/// An opened database: the store, and its signing keys sealed under the master key.
+/// An opened database: the store, its signing keys sealed under the master key, and the
+/// concealer of names typed at password checks, whose keys are sealed alike.
 pub struct Opened {
     pub store: Arc<Store>,
     pub keys: Arc<SealedKeyStore>,
+    pub names: Arc<ConcealedNames>,
 }
 
 /// Opens the store `database` names (`sqlite://PATH` or `postgres://...`), creating the SQLite
@@ -82,7 +84,8 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
         ),
     };
     let master = Arc::new(master_key(&path, store.as_ref()).await?);
-    let keys = Arc::new(SealedKeyStore::new(store.clone(), master));
+    let keys = Arc::new(SealedKeyStore::new(store.clone(), master.clone()));
+    let names = Arc::new(ConcealedNames::new(store.clone(), master));
     let sealed = keys.adopt().await.map_err(|e| match e {
         AdoptError::WrongMasterKey(e) => {
             anyhow!(e).context(format!("wrong master key file {}", path.display()))
@@ -96,7 +99,7 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
             "sealed the signing keys an older release stored in clear"
         );
     }
-    Ok(Opened { store, keys })
+    Ok(Opened { store, keys, names })
 }
 
 /// The master key in `path`, made there if the file does not exist and nothing in the database

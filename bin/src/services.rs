@@ -29,8 +29,8 @@ use authlog_application::sessions::Sessions;
 use authlog_application::signing_keys::SigningKeys;
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
-    Argon2Hasher, Argon2Params, Ed25519KeyGenerator, JwtConfig, JwtTokens, SealedKeyStore,
-    UuidV7Ids, VerifiedTokenCache,
+    Argon2Hasher, Argon2Params, ConcealedNames, Ed25519KeyGenerator, JwtConfig, JwtTokens,
+    SealedKeyStore, UuidV7Ids, VerifiedTokenCache,
 };
 use authlog_http::state::RenderMetrics;
 use authlog_http::{AppState, CookieSettings};
@@ -49,6 +49,8 @@ pub struct Services {
     pub store: Arc<Store>,
     /// The signing keys, sealed under the master key in the store.
     pub keys: Arc<SealedKeyStore>,
+    /// Conceals names typed at password checks that are no account's.
+    pub names: Arc<ConcealedNames>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// This process's view of revoked sessions. A CLI process serves no tokens, so its view is
@@ -71,7 +73,15 @@ impl Services {
     /// A database that cannot be reached, opened or migrated, or a master key that cannot be
     /// read or is not the database's.
     pub async fn open(database: &Database, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let Opened { store, keys } = crate::database::open(database).await?;
+        let Opened { store, keys, names } = crate::database::open(database).await?;
+        // Retention is kept even by an instance that conceals no name today.
+        let forgotten = names
+            .forget_expired(clock.now())
+            .await
+            .context("cannot forget the name keys past their retention")?;
+        if forgotten > 0 {
+            tracing::info!(keys = forgotten, "forgot the name keys past their retention");
+        }
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let revocations = Arc::new(RevocationSet::new());
         let revoke = Arc::new(RevokeSession::new(
@@ -93,13 +103,14 @@ impl Services {
                 Arc::new(Ed25519KeyGenerator),
                 clock.clone(),
             ),
-            audit: Audit::new(store.clone(), store.clone()),
+            audit: Audit::new(store.clone(), store.clone(), names.clone()),
             directory: Directory::new(store.clone()),
             me: Me::new(store.clone()),
             clock,
             ids,
             store,
             keys,
+            names,
             revocations,
             revoke,
             sessions,
@@ -182,6 +193,7 @@ impl Services {
             clock,
             ids,
             store,
+            names,
             revocations,
             revoke,
             sessions,
@@ -195,6 +207,7 @@ impl Services {
             ids.clone(),
             throttle,
             admission.clone(),
+            names,
         ));
         let state = AppState {
             register: RegisterUser::new(

@@ -158,7 +158,6 @@ mod tests {
     }
     fn failed(n: Option<u128>) -> Event {
         Event::LoginFailed(LoginFailed {
-            username: "alice".into(),
             reason: LoginFailure::WrongPassword,
             attempt_id: n.map(attempt),
         })

@@ -124,11 +124,15 @@ pub enum LoginFailure {
     WrongPassword,
 }
 
-/// A password check failed. The username is the canonical form of what was typed. `attempt_id`
-/// names the reservation it concludes; failures recorded before reservations existed have none.
+/// A password check failed. `attempt_id` names the reservation it concludes; failures recorded
+/// before reservations existed have none.
+///
+/// Version 2. Version 1 also held the `username` typed, in clear: whatever was typed into the
+/// name box (a password, sometimes) stayed in the log for ever. The check's stream and subject
+/// now say whose check it was: the account's id, or for a name that is no account a keyed hash
+/// of it; [`crate::upcast`] drops the field from version-1 rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFailed {
-    pub username: String,
     pub reason: LoginFailure,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_id: Option<AttemptId>,
@@ -254,7 +258,7 @@ impl Event {
     /// other than by an optional field.
     pub fn schema_version(&self) -> u32 {
         match self {
-            Self::LoggedIn(_) => 2,
+            Self::LoggedIn(_) | Self::LoginFailed(_) => 2,
             Self::Unknown(e) => e.schema_version,
             _ => 1,
         }
@@ -264,7 +268,7 @@ impl Event {
     /// does not know.
     pub fn current_version(event_type: &str) -> Option<u32> {
         match event_type {
-            "LoggedIn" => Some(2),
+            "LoggedIn" | "LoginFailed" => Some(2),
             known if Self::TYPES.contains(&known) => Some(1),
             _ => None,
         }
@@ -495,7 +499,6 @@ mod tests {
                 session_id,
             }),
             Event::LoginFailed(LoginFailed {
-                username: "bob".into(),
                 reason: LoginFailure::UnknownUser,
                 attempt_id: Some(attempt_id),
             }),
@@ -580,13 +583,19 @@ mod tests {
     }
 
     #[test]
-    fn every_payload_this_release_added_decodes_and_stores_again_byte_for_byte() {
-        // Written by this release's binary (tests/fixtures/make.py against it): the three
-        // event types it added and the optional field it added to `LoginFailed`.
+    fn every_payload_the_second_release_added_decodes_to_what_it_meant() {
+        // Written by that release's binary (tests/fixtures/make.py against it): the three
+        // event types it added and the optional field it added to `LoginFailed`. Stored again,
+        // each is its payload as upcast to today's version (which drops `LoginFailed.username`).
         let mut types = std::collections::BTreeSet::new();
         for (event_type, event, stored) in golden(include_str!("../fixtures/events-v2.jsonl")) {
             let payload: serde_json::Value = serde_json::from_str(&stored).unwrap();
-            assert_eq!(event.payload(), payload, "{event_type}");
+            let current = Event::current_version(&event_type).unwrap();
+            let upcast = crate::upcast::upcast(&event_type, 1, current, payload).unwrap();
+            assert_eq!(event.payload(), upcast, "{event_type}");
+            if event_type == "LoginFailed" {
+                assert!(event.payload().get("attempt_id").is_some());
+            }
             types.insert(event_type);
         }
         assert_eq!(
@@ -663,13 +672,12 @@ mod tests {
     #[test]
     fn optional_fields_added_later_are_absent_from_the_stored_form_when_unset() {
         let failed = Event::LoginFailed(LoginFailed {
-            username: "bob".into(),
             reason: LoginFailure::WrongPassword,
             attempt_id: None,
         });
         assert_eq!(
             failed.payload(),
-            serde_json::json!({"username": "bob", "reason": "wrong_password"})
+            serde_json::json!({"reason": "wrong_password"})
         );
     }
 

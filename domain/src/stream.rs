@@ -29,11 +29,11 @@ impl StreamId {
         Self(format!("session:{session}"))
     }
 
-    /// Password checks for a username (reserved, succeeded, failed), whether or not the account
-    /// exists: the login throttle's state. They live apart from the user stream so that
-    /// failing to log in as a free name does not reserve it.
-    pub fn login_attempts(username: &Username) -> Self {
-        Self(format!("login:{}", username.canonical()))
+    /// Password checks (reserved, succeeded, failed) for `whom`: an account's id, or for a name
+    /// that is no account a keyed hash of it, never the name itself. The login throttle's
+    /// state; apart from the user stream, so failing to log in as a free name reserves nothing.
+    pub fn login_attempts(whom: &str) -> Self {
+        Self(format!("login:{whom}"))
     }
 
     /// Signing-key rotations (public parts only).
@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn login_attempts_are_not_the_user_stream() {
-        let a = Username::parse("alice").unwrap();
-        assert_ne!(StreamId::legacy_user(&a), StreamId::login_attempts(&a));
+        let id = UserId::from_uuid(uuid::Uuid::from_u128(7));
+        assert_ne!(
+            StreamId::user(id),
+            StreamId::login_attempts(&id.to_string())
+        );
     }
 }

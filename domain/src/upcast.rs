@@ -17,14 +17,25 @@ struct Step {
 }
 
 /// Every step, in no particular order: [`upcast`] finds the ones it needs.
-const STEPS: &[Step] = &[Step {
-    event_type: "LoggedIn",
-    from: 1,
-    // Version 1 held a copy of the username: personal data the user id already names.
-    apply: |payload| {
-        payload.remove("username");
+const STEPS: &[Step] = &[
+    Step {
+        event_type: "LoggedIn",
+        from: 1,
+        // Version 1 held a copy of the username: personal data the user id already names.
+        apply: |payload| {
+            payload.remove("username");
+        },
     },
-}];
+    Step {
+        event_type: "LoginFailed",
+        from: 1,
+        // Version 1 held the name typed, in clear; the check's stream and subject say whose it
+        // was.
+        apply: |payload| {
+            payload.remove("username");
+        },
+    },
+];
 
 /// `payload`, stored as version `from` of `event_type`, in the shape of version `to`.
 ///

@@ -379,24 +379,57 @@ async fn a_name_typed_at_logins_before_it_was_registered_is_not_its_owners_histo
         ["Registered", "LoginAttempted", "LoginFailed"],
         "only what happened to the account, from its registration on"
     );
-    // The analysts' view names the account, whatever its events' subject.
+    // The analysts' view names the account, whatever its events' subject; the checks typed
+    // while the name was free it knows only concealed.
     let named = app
         .query_texts("SELECT event_type FROM audit_events WHERE username = 'zed' ORDER BY position")
         .await;
-    assert_eq!(
-        named,
-        [
-            "LoginAttempted",
-            "LoginFailed",
-            "Registered",
-            "LoginAttempted",
-            "LoginFailed"
-        ]
-    );
+    assert_eq!(named, ["Registered", "LoginAttempted", "LoginFailed"]);
     let registered_at = page["events"][0]["position"].as_u64().unwrap();
     assert!(before["events"]
         .as_array()
         .unwrap()
         .iter()
         .all(|e| e["position"].as_u64().unwrap() < registered_at));
+}
+
+/// A password typed into the name box at a login is recorded only as a keyed hash: no table
+/// and, on SQLite, no byte of the database files holds it.
+#[tokio::test]
+async fn a_name_typed_at_a_login_that_is_no_account_is_never_stored_in_clear() {
+    let (app, admin) = busy_app().await;
+    let typed = "Tr0ub4dor-and-3";
+    let response = app
+        .post_json("/login", json!({"username": typed, "password": "a guess!"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Audit still finds the checks by the name, while the day's key is kept.
+    let page = events(&app, &admin.access, &format!("?username={typed}")).await;
+    assert_eq!(types(&page), ["LoginAttempted", "LoginFailed"]);
+    let stream = page["events"][0]["stream"].as_str().unwrap();
+    assert!(stream.starts_with("login:name:"), "{stream}");
+
+    for form in [typed.to_owned(), typed.to_lowercase()] {
+        let found = app
+            .query_texts(&format!(
+                "SELECT stream_id FROM events WHERE stream_id LIKE '%{form}%' \
+                 OR subject LIKE '%{form}%' OR payload LIKE '%{form}%' \
+                 OR metadata LIKE '%{form}%'"
+            ))
+            .await;
+        assert!(found.is_empty(), "{form} in {found:?}");
+    }
+    if matches!(crate::helpers::backend(), crate::helpers::Backend::Sqlite) {
+        // The database, its WAL and shared memory (and the key file, random bytes).
+        for entry in std::fs::read_dir(app.dir_path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let lower = typed.to_lowercase();
+            for form in [typed.as_bytes(), lower.as_bytes()] {
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form),
+                    "the name is in a database file"
+                );
+            }
+        }
+    }
 }

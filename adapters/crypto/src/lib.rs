@@ -9,6 +9,8 @@
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
 //! - [`master_key`]: the key file outside the database, and sealing (AES-256-GCM) under it.
 //! - [`sealed_keys`]: the signing keys sealed under the master key where they are stored.
+//! - [`names`]: names typed at password checks that are no account's, concealed by a keyed
+//!   hash under a key of the day, kept for a retention period.
 //! - [`system`]: the system clock (the only reader of the system's time), UUIDv7 ids and random
 //!   secrets; with the `testing` feature, a clock tests can move forward.
 
@@ -16,6 +18,7 @@ pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod master_key;
+pub mod names;
 pub mod password;
 pub mod sealed_keys;
 pub mod system;
@@ -24,6 +27,7 @@ pub use cache::VerifiedTokenCache;
 pub use jwt::{check_hs256_secret, JwtConfig, JwtTokens, MIN_HS256_SECRET};
 pub use keys::Ed25519KeyGenerator;
 pub use master_key::MasterKey;
+pub use names::ConcealedNames;
 pub use password::{Argon2Hasher, Argon2Params};
 pub use sealed_keys::SealedKeyStore;
 #[cfg(feature = "testing")]

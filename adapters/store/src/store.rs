@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authlog_application::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
-    ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView,
-    SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+    NameKeyStore, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
+    SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
 };
 use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
@@ -569,6 +569,56 @@ impl KeyStore for Store {
             .await?;
         tx.commit().await?;
         Ok(changed == 1)
+    }
+}
+
+#[async_trait]
+impl NameKeyStore for Store {
+    async fn name_key(&self, day: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows: Vec<(Vec<u8>,)> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT sealed_key FROM name_keys WHERE day = ?",
+                vec![day.into()],
+            ))
+            .await?;
+        Ok(rows.into_iter().next().map(|(key,)| key))
+    }
+
+    async fn add_name_key(&self, day: &str, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        // Not through the writer: `name_keys` is not the log. The first instance to keep a
+        // day's key wins; every other reads back the one kept.
+        let mut tx = self.pool.begin().await?;
+        tx.execute(&Statement::new(
+            "INSERT INTO name_keys (day, sealed_key) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+            vec![day.into(), Arg::Bytes(sealed)],
+        ))
+        .await?;
+        tx.commit().await?;
+        self.name_key(day)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("the name key of {day} was not kept")))
+    }
+
+    async fn name_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.pool
+            .fetch(&Statement::new(
+                "SELECT day, sealed_key FROM name_keys ORDER BY day",
+                vec![],
+            ))
+            .await
+    }
+
+    async fn forget_name_keys_before(&self, day: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let forgotten = tx
+            .execute(&Statement::new(
+                "DELETE FROM name_keys WHERE day < ?",
+                vec![day.into()],
+            ))
+            .await?;
+        tx.commit().await?;
+        Ok(forgotten)
     }
 }
 

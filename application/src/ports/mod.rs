@@ -6,6 +6,7 @@ pub mod clock;
 pub mod hasher;
 pub mod ids;
 pub mod keys;
+pub mod names;
 pub mod read_models;
 pub mod revocations;
 pub mod store;
@@ -15,6 +16,7 @@ pub use clock::Clock;
 pub use hasher::{HashError, PasswordHasher};
 pub use ids::IdGenerator;
 pub use keys::{KeyError, KeyGenerator, KeyStore, SigningKey};
+pub use names::{NameConcealer, NameKeyStore};
 pub use read_models::{
     ProjectionStatus, ReadModels, RecentRevocation, RevokedSession, SessionView, UserQuery,
     UserStatus, UserView,
@@ -29,6 +31,7 @@ pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenServ
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{
     clock::MockClock, hasher::MockPasswordHasher, ids::MockIdGenerator, keys::MockKeyGenerator,
-    keys::MockKeyStore, read_models::MockReadModels, revocations::MockRevocationView,
-    store::MockEventLog, store::MockEventStore, tokens::MockTokenService,
+    keys::MockKeyStore, names::MockNameConcealer, names::MockNameKeyStore,
+    read_models::MockReadModels, revocations::MockRevocationView, store::MockEventLog,
+    store::MockEventStore, tokens::MockTokenService,
 };

@@ -16,9 +16,9 @@ use time::OffsetDateTime;
 
 use crate::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore,
-    Metadata, NameClaim, NewEvent, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent,
-    RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus,
-    UserView,
+    Metadata, NameClaim, NameKeyStore, NewEvent, ProjectionStatus, ReadModels, RecentRevocation,
+    RecordedEvent, RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery,
+    UserStatus, UserView,
 };
 
 use super::NOW;
@@ -27,6 +27,8 @@ use super::NOW;
 pub struct InMemoryEventStore {
     log: Mutex<Vec<RecordedEvent>>,
     keys: Mutex<Vec<SigningKey>>,
+    /// The sealed name keys, by day.
+    name_keys: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Appends touching a stream whose name starts with this fail (failure injection).
     failing: Mutex<Option<String>>,
 }
@@ -573,5 +575,41 @@ impl KeyStore for InMemoryEventStore {
             .iter_mut()
             .find(|k| k.kid == kid && k.private_der == current);
         Ok(key.map(|key| key.private_der = replacement).is_some())
+    }
+}
+
+#[async_trait]
+impl NameKeyStore for InMemoryEventStore {
+    async fn name_key(&self, day: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.name_key_map()?.get(day).cloned())
+    }
+
+    async fn add_name_key(&self, day: &str, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .name_key_map()?
+            .entry(day.to_owned())
+            .or_insert(sealed)
+            .clone())
+    }
+
+    async fn name_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.name_key_map()?.clone().into_iter().collect())
+    }
+
+    async fn forget_name_keys_before(&self, day: &str) -> Result<u64, StoreError> {
+        let mut keys = self.name_key_map()?;
+        let before = keys.len();
+        keys.retain(|kept, _| kept.as_str() >= day);
+        Ok((before - keys.len()) as u64)
+    }
+}
+
+impl InMemoryEventStore {
+    fn name_key_map(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>>, StoreError> {
+        self.name_keys
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))
     }
 }

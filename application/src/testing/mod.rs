@@ -1,6 +1,6 @@
 //! For tests of the use cases, here and in other crates (feature `testing`): the in-memory
-//! event store ([`memory`]), a clock that stands still until moved, predictable ids, and
-//! builders for events, stored events and claims.
+//! event store ([`memory`]), a clock that stands still until moved, predictable ids, names
+//! concealed in a way tests can read, and builders for events, stored events and claims.
 
 pub mod memory;
 
@@ -17,12 +17,31 @@ use authlog_domain::{PasswordHash, Role, SessionId, TokenId, UserId, Username};
 
 use crate::ports::{
     Claims, Clock, Companions, HashError, Metadata, MockIdGenerator, MockPasswordHasher,
-    MockTokenService, RecordedEvent, TokenKind,
+    MockTokenService, NameConcealer, RecordedEvent, StoreError, TokenKind,
 };
 
 pub use memory::InMemoryEventStore;
 
 pub const NOW: OffsetDateTime = datetime!(2026-05-01 10:00 UTC);
+
+/// Conceals a name as `concealed:{name}`, one key kept: what a test can read back. The real
+/// concealer (`authlog-crypto`) is a keyed hash.
+pub struct MarkedNames;
+
+#[async_trait::async_trait]
+impl NameConcealer for MarkedNames {
+    async fn conceal(&self, canonical: &str, _now: OffsetDateTime) -> Result<String, StoreError> {
+        Ok(format!("concealed:{canonical}"))
+    }
+
+    async fn recognisable(&self, canonical: &str) -> Result<Vec<String>, StoreError> {
+        Ok(vec![format!("concealed:{canonical}")])
+    }
+}
+
+pub fn names() -> Arc<dyn NameConcealer> {
+    Arc::new(MarkedNames)
+}
 
 /// A clock that reads [`NOW`] until a test moves it.
 pub struct FixedClock(Mutex<OffsetDateTime>);

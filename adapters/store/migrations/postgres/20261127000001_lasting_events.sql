@@ -30,3 +30,9 @@ SELECT
     e.metadata::jsonb ->> 'request_id'             AS request_id,
     e.payload::jsonb - 'password_hash'             AS data
 FROM events e LEFT JOIN usernames u ON u.user_id = e.subject;
+
+-- The keys that conceal names typed at password checks (see the SQLite migration).
+CREATE TABLE name_keys (
+    day        TEXT  PRIMARY KEY,
+    sealed_key BYTEA NOT NULL
+);

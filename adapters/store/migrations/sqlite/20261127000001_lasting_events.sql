@@ -44,3 +44,11 @@ SELECT
     json_extract(e.metadata, '$.request_id')       AS request_id,
     json_remove(e.payload, '$.password_hash')      AS data
 FROM events e LEFT JOIN usernames u ON u.user_id = e.subject;
+
+-- The keys that conceal names typed at password checks that are no account's (a keyed hash of
+-- the name is recorded, never the name): one per UTC day, sealed under the master key,
+-- forgotten after the retention period.
+CREATE TABLE name_keys (
+    day        TEXT PRIMARY KEY,
+    sealed_key BLOB NOT NULL
+);

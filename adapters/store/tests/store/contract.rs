@@ -49,12 +49,12 @@ pub fn event(n: usize) -> NewEvent {
     }
 }
 
-/// A failed login as v1 stored it, then a new-style one naming its reservation.
+/// A failed login; every other one names its reservation.
 fn failure(n: usize) -> Event {
     Event::LoginFailed(LoginFailed {
-        username: format!("user{n}"),
         reason: LoginFailure::UnknownUser,
-        attempt_id: None,
+        attempt_id: (n % 2 == 1)
+            .then(|| authlog_domain::AttemptId::from_uuid(uuid::Uuid::from_u128(n as u128))),
     })
 }
 
@@ -968,10 +968,10 @@ pub use models::*;
 /// so that every field's length in bytes differs from its length in characters.
 fn worded(n: usize, subject: Option<&str>) -> NewEvent {
     NewEvent {
-        event: Event::LoginFailed(LoginFailed {
-            username: format!("ünïcødé 名前 {n} 🙂"),
-            reason: LoginFailure::UnknownUser,
-            attempt_id: None,
+        event: Event::SigningKeyRotated(authlog_domain::event::SigningKeyRotated {
+            kid: format!("ünïcødé 名前 {n} 🙂"),
+            algorithm: "EdDSA".into(),
+            public_key: "clé".into(),
         }),
         subject: subject.map(str::to_owned),
         metadata: Metadata {

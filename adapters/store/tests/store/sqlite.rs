@@ -167,7 +167,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 #[tokio::test]
 async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_back() {
     for edit in [
-        "UPDATE events SET schema_version = 2 WHERE position = 2",
+        "UPDATE events SET schema_version = schema_version + 1 WHERE position = 2",
         "UPDATE events SET schema_version = NULL WHERE position = 2",
     ] {
         let (store, _dir, url) = fresh_with_url().await;
@@ -188,7 +188,11 @@ async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_
                 .fetch_one(&mut conn)
                 .await
                 .unwrap();
-        assert_eq!(stored, Some(1), "every new row records its version");
+        assert_eq!(
+            stored,
+            Some(2),
+            "every new row records its version (`LoginFailed`'s is 2)"
+        );
         sqlx::query("DROP TRIGGER events_refuse_update")
             .execute(&mut conn)
             .await
