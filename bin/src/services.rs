@@ -80,7 +80,10 @@ impl Services {
             .await
             .context("cannot forget the name keys past their retention")?;
         if forgotten > 0 {
-            tracing::info!(keys = forgotten, "forgot the name keys past their retention");
+            tracing::info!(
+                keys = forgotten,
+                "forgot the name keys past their retention"
+            );
         }
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
         let revocations = Arc::new(RevocationSet::new());

@@ -542,6 +542,27 @@ enum Raw {
     Postgres(sqlx::PgConnection),
 }
 
+/// The PHC string of `password` hashed with Argon2id at the cheapest parameters, for a
+/// `Registered` an older release might have stored (any parameters verify).
+pub async fn cheap_hash(password: &str) -> String {
+    use authlog_application::ports::PasswordHasher as _;
+    let hasher = authlog_crypto::Argon2Hasher::new(
+        authlog_crypto::Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let hash = hasher
+        .hash(authlog_domain::Password::offered(password.into()).unwrap())
+        .await
+        .unwrap();
+    hash.as_phc().to_owned()
+}
+
 /// Signs `claims` with the server's own key, under `kid`.
 pub fn sign(claims: &Value, kid: &str, private_der: &[u8]) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);

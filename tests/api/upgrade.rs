@@ -225,28 +225,12 @@ async fn databases_written_by_older_releases_open_and_keep_their_users_roles_and
 /// name. The earlier account keeps it; the later one is indexed without a name.
 #[tokio::test]
 async fn two_old_accounts_that_are_one_name_today_leave_the_name_to_the_earlier() {
-    use authlog_application::ports::PasswordHasher as _;
     let app = crate::helpers::spawn_app().await;
-    let hasher = authlog_crypto::Argon2Hasher::new(
-        authlog_crypto::Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        },
-        1,
-    )
-    .await
-    .unwrap();
     for name in ["straße", "strasse"] {
-        let password = format!("password of {name}");
-        let hash = hasher
-            .hash(authlog_domain::Password::offered(password).unwrap())
-            .await
-            .unwrap();
         let registered = json!({
             "user_id": uuid::Uuid::now_v7(),
             "username": name,
-            "password_hash": hash.as_phc(),
+            "password_hash": crate::helpers::cheap_hash(&format!("password of {name}")).await,
         });
         // In a stream named after the name, as those releases stored it.
         app.append_as_a_newer_release(
