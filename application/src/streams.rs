@@ -8,7 +8,9 @@ use authlog_domain::user::{self, UserState};
 use authlog_domain::{Event, SessionId, StreamId, UserId, Username};
 use time::OffsetDateTime;
 
-use crate::ports::{Account, AppendError, Appended, EventStore, Metadata, NewEvent, StoreError};
+use crate::ports::{
+    Account, AppendError, Appended, EventStore, Metadata, NewEvent, RecordedEvent, StoreError,
+};
 
 /// How often a decision is made again after losing a race on its stream. Each round has a
 /// winner, so N concurrent writers need at most N rounds.
@@ -64,6 +66,20 @@ pub async fn load_user_by_id(
     store: &dyn EventStore,
     user_id: UserId,
 ) -> Result<LoadedUser, StoreError> {
+    // The stream of an account registered since streams are keyed by id is named by the id:
+    // one read, no lookup (a refresh does this on every call). Only an account of an older
+    // release, whose stream is named after its name, needs the index.
+    let stream = StreamId::user(user_id);
+    let events = store.read_stream(stream.clone()).await?;
+    if let Some(first) = events.first() {
+        let account = Account {
+            user_id,
+            stream,
+            registered_at: first.position,
+            legacy_subject: None,
+        };
+        return Ok(fold_user(account, &events));
+    }
     let account = store.account(user_id).await?;
     load_account(store, account).await
 }
@@ -80,15 +96,20 @@ async fn load_account(
         });
     };
     let events = store.read_stream(account.stream.clone()).await?;
+    Ok(fold_user(account, &events))
+}
+
+/// The state `events` (the whole stream of `account`) fold to.
+fn fold_user(account: Account, events: &[RecordedEvent]) -> LoadedUser {
     let version = events.last().map_or(0, |e| e.stream_version);
     let state = events.iter().fold(UserState::None, |state, recorded| {
         user::apply(state, &recorded.event, recorded.stamp())
     });
-    Ok(LoadedUser {
+    LoadedUser {
         state,
         version,
         account: Some(account),
-    })
+    }
 }
 
 /// Reads the stream of session `id`: its first event and its last two, which give the same state
@@ -174,4 +195,39 @@ where
         }
     }
     Err(contended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{alice, alice_id, alice_registered, InMemoryEventStore};
+
+    #[tokio::test]
+    async fn an_account_is_loaded_by_id_from_its_id_stream_or_through_the_index() {
+        for (stream, legacy) in [
+            (StreamId::user(alice_id()), None),
+            // An account an older release registered, in a stream named after its name.
+            (StreamId::legacy_user(&alice()), Some("alice".to_owned())),
+        ] {
+            let store = InMemoryEventStore::new();
+            store.given(stream.clone(), [alice_registered()]);
+            let by_id = load_user_by_id(&store, alice_id()).await.unwrap();
+            let by_name = load_user(&store, &alice()).await.unwrap();
+            for loaded in [&by_id, &by_name] {
+                assert!(matches!(loaded.state, UserState::Registered(_)));
+                assert_eq!(loaded.version, 1);
+                assert_eq!(
+                    loaded.target().unwrap(),
+                    (stream.clone(), alice_id().to_string())
+                );
+            }
+            assert_eq!(by_name.account.as_ref().unwrap().legacy_subject, legacy);
+            assert_eq!(by_id.account.as_ref().unwrap().registered_at, 1);
+        }
+        let nobody = load_user_by_id(&InMemoryEventStore::new(), alice_id())
+            .await
+            .unwrap();
+        assert!(matches!(nobody.state, UserState::None));
+        assert!(nobody.target().is_err());
+    }
 }
