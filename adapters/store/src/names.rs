@@ -84,6 +84,8 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
         ))
         .await?;
     if rows.is_empty() {
+        // Ends the transaction now, and with it the append lock it holds on PostgreSQL.
+        tx.commit().await?;
         return Ok(0);
     }
     let taken: Vec<Taken> = tx
