@@ -273,36 +273,26 @@ where
     if let Some(whom) = &filter.subject {
         // Each alternative is a range of the (subject, position) index.
         query.push(" AND (");
+        let mut or = "";
         for id in &whom.ids {
-            query.push("subject = ").push_bind(id.clone()).push(" OR ");
+            query.push(or).push("subject = ").push_bind(id.clone());
+            or = " OR ";
         }
-        if whom.names.is_empty() {
-            query.push("1 = 0)");
-            return push_audit_tail(query, filter);
+        if !whom.names.is_empty() {
+            query.push(or).push("(subject IN (");
+            let mut names = query.separated(", ");
+            for name in &whom.names {
+                names.push_bind(name.clone());
+            }
+            query
+                .push(") AND position >= ")
+                .push_bind(to_i64(whom.names_from)?)
+                .push(")");
+            or = " OR ";
         }
-        query.push("(subject IN (");
-        let mut names = query.separated(", ");
-        for name in &whom.names {
-            names.push_bind(name.clone());
-        }
-        query
-            .push(") AND position >= ")
-            .push_bind(to_i64(whom.names_from)?)
-            .push("))");
+        // No alternative: nobody's events.
+        query.push(if or.is_empty() { "1 = 0)" } else { ")" });
     }
-    push_audit_tail(query, filter)
-}
-
-/// The audit filter's conditions after the subject's, and its page.
-fn push_audit_tail<'q, DB>(
-    query: &mut QueryBuilder<'q, DB>,
-    filter: &AuditFilter,
-) -> Result<(), StoreError>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
     push_types(query, filter.types.iter().cloned());
     if let Some(since) = filter.since {
         query

@@ -662,9 +662,37 @@ pub async fn query_filters_by_subject_type_time_and_pages_by_position(store: &dy
     let paged = AuditFilter {
         after: 1,
         limit: 1,
-        ..by_user
+        ..by_user.clone()
     };
     assert_eq!(positions(store.query(paged).await.unwrap()), vec![3]);
+    // By name from a position on, beside an id; and nobody at all.
+    let by_name_from = AuditFilter {
+        subject: Some(SubjectFilter {
+            ids: vec!["user2".into()],
+            names: vec!["user1".into()],
+            names_from: 3,
+        }),
+        ..all.clone()
+    };
+    let by_user2 = AuditFilter {
+        subject: Some(SubjectFilter {
+            ids: vec!["user2".into()],
+            ..SubjectFilter::default()
+        }),
+        ..all.clone()
+    };
+    let mut expected = positions(store.query(by_user2).await.unwrap());
+    expected.extend([3, 4]);
+    expected.sort_unstable();
+    assert_eq!(
+        positions(store.query(by_name_from).await.unwrap()),
+        expected
+    );
+    let nobody = AuditFilter {
+        subject: Some(SubjectFilter::default()),
+        ..all.clone()
+    };
+    assert!(store.query(nobody).await.unwrap().is_empty());
 
     let by_type = AuditFilter {
         types: vec!["LoginFailed".into(), "Revoked".into()],
