@@ -147,10 +147,12 @@ pub async fn listen(pool: PgPool, announced: Arc<Notify>, mut stopped: watch::Re
 }
 
 /// PostgreSQL's writer, on a connection of its own. A batch is one call of the
-/// `authlog_append` function (migrations `20261126000001_append_function` and `20261127000002_versioned_append`): one statement, so
-/// one round trip, that takes the append lock, checks every version, assigns the positions,
-/// computes the hash chain, inserts and notifies. The lock is held only while the database
-/// works, never across a round trip to this process.
+/// `authlog_append` function (migrations `20261126000001_append_function` and
+/// `20261127000002_versioned_append`): one statement, so one round trip, that takes the append
+/// lock, checks every version, assigns the positions, computes the hash chain, inserts and
+/// notifies. The lock is held only while the database works, never across a round trip to this
+/// process, except for a request that also writes signing keys or claims a name: rare, and
+/// committed alone.
 pub struct PostgresWriter(PgConnectOptions);
 
 impl PostgresWriter {
