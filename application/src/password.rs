@@ -8,13 +8,13 @@ use authlog_domain::user::{self, UserCommand, UserState};
 use authlog_domain::Password;
 
 use crate::admission::Busy;
-use crate::checks::{CheckError, PasswordChecks};
+use crate::checks::{CheckError, PasswordChecks, Reserved};
 use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher, StoreError,
     StreamWrite,
 };
 use crate::sessions::Sessions;
-use crate::streams::{load_user_by_id, settled, to_append};
+use crate::streams::{load_user_by_id, settled, to_append, until_settled, LoadedUser};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordChangeError {
@@ -28,8 +28,8 @@ pub enum PasswordChangeError {
     Throttled { retry_after: time::Duration },
     #[error("no such user")]
     UnknownUser,
-    /// The user changed concurrently (another password change, a role grant): nothing was
-    /// written; the client may retry.
+    /// The user kept changing concurrently, round after round: nothing was written; the
+    /// client may retry.
     #[error("account changed concurrently; try again")]
     Contended,
     /// The hashing queue is full; try again after `retry_after`.
@@ -84,8 +84,10 @@ impl ChangePassword {
     /// # Errors
     /// [`PasswordChangeError::NotFresh`] for a token from a refresh;
     /// [`PasswordChangeError::WrongPassword`] when `current` does not match;
-    /// [`PasswordChangeError::Throttled`] after too many wrong passwords; a concurrent change,
-    /// hasher or store failure.
+    /// [`PasswordChangeError::Throttled`] after too many wrong passwords;
+    /// [`PasswordChangeError::Contended`] only after losing every round of
+    /// [`until_settled`] (a change that loses one race is decided again, `current` checked
+    /// again if the winner changed the password); a hasher or store failure.
     pub async fn execute(
         &self,
         caller: &Claims,
@@ -99,46 +101,79 @@ impl ChangePassword {
         let admitted = self.checks.admit(metadata)?;
         let whom = PasswordChecks::of_user(caller.user_id);
         let reserved = self.checks.reserve(admitted, whom, metadata).await?;
-        let loaded = load_user_by_id(self.store.as_ref(), caller.user_id).await?;
-        let UserState::Registered(user) = &loaded.state else {
-            return Err(PasswordChangeError::UnknownUser);
+        let checked = match self.user(caller).await?.state {
+            UserState::Registered(user) => user.password_hash,
+            UserState::None => return Err(PasswordChangeError::UnknownUser),
         };
-        if user.id != caller.user_id {
-            return Err(PasswordChangeError::UnknownUser);
-        }
         if !self
             .hasher
-            .verify(current, Some(user.password_hash.clone()))
+            .verify(current.clone(), Some(checked.clone()))
             .await?
         {
-            self.checks
-                .failed(&reserved, LoginFailure::WrongPassword, metadata)
-                .await?;
-            return Err(PasswordChangeError::WrongPassword);
+            return self.refuse(&reserved, metadata).await;
         }
         let password_hash = self.hasher.hash(new).await?;
-        let command = UserCommand::ChangePassword {
-            password_hash,
-            keep: Some(caller.session_id),
-        };
-        let events =
-            user::decide(&loaded.state, command).map_err(|_| PasswordChangeError::UnknownUser)?;
-        let now = self.clock.now();
-        let (stream, subject) = loaded.target()?;
-        let mut writes = vec![StreamWrite::new(
-            stream,
-            ExpectedVersion::after(loaded.version),
-            to_append(events, &subject, metadata, now),
-        )];
-        writes.extend(
-            self.checks
-                .succeeded(&reserved, caller.session_id, metadata, now),
-        );
-        // Deciding again would check `current` against a hash that may have just changed.
-        let Some(appended) = settled(self.store.append(writes).await)? else {
-            return Err(PasswordChangeError::Contended);
-        };
+        let (reserved, current, checked, password_hash) =
+            (&reserved, &current, &checked, &password_hash);
+        let appended = until_settled(PasswordChangeError::Contended, move || async move {
+            // Read again each round: the user may have changed since `current` was checked. A
+            // role grant or a revocation changes nothing here; a new password hash (a change
+            // that won the race) means `current` must be checked against it, and is most
+            // likely no longer right.
+            let loaded = self.user(caller).await?;
+            let UserState::Registered(user) = &loaded.state else {
+                return Err(PasswordChangeError::UnknownUser);
+            };
+            if user.password_hash != *checked
+                && !self
+                    .hasher
+                    .verify(current.clone(), Some(user.password_hash.clone()))
+                    .await?
+            {
+                return self.refuse(reserved, metadata).await;
+            }
+            let command = UserCommand::ChangePassword {
+                password_hash: password_hash.clone(),
+                keep: Some(caller.session_id),
+            };
+            let events = user::decide(&loaded.state, command)
+                .map_err(|_| PasswordChangeError::UnknownUser)?;
+            let now = self.clock.now();
+            let (stream, subject) = loaded.target()?;
+            let mut writes = vec![StreamWrite::new(
+                stream,
+                ExpectedVersion::after(loaded.version),
+                to_append(events, &subject, metadata, now),
+            )];
+            writes.extend(
+                self.checks
+                    .succeeded(reserved, caller.session_id, metadata, now),
+            );
+            Ok(settled(self.store.append(writes).await)?)
+        })
+        .await?;
         Ok(self.sessions.honour(appended).await?)
+    }
+
+    /// The caller's account, as the log has it now.
+    async fn user(&self, caller: &Claims) -> Result<LoadedUser, PasswordChangeError> {
+        let loaded = load_user_by_id(self.store.as_ref(), caller.user_id).await?;
+        match &loaded.state {
+            UserState::Registered(user) if user.id == caller.user_id => Ok(loaded),
+            _ => Err(PasswordChangeError::UnknownUser),
+        }
+    }
+
+    /// Concludes the check as failed: `current` was not the password.
+    async fn refuse<T>(
+        &self,
+        reserved: &Reserved,
+        metadata: &Metadata,
+    ) -> Result<T, PasswordChangeError> {
+        self.checks
+            .failed(reserved, LoginFailure::WrongPassword, metadata)
+            .await?;
+        Err(PasswordChangeError::WrongPassword)
     }
 }
 

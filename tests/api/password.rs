@@ -3,7 +3,11 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_unauthorized, spawn_app, PASSWORD};
+use authlog::cli::ServeArgs;
+
+use crate::helpers::{
+    assert_error, assert_unauthorized, spawn_app, spawn_app_with, test_args, PASSWORD,
+};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -118,4 +122,46 @@ async fn without_a_token_it_is_401_even_with_a_bad_body() {
     let app = spawn_app().await;
     let response = app.post_json("/password", json!({})).await;
     assert_unauthorized(response, "Missing Authorization Header").await;
+}
+
+/// Password changes racing on one account: one wins; every other finds its current password
+/// no longer right, never a server error. Counted in the log.
+#[tokio::test]
+async fn concurrent_changes_with_the_same_current_password_let_exactly_one_win() {
+    // No throttle: the losers' wrong current passwords would lock the account, and the logins
+    // below must find the winner's password.
+    let app = spawn_app_with(ServeArgs {
+        login_max_failures: 0,
+        ..test_args()
+    })
+    .await;
+    let token = app.registered_and_logged_in("alice").await.access;
+    let candidates: Vec<String> = (0..8).map(|n| format!("{NEW_PASSWORD} {n}")).collect();
+    let changes = candidates.iter().map(|new| {
+        let request = app
+            .client
+            .post(app.url("/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": PASSWORD, "new_password": new}));
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures::future::join_all(changes).await;
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(won, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(app.events_of_type("PasswordChanged").await.len(), 1);
+    let mut logs_in = 0;
+    for new in &candidates {
+        let status = app
+            .post_json("/login", json!({"username": "alice", "password": new}))
+            .await
+            .status();
+        logs_in += usize::from(status == StatusCode::OK);
+    }
+    assert_eq!(logs_in, 1, "exactly the winner's new password works");
 }
