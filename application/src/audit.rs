@@ -145,7 +145,6 @@ impl Audit {
 /// Checks every filter but the username, which [`Audit::subject`] resolves.
 fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
     let bad = |msg: String| AuditError::BadFilter(msg);
-    let subject = None;
     let mut types = Vec::new();
     for name in query.types.iter().flat_map(|t| t.split(',')).map(str::trim) {
         if name.is_empty() {
@@ -166,7 +165,7 @@ fn parse(query: AuditQuery) -> Result<AuditFilter, AuditError> {
         return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
     }
     Ok(AuditFilter {
-        subject,
+        subject: None,
         types,
         since: query.since,
         until: query.until,

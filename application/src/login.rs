@@ -14,7 +14,7 @@ use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, PasswordHasher,
     StoreError, StreamWrite, TokenError, TokenKind, TokenService,
 };
-use crate::streams::{load_user, settled, to_append, until_settled, LoadedUser};
+use crate::streams::{load_user, load_user_by_id, settled, to_append, until_settled, LoadedUser};
 use crate::{TokenLifetimes, TokenPair};
 
 /// Why a login did not succeed.
@@ -115,13 +115,19 @@ impl LogIn {
             };
             return self.refuse(&reserved, reason, metadata).await;
         }
-        let (reserved, username, checked, password) = (&reserved, &username, &checked, &password);
+        // A password that verified is an account's: the rounds below read that account by id.
+        let Some(user_id) = loaded.account.as_ref().map(|account| account.user_id) else {
+            return self
+                .refuse(&reserved, LoginFailure::UnknownUser, metadata)
+                .await;
+        };
+        let (reserved, checked, password) = (&reserved, &checked, &password);
         let opened = until_settled(LoginError::BadCredentials, move || async move {
             // Read again each round: the user may have changed since the password was
             // checked. A role grant changes nothing here; a new password hash means the
             // password typed must be checked again, against the hash the session will be
             // opened under (rare: only a login racing a password change pays a second hash).
-            let loaded = load_user(self.store.as_ref(), username).await?;
+            let loaded = load_user_by_id(self.store.as_ref(), user_id).await?;
             let UserState::Registered(user) = &loaded.state else {
                 return Err(LoginError::BadCredentials);
             };

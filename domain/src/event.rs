@@ -258,9 +258,9 @@ impl Event {
     /// other than by an optional field.
     pub fn schema_version(&self) -> u32 {
         match self {
-            Self::LoggedIn(_) | Self::LoginFailed(_) => 2,
             Self::Unknown(e) => e.schema_version,
-            _ => 1,
+            // A known type always has one: `current_version` is the one table of versions.
+            known => Self::current_version(known.event_type()).unwrap_or(1),
         }
     }
 
@@ -391,28 +391,28 @@ impl Event {
             return Ok(Self::Unknown(UnknownEvent {
                 event_type: event_type.to_owned(),
                 schema_version,
-                payload: p.into()?,
+                payload: p.decode()?,
             }));
         }
         Ok(match event_type {
-            "Registered" => Self::Registered(p.into()?),
-            "PasswordChanged" => Self::PasswordChanged(p.into()?),
-            "RoleGranted" => Self::RoleGranted(p.into()?),
-            "RoleRevoked" => Self::RoleRevoked(p.into()?),
-            "SessionsRevoked" => Self::SessionsRevoked(p.into()?),
-            "LoginAttempted" => Self::LoginAttempted(p.into()?),
-            "LoggedIn" => Self::LoggedIn(p.into()?),
-            "LoginSucceeded" => Self::LoginSucceeded(p.into()?),
-            "LoginFailed" => Self::LoginFailed(p.into()?),
-            "Refreshed" => Self::Refreshed(p.into()?),
-            "Revoked" => Self::Revoked(p.into()?),
-            "SigningKeyRotated" => Self::SigningKeyRotated(p.into()?),
-            "SigningKeyRevoked" => Self::SigningKeyRevoked(p.into()?),
+            "Registered" => Self::Registered(p.decode()?),
+            "PasswordChanged" => Self::PasswordChanged(p.decode()?),
+            "RoleGranted" => Self::RoleGranted(p.decode()?),
+            "RoleRevoked" => Self::RoleRevoked(p.decode()?),
+            "SessionsRevoked" => Self::SessionsRevoked(p.decode()?),
+            "LoginAttempted" => Self::LoginAttempted(p.decode()?),
+            "LoggedIn" => Self::LoggedIn(p.decode()?),
+            "LoginSucceeded" => Self::LoginSucceeded(p.decode()?),
+            "LoginFailed" => Self::LoginFailed(p.decode()?),
+            "Refreshed" => Self::Refreshed(p.decode()?),
+            "Revoked" => Self::Revoked(p.decode()?),
+            "SigningKeyRotated" => Self::SigningKeyRotated(p.decode()?),
+            "SigningKeyRevoked" => Self::SigningKeyRevoked(p.decode()?),
             // `current_version` knows exactly the types above.
             other => Self::Unknown(UnknownEvent {
                 event_type: other.to_owned(),
                 schema_version,
-                payload: p.into()?,
+                payload: p.decode()?,
             }),
         })
     }
@@ -426,7 +426,7 @@ struct Parsed<'a, P> {
 }
 
 impl<P: Payload> Parsed<'_, P> {
-    fn into<T: serde::de::DeserializeOwned>(self) -> Result<T, EventDecodeError> {
+    fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, EventDecodeError> {
         self.payload.parse().map_err(|source| EventDecodeError {
             event_type: self.event_type.to_owned(),
             schema_version: self.schema_version,

@@ -98,7 +98,6 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
     let mut skeletons: HashSet<String> = taken.into_iter().filter_map(|t| t.skeleton).collect();
     let mut indexed = 0;
     for row in rows {
-        let (stream_id, subject) = (row.stream_id.clone(), row.subject.clone());
         let recorded = row.decode()?;
         let Event::Registered(registered) = recorded.event else {
             continue;
@@ -122,7 +121,8 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
                 }
             );
         }
-        let legacy = (stream_id != StreamId::user(registered.user_id).as_str()).then_some(subject);
+        let stream = recorded.stream_id;
+        let legacy = (stream != StreamId::user(registered.user_id)).then_some(recorded.subject);
         indexed += tx
             .execute(&Statement::new(
                 "INSERT INTO usernames \
@@ -130,7 +130,7 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
                  VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
                 vec![
                     user_id.into(),
-                    stream_id.into(),
+                    stream.as_str().into(),
                     Arg::from(name),
                     Arg::from(look),
                     to_i64(recorded.position)?.into(),
