@@ -186,8 +186,8 @@ mod tests {
     fn registered() -> Event {
         Event::Registered(Registered {
             user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            username: Username::parse("Alice").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
+            username: Username::parse("Alice").unwrap().into(),
+            password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()).into(),
         })
     }
 

@@ -18,6 +18,8 @@
 //! - [`feed`]: following the log and the revocations projection for what other processes
 //!   append (revocations, key rotations), and how far behind this process is.
 //! - [`audit`]: the event log filtered, paged and redacted, for the HTTP API and the CLI alike.
+//! - [`erase`]: erasing a user: every session ends and their personal data in the log can no
+//!   longer be read (the store destroys the key that sealed it).
 //! - [`directory`]: the user directory, listed and searched from the users projection.
 //! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
 //!   retry-on-conflict loop every use case runs.
@@ -30,6 +32,7 @@ pub mod audit;
 pub mod authenticate;
 pub mod checks;
 pub mod directory;
+pub mod erase;
 pub mod feed;
 pub mod login;
 pub mod me;

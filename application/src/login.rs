@@ -216,7 +216,7 @@ impl LogIn {
 fn password_of(loaded: &LoadedUser) -> Option<&PasswordHash> {
     match &loaded.state {
         UserState::Registered(user) => Some(&user.password_hash),
-        UserState::None => None,
+        UserState::None | UserState::Erased(_) => None,
     }
 }
 
@@ -603,7 +603,7 @@ mod tests {
                 StreamId::user(alice_id()),
                 [Event::PasswordChanged(PasswordChanged {
                     user_id: alice_id(),
-                    password_hash: new_hash.clone(),
+                    password_hash: new_hash.clone().into(),
                 })],
             );
             Ok(true)

@@ -82,8 +82,8 @@ mod tests {
                 &s,
                 &[Event::Registered(Registered {
                     user_id: UserId::from_uuid(Uuid::from_u128(1)),
-                    username: Username::parse("alice").unwrap(),
-                    password_hash: PasswordHash::from_phc("h".into()),
+                    username: Username::parse("alice").unwrap().into(),
+                    password_hash: PasswordHash::from_phc("h".into()).into(),
                 })],
             ))
         });

@@ -103,7 +103,7 @@ impl ChangePassword {
         let reserved = self.checks.reserve(admitted, whom, metadata).await?;
         let checked = match self.user(caller).await?.state {
             UserState::Registered(user) => user.password_hash,
-            UserState::None => return Err(PasswordChangeError::UnknownUser),
+            UserState::None | UserState::Erased(_) => return Err(PasswordChangeError::UnknownUser),
         };
         if !self
             .hasher
@@ -286,7 +286,7 @@ mod tests {
                 }),
                 Event::PasswordChanged(PasswordChanged {
                     user_id: alice_id(),
-                    password_hash: PasswordHash::from_phc("$hash$a new passphrase".into()),
+                    password_hash: PasswordHash::from_phc("$hash$a new passphrase".into()).into(),
                 }),
                 Event::SessionsRevoked(SessionsRevoked {
                     user_id: alice_id(),

@@ -124,8 +124,8 @@ mod tests {
             store.events_after(0),
             vec![Event::Registered(Registered {
                 user_id,
-                username: alice(),
-                password_hash: PasswordHash::from_phc("$hash$correct horse".into()),
+                username: alice().into(),
+                password_hash: PasswordHash::from_phc("$hash$correct horse".into()).into(),
             })]
         );
     }

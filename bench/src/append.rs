@@ -79,12 +79,12 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join(format!("r{round}.db")).display()
         );
-        Arc::new(Store::open(&url).await.unwrap()) as Arc<dyn EventStore>
+        Arc::new(Store::open(&url, crate::personal()).await.unwrap()) as Arc<dyn EventStore>
     })
     .await;
     measure("PostgreSQL (fsync on commit)", async || {
         let url = pg.fresh_schema().await.unwrap();
-        Arc::new(Store::open(&url).await.unwrap()) as Arc<dyn EventStore>
+        Arc::new(Store::open(&url, crate::personal()).await.unwrap()) as Arc<dyn EventStore>
     })
     .await;
     Ok(())

@@ -78,8 +78,8 @@ pub async fn fill(
         let registered = NewEvent {
             event: Event::Registered(Registered {
                 user_id,
-                username: username.clone(),
-                password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
+                username: username.clone().into(),
+                password_hash: PasswordHash::from_phc("$argon2id$bench".into()).into(),
             }),
             subject: Some(user_id.to_string()),
             metadata: Metadata::default(),
@@ -127,7 +127,7 @@ pub async fn run() -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join(format!("{name}.db")).display()
         );
-        let store = Arc::new(Store::open(&url).await?);
+        let store = Arc::new(Store::open(&url, crate::personal()).await?);
         let users = USERS.min(events);
         let seconds = fill(store.as_ref(), users, events, start).await;
         eprintln!("registered {users} users and filled {events} events in {seconds:.1} s");

@@ -62,7 +62,7 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
 async fn appends(url: &str, instances: usize) -> anyhow::Result<f64> {
     let mut stores: Vec<Arc<dyn EventStore>> = Vec::new();
     for _ in 0..instances {
-        stores.push(Arc::new(Store::open(url).await?));
+        stores.push(Arc::new(Store::open(url, crate::personal()).await?));
     }
     Ok(crate::append::concurrent(&stores).await)
 }
@@ -189,7 +189,7 @@ pub async fn refresh_rate(
 async fn batch_costs(pg: &TempDatabase) -> anyhow::Result<()> {
     const SAMPLES: usize = 200;
     let url = pg.fresh_schema().await?;
-    let store = Store::open(&url).await?;
+    let store = Store::open(&url, crate::personal()).await?;
     let timed = |events: usize, n: usize| {
         let store = &store;
         async move {

@@ -104,3 +104,16 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     }
     Ok(())
 }
+
+/// The users' data keys every store this process opens is started with: one master key for the
+/// process, so that a database opened twice opens its keys both times.
+pub fn personal() -> std::sync::Arc<dyn authlog_application::ports::PersonalData> {
+    static MASTER: std::sync::OnceLock<std::sync::Arc<authlog_crypto::MasterKey>> =
+        std::sync::OnceLock::new();
+    let master = MASTER.get_or_init(|| {
+        // The system's randomness is there on every machine this runs on.
+        #[allow(clippy::expect_used)]
+        std::sync::Arc::new(authlog_crypto::MasterKey::generate().expect("randomness"))
+    });
+    std::sync::Arc::new(authlog_crypto::DataKeys::new(master.clone()))
+}

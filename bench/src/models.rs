@@ -145,7 +145,7 @@ async fn sessions_with_history(past: usize) -> anyhow::Result<(f64, f64)> {
         .await?;
     let user = UserId::from_uuid(Uuid::parse_str(me["user_id"].as_str().unwrap_or_default())?);
     server.stop().await?;
-    append_all(&Store::open(&url).await?, past_sessions(user, past), "past").await;
+    append_all(&Store::open(&url, crate::personal()).await?, past_sessions(user, past), "past").await;
 
     let server = Server::start(&crate::postgres::database(&url), &args()?).await?;
     let base = format!("http://{}", server.addr());
@@ -187,14 +187,14 @@ async fn start_up_with(revoked: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("startup.db").display());
     {
-        let store = Store::open(&url).await?;
+        let store = Store::open(&url, crate::personal()).await?;
         let at = SystemClock.now() - Duration::minutes(1);
         let user = UserId::from_uuid(Uuid::now_v7());
         let mut events = vec![new_event(
             Event::Registered(Registered {
                 user_id: user,
-                username: Username::parse("bench")?,
-                password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
+                username: Username::parse("bench")?.into(),
+                password_hash: PasswordHash::from_phc("$argon2id$bench".into()).into(),
             }),
             "bench",
             at,
@@ -256,7 +256,7 @@ async fn parallel_guesses(url: &str) -> anyhow::Result<(usize, usize)> {
         }
     }
     server.stop().await?;
-    let store = Store::open(url).await?;
+    let store = Store::open(url, crate::personal()).await?;
     let checked =
         authlog_application::ports::EventLog::read_after(&store, 0, 10_000, &["LoginAttempted"])
             .await?
@@ -269,7 +269,7 @@ async fn parallel_guesses(url: &str) -> anyhow::Result<(usize, usize)> {
 async fn rebuild(events: usize) -> anyhow::Result<(f64, u64)> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("rebuild.db").display());
-    let store = Store::open(&url).await?;
+    let store = Store::open(&url, crate::personal()).await?;
     let filled =
         crate::audit::fill(&store, 0, events, SystemClock.now() - Duration::days(30)).await;
     eprintln!("filled {events} events in {filled:.1} s");

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use authlog_application::ports::KeyStore;
 use authlog_crypto::master_key::is_sealed;
 use authlog_crypto::sealed_keys::AdoptError;
-use authlog_crypto::{ConcealedNames, MasterKey, SealedKeyStore};
+use authlog_crypto::{ConcealedNames, DataKeys, MasterKey, SealedKeyStore};
 use authlog_store::Store;
 
 /// The master key file's name beside a SQLite database, when none is given.
@@ -51,9 +51,9 @@ pub struct Opened {
 }
 
 /// Opens the store `database` names (`sqlite://PATH` or `postgres://...`), creating the SQLite
-/// file, applying migrations and building the read models as needed; then reads the master key
-/// (made on a first start), checks that it opens the signing keys sealed before, and seals those
-/// an older release stored in clear.
+/// file and applying migrations as needed; then reads the master key (made on a first start),
+/// checks that it opens the signing keys sealed before, seals those an older release stored in
+/// clear, and starts the store with the users' data keys under it (building the read models).
 ///
 /// # Errors
 /// An unsupported scheme; a database that cannot be reached, opened or migrated; a master key
@@ -71,7 +71,7 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
         bail!("unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://...");
     }
     let store = Arc::new(
-        Store::open(url)
+        Store::connect(url)
             .await
             .context("cannot open the event store")?,
     );
@@ -85,7 +85,7 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
     };
     let master = Arc::new(master_key(&path, store.as_ref()).await?);
     let keys = Arc::new(SealedKeyStore::new(store.clone(), master.clone()));
-    let names = Arc::new(ConcealedNames::new(store.clone(), master));
+    let names = Arc::new(ConcealedNames::new(store.clone(), master.clone()));
     let sealed = keys.adopt().await.map_err(|e| match e {
         AdoptError::WrongMasterKey(e) => {
             anyhow!(e).context(format!("wrong master key file {}", path.display()))
@@ -99,6 +99,12 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
             "sealed the signing keys an older release stored in clear"
         );
     }
+    // Only now, with the master key checked: the read models are built from the log, whose
+    // personal data opens with the users' keys, sealed under it.
+    store
+        .start(Arc::new(DataKeys::new(master)))
+        .await
+        .context("cannot open the event store")?;
     Ok(Opened { store, keys, names })
 }
 

@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{AttemptId, PasswordHash, Role, SessionId, TokenId, UserId, Username};
+use crate::{AttemptId, PasswordHash, Personal, Role, SessionId, TokenId, UserId, Username};
 
 /// Payload fields that audit output drops.
 pub const SECRET_FIELDS: &[&str] = &["password_hash"];
@@ -44,23 +44,38 @@ pub enum Event {
     Revoked(Revoked),
     SigningKeyRotated(SigningKeyRotated),
     SigningKeyRevoked(SigningKeyRevoked),
+    UserErased(UserErased),
     /// A type this release does not know, kept as stored.
     Unknown(UnknownEvent),
 }
 
 /// An account was created.
+///
+/// Version 2. The shape is version 1's; what changed is how it is stored: its personal fields
+/// ([`Event::personal_fields`]) are sealed under the user's data key, and the store opens them
+/// before the payload is decoded (or hands over [`Personal::Erased`] once the key is gone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registered {
     pub user_id: UserId,
-    pub username: Username,
-    pub password_hash: PasswordHash,
+    pub username: Personal<Username>,
+    pub password_hash: Personal<PasswordHash>,
 }
 
 /// The user's password was replaced.
+///
+/// Version 2: stored sealed, as [`Registered`] version 2 is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordChanged {
     pub user_id: UserId,
-    pub password_hash: PasswordHash,
+    pub password_hash: Personal<PasswordHash>,
+}
+
+/// The user's personal data was erased: the key that sealed it is destroyed, in the same
+/// transaction, and the name is free to be registered again. Recorded with a `SessionsRevoked`
+/// that ends every session the user had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserErased {
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,6 +264,7 @@ impl Event {
             Self::Revoked(_) => "Revoked",
             Self::SigningKeyRotated(_) => "SigningKeyRotated",
             Self::SigningKeyRevoked(_) => "SigningKeyRevoked",
+            Self::UserErased(_) => "UserErased",
             Self::Unknown(e) => &e.event_type,
         }
     }
@@ -268,7 +284,7 @@ impl Event {
     /// does not know.
     pub fn current_version(event_type: &str) -> Option<u32> {
         match event_type {
-            "LoggedIn" | "LoginFailed" => Some(2),
+            "LoggedIn" | "LoginFailed" | "Registered" | "PasswordChanged" => Some(2),
             known if Self::TYPES.contains(&known) => Some(1),
             _ => None,
         }
@@ -290,6 +306,7 @@ impl Event {
             Self::Revoked(e) => serde_json::to_value(e),
             Self::SigningKeyRotated(e) => serde_json::to_value(e),
             Self::SigningKeyRevoked(e) => serde_json::to_value(e),
+            Self::UserErased(e) => serde_json::to_value(e),
             Self::Unknown(e) => Ok(e.payload.clone()),
         };
         // These are plain structs of strings, numbers and enums: serialising them cannot fail.
@@ -308,8 +325,34 @@ impl Event {
         payload
     }
 
+    /// The user the event is about, where its payload names one.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::Registered(e) => Some(e.user_id),
+            Self::PasswordChanged(e) => Some(e.user_id),
+            Self::RoleGranted(e) => Some(e.user_id),
+            Self::RoleRevoked(e) => Some(e.user_id),
+            Self::SessionsRevoked(e) => Some(e.user_id),
+            Self::LoggedIn(e) => Some(e.user_id),
+            Self::Revoked(e) => Some(e.user_id),
+            Self::UserErased(e) => Some(e.user_id),
+            _ => None,
+        }
+    }
+
+    /// The payload fields of `event_type` that are personal data: stored sealed under the data
+    /// key of the user the event concerns, and unreadable once that user is erased. (The
+    /// metadata's client address and user agent are sealed alike, for every event of a user.)
+    pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
+        match event_type {
+            "Registered" => &["username", "password_hash"],
+            "PasswordChanged" => &["password_hash"],
+            _ => &[],
+        }
+    }
+
     /// Every event type name this release knows, for validating filters.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "Registered",
         "PasswordChanged",
         "RoleGranted",
@@ -323,6 +366,7 @@ impl Event {
         "Revoked",
         "SigningKeyRotated",
         "SigningKeyRevoked",
+        "UserErased",
     ];
 
     /// Reads a stored row back: its type, the version of its payload's schema (1 for a row
@@ -408,6 +452,7 @@ impl Event {
             "Revoked" => Self::Revoked(p.decode()?),
             "SigningKeyRotated" => Self::SigningKeyRotated(p.decode()?),
             "SigningKeyRevoked" => Self::SigningKeyRevoked(p.decode()?),
+            "UserErased" => Self::UserErased(p.decode()?),
             // `current_version` knows exactly the types above.
             other => Self::Unknown(UnknownEvent {
                 event_type: other.to_owned(),
@@ -467,12 +512,12 @@ mod tests {
         vec![
             Event::Registered(Registered {
                 user_id,
-                username: username.clone(),
-                password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+                username: username.clone().into(),
+                password_hash: PasswordHash::from_phc("$argon2id$x".into()).into(),
             }),
             Event::PasswordChanged(PasswordChanged {
                 user_id,
-                password_hash: PasswordHash::from_phc("$argon2id$y".into()),
+                password_hash: PasswordHash::from_phc("$argon2id$y".into()).into(),
             }),
             Event::RoleGranted(RoleGranted {
                 user_id,
@@ -519,7 +564,20 @@ mod tests {
                 public_key: "abc".into(),
             }),
             Event::SigningKeyRevoked(SigningKeyRevoked { kid: "k1".into() }),
+            Event::UserErased(UserErased { user_id }),
         ]
+    }
+
+    #[test]
+    fn an_erased_field_decodes_as_erased() {
+        let stored = r#"{"password_hash":"[erased]","user_id":"01a20c7b-7454-76f9-818e-e7d48816b9f0","username":"[erased]"}"#;
+        let Event::Registered(registered) = Event::decode_json("Registered", 2, stored).unwrap()
+        else {
+            panic!("not a registration");
+        };
+        assert_eq!(registered.username, Personal::Erased);
+        assert_eq!(registered.password_hash, Personal::Erased);
+        assert_eq!(Event::Registered(registered).payload().to_string(), stored);
     }
 
     #[test]
@@ -629,7 +687,8 @@ mod tests {
             assert_eq!(event.payload().to_string(), stored, "{event_type}");
             types.insert(event_type);
         }
-        assert_eq!(types.len(), Event::TYPES.len(), "{types:?}");
+        // Every type of that release: all but `UserErased`, which came after.
+        assert_eq!(types.len(), 13, "{types:?}");
     }
 
     #[test]
@@ -685,8 +744,8 @@ mod tests {
     fn audit_data_never_carries_a_password_hash() {
         let registered = Event::Registered(Registered {
             user_id: UserId::from_uuid(Uuid::from_u128(1)),
-            username: Username::parse("alice").unwrap(),
-            password_hash: PasswordHash::from_phc("$argon2id$v=19$secret".into()),
+            username: Username::parse("alice").unwrap().into(),
+            password_hash: PasswordHash::from_phc("$argon2id$v=19$secret".into()).into(),
         });
         let data = registered.audit_data();
         assert!(data.get("password_hash").is_none());

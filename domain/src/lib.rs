@@ -8,6 +8,7 @@
 //!   is valid; there is no later `validate()`.
 //! - [`event`]: the facts, with their stable `event_type` names, schema versions and JSON
 //!   payloads.
+//! - [`personal`]: personal fields of events, which erasure makes unreadable.
 //! - [`upcast`]: the steps that read an older schema version of an event as the current one.
 //! - [`stream`]: which stream (the unit of consistency in the log) each fact belongs to.
 //! - [`user`]: the user aggregate (identity, password hash, roles, wholesale session
@@ -19,6 +20,7 @@ pub mod attempts;
 pub mod event;
 pub mod ids;
 pub mod password;
+pub mod personal;
 pub mod role;
 pub mod session;
 pub mod stream;
@@ -29,6 +31,7 @@ pub mod username;
 pub use event::{Event, EventDecodeError, RevocationReason};
 pub use ids::{AttemptId, IdParseError, SessionId, TokenId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use personal::{Personal, ERASED};
 pub use role::{Role, RoleError};
 pub use stream::StreamId;
 pub use username::{Username, UsernameError};

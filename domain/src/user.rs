@@ -5,8 +5,12 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
-use crate::event::{PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked};
-use crate::{Event, PasswordHash, RevocationReason, Role, SessionId, Stamp, UserId, Username};
+use crate::event::{
+    PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserErased,
+};
+use crate::{
+    Event, PasswordHash, Personal, RevocationReason, Role, SessionId, Stamp, UserId, Username,
+};
 
 /// What the user stream says so far. `None` until `Registered`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,6 +18,9 @@ pub enum UserState {
     #[default]
     None,
     Registered(User),
+    /// The user was erased (`UserErased`, or a personal field whose key is gone): nothing can
+    /// be asked of the account any more, and its name is free.
+    Erased(UserId),
 }
 
 /// A registered user.
@@ -67,6 +74,8 @@ pub enum UserCommand {
         reason: RevocationReason,
         except: Option<SessionId>,
     },
+    /// Ends every session and erases the user's personal data. Asking again records nothing.
+    Erase,
 }
 
 /// Why a user command is refused.
@@ -83,9 +92,19 @@ pub enum UserError {
 ///
 /// # Errors
 /// [`UserError::UsernameTaken`] for registering an existing user, [`UserError::UnknownUser`] for
-/// anything else asked of a user that does not exist.
+/// anything else asked of a user that does not exist, or was erased.
 pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, UserError> {
     match (state, command) {
+        (UserState::Erased(_), UserCommand::Erase) => Ok(vec![]),
+        (UserState::Erased(_), _) => Err(UserError::UnknownUser),
+        (UserState::Registered(user), UserCommand::Erase) => Ok(vec![
+            Event::SessionsRevoked(SessionsRevoked {
+                user_id: user.id,
+                reason: RevocationReason::Admin,
+                except: None,
+            }),
+            Event::UserErased(UserErased { user_id: user.id }),
+        ]),
         (
             UserState::None,
             UserCommand::Register {
@@ -95,8 +114,8 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
             },
         ) => Ok(vec![Event::Registered(Registered {
             user_id,
-            username,
-            password_hash,
+            username: Personal::Known(username),
+            password_hash: Personal::Known(password_hash),
         })]),
         (UserState::Registered(_), UserCommand::Register { .. }) => Err(UserError::UsernameTaken),
         (UserState::None, _) => Err(UserError::UnknownUser),
@@ -109,7 +128,7 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
         ) => Ok(vec![
             Event::PasswordChanged(PasswordChanged {
                 user_id: user.id,
-                password_hash,
+                password_hash: Personal::Known(password_hash),
             }),
             Event::SessionsRevoked(SessionsRevoked {
                 user_id: user.id,
@@ -146,17 +165,25 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
 }
 
 /// Folds one event, recorded at `stamp`, into the state. Events of other aggregates, and of
-/// types this release does not know, are passed over.
+/// types this release does not know, are passed over. A personal field read as erased makes the
+/// user erased: its key is gone, and with it the account.
 pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
     match (state, event) {
-        (UserState::None, Event::Registered(e)) => UserState::Registered(User {
-            id: e.user_id,
-            username: e.username.clone(),
-            password_hash: e.password_hash.clone(),
-            roles: BTreeSet::new(),
-            created_at: stamp.at,
-            session_cutoffs: Vec::new(),
-        }),
+        (UserState::Erased(id), _) => UserState::Erased(id),
+        (_, Event::UserErased(e)) => UserState::Erased(e.user_id),
+        (UserState::None, Event::Registered(e)) => {
+            match (e.username.known(), e.password_hash.known()) {
+                (Some(username), Some(password_hash)) => UserState::Registered(User {
+                    id: e.user_id,
+                    username: username.clone(),
+                    password_hash: password_hash.clone(),
+                    roles: BTreeSet::new(),
+                    created_at: stamp.at,
+                    session_cutoffs: Vec::new(),
+                }),
+                _ => UserState::Erased(e.user_id),
+            }
+        }
         (UserState::Registered(mut user), Event::SessionsRevoked(e)) => {
             user.session_cutoffs.push(SessionCutoff {
                 position: stamp.position,
@@ -166,8 +193,13 @@ pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
             UserState::Registered(user)
         }
         (UserState::Registered(mut user), Event::PasswordChanged(e)) => {
-            user.password_hash = e.password_hash.clone();
-            UserState::Registered(user)
+            match e.password_hash.known() {
+                Some(hash) => {
+                    user.password_hash = hash.clone();
+                    UserState::Registered(user)
+                }
+                None => UserState::Erased(user.id),
+            }
         }
         (UserState::Registered(mut user), Event::RoleGranted(e)) => {
             user.roles.insert(e.role.clone());
@@ -208,8 +240,8 @@ mod tests {
     fn registered() -> Event {
         Event::Registered(Registered {
             user_id: id(),
-            username: alice(),
-            password_hash: hash("h1"),
+            username: alice().into(),
+            password_hash: hash("h1").into(),
         })
     }
 
@@ -281,7 +313,7 @@ mod tests {
             Ok(vec![
                 Event::PasswordChanged(PasswordChanged {
                     user_id: id(),
-                    password_hash: hash("h2"),
+                    password_hash: hash("h2").into(),
                 }),
                 Event::SessionsRevoked(SessionsRevoked {
                     user_id: id(),
@@ -377,7 +409,7 @@ mod tests {
             }),
             Event::PasswordChanged(PasswordChanged {
                 user_id: id(),
-                password_hash: hash("h2"),
+                password_hash: hash("h2").into(),
             }),
         ]);
         let UserState::Registered(user) = state else {
@@ -386,5 +418,45 @@ mod tests {
         assert_eq!(user.password_hash, hash("h2"));
         assert!(user.roles.contains(&Role::admin()));
         assert_eq!(user.created_at, AT);
+    }
+
+    #[test]
+    fn given_a_user_when_erase_then_every_session_ends_and_the_user_is_erased() {
+        let events = decide(&given(&[registered()]), UserCommand::Erase).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: id(),
+                    reason: RevocationReason::Admin,
+                    except: None,
+                }),
+                Event::UserErased(UserErased { user_id: id() }),
+            ]
+        );
+        let mut history = vec![registered()];
+        history.extend(events);
+        let state = given(&history);
+        assert_eq!(state, UserState::Erased(id()));
+        // Erasing again records nothing; anything else is asked of nobody.
+        assert_eq!(decide(&state, UserCommand::Erase), Ok(vec![]));
+        assert_eq!(
+            decide(&state, UserCommand::GrantRole(Role::admin())),
+            Err(UserError::UnknownUser)
+        );
+        assert_eq!(
+            decide(&given(&[]), UserCommand::Erase),
+            Err(UserError::UnknownUser)
+        );
+    }
+
+    #[test]
+    fn a_registration_whose_key_is_gone_reads_as_an_erased_user() {
+        let erased = Event::Registered(Registered {
+            user_id: id(),
+            username: Personal::Erased,
+            password_hash: Personal::Erased,
+        });
+        assert_eq!(given(&[erased]), UserState::Erased(id()));
     }
 }

@@ -11,6 +11,8 @@
 //! - [`sealed_keys`]: the signing keys sealed under the master key where they are stored.
 //! - [`names`]: names typed at password checks that are no account's, concealed by a keyed
 //!   hash under a key of the day, kept for a retention period.
+//! - [`personal`]: users' data keys, which seal their personal data in the log; erasing a
+//!   user destroys theirs.
 //! - [`system`]: the system clock (the only reader of the system's time), UUIDv7 ids and random
 //!   secrets; with the `testing` feature, a clock tests can move forward.
 
@@ -20,6 +22,7 @@ pub mod keys;
 pub mod master_key;
 pub mod names;
 pub mod password;
+pub mod personal;
 pub mod sealed_keys;
 pub mod system;
 
@@ -29,6 +32,7 @@ pub use keys::Ed25519KeyGenerator;
 pub use master_key::MasterKey;
 pub use names::ConcealedNames;
 pub use password::{Argon2Hasher, Argon2Params};
+pub use personal::DataKeys;
 pub use sealed_keys::SealedKeyStore;
 #[cfg(feature = "testing")]
 pub use system::AdjustableClock;

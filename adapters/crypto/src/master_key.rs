@@ -74,7 +74,7 @@ impl MasterKey {
         Ok(Self::from_bytes(&*random_key()?))
     }
 
-    fn from_bytes(bytes: &[u8; 32]) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(bytes.into()),
         }
@@ -191,7 +191,7 @@ impl MasterKey {
 }
 
 /// 32 bytes from the system's randomness, wiped on drop.
-fn random_key() -> Result<Zeroizing<[u8; 32]>, MasterKeyError> {
+pub(crate) fn random_key() -> Result<Zeroizing<[u8; 32]>, MasterKeyError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     OsRng
         .try_fill_bytes(bytes.as_mut())

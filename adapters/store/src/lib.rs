@@ -12,6 +12,8 @@
 //!   exclusive transaction (group commit), each atomic across its streams.
 //! - `names`: the name index (which account holds which name), claimed by registrations and
 //!   filled at start for accounts older releases registered.
+//! - [`personal`]: personal data sealed under each user's data key as it is appended, opened
+//!   as it is read; erasure destroys the key (crypto-shredding).
 //! - [`projections`]: the read models (sessions, revocations, users), each kept from the log
 //!   behind a checkpoint written with its rows, rebuilt by replay.
 //! - [`sql`]: statements written once for both backends.
@@ -21,6 +23,7 @@
 
 pub mod chain;
 mod names;
+pub mod personal;
 pub mod postgres;
 pub mod projections;
 mod rows;

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use authlog_application::ports::{Account, StoreError};
-use authlog_domain::{Event, StreamId, UserId};
+use authlog_domain::{Event, Personal, StreamId, UserId};
 
 use crate::postgres::APPEND_LOCK;
 use crate::rows::{to_i64, to_u64, RawEvent, COLUMNS};
@@ -98,13 +98,20 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
     let mut skeletons: HashSet<String> = taken.into_iter().filter_map(|t| t.skeleton).collect();
     let mut indexed = 0;
     for row in rows {
+        if row.payload.contains("\"sealed\"") {
+            // Sealed: this release wrote it, and indexed it in the same transaction.
+            continue;
+        }
         let recorded = row.decode()?;
         let Event::Registered(registered) = recorded.event else {
             continue;
         };
+        let Personal::Known(username) = &registered.username else {
+            continue;
+        };
         let user_id = registered.user_id.to_string();
-        let canonical = registered.username.canonical().to_owned();
-        let skeleton = registered.username.skeleton();
+        let canonical = username.canonical().to_owned();
+        let skeleton = username.skeleton();
         let name = names.insert(canonical.clone()).then_some(canonical);
         let look = skeletons.insert(skeleton.clone()).then_some(skeleton);
         if name.is_none() || look.is_none() {

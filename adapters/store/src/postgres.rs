@@ -24,7 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 use sqlx::{ConnectOptions, Connection, Postgres};
 use tokio::sync::{watch, Notify};
 
-use crate::rows::{claim_name, key_statements, to_i64, to_u64, unavailable};
+use crate::rows::{claim_name, erase_user, key_statements, to_i64, to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{AppendRequest, Outcome, Writer};
 
@@ -207,6 +207,15 @@ async fn commit(
                     if claimed.rows_affected() == 0 {
                         tx.rollback().await.map_err(unavailable)?;
                         return Ok(vec![Err(AppendError::NameTaken)]);
+                    }
+                }
+                if let Some(user_id) = &request.erase {
+                    for mut statement in erase_user::<Postgres>(user_id) {
+                        statement
+                            .build()
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
                     }
                 }
             }

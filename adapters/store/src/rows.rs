@@ -373,6 +373,23 @@ where
     }
 }
 
+/// The erasure of user `user_id`, with binds in the backend's placeholder style: their data key
+/// destroyed (the row kept, its key NULL: an erased user is never given a new one) and their name
+/// freed (the index keeps the account, by id, without a name).
+pub fn erase_user<'a, DB>(user_id: &'a str) -> Vec<QueryBuilder<'a, DB>>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut key = QueryBuilder::new("INSERT INTO user_keys (user_id, sealed_key) VALUES (");
+    key.push_bind(user_id);
+    key.push(", NULL) ON CONFLICT (user_id) DO UPDATE SET sealed_key = NULL");
+    let mut name =
+        QueryBuilder::new("UPDATE usernames SET canonical = NULL, skeleton = NULL WHERE user_id = ");
+    name.push_bind(user_id);
+    vec![key, name]
+}
+
 /// The claim of a name by the account a registration creates, its `Registered` at position
 /// `registered_at`, with binds in the backend's placeholder style. Changes no row when the
 /// canonical name or the skeleton is taken (by a unique index, so also against a claim that

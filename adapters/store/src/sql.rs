@@ -145,6 +145,35 @@ impl Pool {
         .map_err(unavailable)
     }
 
+    /// After an erasure: on SQLite, copies the WAL into the database and truncates it, so that
+    /// the pages the erasure zeroed (`secure_delete`) leave no older copy in the WAL file. A
+    /// reader in the middle of a long read can hold the checkpoint off; it is tried for a
+    /// second, then left to SQLite's own checkpoints (and said). PostgreSQL keeps dead rows until
+    /// VACUUM: nothing to do here.
+    pub async fn scrub(&self) {
+        let Self::Sqlite(pool) = self else {
+            return;
+        };
+        for _ in 0..20 {
+            let done: Result<(i64, i64, i64), sqlx::Error> =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(pool)
+                    .await;
+            match done {
+                Ok((0, _, _)) => return,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot checkpoint the WAL after an erasure");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(
+            "the WAL could not be truncated after an erasure (readers kept it busy); \
+             SQLite's next checkpoint will"
+        );
+    }
+
     /// Begins a transaction that excludes other writers of the projections: SQLite's
     /// `BEGIN IMMEDIATE` takes the database's write lock at once; on PostgreSQL the rows each
     /// projector locks do that.

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
 
-use crate::rows::{claim_name, key_statements, to_i64, to_u64, unavailable};
+use crate::rows::{claim_name, erase_user, key_statements, to_i64, to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{plan, streams, AppendRequest, Outcome, Writer};
 
@@ -38,6 +38,10 @@ pub async fn open(url: &str) -> Result<SqlitePool, OpenError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
+        // Deleted and overwritten content is zeroed in the file, not merely unlinked: an
+        // erased user's rows in the read models, their destroyed key, and a freed name leave
+        // no bytes behind (the WAL's copies go at the checkpoint that follows an erasure).
+        .pragma("secure_delete", "ON")
         .disable_statement_logging();
     let path = options.get_filename().display().to_string();
     let pool = SqlitePoolOptions::new()
@@ -245,6 +249,15 @@ async fn commit(
                 if claimed.rows_affected() == 0 {
                     tx.rollback().await.map_err(unavailable)?;
                     return Ok(vec![Err(AppendError::NameTaken)]);
+                }
+            }
+            if let Some(user_id) = &request.erase {
+                for mut statement in erase_user::<Sqlite>(user_id) {
+                    statement
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
                 }
             }
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authlog_application::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
-    NameKeyStore, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
+    NameKeyStore, PersonalData, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
     SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
 };
 use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
@@ -27,7 +27,8 @@ use crate::rows::{
 };
 use crate::sql::{Arg, Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
-use crate::writer::{self, AppendRequest, KeyChange, Signals};
+use crate::personal::Keyring;
+use crate::writer::{self, AppendRequest, Besides, KeyChange, Signals};
 use crate::{postgres, sqlite};
 
 /// Appends queued for the writer before callers wait for room.
@@ -54,24 +55,50 @@ pub enum OpenError {
 /// The event log (and signing keys, and read models) in one database.
 pub struct Store {
     pool: Pool,
+    /// The database, for messages (its password redacted).
+    path: String,
     writer: mpsc::Sender<AppendRequest>,
+    /// The users' data keys: personal data is sealed on the way in and opened on the way out.
+    keyring: Arc<Keyring>,
     /// The highest position this process appended: reads of the read models wait for it.
     last_appended: Arc<AtomicU64>,
     projector: Arc<Projector>,
+    /// What [`Store::start`] follows the log with; taken when it does.
+    following: std::sync::Mutex<Option<Following>>,
     /// Dropped with the store, which ends its background tasks.
     _stop: watch::Sender<()>,
 }
 
+/// What keeps the projections current once the store is started.
+struct Following {
+    committed: Arc<Notify>,
+    poll: Duration,
+    stopped: watch::Receiver<()>,
+}
+
 impl Store {
-    /// Opens the database `url` names (`sqlite://PATH`, created if missing, or
-    /// `postgres://...`, which must exist), applies the migrations, starts the writer, builds
-    /// any read model that was never built or whose version changed, and starts following the
-    /// log. Needs a tokio runtime.
+    /// Opens the database `url` names and starts it with `personal` (see [`Store::connect`] and
+    /// [`Store::start`]): what tests and tools that hold the master key already do.
     ///
     /// # Errors
-    /// [`OpenError`] for a malformed URL, a database that cannot be reached, opened or
-    /// migrated, or read models that cannot be built.
-    pub async fn open(url: &str) -> Result<Self, OpenError> {
+    /// As [`Store::connect`] and [`Store::start`].
+    pub async fn open(url: &str, personal: Arc<dyn PersonalData>) -> Result<Self, OpenError> {
+        let store = Self::connect(url).await?;
+        store.start(personal).await?;
+        Ok(store)
+    }
+
+    /// Opens the database `url` names (`sqlite://PATH`, created if missing, or
+    /// `postgres://...`, which must exist), applies the migrations, starts the writer and
+    /// indexes the names of accounts older releases registered. The signing keys and the name
+    /// keys can be read at once (the master key is checked against them); the log and the read
+    /// models only after [`Store::start`], since personal data in them opens with the master
+    /// key. Needs a tokio runtime.
+    ///
+    /// # Errors
+    /// [`OpenError`] for a malformed URL, or a database that cannot be reached, opened or
+    /// migrated.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
         let (stop, stopped) = watch::channel(());
         let last_appended = Arc::new(AtomicU64::new(0));
         let committed = Arc::new(Notify::new());
@@ -126,24 +153,49 @@ impl Store {
                 "indexed the names of accounts registered before"
             );
         }
-        let projector = Arc::new(Projector::new(pool.clone()));
-        projector
-            .start()
-            .await
-            .map_err(|source| OpenError::Projections { path, source })?;
-        tokio::spawn(project(
-            Arc::downgrade(&projector),
-            committed,
-            poll,
-            stopped,
-        ));
+        let keyring = Arc::new(Keyring::new(pool.clone()));
+        let projector = Arc::new(Projector::new(pool.clone(), keyring.clone()));
         Ok(Self {
             pool,
+            path,
             writer,
+            keyring,
             last_appended,
             projector,
+            following: std::sync::Mutex::new(Some(Following {
+                committed,
+                poll,
+                stopped,
+            })),
             _stop: stop,
         })
+    }
+
+    /// Gives the store the users' data keys (under the master key), builds any read model that
+    /// was never built or whose version changed, and starts following the log. Once only; a
+    /// second call does nothing.
+    ///
+    /// # Errors
+    /// [`OpenError::Projections`] when the read models cannot be built.
+    pub async fn start(&self, personal: Arc<dyn PersonalData>) -> Result<(), OpenError> {
+        let Some(following) = self.following.lock().ok().and_then(|mut f| f.take()) else {
+            return Ok(());
+        };
+        self.keyring.unlock(personal);
+        self.projector
+            .start()
+            .await
+            .map_err(|source| OpenError::Projections {
+                path: self.path.clone(),
+                source,
+            })?;
+        tokio::spawn(project(
+            Arc::downgrade(&self.projector),
+            following.committed,
+            following.poll,
+            following.stopped,
+        ));
+        Ok(())
     }
 
     /// The SQLite database's file, `None` on PostgreSQL (and for an in-memory SQLite database).
@@ -219,9 +271,10 @@ impl Store {
         }
     }
 
-    /// Runs one read of the event log (its SQL is shared by both backends).
+    /// Runs one read of the event log (its SQL is shared by both backends), its personal data
+    /// opened.
     async fn read(&self, read: Read<'_>) -> Result<Vec<RawEvent>, StoreError> {
-        match &self.pool {
+        let rows = match &self.pool {
             Pool::Sqlite(pool) => {
                 read_query::<Sqlite>(read)?
                     .build_query_as()
@@ -235,7 +288,8 @@ impl Store {
                     .await
             }
         }
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+        self.keyring.open(rows).await
     }
 
     /// Lets the read models catch up with what this process appended, so that a client reads
@@ -268,8 +322,12 @@ impl Store {
     }
 }
 
-/// Runs `read` inside a transaction (a projector's).
-pub(crate) async fn read_in(tx: &mut Tx, read: Read<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
+/// Runs `read` inside a transaction (a projector's), its personal data opened with `keyring`.
+pub(crate) async fn read_in(
+    tx: &mut Tx,
+    keyring: &Keyring,
+    read: Read<'_>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows: Vec<RawEvent> = match tx {
         Tx::Sqlite(tx) => {
             read_query::<Sqlite>(read)?
@@ -285,7 +343,7 @@ pub(crate) async fn read_in(tx: &mut Tx, read: Read<'_>) -> Result<Vec<RecordedE
         }
     }
     .map_err(unavailable)?;
-    Ok(decode_following(rows))
+    Ok(decode_following(keyring.open(rows).await?))
 }
 
 /// Keeps the projections current: runs them after every commit this process (or, announced,
@@ -314,7 +372,7 @@ async fn project(
 #[async_trait]
 impl EventStore for Store {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, writes, KeyChange::None, None).await
+        writer::submit(&self.writer, &self.keyring, writes, Besides::default()).await
     }
 
     async fn append_claiming(
@@ -322,7 +380,25 @@ impl EventStore for Store {
         claim: NameClaim,
         writes: Vec<StreamWrite>,
     ) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, writes, KeyChange::None, Some(claim)).await
+        let besides = Besides {
+            claim: Some(claim),
+            ..Besides::default()
+        };
+        writer::submit(&self.writer, &self.keyring, writes, besides).await
+    }
+
+    async fn append_erasing(
+        &self,
+        user: UserId,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError> {
+        let besides = Besides {
+            erase: Some(user),
+            ..Besides::default()
+        };
+        let appended = writer::submit(&self.writer, &self.keyring, writes, besides).await?;
+        self.keyring.erased(user);
+        Ok(appended)
     }
 
     async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError> {
@@ -532,7 +608,11 @@ impl KeyStore for Store {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, vec![rotated], KeyChange::Add(key), None).await
+        let besides = Besides {
+            keys: Some(KeyChange::Add(key)),
+            ..Besides::default()
+        };
+        writer::submit(&self.writer, &self.keyring, vec![rotated], besides).await
     }
 
     async fn revoke_signing_key(
@@ -549,7 +629,11 @@ impl KeyStore for Store {
             tombstone,
             replacement,
         };
-        writer::submit(&self.writer, vec![events], change, None).await
+        let besides = Besides {
+            keys: Some(change),
+            ..Besides::default()
+        };
+        writer::submit(&self.writer, &self.keyring, vec![events], besides).await
     }
 
     async fn replace_private_key(

@@ -25,13 +25,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use authlog_application::ports::{
-    AppendError, Appended, ExpectedVersion, NameClaim, NewEvent, SigningKey, StoreError,
-    StreamWrite,
+    AppendError, Appended, ExpectedVersion, NameClaim, SigningKey, StoreError, StreamWrite,
 };
-use authlog_domain::StreamId;
+use authlog_domain::{StreamId, UserId};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::chain::{self, RowContent};
+use crate::personal::Keyring;
 use crate::rows::{to_i64, to_u64};
 
 /// Appends taken into one transaction at most.
@@ -60,6 +60,9 @@ pub struct AppendRequest {
     pub keys: KeyChange,
     /// A username claimed in the same transaction as the events (a registration).
     pub claim: Option<NameClaim>,
+    /// A user erased in the same transaction as the events: their data key destroyed, their
+    /// name freed (the id, as text).
+    pub erase: Option<String>,
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
@@ -86,11 +89,11 @@ impl KeyChange {
 }
 
 impl AppendRequest {
-    /// Whether the request writes more than events (signing keys, a name claim): such a
+    /// Whether the request writes more than events (signing keys, a name claim, an erasure): such a
     /// request is committed in a batch of its own (see [`run`]), so that what it writes besides
     /// needs no per-request undo in the backends.
     pub fn alone(&self) -> bool {
-        self.keys.changes_keys() || self.claim.is_some()
+        self.keys.changes_keys() || self.claim.is_some() || self.erase.is_some()
     }
 }
 
@@ -290,47 +293,41 @@ async fn commit_on<W: Writer>(
     committed
 }
 
-/// Serialises `events` for their rows, outside the writer so that it does not hold up the batch.
-fn prepare(events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
-    events
-        .into_iter()
-        .map(|e| {
-            let metadata = serde_json::to_string(&e.metadata)
-                .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
-            Ok(PreparedEvent {
-                event_type: e.event.event_type().to_owned(),
-                schema_version: i64::from(e.event.schema_version()),
-                subject: e.subject,
-                payload: e.event.payload().to_string(),
-                metadata,
-                recorded_at: crate::rows::format_timestamp(e.occurred_at),
-            })
-        })
-        .collect()
+/// What a request writes besides its events, in the same transaction.
+#[derive(Default)]
+pub struct Besides {
+    pub keys: Option<KeyChange>,
+    pub claim: Option<NameClaim>,
+    pub erase: Option<UserId>,
 }
 
-/// Hands `writes` (and `keys`, and `claim`) to the writer task and waits for the outcome.
+/// Serialises `writes` (sealing their personal data with `keyring`, outside the writer so that
+/// it does not hold up the batch), hands them and what they write `besides` to the writer task,
+/// and waits for the outcome.
 pub async fn submit(
     writer: &mpsc::Sender<AppendRequest>,
+    keyring: &Keyring,
     writes: Vec<StreamWrite>,
-    keys: KeyChange,
-    claim: Option<NameClaim>,
+    besides: Besides,
 ) -> Result<Appended, AppendError> {
-    let writes = writes
-        .into_iter()
-        .map(|w| {
-            Ok(PreparedWrite {
-                stream: w.stream,
-                expected: w.expected,
-                events: prepare(w.events)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut prepared = Vec::with_capacity(writes.len());
+    for w in writes {
+        prepared.push(PreparedWrite {
+            stream: w.stream,
+            expected: w.expected,
+            events: keyring.seal(w.events).await?,
+        });
+    }
+    let writes = prepared;
+    let Besides { keys, claim, erase } = besides;
+    let keys = keys.unwrap_or(KeyChange::None);
+    let erase = erase.map(|user| user.to_string());
     let (reply, outcome) = oneshot::channel();
     let request = AppendRequest {
         writes,
         keys,
         claim,
+        erase,
         reply,
     };
     let gone = || StoreError::Unavailable("the writer task has stopped".into());

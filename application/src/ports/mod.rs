@@ -7,6 +7,7 @@ pub mod hasher;
 pub mod ids;
 pub mod keys;
 pub mod names;
+pub mod personal;
 pub mod read_models;
 pub mod revocations;
 pub mod store;
@@ -17,6 +18,7 @@ pub use hasher::{HashError, PasswordHasher};
 pub use ids::IdGenerator;
 pub use keys::{KeyError, KeyGenerator, KeyStore, SigningKey};
 pub use names::{NameConcealer, NameKeyStore};
+pub use personal::{DataKey, PersonalData, SealFailed};
 pub use read_models::{
     ProjectionStatus, ReadModels, RecentRevocation, RevokedSession, SessionView, UserQuery,
     UserStatus, UserView,

@@ -266,6 +266,18 @@ pub trait EventStore: Send + Sync {
         writes: Vec<StreamWrite>,
     ) -> Result<Appended, AppendError>;
 
+    /// Appends `writes` as [`EventStore::append`] does and, in the same transaction, destroys
+    /// the data key that seals `user`'s personal data and frees their name: from the commit on,
+    /// their personal fields read as erased everywhere, and the name may be registered again.
+    ///
+    /// # Errors
+    /// As [`EventStore::append`]; when the append fails, nothing is destroyed.
+    async fn append_erasing(
+        &self,
+        user: UserId,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError>;
+
     /// The account whose canonical name is `canonical`, if any.
     ///
     /// # Errors

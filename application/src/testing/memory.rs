@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use authlog_domain::session::{self, SessionState};
 use authlog_domain::user::{self, UserState};
-use authlog_domain::{Event, RevocationReason, SessionId, StreamId, UserId};
+use authlog_domain::{Event, Personal, RevocationReason, SessionId, StreamId, UserId, ERASED};
 use time::OffsetDateTime;
 
 use crate::ports::{
@@ -82,9 +82,34 @@ impl InMemoryEventStore {
             .collect()
     }
 
-    /// Every recorded event, in order.
+    /// Every recorded event, in order, as a store that seals personal data reads it: the
+    /// personal fields of an erased user read as erased.
     pub fn recorded(&self) -> Vec<RecordedEvent> {
-        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+        let log = self.log.lock().map(|log| log.clone()).unwrap_or_default();
+        let erased: Vec<UserId> = log
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::UserErased(e) => Some(e.user_id),
+                _ => None,
+            })
+            .collect();
+        if erased.is_empty() {
+            return log;
+        }
+        log.into_iter()
+            .map(|mut recorded| {
+                let owner = recorded.event.user_id().or_else(|| {
+                    recorded
+                        .subject
+                        .as_deref()
+                        .and_then(|s| s.parse::<UserId>().ok())
+                });
+                if owner.is_some_and(|owner| erased.contains(&owner)) {
+                    erase(&mut recorded);
+                }
+                recorded
+            })
+            .collect()
     }
 
     /// The position of the newest event.
@@ -93,25 +118,39 @@ impl InMemoryEventStore {
     }
 
     /// The name index, folded from the log: each `Registered` claims its name, the first
-    /// registration of a name keeping it. With each account, its skeleton.
+    /// registration of a name keeping it, and `UserErased` frees it (the account stays, without
+    /// a name). With each account, its canonical name and skeleton.
     fn accounts(log: &[RecordedEvent]) -> Vec<(Account, String, String)> {
         let mut accounts: Vec<(Account, String, String)> = Vec::new();
         for recorded in log {
+            if let Event::UserErased(e) = &recorded.event {
+                for (account, canonical, skeleton) in &mut accounts {
+                    if account.user_id == e.user_id {
+                        // No name is empty: an erased account matches none.
+                        canonical.clear();
+                        skeleton.clear();
+                    }
+                }
+                continue;
+            }
             let Event::Registered(e) = &recorded.event else {
                 continue;
             };
-            let canonical = e.username.canonical().to_owned();
+            let Personal::Known(username) = &e.username else {
+                continue;
+            };
+            let canonical = username.canonical().to_owned();
             if accounts.iter().any(|(_, taken, _)| *taken == canonical) {
                 continue;
             }
-            let legacy = recorded.stream_id == StreamId::legacy_user(&e.username);
+            let legacy = recorded.stream_id == StreamId::legacy_user(username);
             let account = Account {
                 user_id: e.user_id,
                 stream: recorded.stream_id.clone(),
                 registered_at: recorded.position,
-                legacy_subject: legacy.then(|| e.username.legacy_canonical()),
+                legacy_subject: legacy.then(|| username.legacy_canonical()),
             };
-            accounts.push((account, canonical, e.username.skeleton()));
+            accounts.push((account, canonical, username.skeleton()));
         }
         accounts
     }
@@ -287,6 +326,7 @@ impl Folded {
             Event::RoleGranted(e) => self.apply_user(e.user_id, recorded),
             Event::RoleRevoked(e) => self.apply_user(e.user_id, recorded),
             Event::PasswordChanged(e) => self.apply_user(e.user_id, recorded),
+            Event::UserErased(e) => self.apply_user(e.user_id, recorded),
             _ => {}
         }
     }
@@ -326,6 +366,16 @@ impl EventStore for InMemoryEventStore {
         writes: Vec<StreamWrite>,
     ) -> Result<Appended, AppendError> {
         self.commit(Some(&claim), writes)
+    }
+
+    async fn append_erasing(
+        &self,
+        _user: UserId,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Appended, AppendError> {
+        // The `UserErased` among `writes` is what erases, here: [`Self::recorded`] reads every
+        // event of an erased user as erased, and the name index frees the name.
+        self.commit(None, writes)
     }
 
     async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError> {
@@ -489,7 +539,7 @@ impl ReadModels for InMemoryEventStore {
                         last_login_at,
                     },
                 )),
-                UserState::None => None,
+                UserState::None | UserState::Erased(_) => None,
             })
             .filter(|(canonical, user)| {
                 query
@@ -611,5 +661,23 @@ impl InMemoryEventStore {
         self.name_keys
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))
+    }
+}
+
+/// `recorded` as it reads once its user's key is gone.
+fn erase(recorded: &mut RecordedEvent) {
+    match &mut recorded.event {
+        Event::Registered(e) => {
+            e.username = Personal::Erased;
+            e.password_hash = Personal::Erased;
+        }
+        Event::PasswordChanged(e) => e.password_hash = Personal::Erased,
+        _ => {}
+    }
+    let metadata = &mut recorded.metadata;
+    for field in [&mut metadata.client_addr, &mut metadata.user_agent] {
+        if field.is_some() {
+            *field = Some(ERASED.to_owned());
+        }
     }
 }

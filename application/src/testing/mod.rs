@@ -100,9 +100,19 @@ pub fn alice_id() -> UserId {
 pub fn alice_registered() -> Event {
     Event::Registered(Registered {
         user_id: alice_id(),
-        username: alice(),
-        password_hash: PasswordHash::from_phc("$argon2id$alice".into()),
+        username: alice().into(),
+        password_hash: PasswordHash::from_phc("$argon2id$alice".into()).into(),
     })
+}
+
+/// Alice's entry in the name index: her id stream, registered at position 1.
+pub fn alice_account() -> crate::ports::Account {
+    crate::ports::Account {
+        user_id: alice_id(),
+        stream: StreamId::user(alice_id()),
+        registered_at: 1,
+        legacy_subject: None,
+    }
 }
 
 /// A hasher whose every check answers `matches`, and that hashes `p` as `$hash$p`.

@@ -25,7 +25,7 @@ mod batch;
 mod sessions;
 mod users;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use authlog_application::ports::{ProjectionStatus, RecordedEvent, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify};
 
+use crate::personal::Keyring;
 use crate::rows::{format_timestamp, to_i64, to_u64, Read};
 use crate::sql::{Arg, Pool, Statement, Tx};
 
@@ -97,6 +98,15 @@ pub trait Projection: Send + Sync + 'static {
     fn apply(&self, target: Target, last_at: OffsetDateTime, out: &mut Vec<Statement>);
 }
 
+/// How the projections read the log: with the keys that open its personal data, noting when
+/// they applied an erasure.
+struct Reading {
+    keyring: Arc<Keyring>,
+    /// Set when a batch applied a `UserErased`: the rows it cleaned may still have copies in
+    /// SQLite's WAL, which [`Projector::run`] then checkpoints away.
+    erasures: AtomicBool,
+}
+
 /// How a rebuild went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rebuilt {
@@ -109,6 +119,7 @@ pub struct Rebuilt {
 /// Runs the projections of one store.
 pub struct Projector {
     pool: Pool,
+    reading: Reading,
     projections: Vec<Arc<dyn Projection>>,
     /// One run at a time in this process.
     running: Mutex<()>,
@@ -136,9 +147,13 @@ struct NamedCheckpoint {
 }
 
 impl Projector {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: Pool, keyring: Arc<Keyring>) -> Self {
         Self {
             pool,
+            reading: Reading {
+                keyring,
+                erasures: AtomicBool::new(false),
+            },
             projections: vec![Arc::new(SessionsProjection), Arc::new(UsersProjection)],
             running: Mutex::new(()),
             applied: AtomicU64::new(0),
@@ -194,6 +209,7 @@ impl Projector {
             let from = to_u64(checkpoint.position)?;
             let reached = follow(
                 &mut tx,
+                &self.reading,
                 projection.as_ref(),
                 Target::Live,
                 from,
@@ -211,6 +227,9 @@ impl Projector {
             announce(&mut tx).await?;
         }
         tx.commit().await?;
+        if self.reading.erasures.swap(false, Ordering::AcqRel) {
+            self.pool.scrub().await;
+        }
         self.applied.fetch_max(lowest, Ordering::AcqRel);
         self.advanced.notify_waiters();
         Ok(())
@@ -396,7 +415,8 @@ impl Projector {
             let head = self.head().await?;
             let mut tx = self.pool.begin().await?;
             let (reached, applied) =
-                replay_batch(&mut tx, projection, position, head, REBUILD_BATCH).await?;
+                replay_batch(&mut tx, &self.reading, projection, position, head, REBUILD_BATCH)
+                    .await?;
             tx.commit().await?;
             events += applied;
             position = reached;
@@ -412,7 +432,8 @@ impl Projector {
         let head = head_in(&mut tx).await?;
         loop {
             let (reached, applied) =
-                replay_batch(&mut tx, projection, position, head, REBUILD_BATCH).await?;
+                replay_batch(&mut tx, &self.reading, projection, position, head, REBUILD_BATCH)
+                    .await?;
             events += applied;
             position = reached;
             if reached >= head {
@@ -586,6 +607,7 @@ async fn announce(tx: &mut Tx) -> Result<(), StoreError> {
 /// window of `limit` positions per read; answers the position reached: `head`.
 async fn follow(
     tx: &mut Tx,
+    reading: &Reading,
     projection: &dyn Projection,
     copy: Target,
     from: u64,
@@ -594,7 +616,8 @@ async fn follow(
 ) -> Result<u64, StoreError> {
     let mut position = from;
     loop {
-        let (reached, _) = apply_batch(tx, projection, copy, position, head, limit).await?;
+        let (reached, _) =
+            apply_batch(tx, reading, projection, copy, position, head, limit).await?;
         position = reached;
         if reached >= head {
             return Ok(reached);
@@ -604,18 +627,20 @@ async fn follow(
 
 async fn replay_batch(
     tx: &mut Tx,
+    reading: &Reading,
     projection: &dyn Projection,
     from: u64,
     head: u64,
     limit: u32,
 ) -> Result<(u64, u64), StoreError> {
-    apply_batch(tx, projection, Target::Next, from, head, limit).await
+    apply_batch(tx, reading, projection, Target::Next, from, head, limit).await
 }
 
 /// One read of the events in the next `window` positions after `from` (up to `head`) and
 /// their statements; answers the position reached and how many events were applied.
 async fn apply_batch(
     tx: &mut Tx,
+    reading: &Reading,
     projection: &dyn Projection,
     copy: Target,
     from: u64,
@@ -628,8 +653,11 @@ async fn apply_batch(
         upto,
         types: projection.event_types(),
     };
-    let events = crate::store::read_in(tx, read).await?;
+    let events = crate::store::read_in(tx, &reading.keyring, read).await?;
     let staged: Vec<Staged> = events.iter().filter_map(|e| projection.stage(e)).collect();
+    if staged.iter().any(|s| s.kind == "UserErased") {
+        reading.erasures.store(true, Ordering::Release);
+    }
     if let Some(last) = events.last().filter(|_| !staged.is_empty()) {
         batch::stage(tx, &staged).await?;
         let mut statements = Vec::new();

@@ -75,7 +75,13 @@ impl Projection for SessionsProjection {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["LoggedIn", "Refreshed", "Revoked", "SessionsRevoked"]
+        &[
+            "LoggedIn",
+            "Refreshed",
+            "Revoked",
+            "SessionsRevoked",
+            "UserErased",
+        ]
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -117,6 +123,11 @@ impl Projection for SessionsProjection {
                 reason: Some(e.reason.as_str().to_owned()),
                 // No session has the empty id, so "but none" spares nothing.
                 except_id: Some(e.except.map_or_else(String::new, |s| s.to_string())),
+                ..row
+            },
+            Event::UserErased(e) => Staged {
+                kind: "UserErased",
+                user_id: Some(e.user_id.to_string()),
                 ..row
             },
             _ => return None,
@@ -184,6 +195,15 @@ impl Projection for SessionsProjection {
                  AND EXISTS (SELECT 1 FROM projection_batch b WHERE b.kind = 'SessionsRevoked' \
                  AND b.user_id = {sessions}.user_id AND {sessions}.opened_at < b.position \
                  AND {sessions}.session_id <> b.except_id)"
+            ),
+            vec![],
+        ));
+        // An erased user's sessions were all revoked with the erasure; whatever is left of them
+        // (their devices) goes.
+        out.push(Statement::new(
+            format!(
+                "DELETE FROM {sessions} WHERE user_id IN \
+                 (SELECT user_id FROM projection_batch WHERE kind = 'UserErased')"
             ),
             vec![],
         ));

@@ -1,8 +1,9 @@
 //! The user directory: every account with its roles, status, and last login, for listing and
-//! searching (the admin API and `authlog user list`) without folding any stream.
+//! searching (the admin API and `authlog user list`) without folding any stream. An erased
+//! user's rows are deleted (and, on SQLite, zeroed in the file).
 
 use authlog_application::ports::RecordedEvent;
-use authlog_domain::Event;
+use authlog_domain::{Event, Personal};
 use time::OffsetDateTime;
 
 use super::batch::Staged;
@@ -53,7 +54,13 @@ impl Projection for UsersProjection {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["Registered", "RoleGranted", "RoleRevoked", "LoggedIn"]
+        &[
+            "Registered",
+            "RoleGranted",
+            "RoleRevoked",
+            "LoggedIn",
+            "UserErased",
+        ]
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -67,11 +74,20 @@ impl Projection for UsersProjection {
             ..Staged::default()
         };
         Some(match &recorded.event {
-            Event::Registered(e) => Staged {
-                kind: "Registered",
+            // A registration whose key is gone is an erased user: no one to list.
+            Event::Registered(e) => match &e.username {
+                Personal::Known(username) => Staged {
+                    kind: "Registered",
+                    user_id: Some(e.user_id.to_string()),
+                    username: Some(username.as_str().to_owned()),
+                    canonical: Some(username.canonical().to_owned()),
+                    ..row
+                },
+                Personal::Erased => return None,
+            },
+            Event::UserErased(e) => Staged {
+                kind: "UserErased",
                 user_id: Some(e.user_id.to_string()),
-                username: Some(e.username.as_str().to_owned()),
-                canonical: Some(e.username.canonical().to_owned()),
                 ..row
             },
             Event::RoleGranted(e) => Staged {
@@ -134,5 +150,15 @@ impl Projection for UsersProjection {
             ),
             vec![],
         ));
+        // An erased user leaves the directory (last: whatever the batch did for them before).
+        for table in [&roles, &users] {
+            out.push(Statement::new(
+                format!(
+                    "DELETE FROM {table} WHERE user_id IN \
+                     (SELECT user_id FROM projection_batch WHERE kind = 'UserErased')"
+                ),
+                vec![],
+            ));
+        }
     }
 }

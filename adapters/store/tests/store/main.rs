@@ -6,6 +6,16 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// The users' data keys every store of this test run is started with: one master key for the
+/// run, so that a database opened twice opens its keys both times.
+pub fn personal() -> std::sync::Arc<dyn authlog_application::ports::PersonalData> {
+    static MASTER: std::sync::OnceLock<std::sync::Arc<authlog_crypto::MasterKey>> =
+        std::sync::OnceLock::new();
+    let master =
+        MASTER.get_or_init(|| std::sync::Arc::new(authlog_crypto::MasterKey::generate().unwrap()));
+    std::sync::Arc::new(authlog_crypto::DataKeys::new(master.clone()))
+}
+
 /// One test of contract function `$name` on a fresh store from `$fresh`, with `$attrs`.
 macro_rules! contract_test {
     ([$(#[$attr:meta])*], $fresh:expr, $name:ident) => {

@@ -30,7 +30,7 @@ async fn fresh_with_url() -> (Arc<Store>, String) {
         .unwrap();
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options[search_path]={schema}");
-    (Arc::new(Store::open(&url).await.unwrap()), url)
+    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), url)
 }
 
 async fn fresh() -> (Arc<Store>, ()) {
@@ -65,7 +65,7 @@ async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn two_stores_on_one_database_append_gap_free_and_race_to_one_winner() {
     let (first, url) = fresh_with_url().await;
-    let second = Arc::new(Store::open(&url).await.unwrap());
+    let second = Arc::new(Store::open(&url, crate::personal()).await.unwrap());
     contract::two_writers_share_one_gap_free_order(first, second).await;
 }
 
@@ -159,7 +159,7 @@ async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() 
 async fn two_instances_apply_each_event_to_the_read_models_exactly_once() {
     use authlog_application::ports::ReadModels;
     let (first, url) = fresh_with_url().await;
-    let second = Arc::new(Store::open(&url).await.unwrap());
+    let second = Arc::new(Store::open(&url, crate::personal()).await.unwrap());
     let logins = (1..=40u128).map(|n| {
         let store = if n % 2 == 0 {
             first.clone()
@@ -224,7 +224,7 @@ async fn fresh_database(suffix: &str) -> (Arc<Store>, String, String) {
         .await
         .unwrap();
     let url = format!("{server}/{name}");
-    (Arc::new(Store::open(&url).await.unwrap()), url, name)
+    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), url, name)
 }
 
 async fn drop_database(name: &str) {

@@ -17,7 +17,7 @@ use crate::contract::{self, append, event, everything, registered};
 async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    (Arc::new(Store::open(&url).await.unwrap()), dir, url)
+    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), dir, url)
 }
 
 async fn fresh() -> (Arc<Store>, TempDir) {
@@ -122,7 +122,7 @@ async fn every_row_hash_chains_to_the_previous_row() {
 #[tokio::test]
 async fn two_stores_on_one_file_append_gap_free_and_race_to_one_winner() {
     let (first, _dir, url) = fresh_with_url().await;
-    let second = Arc::new(Store::open(&url).await.unwrap());
+    let second = Arc::new(Store::open(&url, crate::personal()).await.unwrap());
     contract::two_writers_share_one_gap_free_order(first, second).await;
 }
 
@@ -255,7 +255,7 @@ async fn events_survive_reopening_the_file() {
     .unwrap();
     drop(store);
 
-    let reopened = Store::open(&url).await.unwrap();
+    let reopened = Store::open(&url, crate::personal()).await.unwrap();
     assert_eq!(
         reopened
             .read_stream(StreamId::from_stored("s".into()))
@@ -318,9 +318,9 @@ async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
 
 #[tokio::test]
 async fn a_bad_url_or_an_unwritable_path_is_a_clear_error() {
-    let bad = Store::open("mysql://nope").await.err().unwrap();
+    let bad = Store::open("mysql://nope", crate::personal()).await.err().unwrap();
     assert!(bad.to_string().contains("invalid database URL"), "{bad}");
-    let unwritable = Store::open("sqlite:///proc/nope/authlog.db")
+    let unwritable = Store::open("sqlite:///proc/nope/authlog.db", crate::personal())
         .await
         .err()
         .unwrap();
