@@ -167,9 +167,9 @@ mod tests {
         store
             .expect_find_account()
             .returning(|_| Ok(Some(crate::testing::alice_account())));
-        store.expect_read_stream().returning(|stream| {
-            Ok(crate::testing::recorded(&stream, &[alice_registered()]))
-        });
+        store
+            .expect_read_stream()
+            .returning(|stream| Ok(crate::testing::recorded(&stream, &[alice_registered()])));
         store
             .expect_append_erasing()
             .withf(|user, writes| {
@@ -178,7 +178,13 @@ mod tests {
                     && writes[0].expected == ExpectedVersion::Exactly(1)
                     && matches!(
                         writes[0].events.as_slice(),
-                        [_, NewEvent { event: Event::UserErased(_), .. }]
+                        [
+                            _,
+                            NewEvent {
+                                event: Event::UserErased(_),
+                                ..
+                            }
+                        ]
                     )
             })
             .times(1)

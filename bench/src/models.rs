@@ -145,7 +145,12 @@ async fn sessions_with_history(past: usize) -> anyhow::Result<(f64, f64)> {
         .await?;
     let user = UserId::from_uuid(Uuid::parse_str(me["user_id"].as_str().unwrap_or_default())?);
     server.stop().await?;
-    append_all(&Store::open(&url, crate::personal()).await?, past_sessions(user, past), "past").await;
+    append_all(
+        &Store::open(&url, crate::personal()).await?,
+        past_sessions(user, past),
+        "past",
+    )
+    .await;
 
     let server = Server::start(&crate::postgres::database(&url), &args()?).await?;
     let base = format!("http://{}", server.addr());

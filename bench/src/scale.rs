@@ -32,7 +32,13 @@ pub async fn run() -> anyhow::Result<()> {
             "sqlite://{}",
             dir.path().join(format!("{events}.db")).display()
         );
-        let seconds = fill(&Store::open(&url, crate::personal()).await?, 0, events, history_start).await;
+        let seconds = fill(
+            &Store::open(&url, crate::personal()).await?,
+            0,
+            events,
+            history_start,
+        )
+        .await;
         eprintln!("filled {events} events in {seconds:.1} s");
         let args = ServeArgs {
             bind: "127.0.0.1:0".parse()?,

@@ -52,7 +52,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Personal<T> {
         if value.as_str() == Some(ERASED) {
             return Ok(Self::Erased);
         }
-        T::deserialize(value).map(Self::Known).map_err(D::Error::custom)
+        T::deserialize(value)
+            .map(Self::Known)
+            .map_err(D::Error::custom)
     }
 }
 

@@ -192,7 +192,10 @@ impl Keyring {
             let mut payload = e.event.payload();
             let mut metadata = serde_json::to_value(&e.metadata)
                 .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
-            let owner = e.event.user_id().or_else(|| subject_user(e.subject.as_deref()));
+            let owner = e
+                .event
+                .user_id()
+                .or_else(|| subject_user(e.subject.as_deref()));
             if let Some(owner) = owner {
                 let fields = Event::personal_fields(&event_type);
                 let personal = has_any(&payload, fields) || has_any(&metadata, &PERSONAL_METADATA);
@@ -316,7 +319,10 @@ fn seal_fields(
         let sealed = key
             .seal(purpose, clear.as_bytes())
             .map_err(|e| StoreError::Unavailable(format!("sealing personal data: {e}")))?;
-        object.insert(SEALED.to_owned(), Value::String(URL_SAFE_NO_PAD.encode(sealed)));
+        object.insert(
+            SEALED.to_owned(),
+            Value::String(URL_SAFE_NO_PAD.encode(sealed)),
+        );
     }
     Ok(())
 }
@@ -329,9 +335,8 @@ fn may_be_sealed(text: &str) -> bool {
 
 /// Whose key sealed `row`: the user its payload names, else the user its subject is.
 fn owner_of(row: &RawEvent) -> Result<Option<UserId>, StoreError> {
-    let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
-        StoreError::Corrupt(format!("payload at position {}: {e}", row.position))
-    })?;
+    let payload: Value = serde_json::from_str(&row.payload)
+        .map_err(|e| StoreError::Corrupt(format!("payload at position {}: {e}", row.position)))?;
     let named = payload
         .get("user_id")
         .and_then(Value::as_str)

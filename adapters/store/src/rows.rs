@@ -384,8 +384,9 @@ where
     let mut key = QueryBuilder::new("INSERT INTO user_keys (user_id, sealed_key) VALUES (");
     key.push_bind(user_id);
     key.push(", NULL) ON CONFLICT (user_id) DO UPDATE SET sealed_key = NULL");
-    let mut name =
-        QueryBuilder::new("UPDATE usernames SET canonical = NULL, skeleton = NULL WHERE user_id = ");
+    let mut name = QueryBuilder::new(
+        "UPDATE usernames SET canonical = NULL, skeleton = NULL WHERE user_id = ",
+    );
     name.push_bind(user_id);
     vec![key, name]
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authlog_application::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
-    NameKeyStore, PersonalData, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent, RevokedSession,
-    SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+    NameKeyStore, PersonalData, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent,
+    RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus,
+    UserView,
 };
 use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::names::AccountRow;
+use crate::personal::Keyring;
 use crate::projections::{Projector, Rebuilt, RevokedRow, RoleRow, SessionRow, UserRow};
 use crate::rows::{
     decode_all, decode_following, format_timestamp, parse_timestamp, read_query, to_i64, to_u64,
@@ -27,7 +29,6 @@ use crate::rows::{
 };
 use crate::sql::{Arg, Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
-use crate::personal::Keyring;
 use crate::writer::{self, AppendRequest, Besides, KeyChange, Signals};
 use crate::{postgres, sqlite};
 

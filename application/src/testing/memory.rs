@@ -326,7 +326,16 @@ impl Folded {
             Event::RoleGranted(e) => self.apply_user(e.user_id, recorded),
             Event::RoleRevoked(e) => self.apply_user(e.user_id, recorded),
             Event::PasswordChanged(e) => self.apply_user(e.user_id, recorded),
-            Event::UserErased(e) => self.apply_user(e.user_id, recorded),
+            Event::UserErased(e) => {
+                // What a session read model keeps of an erased user (their devices) goes.
+                self.sessions.retain(|_, (state, _, _)| match state {
+                    SessionState::Active(s) | SessionState::Revoked { session: s, .. } => {
+                        s.user_id != e.user_id
+                    }
+                    SessionState::None => true,
+                });
+                self.apply_user(e.user_id, recorded);
+            }
             _ => {}
         }
     }

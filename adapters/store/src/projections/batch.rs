@@ -14,7 +14,7 @@ use crate::rows::to_i64;
 use crate::sql::{Arg, Statement, Tx};
 
 /// The staged columns, in order.
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 18] = [
     "position",
     "kind",
     "session_id",
@@ -29,9 +29,13 @@ const COLUMNS: [&str; 14] = [
     "username",
     "canonical",
     "role",
+    "stream_id",
+    "request_id",
+    "data",
+    "event_type",
 ];
 
-/// Rows per multi-row insert: 14 arguments a row, well under either database's limit.
+/// Rows per multi-row insert: 18 arguments a row, well under either database's limit.
 const ROWS_PER_INSERT: usize = 200;
 
 /// One event, as a projection stages it.
@@ -52,6 +56,12 @@ pub struct Staged {
     pub username: Option<String>,
     pub canonical: Option<String>,
     pub role: Option<String>,
+    pub stream_id: Option<String>,
+    pub request_id: Option<String>,
+    /// The payload as the analysts' table shows it (JSON).
+    pub data: Option<String>,
+    /// The event's type, where `kind` (a projection's own name for what a row does) is not it.
+    pub event_type: Option<String>,
 }
 
 impl Staged {
@@ -70,6 +80,10 @@ impl Staged {
             &self.username,
             &self.canonical,
             &self.role,
+            &self.stream_id,
+            &self.request_id,
+            &self.data,
+            &self.event_type,
         ] {
             out.push(text.clone().into());
         }
@@ -83,7 +97,8 @@ pub async fn stage(tx: &mut Tx, rows: &[Staged]) -> Result<(), StoreError> {
         "CREATE TEMPORARY TABLE IF NOT EXISTS projection_batch (position BIGINT NOT NULL, \
          kind TEXT NOT NULL, session_id TEXT, user_id TEXT, at TEXT, expires_at TEXT, \
          generation BIGINT, user_agent TEXT, client_addr TEXT, reason TEXT, except_id TEXT, \
-         username TEXT, canonical TEXT, role TEXT)",
+         username TEXT, canonical TEXT, role TEXT, stream_id TEXT, request_id TEXT, data TEXT, \
+         event_type TEXT)",
         "CREATE INDEX IF NOT EXISTS projection_batch_by_session \
          ON projection_batch (kind, session_id, position)",
         "CREATE INDEX IF NOT EXISTS projection_batch_by_user \

@@ -20,7 +20,10 @@
 //! - [`sessions`]: live sessions per user with their device, and the revoked sessions (what
 //!   the revocation view is filled from at start and follows).
 //! - [`users`]: the user directory.
+//! - [`audit`]: `audit_events`, the analysts' table of every event with its personal data open,
+//!   which erasure cleans.
 
+mod audit;
 mod batch;
 mod sessions;
 mod users;
@@ -37,6 +40,7 @@ use crate::personal::Keyring;
 use crate::rows::{format_timestamp, to_i64, to_u64, Read};
 use crate::sql::{Arg, Pool, Statement, Tx};
 
+use audit::AuditProjection;
 use batch::Staged;
 pub use sessions::{RevokedRow, SessionRow, SessionsProjection};
 pub use users::{RoleRow, UserRow, UsersProjection};
@@ -154,7 +158,11 @@ impl Projector {
                 keyring,
                 erasures: AtomicBool::new(false),
             },
-            projections: vec![Arc::new(SessionsProjection), Arc::new(UsersProjection)],
+            projections: vec![
+                Arc::new(SessionsProjection),
+                Arc::new(UsersProjection),
+                Arc::new(AuditProjection),
+            ],
             running: Mutex::new(()),
             applied: AtomicU64::new(0),
             advanced: Arc::new(Notify::new()),
@@ -414,9 +422,15 @@ impl Projector {
         loop {
             let head = self.head().await?;
             let mut tx = self.pool.begin().await?;
-            let (reached, applied) =
-                replay_batch(&mut tx, &self.reading, projection, position, head, REBUILD_BATCH)
-                    .await?;
+            let (reached, applied) = replay_batch(
+                &mut tx,
+                &self.reading,
+                projection,
+                position,
+                head,
+                REBUILD_BATCH,
+            )
+            .await?;
             tx.commit().await?;
             events += applied;
             position = reached;
@@ -431,9 +445,15 @@ impl Projector {
         lock_checkpoint_waiting(&mut tx, projection.name()).await?;
         let head = head_in(&mut tx).await?;
         loop {
-            let (reached, applied) =
-                replay_batch(&mut tx, &self.reading, projection, position, head, REBUILD_BATCH)
-                    .await?;
+            let (reached, applied) = replay_batch(
+                &mut tx,
+                &self.reading,
+                projection,
+                position,
+                head,
+                REBUILD_BATCH,
+            )
+            .await?;
             events += applied;
             position = reached;
             if reached >= head {

@@ -58,25 +58,6 @@ fn failure(n: usize) -> Event {
     })
 }
 
-/// A registration, password hash and all, as the user stream holds it.
-pub fn registered() -> NewEvent {
-    use authlog_domain::event::Registered;
-    use authlog_domain::{PasswordHash, UserId, Username};
-    NewEvent {
-        event: Event::Registered(Registered {
-            user_id: UserId::from_uuid(uuid::Uuid::from_u128(1)),
-            username: Username::parse("alice").unwrap().into(),
-            password_hash: PasswordHash::from_phc(
-                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            )
-            .into(),
-        }),
-        subject: Some("alice".into()),
-        metadata: Metadata::default(),
-        occurred_at: T0,
-    }
-}
-
 fn stream(name: &str) -> StreamId {
     StreamId::from_stored(name.to_owned())
 }
@@ -262,7 +243,10 @@ pub async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store: 
     let winner = results.iter().position(|r| matches!(r, Ok(Ok(_)))).unwrap();
     let won = Username::parse(names[winner % names.len()]).unwrap();
     let found = store.find_account(won.canonical()).await.unwrap().unwrap();
-    assert_eq!(found.user_id, UserId::from_uuid(uuid::Uuid::from_u128(100 + winner as u128)));
+    assert_eq!(
+        found.user_id,
+        UserId::from_uuid(uuid::Uuid::from_u128(100 + winner as u128))
+    );
     assert_eq!(found.stream, StreamId::user(found.user_id));
     assert_eq!(found.registered_at, wins[0].first);
     assert_eq!(found.legacy_subject, None);
@@ -270,7 +254,11 @@ pub async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store: 
     for name in names {
         let canonical = Username::parse(name).unwrap().canonical().to_owned();
         if canonical != won.canonical() {
-            assert_eq!(store.find_account(&canonical).await.unwrap(), None, "{name}");
+            assert_eq!(
+                store.find_account(&canonical).await.unwrap(),
+                None,
+                "{name}"
+            );
         }
     }
 }
@@ -415,6 +403,160 @@ pub async fn an_append_across_streams_is_all_or_nothing(store: &dyn Storage) {
 
 /// A part without events is a condition: it writes nothing, and fails the write if its stream
 /// moved.
+/// A user's events with personal data in them: a registration from a browser, a login's
+/// session, and a password check under the user's id.
+pub fn a_users_life(user: authlog_domain::UserId) -> Vec<StreamWrite> {
+    use authlog_domain::event::{LoggedIn, PasswordChanged, Registered};
+    use authlog_domain::{PasswordHash, SessionId, TokenId, Username};
+    let device = Metadata {
+        client_addr: Some("192.0.2.77".into()),
+        user_agent: Some("Erasable/1.0".into()),
+        request_id: Some("req-1".into()),
+    };
+    let new = |event: Event| NewEvent {
+        event,
+        subject: Some(user.to_string()),
+        metadata: device.clone(),
+        occurred_at: T0,
+    };
+    let session = SessionId::from_uuid(uuid::Uuid::from_u128(900));
+    vec![
+        StreamWrite::new(
+            StreamId::user(user),
+            ExpectedVersion::NoStream,
+            vec![
+                new(Event::Registered(Registered {
+                    user_id: user,
+                    username: Username::parse("Zelda").unwrap().into(),
+                    password_hash: PasswordHash::from_phc("$argon2id$zelda-first".into()).into(),
+                })),
+                new(Event::PasswordChanged(PasswordChanged {
+                    user_id: user,
+                    password_hash: PasswordHash::from_phc("$argon2id$zelda-second".into()).into(),
+                })),
+            ],
+        ),
+        StreamWrite::new(
+            StreamId::session(session),
+            ExpectedVersion::NoStream,
+            vec![new(Event::LoggedIn(LoggedIn {
+                session_id: session,
+                user_id: user,
+                refresh_token_id: TokenId::from_uuid(uuid::Uuid::from_u128(901)),
+                expires_at: T0 + time::Duration::days(1),
+            }))],
+        ),
+    ]
+}
+
+/// Erases the user of [`a_users_life`] (whose stream is at version 2), as the erase service
+/// does: their sessions revoked and `UserErased`, with the key destroyed.
+pub async fn erase(store: &dyn Storage, user: authlog_domain::UserId) -> Appended {
+    use authlog_domain::event::{SessionsRevoked, UserErased};
+    let new = |event: Event| NewEvent {
+        event,
+        subject: Some(user.to_string()),
+        metadata: Metadata::default(),
+        occurred_at: T0,
+    };
+    let erasure = StreamWrite::new(
+        StreamId::user(user),
+        ExpectedVersion::Exactly(2),
+        vec![
+            new(Event::SessionsRevoked(SessionsRevoked {
+                user_id: user,
+                reason: authlog_domain::RevocationReason::Admin,
+                except: None,
+            })),
+            new(Event::UserErased(UserErased { user_id: user })),
+        ],
+    );
+    store.append_erasing(user, vec![erasure]).await.unwrap()
+}
+
+pub async fn personal_data_reads_back_open_until_the_user_is_erased(store: &dyn Storage) {
+    use authlog_domain::event::UserErased;
+    use authlog_domain::{Personal, UserId, ERASED};
+    let zelda = UserId::from_uuid(uuid::Uuid::from_u128(77));
+    let appended = store.append(a_users_life(zelda)).await.unwrap();
+    let before = everything(store).await;
+    let Event::Registered(registered) = &before[0].event else {
+        panic!("not a registration: {:?}", before[0].event);
+    };
+    assert_eq!(
+        registered.username.known().map(|u| u.as_str()),
+        Some("Zelda")
+    );
+    assert_eq!(
+        before[2].metadata.user_agent.as_deref(),
+        Some("Erasable/1.0")
+    );
+    store.wait_for(appended.position).await.unwrap();
+    let sessions = store.live_sessions(zelda, T0).await.unwrap();
+    assert_eq!(sessions[0].client_addr.as_deref(), Some("192.0.2.77"));
+
+    let erasure = StreamWrite::new(
+        StreamId::user(zelda),
+        ExpectedVersion::Exactly(2),
+        vec![NewEvent {
+            event: Event::UserErased(UserErased { user_id: zelda }),
+            subject: Some(zelda.to_string()),
+            metadata: Metadata::default(),
+            occurred_at: T0,
+        }],
+    );
+    let erased = store.append_erasing(zelda, vec![erasure]).await.unwrap();
+    let after = everything(store).await;
+    // The same events, at the same positions, their personal fields erased; the rest as it was.
+    assert_eq!(after.len(), before.len() + 1);
+    for (was, is) in before.iter().zip(&after) {
+        assert_eq!(
+            (was.position, was.stream_id.clone()),
+            (is.position, is.stream_id.clone())
+        );
+        assert_eq!(was.event.event_type(), is.event.event_type());
+        assert_eq!(is.metadata.request_id.as_deref(), Some("req-1"));
+        assert_eq!(is.metadata.client_addr.as_deref(), Some(ERASED));
+        assert_eq!(is.metadata.user_agent.as_deref(), Some(ERASED));
+    }
+    match (&after[0].event, &after[1].event, &after[2].event) {
+        (Event::Registered(r), Event::PasswordChanged(p), Event::LoggedIn(l)) => {
+            assert_eq!(r.user_id, zelda);
+            assert_eq!(r.username, Personal::Erased);
+            assert_eq!(r.password_hash, Personal::Erased);
+            assert_eq!(p.password_hash, Personal::Erased);
+            assert_eq!(l.user_id, zelda);
+        }
+        other => panic!("{other:?}"),
+    }
+    store.wait_for(erased.position).await.unwrap();
+    assert!(store.live_sessions(zelda, T0).await.unwrap().is_empty());
+    // What the user's new events say about them is not kept: no key seals it any more.
+    let late = StreamWrite::new(
+        StreamId::session(authlog_domain::SessionId::from_uuid(uuid::Uuid::from_u128(
+            900,
+        ))),
+        ExpectedVersion::Any,
+        vec![NewEvent {
+            event: Event::Revoked(authlog_domain::event::Revoked {
+                session_id: authlog_domain::SessionId::from_uuid(uuid::Uuid::from_u128(900)),
+                user_id: zelda,
+                reason: authlog_domain::RevocationReason::Admin,
+            }),
+            subject: Some(zelda.to_string()),
+            metadata: Metadata {
+                client_addr: Some("192.0.2.78".into()),
+                user_agent: None,
+                request_id: None,
+            },
+            occurred_at: T0,
+        }],
+    );
+    store.append(vec![late]).await.unwrap();
+    let last = everything(store).await.pop().unwrap();
+    assert_ne!(last.metadata.client_addr.as_deref(), Some("192.0.2.78"));
+}
+
 pub async fn a_part_without_events_is_a_condition_on_its_stream(store: &dyn Storage) {
     append(store, stream("user"), ExpectedVersion::Any, vec![event(1)])
         .await

@@ -48,6 +48,7 @@ macro_rules! every_contract_test {
             read_after_reads_only_the_types_asked_for,
             an_event_of_a_type_this_release_does_not_know_reads_back_as_unknown,
             an_append_across_streams_is_all_or_nothing,
+            personal_data_reads_back_open_until_the_user_is_erased,
             a_part_without_events_is_a_condition_on_its_stream,
             a_signing_key_is_stored_with_its_event_or_not_at_all,
             a_revoked_key_keeps_its_place_without_its_material_and_its_replacement_follows,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authlog_application::ports::{AppendError, EventLog, ExpectedVersion, StoreError};
+use authlog_application::ports::{AppendError, EventLog, EventStore, ExpectedVersion, StoreError};
 use authlog_domain::StreamId;
 use authlog_store::{Store, VerifyError};
 use sqlx::{Connection, Executor, PgConnection};
@@ -30,7 +30,10 @@ async fn fresh_with_url() -> (Arc<Store>, String) {
         .unwrap();
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options[search_path]={schema}");
-    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), url)
+    (
+        Arc::new(Store::open(&url, crate::personal()).await.unwrap()),
+        url,
+    )
 }
 
 async fn fresh() -> (Arc<Store>, ()) {
@@ -132,26 +135,77 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
-async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
+async fn the_audit_table_shows_personal_data_until_erasure_and_no_table_keeps_it() {
+    use authlog_application::ports::ReadModels;
+    use authlog_domain::UserId;
     let (store, url) = fresh_with_url().await;
-    append(
-        store.as_ref(),
-        StreamId::from_stored("user:alice".into()),
-        ExpectedVersion::NoStream,
-        vec![contract::registered()],
-    )
-    .await
-    .unwrap();
+    let zelda = UserId::from_uuid(uuid::Uuid::from_u128(77));
+    let appended = store.append(contract::a_users_life(zelda)).await.unwrap();
+    store.wait_for(appended.position).await.unwrap();
     let mut conn = PgConnection::connect(&url).await.unwrap();
-    let (username, user_id, data): (String, String, String) = sqlx::query_as(
-        "SELECT username, user_id, data::text FROM audit_events WHERE username = 'alice'",
+    let query = "SELECT event_type, username, client_addr, user_agent, data FROM audit_events \
+                 WHERE user_id = $1 ORDER BY position";
+    type AuditRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<AuditRow> = sqlx::query_as(query)
+        .bind(zelda.to_string())
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (_, username, client_addr, user_agent, data) in &rows {
+        assert_eq!(username.as_deref(), Some("Zelda"));
+        assert_eq!(client_addr.as_deref(), Some("192.0.2.77"));
+        assert_eq!(user_agent.as_deref(), Some("Erasable/1.0"));
+        assert!(
+            !data.contains("argon2") && !data.contains("Zelda"),
+            "{data}"
+        );
+    }
+    let erased = contract::erase(store.as_ref(), zelda).await;
+    store.wait_for(erased.position).await.unwrap();
+    let rows: Vec<AuditRow> = sqlx::query_as(query)
+        .bind(zelda.to_string())
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows.iter().all(|r| r.1.as_deref() == Some("[erased]")),
+        "{rows:?}"
+    );
+    // No table holds any of it: every text column of every table of the schema, searched.
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND data_type IN ('text', 'jsonb', 'json')",
     )
-    .fetch_one(&mut conn)
+    .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert_eq!(username, "alice");
-    assert_eq!(user_id, "00000000-0000-0000-0000-000000000001");
-    assert!(!data.contains("argon2") && data.contains("alice"), "{data}");
+    assert!(columns.len() > 20, "{columns:?}");
+    for (table, column) in columns {
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\"::text ILIKE '%zelda%' \
+             OR \"{column}\"::text LIKE '%192.0.2.77%' OR \"{column}\"::text LIKE '%Erasable%'"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(found, 0, "{table}.{column}");
+    }
+    let key: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT sealed_key FROM user_keys WHERE user_id = $1")
+            .bind(zelda.to_string())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(key, None);
+    store.verify().await.unwrap();
 }
 
 #[tokio::test]
@@ -224,7 +278,11 @@ async fn fresh_database(suffix: &str) -> (Arc<Store>, String, String) {
         .await
         .unwrap();
     let url = format!("{server}/{name}");
-    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), url, name)
+    (
+        Arc::new(Store::open(&url, crate::personal()).await.unwrap()),
+        url,
+        name,
+    )
 }
 
 async fn drop_database(name: &str) {

@@ -11,13 +11,17 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
 
-use crate::contract::{self, append, event, everything, registered};
+use crate::contract::{self, append, event, everything};
 
 /// A fresh store in its own temporary directory (dropped with the directory), and its URL.
 async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    (Arc::new(Store::open(&url, crate::personal()).await.unwrap()), dir, url)
+    (
+        Arc::new(Store::open(&url, crate::personal()).await.unwrap()),
+        dir,
+        url,
+    )
 }
 
 async fn fresh() -> (Arc<Store>, TempDir) {
@@ -209,26 +213,113 @@ async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_
     }
 }
 
-#[tokio::test]
-async fn the_audit_view_flattens_common_fields_and_leaves_password_hashes_out() {
-    let (store, _dir, url) = fresh_with_url().await;
-    append(
-        store.as_ref(),
-        StreamId::from_stored("user:alice".into()),
-        ExpectedVersion::NoStream,
-        vec![registered()],
+/// What the analysts' table holds of a user: `(event_type, username, client_addr, user_agent,
+/// data)` per event, in order.
+type AuditRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+async fn audit_rows(conn: &mut SqliteConnection, user: &str) -> Vec<AuditRow> {
+    sqlx::query_as(
+        "SELECT event_type, username, client_addr, user_agent, data FROM audit_events \
+         WHERE user_id = ? ORDER BY position",
     )
+    .bind(user)
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_audit_table_shows_personal_data_until_erasure_leaves_no_byte_of_it_in_the_files() {
+    use authlog_application::ports::ReadModels;
+    use authlog_domain::UserId;
+    let (store, dir, url) = fresh_with_url().await;
+    let zelda = UserId::from_uuid(uuid::Uuid::from_u128(77));
+    let appended = store.append(contract::a_users_life(zelda)).await.unwrap();
+    store.wait_for(appended.position).await.unwrap();
+    let mut conn = raw(&url).await;
+    let rows = audit_rows(&mut conn, &zelda.to_string()).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (event_type, username, client_addr, user_agent, data) in &rows {
+        assert_eq!(username.as_deref(), Some("Zelda"), "{event_type}");
+        assert_eq!(client_addr.as_deref(), Some("192.0.2.77"));
+        assert_eq!(user_agent.as_deref(), Some("Erasable/1.0"));
+        assert!(
+            !data.contains("argon2") && !data.contains("Zelda"),
+            "{data}"
+        );
+    }
+    // The log itself holds none of it in clear: it is sealed under Zelda's key.
+    let clear: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE payload LIKE '%Zelda%' OR payload LIKE '%argon2%' \
+         OR metadata LIKE '%192.0.2.77%' OR metadata LIKE '%Erasable%'",
+    )
+    .fetch_one(&mut conn)
     .await
     .unwrap();
-    let mut conn = raw(&url).await;
-    let (username, user_id, data): (String, String, String) =
-        sqlx::query_as("SELECT username, user_id, data FROM audit_events WHERE username = 'alice'")
+    assert_eq!(clear, 0);
+    let sealed_key: Vec<u8> =
+        sqlx::query_scalar("SELECT sealed_key FROM user_keys WHERE user_id = ?")
+            .bind(zelda.to_string())
             .fetch_one(&mut conn)
             .await
             .unwrap();
-    assert_eq!(username, "alice");
-    assert_eq!(user_id, "00000000-0000-0000-0000-000000000001");
-    assert!(!data.contains("argon2") && data.contains("alice"), "{data}");
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT payload, metadata FROM events ORDER BY position")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    drop(conn);
+
+    let erased = contract::erase(store.as_ref(), zelda).await;
+    store.wait_for(erased.position).await.unwrap();
+    let mut conn = raw(&url).await;
+    for (event_type, username, client_addr, user_agent, _) in
+        audit_rows(&mut conn, &zelda.to_string()).await
+    {
+        assert_eq!(username.as_deref(), Some("[erased]"), "{event_type}");
+        if event_type != "SessionsRevoked" && event_type != "UserErased" {
+            assert_eq!(client_addr.as_deref(), Some("[erased]"), "{event_type}");
+            assert_eq!(user_agent.as_deref(), Some("[erased]"), "{event_type}");
+        }
+    }
+    // Nothing in `events` changed, and the chain over it holds.
+    let after: Vec<(String, String)> =
+        sqlx::query_as("SELECT payload, metadata FROM events ORDER BY position")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(after[..stored.len()], stored[..]);
+    drop(conn);
+    store.verify().await.unwrap();
+    // Not a byte of the name (as typed, or as the name index kept it), the address, the user
+    // agent or the destroyed key is left in the database, its WAL or its shared memory.
+    let needles: [&[u8]; 5] = [
+        b"Zelda",
+        b"zelda",
+        b"192.0.2.77",
+        b"Erasable/1.0",
+        &sealed_key,
+    ];
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("events.db{suffix}"));
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds {:?}",
+                file.display(),
+                String::from_utf8_lossy(&needle[..needle.len().min(12)])
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -318,7 +409,10 @@ async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
 
 #[tokio::test]
 async fn a_bad_url_or_an_unwritable_path_is_a_clear_error() {
-    let bad = Store::open("mysql://nope", crate::personal()).await.err().unwrap();
+    let bad = Store::open("mysql://nope", crate::personal())
+        .await
+        .err()
+        .unwrap();
     assert!(bad.to_string().contains("invalid database URL"), "{bad}");
     let unwritable = Store::open("sqlite:///proc/nope/authlog.db", crate::personal())
         .await
