@@ -139,6 +139,10 @@ pub enum UserCommand {
     GrantRole { username: String, role: String },
     /// Take the role ROLE from USERNAME (effective from the user's next login or refresh).
     RevokeRole { username: String, role: String },
+    /// Erase USERNAME: every session revoked, and their personal data (username, password
+    /// hashes, client addresses, user agents) no longer readable by anyone, anywhere; the name
+    /// may be registered again. The events stay, and `authlog verify` still passes.
+    Erase { username: String },
 }
 
 /// Settings of `authlog serve`.
@@ -413,7 +417,29 @@ async fn user(services: &Services, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::RevokeRole { username, role } => {
             change_role(services, &username, &role, false).await
         }
+        UserCommand::Erase { username } => erase_user(services, &username).await,
     }
+}
+
+async fn erase_user(services: &Services, username: &str) -> anyhow::Result<()> {
+    let username = parse_username(username)?;
+    let erased = services
+        .erase
+        .by_name(&username, &cli_metadata())
+        .await
+        .with_context(|| format!("cannot erase {username}"))?;
+    // The read models (the analysts' table among them) are cleaned when they apply the
+    // erasure: wait for it, so that when this returns nothing shows the user any more.
+    services
+        .store
+        .wait_for(erased.position)
+        .await
+        .context("the erasure is recorded, but the read models have not applied it yet")?;
+    println!(
+        "erased user {}: sessions revoked, personal data unreadable",
+        erased.user_id
+    );
+    Ok(())
 }
 
 async fn list_users(

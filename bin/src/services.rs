@@ -15,6 +15,7 @@ use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::checks::PasswordChecks;
 use authlog_application::directory::Directory;
+use authlog_application::erase::EraseUser;
 use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
@@ -59,6 +60,7 @@ pub struct Services {
     pub revoke: Arc<RevokeSession>,
     pub sessions: Arc<Sessions>,
     pub roles: ChangeRoles,
+    pub erase: EraseUser,
     pub signing_keys: SigningKeys,
     pub audit: Audit,
     pub directory: Directory,
@@ -101,6 +103,7 @@ impl Services {
         ));
         Ok(Self {
             roles: ChangeRoles::new(store.clone(), clock.clone()),
+            erase: EraseUser::new(store.clone(), clock.clone()),
             signing_keys: SigningKeys::new(
                 keys.clone(),
                 Arc::new(Ed25519KeyGenerator),

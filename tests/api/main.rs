@@ -11,6 +11,7 @@ mod attacks;
 mod audit;
 mod cluster;
 mod cookies;
+mod erasure;
 mod errors;
 mod helpers;
 mod hostile;

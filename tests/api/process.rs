@@ -109,9 +109,20 @@ impl ServerProcess {
             .unwrap();
         assert!(status.success());
     }
+
+    /// Stops the server (SIGTERM) and answers everything it logged.
+    pub async fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+        self.log().await
+    }
 }
 
-const CHEAP_HASHING: &[&str] = &[
+pub const CHEAP_HASHING: &[&str] = &[
     "--argon2-memory-kib",
     "64",
     "--argon2-iterations",
