@@ -10,8 +10,10 @@
 //! first release's payloads, `fixtures/events-v2.jsonl` what the second added
 //! (`LoginAttempted`, `LoginSucceeded`, `SessionsRevoked`, `LoginFailed.attempt_id`),
 //! `fixtures/events-v3.jsonl` what the third added (`SigningKeyRevoked`),
-//! `fixtures/events-v4.jsonl` the first versioned rows (`LoggedIn` version 2); a test decodes
-//! every line.
+//! `fixtures/events-v4.jsonl` the first versioned rows (`LoggedIn` version 2),
+//! `fixtures/events-v5.jsonl` the first sealed ones (`Registered` and `PasswordChanged` version
+//! 2, device metadata sealed) and `UserErased`, with the keys to open them in
+//! `fixtures/events-v5.keys.json` (the store's tests open them); a test decodes every line.
 //!
 //! A row this release cannot read as meant, because a newer release wrote it during a rolling
 //! upgrade (a type it does not know, or a version above the one it writes), decodes as
@@ -689,6 +691,26 @@ mod tests {
         }
         // Every type of that release: all but `UserErased`, which came after.
         assert_eq!(types.len(), 13, "{types:?}");
+    }
+
+    #[test]
+    fn the_first_sealed_rows_keep_their_personal_fields_sealed_and_an_erasure_decodes() {
+        // Written by the release that sealed personal data (a throwaway database). The sealed
+        // ones open in the store's tests; here, what any reader sees without a key.
+        for line in include_str!("../fixtures/events-v5.jsonl").lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let stored = row["payload"].as_str().unwrap();
+            let payload: serde_json::Value = serde_json::from_str(stored).unwrap();
+            for field in Event::personal_fields(event_type) {
+                assert!(payload.get(field).is_none(), "{event_type}: {stored}");
+            }
+            if event_type == "UserErased" {
+                let event = Event::decode_json(event_type, 1, stored).unwrap();
+                assert!(matches!(event, Event::UserErased(_)));
+                assert_eq!(event.payload().to_string(), stored);
+            }
+        }
     }
 
     #[test]

@@ -385,3 +385,147 @@ fn open_text(
     }
     Ok(value.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authlog_domain::Personal;
+    use base64::engine::general_purpose::STANDARD;
+
+    /// Rows as this release stored them (one of each sealed shape, and an erasure), and the keys
+    /// of the throwaway database they were read from: the golden bytes every later release must
+    /// still open.
+    const ROWS: &str = include_str!("../../../domain/fixtures/events-v5.jsonl");
+    const KEYS: &str = include_str!("../../../domain/fixtures/events-v5.keys.json");
+
+    fn fixture_keys() -> (authlog_crypto::DataKeys, Value) {
+        let keys: Value = serde_json::from_str(KEYS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("master.key");
+        std::fs::write(&file, keys["master_key"].as_str().unwrap()).unwrap();
+        let master = authlog_crypto::MasterKey::read(&file).unwrap();
+        (authlog_crypto::DataKeys::new(Arc::new(master)), keys)
+    }
+
+    #[test]
+    fn the_sealed_rows_of_this_release_open_with_their_users_key_and_read_as_erased_without() {
+        let (personal, keys) = fixture_keys();
+        let mut seen = Vec::new();
+        for line in ROWS.lines() {
+            let stored: Value = serde_json::from_str(line).unwrap();
+            let text = |field: &str| stored[field].as_str().unwrap().to_owned();
+            let row = RawEvent {
+                position: 1,
+                stream_id: "user:x".into(),
+                stream_version: 1,
+                event_type: text("event_type"),
+                subject: Some(text("subject")),
+                payload: text("payload"),
+                metadata: text("metadata"),
+                recorded_at: "2026-11-24T10:00:00.000000Z".into(),
+                schema_version: stored["schema_version"].as_i64(),
+            };
+            // Nothing personal is readable in what was stored.
+            for field in Event::personal_fields(&row.event_type) {
+                assert!(!row.payload.contains(field), "{}", row.payload);
+            }
+            assert!(!row.metadata.contains("Golden") && row.metadata.contains("\"sealed\""));
+            let owner = owner_of(&row).unwrap().unwrap();
+            let key = keys["user_keys"][owner.to_string()].as_str().map(|sealed| {
+                personal
+                    .open_key(owner, &STANDARD.decode(sealed).unwrap())
+                    .unwrap()
+            });
+            let payload = open_text(
+                key.as_deref(),
+                &payload_purpose(owner, &row.event_type),
+                &row.payload,
+                Event::personal_fields(&row.event_type),
+                1,
+            )
+            .unwrap();
+            let metadata: Value = serde_json::from_str(
+                &open_text(
+                    key.as_deref(),
+                    &metadata_purpose(owner),
+                    &row.metadata,
+                    &PERSONAL_METADATA,
+                    1,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let version = u32::try_from(row.schema_version.unwrap()).unwrap();
+            let event = Event::decode_json(&row.event_type, version, &payload).unwrap();
+            match &event {
+                Event::Registered(e) => {
+                    assert_eq!(e.username.known().map(|u| u.as_str()), Some("Zelda"));
+                    assert!(
+                        matches!(&e.password_hash, Personal::Known(h) if h.as_phc().starts_with("$argon2id$"))
+                    );
+                }
+                Event::PasswordChanged(e) => {
+                    assert!(
+                        matches!(&e.password_hash, Personal::Known(h) if h.as_phc().starts_with("$argon2id$"))
+                    );
+                }
+                Event::LoggedIn(_) => assert_eq!(metadata["user_agent"], "Golden/5.0"),
+                // The erased user's key is gone: what it sealed reads as erased.
+                Event::UserErased(_) => {
+                    assert!(key.is_none());
+                    assert_eq!(metadata["user_agent"], ERASED);
+                    assert_eq!(metadata["client_addr"], ERASED);
+                }
+                other => panic!("{other:?}"),
+            }
+            if key.is_some() {
+                assert_eq!(metadata["user_agent"], "Golden/5.0", "{}", row.event_type);
+            }
+            seen.push(row.event_type);
+        }
+        assert_eq!(
+            seen,
+            ["Registered", "LoggedIn", "PasswordChanged", "UserErased"]
+        );
+    }
+
+    #[test]
+    fn a_sealed_field_opens_only_for_its_own_user_and_purpose() {
+        let (personal, keys) = fixture_keys();
+        let row: Value = serde_json::from_str(ROWS.lines().next().unwrap()).unwrap();
+        let owner: UserId = row["subject"].as_str().unwrap().parse().unwrap();
+        let sealed = STANDARD
+            .decode(keys["user_keys"][owner.to_string()].as_str().unwrap())
+            .unwrap();
+        let key = personal.open_key(owner, &sealed).unwrap();
+        let payload = row["payload"].as_str().unwrap();
+        let fields = Event::personal_fields("Registered");
+        // Moved to another user's row, or to another event type, it does not open: an error,
+        // not a silent erasure.
+        let other = UserId::from_uuid(uuid::Uuid::from_u128(1));
+        assert!(open_text(
+            Some(&*key),
+            &payload_purpose(other, "Registered"),
+            payload,
+            fields,
+            1
+        )
+        .is_err());
+        assert!(open_text(
+            Some(&*key),
+            &payload_purpose(owner, "PasswordChanged"),
+            payload,
+            fields,
+            1
+        )
+        .is_err());
+        assert!(open_text(
+            Some(&*key),
+            &payload_purpose(owner, "Registered"),
+            payload,
+            fields,
+            1
+        )
+        .is_ok());
+    }
+}
