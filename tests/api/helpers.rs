@@ -19,6 +19,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The database with its master key file, as the server and the CLI are given it.
+    database: Database,
     /// The server's clock: a test of an expiry or a window moves it forward instead of sleeping.
     pub clock: Arc<AdjustableClock>,
     args: ServeArgs,
@@ -76,12 +78,18 @@ pub async fn fresh_database_url() -> (String, TempDir) {
 /// Starts a server on an existing database (another instance of a cluster, say), built by the
 /// same composition root as `authlog serve`, on a clock the test can move.
 pub async fn spawn_on(database_url: String, args: ServeArgs, dir: TempDir) -> TestApp {
+    spawn_on_database(database(&database_url), args, dir).await
+}
+
+/// [`spawn_on`] with a master key file of its own (a fixture's, say).
+pub async fn spawn_on_database(database: Database, args: ServeArgs, dir: TempDir) -> TestApp {
     let clock = Arc::new(AdjustableClock::default());
-    let server = start(&database_url, &args, &clock).await;
+    let server = start(&database, &args, &clock).await;
     TestApp {
         base: format!("http://{}", server.addr()),
         client: reqwest::Client::new(),
-        database_url,
+        database_url: database.url.clone(),
+        database,
         clock,
         args,
         server,
@@ -89,10 +97,8 @@ pub async fn spawn_on(database_url: String, args: ServeArgs, dir: TempDir) -> Te
     }
 }
 
-async fn start(database_url: &str, args: &ServeArgs, clock: &Arc<AdjustableClock>) -> Server {
-    let services = Services::open(&database(database_url), clock.clone())
-        .await
-        .unwrap();
+async fn start(database: &Database, args: &ServeArgs, clock: &Arc<AdjustableClock>) -> Server {
+    let services = Services::open(database, clock.clone()).await.unwrap();
     Server::start_with(services, args).await.unwrap()
 }
 
@@ -107,7 +113,12 @@ pub fn database(url: &str) -> Database {
 
 /// The environment that points the `authlog` binary at `url`'s database and master key.
 pub fn database_env(url: &str) -> Vec<(&'static str, std::ffi::OsString)> {
-    let database = database(url);
+    env_of(&database(url))
+}
+
+/// The environment that points the `authlog` binary at `database` and its master key.
+fn env_of(database: &Database) -> Vec<(&'static str, std::ffi::OsString)> {
+    let database = database.clone();
     let mut env = vec![("AUTHLOG_DATABASE_URL", database.url.into())];
     env.extend(
         database
@@ -292,7 +303,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(self) -> TestApp {
         self.server.stop().await.unwrap();
-        let server = start(&self.database_url, &self.args, &self.clock).await;
+        let server = start(&self.database, &self.args, &self.clock).await;
         TestApp {
             base: format!("http://{}", server.addr()),
             server,
@@ -311,7 +322,7 @@ impl TestApp {
     pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_authlog"))
             .args(args)
-            .envs(database_env(&self.database_url))
+            .envs(env_of(&self.database))
             .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .output()
@@ -448,13 +459,11 @@ impl TestApp {
 
     /// The file of the master key this app's database is sealed under.
     pub fn master_key_file(&self) -> std::path::PathBuf {
-        database(&self.database_url)
-            .master_key_file
-            .unwrap_or_else(|| {
-                self.dir
-                    .path()
-                    .join(authlog::database::DEFAULT_MASTER_KEY_FILE)
-            })
+        self.database.master_key_file.clone().unwrap_or_else(|| {
+            self.dir
+                .path()
+                .join(authlog::database::DEFAULT_MASTER_KEY_FILE)
+        })
     }
 
     /// Makes the event store unable to answer (renames the table), as an outage would.

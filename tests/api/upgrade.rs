@@ -12,11 +12,16 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::helpers::{backend, postgres_schema_url, spawn_on, test_args, Backend, TestApp};
+use crate::helpers::{
+    backend, postgres_schema_url, spawn_on_database, test_args, Backend, TestApp,
+};
+use authlog::database::Database;
 
 /// The releases whose databases this one must open, oldest first: `v1` is the first stage's
-/// last release (commit cc35d0f), `v3` the release before events carried a schema version.
-const RELEASES: [&str; 2] = ["v1", "v3"];
+/// last release (commit cc35d0f), `v3` the release before events carried a schema version,
+/// `v4` the release before personal data was sealed (commit 5ab0daa; it sealed its signing keys
+/// under a master key, which the fixture keeps beside its database and dump).
+const RELEASES: [&str; 3] = ["v1", "v3", "v4"];
 
 fn fixture(release: &str, file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,22 +30,31 @@ fn fixture(release: &str, file: &str) -> PathBuf {
         .join(file)
 }
 
-/// A database as `release` left it, on the suite's backend.
-async fn database_of(release: &str) -> (String, TempDir) {
+/// A database as `release` left it, on the suite's backend, with its master key if it had one.
+async fn database_of(release: &str) -> (Database, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match backend() {
+    let database = match backend() {
         Backend::Sqlite => {
             let copy = dir.path().join("authlog.db");
             std::fs::copy(fixture(release, "authlog.db"), &copy).unwrap();
-            format!("sqlite://{}", copy.display())
+            let key = fixture(release, "authlog.key");
+            if key.exists() {
+                std::fs::copy(key, dir.path().join("authlog.key")).unwrap();
+            }
+            Database::new(format!("sqlite://{}", copy.display()))
         }
         Backend::Postgres => {
             let url = postgres_schema_url().await;
             replay_dump(&url, release).await;
-            url
+            let key = fixture(release, "authlog.postgres.key");
+            if key.exists() {
+                Database::new(url).with_master_key_file(key)
+            } else {
+                crate::helpers::database(&url)
+            }
         }
     };
-    (url, dir)
+    (database, dir)
 }
 
 /// Replays `release`'s pg_dump of its `public` schema into the schema `url` points at.
@@ -89,12 +103,12 @@ async fn verified(app: &TestApp) -> u64 {
 
 /// What make.py did, as the new release must see it (the fixture README tells the story).
 async fn check(release: &str) {
-    let (url, dir) = database_of(release).await;
-    let app = spawn_on(url, test_args(), dir).await;
+    let (database, dir) = database_of(release).await;
+    let app = spawn_on_database(database, test_args(), dir).await;
     let old_events = verified(&app).await;
 
-    // The release kept its signing keys in clear; the first start sealed every one that is not
-    // erased (a revoked key's is) under the master key, which opens them.
+    // The release kept its signing keys in clear (v4: sealed already); after the first start
+    // every one that is not erased (a revoked key's is) is sealed under the master key.
     let master = authlog_crypto::MasterKey::read(&app.master_key_file()).unwrap();
     let keys = app.stored_private_keys().await;
     assert!(!keys.is_empty());
@@ -212,6 +226,15 @@ async fn check(release: &str) {
     // The chain goes on across the release boundary: the logins above were appended.
     let now = verified(&app).await;
     assert!(now > old_events, "{release}: {old_events} then {now}");
+    // What this release wrote for the old accounts is sealed: each was given a data key.
+    let written = app
+        .query_texts(&format!(
+            "SELECT metadata FROM events WHERE position > {old_events} AND metadata LIKE '%client_addr%'"
+        ))
+        .await;
+    assert_eq!(written, Vec::<String>::new(), "{release}");
+    let keys = app.query_texts("SELECT user_id FROM user_keys").await;
+    assert!(keys.len() >= 4, "{release}: {keys:?}");
 }
 
 #[tokio::test]
