@@ -370,3 +370,75 @@ async fn an_instance_more_than_five_seconds_behind_the_log_is_not_ready() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn an_erasure_racing_sixteen_refreshing_sessions_and_eight_logins_leaves_nothing_alive() {
+    let app = Arc::new(spawn_app().await);
+    app.register("alice").await;
+    let sessions: Vec<Tokens> =
+        futures::future::join_all((0..16).map(|_| app.login("alice"))).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refreshing: Vec<_> = sessions
+        .iter()
+        .map(|s| keep_refreshing(&app, s, &stop))
+        .collect();
+    // (Each loop rotates its session's refresh token: the one kept below is then retired,
+    // and would be refused anyway; its access token is what tells.)
+    // Logins keep coming until the account is gone; each keeps its tokens.
+    let logging_in: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut opened = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = log_in_with(&app, "alice", PASSWORD).await;
+                    if response.status() != StatusCode::OK {
+                        break;
+                    }
+                    opened.push(tokens_of(&response.json().await.unwrap()));
+                }
+                opened
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let erased = app.cli(&["user", "erase", "alice"]).await;
+    assert!(erased.status.success(), "{erased:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refreshes = 0;
+    for task in refreshing {
+        refreshes += task.await.unwrap();
+    }
+    let mut opened = sessions;
+    for task in logging_in {
+        opened.extend(task.await.unwrap());
+    }
+    assert!(refreshes > 0 && opened.len() > 16, "the race did not run");
+
+    // Counted in the log: nothing of alice's was recorded after her erasure (a login or a
+    // refresh that read her before it lost its append), and no session of hers survives.
+    let erased_at: i64 = app
+        .query_texts("SELECT CAST(position AS TEXT) FROM events WHERE event_type = 'UserErased'")
+        .await[0]
+        .parse()
+        .unwrap();
+    let after = app
+        .query_texts(&format!(
+            "SELECT event_type FROM events WHERE position > {erased_at} \
+             AND event_type IN ('LoggedIn', 'Refreshed')"
+        ))
+        .await;
+    assert_eq!(after, Vec::<String>::new());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alive = 0;
+    for tokens in &opened {
+        if still_works(&app, tokens).await {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 0, "of {} sessions", opened.len());
+    assert_eq!(
+        log_in_with(&app, "alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
