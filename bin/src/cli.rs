@@ -432,7 +432,7 @@ async fn erase_user(services: &Services, username: &str) -> anyhow::Result<()> {
     // erasure: wait for it, so that when this returns nothing shows the user any more.
     services
         .store
-        .wait_for(erased.position)
+        .wait_for_all(erased.position)
         .await
         .context("the erasure is recorded, but the read models have not applied it yet")?;
     println!(

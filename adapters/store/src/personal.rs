@@ -7,9 +7,9 @@
 //! and replaced by one field `sealed`: base64url of the fields, as a JSON object, sealed for
 //! `{user}/{event type}/payload`. The metadata's `client_addr` and `user_agent` go the same
 //! way, sealed for `{user}/metadata`; `request_id` stays readable. Whose key seals an event is
-//! the user its payload names (`user_id`), else the user its `subject` is (a password check of
-//! an account): both readable, so a reader knows which key to ask for. Rows of older releases
-//! have no `sealed` field and are read as they are.
+//! the user its `subject` is (an account's events and password checks name its id), else the
+//! user its payload names (`user_id`): both readable, so a reader knows which key to ask for.
+//! Rows of older releases have no `sealed` field and are read as they are.
 //!
 //! **Keys.** `user_keys` holds each user's data key sealed under the master key
 //! ([`PersonalData`]). A user's first sealed event makes it (an account registered before this
@@ -192,10 +192,7 @@ impl Keyring {
             let mut payload = e.event.payload();
             let mut metadata = serde_json::to_value(&e.metadata)
                 .map_err(|e| StoreError::Unavailable(format!("metadata: {e}")))?;
-            let owner = e
-                .event
-                .user_id()
-                .or_else(|| subject_user(e.subject.as_deref()));
+            let owner = subject_user(e.subject.as_deref()).or_else(|| e.event.user_id());
             if let Some(owner) = owner {
                 let fields = Event::personal_fields(&event_type);
                 let personal = has_any(&payload, fields) || has_any(&metadata, &PERSONAL_METADATA);
@@ -333,15 +330,18 @@ fn may_be_sealed(text: &str) -> bool {
     text.contains("\"sealed\"")
 }
 
-/// Whose key sealed `row`: the user its payload names, else the user its subject is.
+/// Whose key sealed `row`: the user its subject is, else the user its payload names (the same
+/// rule [`Keyring::seal`] follows; the subject first, since it needs no parsing).
 fn owner_of(row: &RawEvent) -> Result<Option<UserId>, StoreError> {
+    if let Some(user) = subject_user(row.subject.as_deref()) {
+        return Ok(Some(user));
+    }
     let payload: Value = serde_json::from_str(&row.payload)
         .map_err(|e| StoreError::Corrupt(format!("payload at position {}: {e}", row.position)))?;
-    let named = payload
+    Ok(payload
         .get("user_id")
         .and_then(Value::as_str)
-        .and_then(|id| id.parse().ok());
-    Ok(named.or_else(|| subject_user(row.subject.as_deref())))
+        .and_then(|id| id.parse().ok()))
 }
 
 /// The stored JSON `text` with its `sealed` field opened into `fields`, or, without a key, with

@@ -226,6 +226,15 @@ impl Store {
         }
     }
 
+    /// Waits until every read model, the analysts' table among them (which may lag the log by
+    /// a moment), has applied the log up to `position`: what an erasure waits for.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when they do not get there within 5 seconds.
+    pub async fn wait_for_all(&self, position: u64) -> Result<(), StoreError> {
+        self.projector.wait_for_all(position).await
+    }
+
     /// The read models, by name.
     pub fn projections(&self) -> Vec<&'static str> {
         self.projector.names()

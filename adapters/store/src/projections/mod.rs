@@ -51,6 +51,8 @@ const BATCH: u32 = 1_000;
 const REBUILD_BATCH: u32 = 10_000;
 /// How long a read waits for the projections to reach a position before giving up.
 const WAIT: Duration = Duration::from_secs(5);
+/// How often a projection that may lag ([`Projection::eager`]) is brought up to date.
+pub const LAGGING_EVERY: Duration = Duration::from_millis(250);
 
 /// A table a projection owns: its columns and constraints, and its secondary indexes as
 /// (name suffix, indexed columns).
@@ -90,6 +92,14 @@ pub trait Projection: Send + Sync + 'static {
     /// The event types it reads; it never sees any other.
     fn event_types(&self) -> &'static [&'static str];
 
+    /// Whether it is kept up to the log at every run, and reads wait for it (read your writes).
+    /// One that is not (the analysts' table) is brought up to date every [`LAGGING_EVERY`]
+    /// instead, so that it costs the writers one transaction in many, not one more statement
+    /// set per commit; only [`Projector::wait_for_all`] waits for it.
+    fn eager(&self) -> bool {
+        true
+    }
+
     fn tables(&self) -> &'static [Table];
 
     /// The row `recorded` (one of its types) puts in the staged batch, if any.
@@ -127,8 +137,12 @@ pub struct Projector {
     projections: Vec<Arc<dyn Projection>>,
     /// One run at a time in this process.
     running: Mutex<()>,
-    /// The lowest checkpoint this process knows every projection has reached.
+    /// The lowest checkpoint this process knows every eager projection has reached.
     applied: AtomicU64,
+    /// The same of the projections that may lag.
+    lagging_applied: AtomicU64,
+    /// When the projections that may lag were last brought up to date.
+    lagging_ran: std::sync::Mutex<Instant>,
     /// Signalled after a run, for whoever follows the projections.
     advanced: Arc<Notify>,
 }
@@ -165,6 +179,8 @@ impl Projector {
             ],
             running: Mutex::new(()),
             applied: AtomicU64::new(0),
+            lagging_applied: AtomicU64::new(0),
+            lagging_ran: std::sync::Mutex::new(Instant::now()),
             advanced: Arc::new(Notify::new()),
         }
     }
@@ -186,7 +202,7 @@ impl Projector {
                 self.rebuild_or_await(projection.as_ref()).await?;
             }
         }
-        self.run().await
+        self.run_with(true).await
     }
 
     /// Applies what the log gained to every projection this process can lock (on PostgreSQL,
@@ -195,23 +211,46 @@ impl Projector {
     /// # Errors
     /// [`StoreError`] when the store fails; nothing of the failed transaction is kept.
     pub async fn run(&self) -> Result<(), StoreError> {
+        let due = self
+            .lagging_ran
+            .lock()
+            .is_ok_and(|ran| ran.elapsed() >= LAGGING_EVERY);
+        self.run_with(due).await
+    }
+
+    /// [`Projector::run`], the projections that may lag included or not.
+    async fn run_with(&self, lagging: bool) -> Result<(), StoreError> {
         let _running = self.running.lock().await;
         let head = self.head().await?;
-        if self.applied.load(Ordering::Acquire) >= head {
+        let lagging = lagging && self.lagging_applied.load(Ordering::Acquire) < head;
+        if self.applied.load(Ordering::Acquire) >= head && !lagging {
             self.advanced.notify_waiters();
             return Ok(());
         }
+        if lagging {
+            if let Ok(mut ran) = self.lagging_ran.lock() {
+                *ran = Instant::now();
+            }
+        }
         let mut tx = self.pool.begin().await?;
-        let mut lowest = head;
+        let (mut lowest, mut lowest_lagging) = (head, head);
         let mut changed = false;
         for projection in &self.projections {
+            if !projection.eager() && !lagging {
+                continue;
+            }
+            let lowest = if projection.eager() {
+                &mut lowest
+            } else {
+                &mut lowest_lagging
+            };
             let Some(checkpoint) = lock_checkpoint(&mut tx, projection.name()).await? else {
                 // Another instance holds it; it will move the checkpoint.
-                lowest = 0;
+                *lowest = 0;
                 continue;
             };
             if checkpoint.version != projection.version() {
-                lowest = 0;
+                *lowest = 0;
                 continue;
             }
             let from = to_u64(checkpoint.position)?;
@@ -229,7 +268,7 @@ impl Projector {
                 set_checkpoint(&mut tx, projection.name(), reached, None).await?;
                 changed = true;
             }
-            lowest = lowest.min(reached);
+            *lowest = (*lowest).min(reached);
         }
         if changed {
             announce(&mut tx).await?;
@@ -239,6 +278,10 @@ impl Projector {
             self.pool.scrub().await;
         }
         self.applied.fetch_max(lowest, Ordering::AcqRel);
+        if lagging {
+            self.lagging_applied
+                .fetch_max(lowest_lagging, Ordering::AcqRel);
+        }
         self.advanced.notify_waiters();
         Ok(())
     }
@@ -249,14 +292,36 @@ impl Projector {
     /// # Errors
     /// [`StoreError::Unavailable`] when they do not get there within 5 seconds.
     pub async fn wait_for(&self, position: u64) -> Result<(), StoreError> {
-        if self.applied.load(Ordering::Acquire) >= position {
+        self.wait(position, false).await
+    }
+
+    /// [`Projector::wait_for`] every projection, those that may lag too (what an erasure
+    /// waits for before it says it is done).
+    ///
+    /// # Errors
+    /// As [`Projector::wait_for`].
+    pub async fn wait_for_all(&self, position: u64) -> Result<(), StoreError> {
+        self.wait(position, true).await
+    }
+
+    async fn wait(&self, position: u64, all: bool) -> Result<(), StoreError> {
+        let applied = if all {
+            &self.lagging_applied
+        } else {
+            &self.applied
+        };
+        if self.applied.load(Ordering::Acquire) >= position
+            && applied.load(Ordering::Acquire) >= position
+        {
             return Ok(());
         }
         let deadline = Instant::now() + WAIT;
         loop {
-            self.run().await?;
-            let lowest = self.lowest_checkpoint().await?;
-            self.applied.fetch_max(lowest, Ordering::AcqRel);
+            self.run_with(all).await?;
+            let lowest = self.lowest_checkpoint(all).await?;
+            if !all {
+                self.applied.fetch_max(lowest, Ordering::AcqRel);
+            }
             if lowest >= position {
                 return Ok(());
             }
@@ -517,9 +582,10 @@ impl Projector {
         Ok(rows.into_iter().next())
     }
 
-    async fn lowest_checkpoint(&self) -> Result<u64, StoreError> {
+    /// The lowest checkpoint of the eager projections (of all of them, with `all`).
+    async fn lowest_checkpoint(&self, all: bool) -> Result<u64, StoreError> {
         let mut lowest = u64::MAX;
-        for projection in &self.projections {
+        for projection in self.projections.iter().filter(|p| all || p.eager()) {
             let position = self
                 .checkpoint(projection.name())
                 .await?
@@ -675,7 +741,10 @@ async fn apply_batch(
     };
     let events = crate::store::read_in(tx, &reading.keyring, read).await?;
     let staged: Vec<Staged> = events.iter().filter_map(|e| projection.stage(e)).collect();
-    if staged.iter().any(|s| s.kind == "UserErased") {
+    if events
+        .iter()
+        .any(|e| matches!(e.event, authlog_domain::Event::UserErased(_)))
+    {
         reading.erasures.store(true, Ordering::Release);
     }
     if let Some(last) = events.last().filter(|_| !staged.is_empty()) {

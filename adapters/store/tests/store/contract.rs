@@ -1135,7 +1135,15 @@ mod models {
         log_in(store, 1, 30).await;
         let head = store.head().await.unwrap();
         store.wait_for(head).await.unwrap();
-        let status = store.status().await.unwrap();
+        // Reads wait for the eager ones; the analysts' table follows within a poll or two.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let status = loop {
+            let status = store.status().await.unwrap();
+            if status.iter().all(|p| p.position == head) || std::time::Instant::now() > deadline {
+                break status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         assert!(status.len() >= 2, "{status:?}");
         for projection in status {
             assert_eq!(projection.position, head, "{}", projection.name);

@@ -136,12 +136,11 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn the_audit_table_shows_personal_data_until_erasure_and_no_table_keeps_it() {
-    use authlog_application::ports::ReadModels;
     use authlog_domain::UserId;
     let (store, url) = fresh_with_url().await;
     let zelda = UserId::from_uuid(uuid::Uuid::from_u128(77));
     let appended = store.append(contract::a_users_life(zelda)).await.unwrap();
-    store.wait_for(appended.position).await.unwrap();
+    store.wait_for_all(appended.position).await.unwrap();
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let query = "SELECT event_type, username, client_addr, user_agent, data FROM audit_events \
                  WHERE user_id = $1 ORDER BY position";
@@ -168,7 +167,7 @@ async fn the_audit_table_shows_personal_data_until_erasure_and_no_table_keeps_it
         );
     }
     let erased = contract::erase(store.as_ref(), zelda).await;
-    store.wait_for(erased.position).await.unwrap();
+    store.wait_for_all(erased.position).await.unwrap();
     let rows: Vec<AuditRow> = sqlx::query_as(query)
         .bind(zelda.to_string())
         .fetch_all(&mut conn)

@@ -236,12 +236,11 @@ async fn audit_rows(conn: &mut SqliteConnection, user: &str) -> Vec<AuditRow> {
 
 #[tokio::test]
 async fn the_audit_table_shows_personal_data_until_erasure_leaves_no_byte_of_it_in_the_files() {
-    use authlog_application::ports::ReadModels;
     use authlog_domain::UserId;
     let (store, dir, url) = fresh_with_url().await;
     let zelda = UserId::from_uuid(uuid::Uuid::from_u128(77));
     let appended = store.append(contract::a_users_life(zelda)).await.unwrap();
-    store.wait_for(appended.position).await.unwrap();
+    store.wait_for_all(appended.position).await.unwrap();
     let mut conn = raw(&url).await;
     let rows = audit_rows(&mut conn, &zelda.to_string()).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -277,7 +276,7 @@ async fn the_audit_table_shows_personal_data_until_erasure_leaves_no_byte_of_it_
     drop(conn);
 
     let erased = contract::erase(store.as_ref(), zelda).await;
-    store.wait_for(erased.position).await.unwrap();
+    store.wait_for_all(erased.position).await.unwrap();
     let mut conn = raw(&url).await;
     for (event_type, username, client_addr, user_agent, _) in
         audit_rows(&mut conn, &zelda.to_string()).await
