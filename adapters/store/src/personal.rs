@@ -46,6 +46,27 @@ const SEALED: &str = "sealed";
 /// The metadata fields that are personal.
 const PERSONAL_METADATA: [&str; 2] = ["client_addr", "user_agent"];
 
+/// Whose device fields (the metadata's client address and user agent) a read opens.
+#[derive(Debug, Clone, Copy)]
+pub enum Device {
+    /// Every event's: audit, and whoever follows the log.
+    All,
+    /// None: a decision on a stream never depends on them.
+    None,
+    /// Those of events of these types (what a projection keeps).
+    Of(&'static [&'static str]),
+}
+
+impl Device {
+    fn of(self, event_type: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::None => false,
+            Self::Of(types) => types.contains(&event_type),
+        }
+    }
+}
+
 /// A user's key as far as this process knows: open, or destroyed.
 #[derive(Clone)]
 enum Known {
@@ -105,6 +126,10 @@ impl Keyring {
 
     fn remember(&self, user: UserId, key: Known) {
         if let Ok(mut known) = self.known.lock() {
+            // A key read just before an erasure here committed must not come back after it.
+            if matches!(known.get(&user), Some(Known::Erased)) {
+                return;
+            }
             if known.len() >= MOST_KEPT {
                 known.clear();
             }
@@ -217,16 +242,25 @@ impl Keyring {
     }
 
     /// `rows` with their sealed fields opened (or, where the key is gone, erased), ready to
-    /// decode. Asks the store once for every key it does not hold.
-    pub async fn open(&self, mut rows: Vec<RawEvent>) -> Result<Vec<RawEvent>, StoreError> {
+    /// decode; their metadata's too where `device` asks for it, else its personal fields are
+    /// left out. Asks the store once for every key it does not hold.
+    pub async fn open(
+        &self,
+        mut rows: Vec<RawEvent>,
+        device: Device,
+    ) -> Result<Vec<RawEvent>, StoreError> {
         let sealed: Vec<usize> = (0..rows.len())
-            .filter(|&i| may_be_sealed(&rows[i].payload) || may_be_sealed(&rows[i].metadata))
+            .filter(|&i| {
+                let row = &rows[i];
+                may_be_sealed(&row.payload)
+                    || (device.of(&row.event_type) && may_be_sealed(&row.metadata))
+            })
             .collect();
         if sealed.is_empty() {
             return Ok(rows);
         }
         let mut keys: HashMap<UserId, Known> = HashMap::new();
-        let mut missing = Vec::new();
+        let mut missing = std::collections::HashSet::new();
         let mut owners = Vec::with_capacity(sealed.len());
         for &i in &sealed {
             let owner = owner_of(&rows[i])?;
@@ -236,13 +270,16 @@ impl Keyring {
                         Some(known) => {
                             keys.insert(owner, known);
                         }
-                        None => missing.push(owner),
+                        None => {
+                            missing.insert(owner);
+                        }
                     }
                 }
             }
             owners.push(owner);
         }
         if !missing.is_empty() {
+            let missing: Vec<UserId> = missing.into_iter().collect();
             keys.extend(self.stored(&missing).await?);
         }
         for (&i, owner) in sealed.iter().zip(owners) {
@@ -260,13 +297,15 @@ impl Keyring {
                 Event::personal_fields(&row.event_type),
                 row.position,
             )?;
-            row.metadata = open_text(
-                key,
-                format!("{user}/metadata").as_bytes(),
-                &row.metadata,
-                &PERSONAL_METADATA,
-                row.position,
-            )?;
+            if device.of(&row.event_type) {
+                row.metadata = open_text(
+                    key,
+                    format!("{user}/metadata").as_bytes(),
+                    &row.metadata,
+                    &PERSONAL_METADATA,
+                    row.position,
+                )?;
+            }
         }
         Ok(rows)
     }

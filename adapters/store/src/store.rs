@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::names::AccountRow;
-use crate::personal::Keyring;
+use crate::personal::{Device, Keyring};
 use crate::projections::{Projector, Rebuilt, RevokedRow, RoleRow, SessionRow, UserRow};
 use crate::rows::{
     decode_all, decode_following, format_timestamp, parse_timestamp, read_query, to_i64, to_u64,
@@ -284,6 +284,12 @@ impl Store {
     /// Runs one read of the event log (its SQL is shared by both backends), its personal data
     /// opened.
     async fn read(&self, read: Read<'_>) -> Result<Vec<RawEvent>, StoreError> {
+        // A stream is read to decide on, and no decision depends on where a request came from:
+        // its events' device fields stay sealed (one key operation a refresh instead of five).
+        let device = match read {
+            Read::Stream(_) | Read::Tail(..) | Read::Edges(..) => Device::None,
+            _ => Device::All,
+        };
         let rows = match &self.pool {
             Pool::Sqlite(pool) => {
                 read_query::<Sqlite>(read)?
@@ -299,7 +305,7 @@ impl Store {
             }
         }
         .map_err(unavailable)?;
-        self.keyring.open(rows).await
+        self.keyring.open(rows, device).await
     }
 
     /// Lets the read models catch up with what this process appended, so that a client reads
@@ -332,11 +338,13 @@ impl Store {
     }
 }
 
-/// Runs `read` inside a transaction (a projector's), its personal data opened with `keyring`.
+/// Runs `read` inside a transaction (a projector's), its personal data opened with `keyring`
+/// (the device fields where `device` asks).
 pub(crate) async fn read_in(
     tx: &mut Tx,
     keyring: &Keyring,
     read: Read<'_>,
+    device: Device,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows: Vec<RawEvent> = match tx {
         Tx::Sqlite(tx) => {
@@ -353,7 +361,7 @@ pub(crate) async fn read_in(
         }
     }
     .map_err(unavailable)?;
-    Ok(decode_following(keyring.open(rows).await?))
+    Ok(decode_following(keyring.open(rows, device).await?))
 }
 
 /// Keeps the projections current: runs them after every commit this process (or, announced,

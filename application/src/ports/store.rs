@@ -215,6 +215,10 @@ pub struct AuditFilter {
 }
 
 /// The write side of the log: appending, and loading the streams that decisions are made on.
+///
+/// No decision depends on where a request came from, and that is personal data: a store that
+/// seals it may leave the metadata's `client_addr` and `user_agent` out of what the `read_stream`
+/// methods answer. [`EventLog`], the read side, always has them (or has them erased).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventStore: Send + Sync {

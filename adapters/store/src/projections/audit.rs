@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::batch::Staged;
 use super::{Projection, Table, Target};
+use crate::personal::Device;
 use crate::rows::format_timestamp;
 use crate::sql::{Arg, Statement};
 
@@ -54,6 +55,10 @@ impl Projection for AuditProjection {
 
     fn tables(&self) -> &'static [Table] {
         TABLES
+    }
+
+    fn device(&self) -> Device {
+        Device::All
     }
 
     fn stage(&self, recorded: &RecordedEvent) -> Option<Staged> {

@@ -36,7 +36,7 @@ use authlog_application::ports::{ProjectionStatus, RecordedEvent, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify};
 
-use crate::personal::Keyring;
+use crate::personal::{Device, Keyring};
 use crate::rows::{format_timestamp, to_i64, to_u64, Read};
 use crate::sql::{Arg, Pool, Statement, Tx};
 
@@ -91,6 +91,12 @@ pub trait Projection: Send + Sync + 'static {
 
     /// The event types it reads; it never sees any other.
     fn event_types(&self) -> &'static [&'static str];
+
+    /// What it keeps of the device (client address, user agent) a request came from: every
+    /// event's, none, or those of some types. Only these are opened when it reads.
+    fn device(&self) -> Device {
+        Device::None
+    }
 
     /// Whether it is kept up to the log at every run, and reads wait for it (read your writes).
     /// One that is not (the analysts' table) is brought up to date every [`LAGGING_EVERY`]
@@ -739,7 +745,7 @@ async fn apply_batch(
         upto,
         types: projection.event_types(),
     };
-    let events = crate::store::read_in(tx, &reading.keyring, read).await?;
+    let events = crate::store::read_in(tx, &reading.keyring, read, projection.device()).await?;
     let staged: Vec<Staged> = events.iter().filter_map(|e| projection.stage(e)).collect();
     if events
         .iter()

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::batch::Staged;
 use super::{at, Projection, Table, Target};
+use crate::personal::Device;
 use crate::rows::format_timestamp;
 use crate::sql::Statement;
 
@@ -86,6 +87,11 @@ impl Projection for SessionsProjection {
 
     fn tables(&self) -> &'static [Table] {
         TABLES
+    }
+
+    /// A session shows the device of its login.
+    fn device(&self) -> Device {
+        Device::Of(&["LoggedIn"])
     }
 
     fn stage(&self, recorded: &RecordedEvent) -> Option<Staged> {
