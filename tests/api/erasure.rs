@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{backend, database_env, fresh_database_url, Backend};
+use crate::helpers::{
+    backend, contains, database_env, fresh_database_url, raw_database, raw_files, Backend, Raw,
+};
 use crate::process::{ServerProcess, CHEAP_HASHING};
 
 const NAME: &str = "Zelda.Erasable";
@@ -46,66 +48,59 @@ fn found_in(text: &str) -> Vec<&'static str> {
 /// Every text value of every table of the database, as `table.column: value`, where it holds
 /// a needle.
 async fn rows_holding_a_needle(database_url: &str) -> Vec<String> {
-    use sqlx::{ConnectOptions, Connection};
-    use std::str::FromStr;
+    use sqlx::Connection;
     let mut found = Vec::new();
-    if database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(database_url)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        for table in tables {
-            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
-                .bind(&table)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-            for column in columns {
-                // As bytes: a column may hold binary (sealed keys), read as text where it is.
-                let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&format!(
-                    "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
-                ))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-                for value in values.into_iter().flatten() {
-                    let value = String::from_utf8_lossy(&value);
-                    if !found_in(&value).is_empty() {
-                        found.push(format!("{table}.{column}: {value}"));
-                    }
-                }
-            }
-        }
-        conn.close().await.unwrap();
-    } else {
-        let mut conn = sqlx::postgres::PgConnectOptions::from_str(database_url)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let columns: Vec<(String, String)> = sqlx::query_as(
-            "SELECT table_name::text, column_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND data_type <> 'bytea'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        assert!(columns.len() > 30, "{columns:?}");
-        for (table, column) in columns {
-            let values: Vec<Option<String>> =
-                sqlx::query_scalar(&format!("SELECT \"{column}\"::text FROM \"{table}\""))
+    match raw_database(database_url).await {
+        Raw::Sqlite(mut conn) => {
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
                     .fetch_all(&mut conn)
                     .await
                     .unwrap();
-            for value in values.into_iter().flatten() {
-                if !found_in(&value).is_empty() {
-                    found.push(format!("{table}.{column}: {value}"));
+            for table in tables {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+                        .bind(&table)
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                for column in columns {
+                    // As bytes: a column may hold binary (sealed keys), read as text where it is.
+                    let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&format!(
+                        "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
+                    ))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                    for value in values.into_iter().flatten() {
+                        let value = String::from_utf8_lossy(&value);
+                        if !found_in(&value).is_empty() {
+                            found.push(format!("{table}.{column}: {value}"));
+                        }
+                    }
+                }
+            }
+            conn.close().await.unwrap();
+        }
+        Raw::Postgres(mut conn) => {
+            let columns: Vec<(String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type <> 'bytea'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert!(columns.len() > 30, "{columns:?}");
+            for (table, column) in columns {
+                let values: Vec<Option<String>> =
+                    sqlx::query_scalar(&format!("SELECT \"{column}\"::text FROM \"{table}\""))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                for value in values.into_iter().flatten() {
+                    if !found_in(&value).is_empty() {
+                        found.push(format!("{table}.{column}: {value}"));
+                    }
                 }
             }
         }
@@ -272,20 +267,12 @@ async fn an_erased_user_is_in_no_answer_table_log_line_or_file_and_the_name_is_f
     // Not a byte of her in the database, its WAL or its shared memory.
     match backend() {
         Backend::Sqlite => {
-            for suffix in ["", "-wal", "-shm"] {
-                let file = dir.path().join(format!("authlog.db{suffix}"));
-                let Ok(bytes) = std::fs::read(&file) else {
-                    continue;
-                };
-                for needle in NEEDLES {
-                    let needle = needle.as_bytes();
-                    assert!(
-                        !bytes.windows(needle.len()).any(|w| w == needle),
-                        "{} holds {:?}",
-                        file.display(),
-                        String::from_utf8_lossy(needle)
-                    );
-                }
+            let files = raw_files(dir.path());
+            for needle in NEEDLES {
+                assert!(
+                    !contains(&files, needle.as_bytes()),
+                    "the database files hold {needle:?}"
+                );
             }
         }
         Backend::Postgres => eprintln!(

@@ -533,20 +533,42 @@ impl TestApp {
     }
 
     async fn raw_database(&self) -> Raw {
-        use sqlx::ConnectOptions;
-        use std::str::FromStr;
-        if self.database_url.starts_with("sqlite:") {
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.database_url).unwrap();
-            Raw::Sqlite(options.connect().await.unwrap())
-        } else {
-            let options = sqlx::postgres::PgConnectOptions::from_str(&self.database_url).unwrap();
-            Raw::Postgres(options.connect().await.unwrap())
-        }
+        raw_database(&self.database_url).await
     }
 }
 
-/// A direct connection to the app's database, whichever it is.
-enum Raw {
+/// A direct connection to the database `url` names, whichever it is, as an analyst (or an
+/// attacker with the files) would open it.
+pub async fn raw_database(url: &str) -> Raw {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    if url.starts_with("sqlite:") {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).unwrap();
+        Raw::Sqlite(options.connect().await.unwrap())
+    } else {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
+        Raw::Postgres(options.connect().await.unwrap())
+    }
+}
+
+/// Every file in `dir` as bytes, concatenated: what a copy of the directory would hold (the
+/// SQLite database, its WAL and shared memory, the key file).
+pub fn raw_files(dir: &std::path::Path) -> Vec<u8> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| std::fs::read(entry.unwrap().path()).unwrap_or_default())
+        .collect()
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// A direct connection to a database, whichever it is.
+pub enum Raw {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use tokio::process::Command;
 
-use crate::helpers::postgres_schema_url;
+use crate::helpers::{contains, postgres_schema_url, raw_files};
 use crate::process::ServerProcess;
 
 /// `authlog ARGS` on `database_url`, with `extra` environment; answers its exit status, stdout
@@ -39,20 +39,6 @@ fn assert_refused_in_one_line(output: &std::process::Output, needle: &str) {
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// Every file in `dir` as bytes, concatenated: what a copy of the directory would hold.
-fn raw_files(dir: &Path) -> Vec<u8> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flat_map(|entry| std::fs::read(entry.unwrap().path()).unwrap_or_default())
-        .collect()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
 }
 
 /// A first start makes `authlog.key` beside the SQLite database, 0600; the signing key is stored
