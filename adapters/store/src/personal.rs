@@ -289,18 +289,21 @@ impl Keyring {
                 _ => None,
             };
             let row = &mut rows[i];
-            let user = owner.map(|o| o.to_string()).unwrap_or_default();
-            row.payload = open_text(
-                key,
-                format!("{user}/{}/payload", row.event_type).as_bytes(),
-                &row.payload,
-                Event::personal_fields(&row.event_type),
-                row.position,
-            )?;
-            if device.of(&row.event_type) {
+            // Without an owner there is no key, and the purpose is never asked for.
+            if may_be_sealed(&row.payload) {
+                let purpose = owner.map(|o| payload_purpose(o, &row.event_type));
+                row.payload = open_text(
+                    key,
+                    &purpose.unwrap_or_default(),
+                    &row.payload,
+                    Event::personal_fields(&row.event_type),
+                    row.position,
+                )?;
+            }
+            if device.of(&row.event_type) && may_be_sealed(&row.metadata) {
                 row.metadata = open_text(
                     key,
-                    format!("{user}/metadata").as_bytes(),
+                    &owner.map(metadata_purpose).unwrap_or_default(),
                     &row.metadata,
                     &PERSONAL_METADATA,
                     row.position,

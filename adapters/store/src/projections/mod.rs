@@ -311,14 +311,8 @@ impl Projector {
     }
 
     async fn wait(&self, position: u64, all: bool) -> Result<(), StoreError> {
-        let applied = if all {
-            &self.lagging_applied
-        } else {
-            &self.applied
-        };
-        if self.applied.load(Ordering::Acquire) >= position
-            && applied.load(Ordering::Acquire) >= position
-        {
+        let reached = |applied: &AtomicU64| applied.load(Ordering::Acquire) >= position;
+        if reached(&self.applied) && (!all || reached(&self.lagging_applied)) {
             return Ok(());
         }
         let deadline = Instant::now() + WAIT;
