@@ -112,7 +112,6 @@ pub fn personal() -> std::sync::Arc<dyn authlog_application::ports::PersonalData
         std::sync::OnceLock::new();
     let master = MASTER.get_or_init(|| {
         // The system's randomness is there on every machine this runs on.
-        #[allow(clippy::expect_used)]
         std::sync::Arc::new(authlog_crypto::MasterKey::generate().expect("randomness"))
     });
     std::sync::Arc::new(authlog_crypto::DataKeys::new(master.clone()))
