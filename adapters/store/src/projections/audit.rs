@@ -88,7 +88,13 @@ impl Projection for AuditProjection {
         }
         Some(Staged {
             position: recorded.position,
-            kind: "Audited",
+            // A registration has a kind of its own so that the other rows find their account's
+            // name through the batch's (kind, user_id) index, not by scanning the batch.
+            kind: if matches!(event, Event::Registered(_)) {
+                "Named"
+            } else {
+                "Audited"
+            },
             at: Some(format_timestamp(recorded.recorded_at)),
             user_id: user_id.map(|u| u.to_string()),
             username,
@@ -107,18 +113,18 @@ impl Projection for AuditProjection {
 
     fn apply(&self, target: Target, _last_at: OffsetDateTime, out: &mut Vec<Statement>) {
         let audit = target.of("audit_events");
-        // Every row names its account: its registration is in this batch or already a row.
+        // Every row names its account: its own name (a registration, or a password check of a
+        // name that is no account), else its registration's, in this batch or already a row.
         // (`WHERE true`: SQLite would read `ON CONFLICT` after a bare `FROM` as a join's `ON`.)
         out.push(Statement::new(
             format!(
                 "INSERT INTO {audit} (position, recorded_at, event_type, username, stream_id, \
                  user_id, session_id, reason, role, client_addr, user_agent, request_id, data) \
-                 SELECT b.position, b.at, b.event_type, COALESCE( \
+                 SELECT b.position, b.at, b.event_type, COALESCE(b.username, \
                      (SELECT r.username FROM projection_batch r \
-                      WHERE r.event_type = 'Registered' AND r.user_id = b.user_id), \
+                      WHERE r.kind = 'Named' AND r.user_id = b.user_id), \
                      (SELECT a.username FROM {audit} a \
-                      WHERE a.user_id = b.user_id AND a.event_type = 'Registered'), \
-                     b.username), \
+                      WHERE a.user_id = b.user_id AND a.event_type = 'Registered')), \
                  b.stream_id, b.user_id, b.session_id, b.reason, b.role, b.client_addr, \
                  b.user_agent, b.request_id, b.data FROM projection_batch b \
                  WHERE true ON CONFLICT (position) DO NOTHING"
