@@ -213,12 +213,20 @@ async fn follow_log(
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `advanced` wakes only the waiters registered when it fires, so the next wait is
+    // registered before each poll: a signal that comes while a poll runs (the projections
+    // moving again, say another instance's projector committing a revocation just after this
+    // one's run) then makes one more poll at once, instead of waiting for the next tick.
+    let mut signalled = std::pin::pin!(advanced.notified());
+    signalled.as_mut().enable();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = advanced.notified() => {}
+            _ = signalled.as_mut() => {}
             _ = stopped.changed() => return,
         }
+        signalled.set(advanced.notified());
+        signalled.as_mut().enable();
         if let Err(e) = feed.poll().await {
             tracing::warn!(error = %e, "cannot follow the event log; retrying");
         }
