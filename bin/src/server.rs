@@ -209,14 +209,33 @@ async fn follow_log(
     feed: Arc<LogFeed>,
     every: Duration,
     advanced: Arc<Notify>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
+    follow(every, &advanced, stopped, || async {
+        if let Err(e) = feed.poll().await {
+            tracing::warn!(error = %e, "cannot follow the event log; retrying");
+        }
+    })
+    .await;
+}
+
+/// Calls `poll` whenever `advanced` is signalled and every `every`, until `stopped`.
+///
+/// `advanced` wakes only the waiters registered when it fires, so the next wait is registered
+/// before each poll: a signal that comes while a poll runs (the projections moving again, say
+/// another instance's projector committing a revocation just after this one's run) makes one
+/// more poll at once, instead of waiting for the next tick (2 s on PostgreSQL).
+pub async fn follow<F, Fut>(
+    every: Duration,
+    advanced: &Notify,
+    mut stopped: watch::Receiver<bool>,
+    mut poll: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // `advanced` wakes only the waiters registered when it fires, so the next wait is
-    // registered before each poll: a signal that comes while a poll runs (the projections
-    // moving again, say another instance's projector committing a revocation just after this
-    // one's run) then makes one more poll at once, instead of waiting for the next tick.
     let mut signalled = std::pin::pin!(advanced.notified());
     signalled.as_mut().enable();
     loop {
@@ -227,9 +246,7 @@ async fn follow_log(
         }
         signalled.set(advanced.notified());
         signalled.as_mut().enable();
-        if let Err(e) = feed.poll().await {
-            tracing::warn!(error = %e, "cannot follow the event log; retrying");
-        }
+        poll().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Two instances on one PostgreSQL database, as behind a load balancer. These need PostgreSQL
 //! whichever backend the rest of the suite runs on, so they are `#[ignore]`d with the reason:
-//! without a server they show as skipped, and ./test.sh runs them whenever it has one.
+//! without a server they show as skipped, and ./test.sh runs them whenever it has one. The
+//! last, how an instance's follower wakes, needs no database.
 
 use std::time::Duration;
 
@@ -94,6 +95,34 @@ async fn a_logout_on_a_is_refused_on_b_within_a_second() {
         "Token has been revoked",
     )
     .await;
+}
+
+/// A hundred logouts in a row, each refused on B well before B's next periodic poll (2 s): B
+/// follows every one as it is announced, not only the first.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn a_hundred_logouts_on_a_are_each_refused_on_b_within_half_a_second() {
+    const LOGOUTS: usize = 100;
+    let (a, b) = pair().await;
+    assert_eq!(a.register("alice").await, StatusCode::CREATED);
+    let mut slowest = Duration::ZERO;
+    for n in 0..LOGOUTS {
+        let tokens = a.login("alice").await;
+        assert_eq!(
+            a.delete("/logout", &tokens.access).await.status(),
+            StatusCode::OK
+        );
+        let logged_out = tokio::time::Instant::now();
+        while b.get("/protected", &tokens.access).await.status() != StatusCode::UNAUTHORIZED {
+            assert!(
+                logged_out.elapsed() < Duration::from_millis(500),
+                "logout {n} of {LOGOUTS} not seen by B within 500 ms"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        slowest = slowest.max(logged_out.elapsed());
+    }
+    eprintln!("slowest of {LOGOUTS} logouts to reach B: {slowest:?}");
 }
 
 #[tokio::test]
@@ -254,4 +283,61 @@ async fn a_registration_stuck_behind_a_wedged_appender_answers_503_and_writes_no
     assert_eq!(app.events_of_type("Registered").await.len(), 1);
     drop(app);
     drop_postgres_database(&database).await;
+}
+
+/// How an instance learns of the others' commits: its follower polls when the projections
+/// signal that they moved. A signal that comes while a poll runs must make one more poll at
+/// once; lost, it left a revocation unseen until the next periodic poll (p99 of 1.1-1.5 s
+/// from A to B in `bench/run.sh propagation`).
+#[tokio::test]
+async fn a_signal_that_comes_during_a_poll_makes_another_poll_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let advanced = Arc::new(tokio::sync::Notify::new());
+    let polls = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn({
+        let (advanced, polls) = (advanced.clone(), polls.clone());
+        async move {
+            // Periodic polls an hour apart: only signals can make the polls counted here.
+            authlog::server::follow(
+                Duration::from_secs(3600),
+                &advanced.clone(),
+                stopped,
+                || {
+                    let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
+                    let advanced = advanced.clone();
+                    async move {
+                        if poll == 2 {
+                            // The projections move again while this poll runs.
+                            advanced.notify_waiters();
+                        }
+                    }
+                },
+            )
+            .await;
+        }
+    });
+    let polled = |n: usize| {
+        let polls = polls.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while polls.load(Ordering::SeqCst) < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "poll {n} did not come within 1 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    polled(1).await; // the first tick, at once
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    advanced.notify_waiters();
+    polled(2).await;
+    polled(3).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(polls.load(Ordering::SeqCst), 3, "one poll per signal");
+    stop.send(true).unwrap();
+    follower.await.unwrap();
 }
