@@ -43,8 +43,9 @@ awk -F'|' '
     }
     function trim(s) { gsub(/^ +| +$/, "", s); return s }
     FNR == 1 { side = FILENAME ~ /\/old\./ ? "old" : "new"; previous = "" }
-    /^\|/ && previous !~ /^\|/ { for (i = 1; i <= NF; i++) header[i] = trim($i) }
-    /^\|/ && previous ~ /^\|/ && $0 !~ /^\|-/ {
+    # The summary table of a run (the one with a "measured" column) repeats its figures: left out.
+    /^\|/ && previous !~ /^\|/ { summary = /\| measured \|/; for (i = 1; i <= NF; i++) header[i] = trim($i) }
+    /^\|/ && previous ~ /^\|/ && $0 !~ /^\|-/ && !summary {
         for (i = 3; i < NF; i++) {
             cell = $i
             if (cell ~ /×|≥|≤/ || cell !~ /[0-9]/) continue

@@ -3,7 +3,8 @@
 # baseline A (a bare poem-openapi server): deterministic where wrk's rps are noisy, and
 # callgrind_annotate shows where authlog's extra instructions go.
 # Usage: bench/profile.sh [SECONDS]   (default: 10 s of load under valgrind)
-# Output: a line per server on stdout; the profiles in target/profile/.
+# Output: a line per server on stdout; the profiles in target/profile/. The two counts replace
+# their row in BENCHMARKS.md's "Current figures" table (AUTHLOG_BENCH_RECORD= turns that off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -52,7 +53,8 @@ measure() {
     local file total
     file=$(ls -S "$out/$name.callgrind".* | head -1)
     total=$(callgrind_annotate "$file" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-    echo "$name: $requests requests, $((total / requests)) instructions per request ($file)"
+    PER_REQUEST=$((total / requests))
+    echo "$name: $requests requests, $PER_REQUEST instructions per request ($file)"
 }
 
 nothing() { :; }
@@ -66,6 +68,7 @@ log_in() {
 port=$(free_port)
 measure baseline "http://127.0.0.1:$port" nothing \
     target/profiling/authlog-bench baseline-a "127.0.0.1:$port"
+baseline=$PER_REQUEST
 
 port=$(free_port)
 db=$(mktemp -d)
@@ -74,4 +77,6 @@ export AUTHLOG_LOG=warn
 measure authlog "http://127.0.0.1:$port" log_in \
     target/profiling/authlog serve --bind "127.0.0.1:$port" --database-url "sqlite://$db/authlog.db"
 rm -rf "$db"
+AUTHLOG_BENCH_RECORD=${AUTHLOG_BENCH_RECORD-BENCHMARKS.md} \
+    target/profiling/authlog-bench instructions "$PER_REQUEST" "$baseline"
 echo "where they go: callgrind_annotate --inclusive=yes target/profile/authlog.callgrind.<pid>.measured"

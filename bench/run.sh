@@ -2,6 +2,8 @@
 # Builds authlog's benchmarks in release mode and prints their tables (Markdown).
 # Usage: bench/run.sh [all|http|append|cluster|audit|scale|models|rebuild|propagation]
 # Needs wrk (Debian package; installed here if missing) and PostgreSQL at 127.0.0.1:5432.
+# The run's headline figures, each with its same-run baseline, end the output and replace their
+# rows in BENCHMARKS.md's "Current figures" table (AUTHLOG_BENCH_RECORD= turns that off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -10,4 +12,5 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --release --locked -q -p authlog-bench
 echo "authlog benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
-./target/release/authlog-bench "${1:-all}"
+export AUTHLOG_BENCH_RECORD=${AUTHLOG_BENCH_RECORD-BENCHMARKS.md}
+./target/release/authlog-bench "${@:-all}"

@@ -65,6 +65,14 @@ async fn measure(name: &str, mut open: impl AsyncFnMut() -> Arc<dyn EventStore>)
     }
     let (one, many) = (median(one), median(many));
     println!("| {name} | {one:.0} | {many:.0} | {:.1}× |", many / one);
+    crate::figures::record(
+        crate::figures::Figure::new(
+            format!("{name}: durable appends, {WRITERS} concurrent writers (events/s)"),
+            many,
+            "",
+        )
+        .against("one at a time", one),
+    );
 }
 
 pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {

@@ -165,5 +165,14 @@ pub async fn run() -> anyhow::Result<()> {
             large / small
         );
     }
+    crate::figures::record(
+        crate::figures::Figure::new(
+            "audit page of 100 events by username at 1,000,000 events",
+            figures[1][0],
+            " ms",
+        )
+        .against("at 1,000", figures[0][0])
+        .goal(crate::figures::Goal::AtMost(5.0)),
+    );
     Ok(())
 }

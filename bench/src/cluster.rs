@@ -54,6 +54,30 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
             median(busy),
             median(cost)
         );
+        if instances > 1 {
+            use crate::figures::{record, Figure, Goal};
+            let goal = match instances {
+                2 => Goal::RatioAtLeast(1.6),
+                _ => Goal::None,
+            };
+            record(
+                Figure::new(
+                    format!("refreshes/s, {instances} instances on one PostgreSQL"),
+                    refreshes,
+                    "",
+                )
+                .against("1 instance", r1)
+                .goal(goal),
+            );
+            record(
+                Figure::new(
+                    format!("durable events/s, {instances} instances on one PostgreSQL"),
+                    events,
+                    "",
+                )
+                .against("1 instance", e1),
+            );
+        }
     }
     batch_costs(pg).await
 }

@@ -289,6 +289,38 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     println!("| POST /refresh on SQLite, durable (rps) | {refreshes:.0} | | | ≥ 2,000/s |");
     println!("| POST /refresh on PostgreSQL, durable (rps) | {pg_refreshes:.0} | | | |");
     println!("| GET /protected p99 during a login flood | {p99:.2} ms | | | ≤ 20 ms |");
+    use crate::figures::{record, Figure, Goal};
+    record(
+        Figure::new(
+            "GET /protected, one reused token, wrk -t1 -c32 (rps)",
+            reused,
+            "",
+        )
+        .against("A", a)
+        .goal(Goal::RatioAtLeast(0.85)),
+    );
+    record(Figure::new("GET /protected, 64 distinct tokens (rps)", distinct, "").against("A", a));
+    record(
+        Figure::new(
+            "POST /login against Argon2id on every core (rps)",
+            logins,
+            "",
+        )
+        .against("B", b)
+        .goal(Goal::RatioAtLeast(0.85)),
+    );
+    record(
+        Figure::new("POST /refresh on SQLite, durable (rps)", refreshes, "")
+            .goal(Goal::AtLeast(2_000.0)),
+    );
+    record(Figure::new(
+        "POST /refresh on PostgreSQL, durable (rps)",
+        pg_refreshes,
+        "",
+    ));
+    record(
+        Figure::new("GET /protected p99 during a login flood", p99, " ms").goal(Goal::AtMost(20.0)),
+    );
     server.stop().await?;
     on_postgres.stop().await?;
     Ok(())

@@ -16,8 +16,13 @@
 //!   start-up with 100,000 recent revocations, and parallel guesses against the throttle.
 //! - `rebuild`: a projection rebuilt from a log of 1,000,000 events.
 //!
+//! Each bench also records its headline figures ([`figures`]); at the end of the run they are
+//! printed as one table with their baselines, and written into BENCHMARKS.md's current figures
+//! table when `AUTHLOG_BENCH_RECORD` names that file (`bench/run.sh` does).
+//!
 //! - `baseline-a ADDR`: serves baseline A alone until killed, for `bench/profile.sh`, which
-//!   counts the instructions per request of it and of authlog under callgrind.
+//!   counts the instructions per request of it and of authlog under callgrind;
+//!   `instructions AUTHLOG BASELINE` records the two counts it found.
 //!
 //! Run with `bench/run.sh` (release build). PostgreSQL comes from AUTHLOG_BENCH_POSTGRES_ADMIN_URL
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); each run makes and drops its own
@@ -30,6 +35,7 @@ use anyhow::Context as _;
 mod append;
 mod audit;
 mod cluster;
+mod figures;
 mod http;
 mod models;
 mod postgres;
@@ -52,6 +58,9 @@ fn cheap_hashing() -> anyhow::Result<authlog::cli::ServeArgs> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if which == "instructions" {
+        return instructions();
+    }
     if which == "baseline-a" {
         let addr = std::env::args()
             .nth(2)
@@ -72,7 +81,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(pg) = pg {
         pg.drop_database().await?;
     }
-    outcome
+    outcome?;
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    figures::finish(format!("bench/run.sh {command}").trim_end())
 }
 
 async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result<()> {
@@ -103,6 +114,23 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
         propagation::run(pg()?).await?;
     }
     Ok(())
+}
+
+/// `instructions AUTHLOG BASELINE`: records the instructions per GET /protected that
+/// `bench/profile.sh` counted, for the current figures table.
+fn instructions() -> anyhow::Result<()> {
+    let count = |n: usize| -> anyhow::Result<f64> {
+        let arg = std::env::args()
+            .nth(n)
+            .context("usage: authlog-bench instructions AUTHLOG BASELINE")?;
+        Ok(arg.parse()?)
+    };
+    figures::record(
+        figures::Figure::new("instructions per GET /protected", count(2)?, "")
+            .against("A", count(3)?)
+            .goal(figures::Goal::RatioAtMost(1.25)),
+    );
+    figures::finish("bench/profile.sh")
 }
 
 /// The users' data keys every store this process opens is started with: one master key for the

@@ -299,11 +299,35 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         "| POST /logout/all, 10 vs 30,000 past sessions ({REQUESTS} requests) | {logout_small:.2} ms | {logout_large:.2} ms | {:.2}× | ≤ 1.5× |",
         logout_large / logout_small
     );
+    use crate::figures::{record, Figure, Goal};
+    record(
+        Figure::new("GET /sessions at 30,000 past sessions", list_large, " ms")
+            .against("at 10", list_small)
+            .goal(Goal::RatioAtMost(1.5)),
+    );
+    record(
+        Figure::new(
+            "POST /logout/all at 30,000 past sessions",
+            logout_large,
+            " ms",
+        )
+        .against("at 10", logout_small)
+        .goal(Goal::RatioAtMost(1.5)),
+    );
     let none = start_up_with(0).await?;
     let many = start_up_with(100_000).await?;
     println!(
         "| start-up until /readyz, none vs 100,000 recent revocations ({STARTS} starts) | {none:.1} ms | {many:.1} ms | {:.2}× | ≤ 1.5×, ≤ 500 ms |",
         many / none
+    );
+    record(
+        Figure::new(
+            "start-up until /readyz, 100,000 recent revocations",
+            many,
+            " ms",
+        )
+        .against("none", none)
+        .goal(Goal::RatioAtMost(1.5)),
     );
 
     println!("\n| 64 parallel wrong-password logins for one user | passwords checked | answered 401 | goal |");
@@ -312,8 +336,18 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     let sqlite = format!("sqlite://{}", dir.path().join("guesses.db").display());
     let (checked, refused) = parallel_guesses(&sqlite).await?;
     println!("| SQLite | {checked} | {refused} | ≤ 5 |");
+    let guesses = |backend: &str, checked| {
+        Figure::new(
+            format!("passwords checked of 64 parallel wrong guesses for one user, {backend}"),
+            checked as f64,
+            "",
+        )
+        .goal(Goal::AtMost(5.0))
+    };
+    record(guesses("SQLite", checked));
     let (checked, refused) = parallel_guesses(&pg.fresh_schema().await?).await?;
     println!("| PostgreSQL | {checked} | {refused} | ≤ 5 |");
+    record(guesses("PostgreSQL", checked));
 
     Ok(())
 }
@@ -330,6 +364,14 @@ pub async fn run_rebuild(events: Option<usize>) -> anyhow::Result<()> {
         "| sessions | {events} | {applied} | {seconds:.1} | {:.0} | {:.0} | ≥ 50,000/s |",
         events as f64 / seconds,
         applied as f64 / seconds
+    );
+    crate::figures::record(
+        crate::figures::Figure::new(
+            format!("projection rebuild, log events/s at {events} events"),
+            events as f64 / seconds,
+            "",
+        )
+        .goal(crate::figures::Goal::AtLeast(50_000.0)),
     );
     Ok(())
 }

@@ -82,6 +82,16 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         ms(p99),
         ms(*samples.last().unwrap_or(&p99))
     );
+    crate::figures::record(crate::figures::Figure::new(
+        "revocation propagation, A to B on PostgreSQL, median",
+        ms(p50),
+        " ms",
+    ));
+    crate::figures::record(crate::figures::Figure::new(
+        "revocation propagation, A to B on PostgreSQL, p99",
+        ms(p99),
+        " ms",
+    ));
     a.stop().await?;
     b.stop().await?;
     Ok(())
