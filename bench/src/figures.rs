@@ -184,7 +184,7 @@ pub fn finish(command: &str) -> anyhow::Result<()> {
     std::fs::write(&path, updated)
         .with_context(|| format!("writing {}", path.to_string_lossy()))?;
     eprintln!(
-        "bench: {} figures written to the current figures table of {}",
+        "bench: {} figure(s) written to the current figures table of {}",
         figures.len(),
         path.to_string_lossy()
     );

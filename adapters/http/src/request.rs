@@ -4,14 +4,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use authlog_application::ports::Metadata;
-use poem::http::header;
+use poem::http::{header, HeaderName};
 use poem::{FromRequest, Request, RequestBody};
 
 use crate::state::AppState;
 
 /// The header that carries the request id, in and out ([`crate::frame`] sets it on the request
-/// when the client sent none).
-pub const REQUEST_ID: &str = "x-request-id";
+/// when the client sent none). A `HeaderName` made at compile time: looked up by a string, a
+/// name is parsed and checked again on every request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// Longest user agent recorded; the rest is cut (a header can be kilobytes of junk).
 const MAX_USER_AGENT: usize = 256;
 
@@ -27,7 +29,7 @@ impl<'a> FromRequest<'a> for Origin {
         let trusted = req
             .data::<Arc<AppState>>()
             .map_or(&[][..], |state| state.trusted_proxies.as_slice());
-        let forwarded = req.header("x-forwarded-for");
+        let forwarded = req.header(FORWARDED_FOR);
         Ok(Self(Metadata {
             client_addr: peer.map(|peer| client_address(peer, forwarded, trusted).to_string()),
             user_agent,
