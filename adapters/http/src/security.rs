@@ -271,6 +271,9 @@ mod tests {
         assert_eq!(bearer_token(b"bearer abc"), Some("abc"));
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bearer"), None);
+        assert_eq!(bearer_token(b"Bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token(b"Bearerabc"), None);
+        assert_eq!(bearer_token(b"Bearer \xff\xfe"), None);
     }
 
     #[test]
