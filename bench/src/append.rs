@@ -9,6 +9,7 @@ use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, StreamId};
 use authlog_store::Store;
 
+use crate::figures::{record, Figure};
 use crate::postgres::TempDatabase;
 use crate::stats::median;
 
@@ -65,8 +66,8 @@ async fn measure(name: &str, mut open: impl AsyncFnMut() -> Arc<dyn EventStore>)
     }
     let (one, many) = (median(one), median(many));
     println!("| {name} | {one:.0} | {many:.0} | {:.1}× |", many / one);
-    crate::figures::record(
-        crate::figures::Figure::new(
+    record(
+        Figure::new(
             format!("{name}: durable appends, {WRITERS} concurrent writers (events/s)"),
             many,
             "",

@@ -19,6 +19,7 @@ use authlog_store::Store;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::figures::{record, Figure, Goal};
 use crate::stats::median;
 
 const USERS: usize = 10_000;
@@ -165,14 +166,14 @@ pub async fn run() -> anyhow::Result<()> {
             large / small
         );
     }
-    crate::figures::record(
-        crate::figures::Figure::new(
+    record(
+        Figure::new(
             "audit page of 100 events by username at 1,000,000 events",
             figures[1][0],
             " ms",
         )
         .against("at 1,000", figures[0][0])
-        .goal(crate::figures::Goal::AtMost(5.0)),
+        .goal(Goal::AtMost(5.0)),
     );
     Ok(())
 }

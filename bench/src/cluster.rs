@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 
 use crate::append::{event, WRITERS};
+use crate::figures::{record, Figure, Goal};
 use crate::postgres::TempDatabase;
 use crate::stats::median;
 
@@ -53,7 +54,6 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
             events / e1,
             refreshes / r1,
         );
-        use crate::figures::{record, Figure, Goal};
         if instances == 1 {
             // Why more instances cannot add refreshes on this machine, when it is so.
             record(Figure::new(

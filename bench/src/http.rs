@@ -20,6 +20,7 @@ use poem_openapi::{Object, OpenApi, OpenApiService};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::figures::{record, Figure, Goal};
 use crate::postgres::TempDatabase;
 use crate::stats::median;
 
@@ -289,7 +290,6 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     println!("| POST /refresh on SQLite, durable (rps) | {refreshes:.0} | | | ≥ 2,000/s |");
     println!("| POST /refresh on PostgreSQL, durable (rps) | {pg_refreshes:.0} | | | |");
     println!("| GET /protected p99 during a login flood | {p99:.2} ms | | | ≤ 20 ms |");
-    use crate::figures::{record, Figure, Goal};
     record(
         Figure::new(
             "GET /protected, one reused token, wrk -t1 -c32 (rps)",

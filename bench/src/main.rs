@@ -125,10 +125,11 @@ fn instructions() -> anyhow::Result<()> {
             .context("usage: authlog-bench instructions AUTHLOG BASELINE")?;
         Ok(arg.parse()?)
     };
-    figures::record(
-        figures::Figure::new("instructions per GET /protected", count(2)?, "")
+    use figures::{record, Figure, Goal};
+    record(
+        Figure::new("instructions per GET /protected", count(2)?, "")
             .against("A", count(3)?)
-            .goal(figures::Goal::RatioAtMost(1.25)),
+            .goal(Goal::RatioAtMost(1.25)),
     );
     figures::finish("bench/profile.sh")
 }

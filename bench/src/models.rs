@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::figures::{record, Figure, Goal};
 use crate::postgres::TempDatabase;
 use crate::stats::median;
 
@@ -299,7 +300,6 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         "| POST /logout/all, 10 vs 30,000 past sessions ({REQUESTS} requests) | {logout_small:.2} ms | {logout_large:.2} ms | {:.2}× | ≤ 1.5× |",
         logout_large / logout_small
     );
-    use crate::figures::{record, Figure, Goal};
     record(
         Figure::new("GET /sessions at 30,000 past sessions", list_large, " ms")
             .against("at 10", list_small)
@@ -365,13 +365,13 @@ pub async fn run_rebuild(events: Option<usize>) -> anyhow::Result<()> {
         events as f64 / seconds,
         applied as f64 / seconds
     );
-    crate::figures::record(
-        crate::figures::Figure::new(
+    record(
+        Figure::new(
             format!("projection rebuild, log events/s at {events} events"),
             events as f64 / seconds,
             "",
         )
-        .goal(crate::figures::Goal::AtLeast(50_000.0)),
+        .goal(Goal::AtLeast(50_000.0)),
     );
     Ok(())
 }

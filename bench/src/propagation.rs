@@ -6,6 +6,7 @@ use authlog::server::Server;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::figures::{record, Figure};
 use crate::postgres::TempDatabase;
 use crate::stats::percentile;
 
@@ -82,12 +83,12 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         ms(p99),
         ms(*samples.last().unwrap_or(&p99))
     );
-    crate::figures::record(crate::figures::Figure::new(
+    record(Figure::new(
         "revocation propagation, A to B on PostgreSQL, median",
         ms(p50),
         " ms",
     ));
-    crate::figures::record(crate::figures::Figure::new(
+    record(Figure::new(
         "revocation propagation, A to B on PostgreSQL, p99",
         ms(p99),
         " ms",

@@ -18,6 +18,7 @@ use serde_json::json;
 use time::Duration;
 
 use crate::audit::fill;
+use crate::figures::{record, Figure, Goal};
 use crate::stats::median;
 
 const STARTS: usize = 5;
@@ -94,7 +95,6 @@ pub async fn run() -> anyhow::Result<()> {
         "| POST /login latency | {login_small:.1} ms | {login_large:.1} ms | {:.2}× | ≤ 1.2× |",
         login_large / login_small
     );
-    use crate::figures::{record, Figure, Goal};
     record(
         Figure::new(
             "start-up until /readyz, 1,000,000 events in the log",
