@@ -300,42 +300,25 @@ async fn a_signal_that_comes_during_a_poll_makes_another_poll_at_once() {
         let (advanced, polls) = (advanced.clone(), polls.clone());
         async move {
             // Periodic polls an hour apart: only signals can make the polls counted here.
-            authlog::server::follow(
-                Duration::from_secs(3600),
-                &advanced.clone(),
-                stopped,
-                || {
-                    let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
-                    let advanced = advanced.clone();
-                    async move {
-                        if poll == 2 {
-                            // The projections move again while this poll runs.
-                            advanced.notify_waiters();
-                        }
+            authlog::server::follow(Duration::from_secs(3600), &advanced, stopped, || {
+                let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
+                let advanced = advanced.clone();
+                async move {
+                    if poll == 2 {
+                        // The projections move again while this poll runs.
+                        advanced.notify_waiters();
                     }
-                },
-            )
+                }
+            })
             .await;
         }
     });
-    let polled = |n: usize| {
-        let polls = polls.clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while polls.load(Ordering::SeqCst) < n {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "poll {n} did not come within 1 s"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    };
-    polled(1).await; // the first tick, at once
+    let polls_reached = |n: usize| polls.load(Ordering::SeqCst) >= n;
+    within_a_second(|| async { polls_reached(1) }).await; // the first tick, at once
     tokio::time::sleep(Duration::from_millis(50)).await;
     advanced.notify_waiters();
-    polled(2).await;
-    polled(3).await;
+    within_a_second(|| async { polls_reached(2) }).await;
+    within_a_second(|| async { polls_reached(3) }).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(polls.load(Ordering::SeqCst), 3, "one poll per signal");
     stop.send(true).unwrap();
