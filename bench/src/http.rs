@@ -326,6 +326,21 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `refresh-load URL`: the refresh figure's load against a running server, for a profiler.
+pub async fn refresh_load(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let credentials = json!({"username": "bench", "password": "bench password"});
+    // 201, or 409 when an earlier run registered it: either way the account is there.
+    client
+        .post(format!("{base}/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+    let rate = refresh_rate(&client, base, &credentials).await?;
+    println!("{rate:.0} refreshes/s");
+    Ok(())
+}
+
 /// Refreshes per second: 32 sessions, each refreshing its own chain as fast as it can.
 async fn refresh_rate(
     client: &reqwest::Client,

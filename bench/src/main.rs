@@ -23,6 +23,9 @@
 //! - `baseline-a ADDR`: serves baseline A alone until killed, for `bench/profile.sh`, which
 //!   counts the instructions per request of it and of authlog under callgrind;
 //!   `instructions AUTHLOG BASELINE` records the two counts it found.
+//! - `refresh-load URL`: registers (or reuses) the bench's user at a running authlog and keeps
+//!   32 refresh chains busy for 5 s, printing refreshes/s: a load to profile the write path
+//!   under (`perf record -p PID` on the server).
 //!
 //! Run with `bench/run.sh` (release build). PostgreSQL comes from AUTHLOG_BENCH_POSTGRES_ADMIN_URL
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); each run makes and drops its own
@@ -66,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
             .nth(2)
             .context("usage: authlog-bench baseline-a ADDR")?;
         return http::serve_baseline(&addr).await;
+    }
+    if which == "refresh-load" {
+        let url = std::env::args()
+            .nth(2)
+            .context("usage: authlog-bench refresh-load URL")?;
+        return http::refresh_load(&url).await;
     }
     // A database of the run's own, only for the benches that use PostgreSQL, and dropped
     // whether or not they succeed.

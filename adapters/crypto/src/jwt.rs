@@ -118,12 +118,9 @@ struct JwtClaims {
 
 /// The keys in force: one signs, these verify.
 struct KeyRing {
-    algorithm: Algorithm,
-    /// The JOSE name of `algorithm`, compared with the raw header.
+    /// The JOSE name of the algorithm in force, compared with the raw header.
     algorithm_name: &'static str,
-    /// `None` for HS256, whose tokens carry no `kid`.
-    signing_kid: Option<String>,
-    signing_key: EncodingKey,
+    signer: Signer,
     verifying: HashMap<String, DecodingKey>,
     /// For HS256: the one key, whatever the header says.
     shared: Option<DecodingKey>,
@@ -148,6 +145,65 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// separate key, so that nothing ever MACs with the signing key itself.
 fn companion_key(signing_secret: &[u8]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(hmac(signing_secret, &[b"authlog token companions v1"]))
+}
+
+/// What signs tokens.
+enum Signer {
+    /// An Ed25519 key, parsed and expanded once, with the encoded header of every token it
+    /// signs (it names the key's `kid`). `jsonwebtoken::encode` parses the PKCS#8 document and
+    /// derives the public key again on every token: a scalar multiplication that cost more than
+    /// the signature itself, twice per login and per refresh.
+    Ed25519 {
+        key: Box<ed25519_dalek::SigningKey>,
+        header: String,
+    },
+    /// The HS256 secret (an HMAC key costs nothing to set up).
+    Hs256(EncodingKey),
+}
+
+impl Signer {
+    fn ed25519(kid: &str, private_der: &[u8]) -> Result<Self, KeyError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_der)
+            .map_err(|e| KeyError(format!("key {kid} is not an Ed25519 private key: {e}")))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        Ok(Self::Ed25519 {
+            key: Box::new(key),
+            header: encode_part(&header)?,
+        })
+    }
+
+    /// The compact serialisation of `claims` signed: `header.claims.signature`, each part
+    /// base64url without padding (RFC 7515 §7.1), byte for byte what `jsonwebtoken::encode`
+    /// makes of the same header and claims.
+    fn sign(&self, claims: &JwtClaims) -> Result<String, TokenError> {
+        match self {
+            Self::Ed25519 { key, header } => {
+                use ed25519_dalek::Signer as _;
+                let claims = encode_part(claims).map_err(|e| TokenError::Signing(e.0))?;
+                // Two dots, and 86 characters of base64url for the 64-byte signature.
+                let mut token = String::with_capacity(header.len() + claims.len() + 88);
+                token.push_str(header);
+                token.push('.');
+                token.push_str(&claims);
+                let signature = key.sign(token.as_bytes());
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+                Ok(token)
+            }
+            Self::Hs256(secret) => {
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, secret)
+                    .map_err(|e| TokenError::Signing(e.to_string()))
+            }
+        }
+    }
+}
+
+/// One part of a token: `value` as JSON, base64url without padding.
+fn encode_part(value: &impl Serialize) -> Result<String, KeyError> {
+    let json = serde_json::to_vec(value).map_err(|e| KeyError(format!("a token part: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
 /// Issues and verifies tokens; the key ring can be replaced while requests are served.
@@ -193,10 +249,8 @@ impl JwtTokens {
     pub fn hs256(config: JwtConfig, secret: &[u8]) -> Result<Self, KeyError> {
         check_hs256_secret(secret).map_err(|e| KeyError(format!("the HS256 secret {e}")))?;
         let ring = KeyRing {
-            algorithm: Algorithm::HS256,
             algorithm_name: "HS256",
-            signing_kid: None,
-            signing_key: EncodingKey::from_secret(secret),
+            signer: Signer::Hs256(EncodingKey::from_secret(secret)),
             verifying: HashMap::new(),
             shared: Some(DecodingKey::from_secret(secret)),
             public: vec![],
@@ -219,8 +273,7 @@ impl JwtTokens {
                 "no signing key in force (none, or all revoked)".into(),
             ));
         };
-        let signing_kid = newest.kid.clone();
-        let signing_key = EncodingKey::from_ed_der(&newest.private_der);
+        let signer = Signer::ed25519(&newest.kid, &newest.private_der)?;
         let horizon = now - config.max_token_lifetime - Duration::seconds(config.leeway_seconds);
         let retired_at = keys
             .iter()
@@ -260,10 +313,8 @@ impl JwtTokens {
             });
         }
         Ok(KeyRing {
-            algorithm: Algorithm::EdDSA,
             algorithm_name: EDDSA,
-            signing_kid: Some(signing_kid),
-            signing_key,
+            signer,
             verifying,
             shared: None,
             public,
@@ -377,10 +428,7 @@ impl TokenService for JwtTokens {
             aud: self.config.audience.clone(),
             csrf: claims.csrf.clone(),
         };
-        let mut header = Header::new(ring.algorithm);
-        header.kid = ring.signing_kid.clone();
-        jsonwebtoken::encode(&header, &jwt, &ring.signing_key)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        ring.signer.sign(&jwt)
     }
 
     fn companions(&self, refresh_token_id: TokenId) -> Companions {
@@ -528,6 +576,38 @@ mod tests {
         assert_eq!(payload["type"], "refresh");
         assert_eq!(payload["iss"], "authlog");
         assert_eq!(payload["aud"], "authlog-clients");
+    }
+
+    #[test]
+    fn a_token_is_byte_for_byte_what_jsonwebtoken_encodes() {
+        // Signing with the key expanded once must not change a single byte of a token: a retried
+        // refresh answers the identical pair, and other verifiers parse these tokens.
+        let key = key();
+        let tokens = JwtTokens::eddsa(config(), vec![key.clone()], NOW).unwrap();
+        for kind in [TokenKind::Access, TokenKind::Refresh] {
+            let claims = Claims {
+                csrf: Some("c5rf".into()),
+                ..claims(kind)
+            };
+            let ours = tokens.issue(&claims).unwrap();
+            let jwt: JwtClaims = serde_json::from_value(part(&ours, 1)).unwrap();
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(key.kid.clone());
+            let theirs =
+                jsonwebtoken::encode(&header, &jwt, &EncodingKey::from_ed_der(&key.private_der))
+                    .unwrap();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn a_private_key_that_is_not_ed25519_is_refused_when_loaded_not_when_used() {
+        let broken = SigningKey {
+            private_der: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+            ..key()
+        };
+        let refused = JwtTokens::eddsa(config(), vec![broken.clone()], NOW).err();
+        assert!(refused.is_some_and(|e| e.0.contains(&broken.kid)));
     }
 
     #[test]
