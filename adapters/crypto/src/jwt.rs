@@ -154,6 +154,7 @@ enum Signer {
     /// derives the public key again on every token: a scalar multiplication that cost more than
     /// the signature itself, twice per login and per refresh.
     Ed25519 {
+        /// Boxed: an expanded key is some 220 bytes, the HS256 variant a pointer's worth.
         key: Box<ed25519_dalek::SigningKey>,
         header: String,
     },
@@ -170,7 +171,8 @@ impl Signer {
         header.kid = Some(kid.to_owned());
         Ok(Self::Ed25519 {
             key: Box::new(key),
-            header: encode_part(&header)?,
+            header: encode_part(&header)
+                .map_err(|e| KeyError(format!("the token header of key {kid}: {e}")))?,
         })
     }
 
@@ -181,7 +183,7 @@ impl Signer {
         match self {
             Self::Ed25519 { key, header } => {
                 use ed25519_dalek::Signer as _;
-                let claims = encode_part(claims).map_err(|e| TokenError::Signing(e.0))?;
+                let claims = encode_part(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
                 // Two dots, and 86 characters of base64url for the 64-byte signature.
                 let mut token = String::with_capacity(header.len() + claims.len() + 88);
                 token.push_str(header);
@@ -201,9 +203,8 @@ impl Signer {
 }
 
 /// One part of a token: `value` as JSON, base64url without padding.
-fn encode_part(value: &impl Serialize) -> Result<String, KeyError> {
-    let json = serde_json::to_vec(value).map_err(|e| KeyError(format!("a token part: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(json))
+fn encode_part(value: &impl Serialize) -> Result<String, serde_json::Error> {
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(value)?))
 }
 
 /// Issues and verifies tokens; the key ring can be replaced while requests are served.
