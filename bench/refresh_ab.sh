@@ -37,7 +37,9 @@ stop_server() {
     server="" dir=""
 }
 trap stop_server EXIT
+# User and system CPU time of a process so far, in clock ticks (`getconf CLK_TCK` a second).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
 
 # run BINARY: sets RATE (refreshes/s) and COST (server CPU µs per refresh) for one fresh server.
 # Cheap Argon2 settings: each load logs in 32 times first, and only the refreshes are timed.
@@ -53,8 +55,8 @@ run() {
     RATE=$("$load" refresh-load "$url" | awk '{ print $1 }')
     after=$(cpu_ticks "$server")
     stop_server
-    # Ticks are 1/100 s; the load lasts 5 s.
-    COST=$(python3 -c "print(round(($after - $before) * 10000 / ($RATE * 5)))")
+    # The load refreshes for 5 s (and logs in 32 times first, cheaply): about RATE × 5 refreshes.
+    COST=$(python3 -c "print(round(($after - $before) / $ticks_per_s * 1e6 / ($RATE * 5)))")
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
