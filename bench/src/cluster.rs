@@ -14,7 +14,7 @@ use authlog::server::Server;
 use authlog_application::ports::{EventStore, ExpectedVersion, StreamWrite};
 use authlog_domain::StreamId;
 use authlog_store::Store;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 
 use crate::append::{event, WRITERS};
@@ -137,12 +137,7 @@ async fn refresh_round(url: &str, instances: usize) -> anyhow::Result<(f64, Load
         .map(|s| format!("http://{}", s.addr()))
         .collect();
     let client = reqwest::Client::new();
-    let credentials = json!({"username": "bench", "password": "bench password"});
-    client
-        .post(format!("{}/register", bases[0]))
-        .json(&credentials)
-        .send()
-        .await?;
+    let credentials = crate::register_bench_user(&client, &bases[0]).await?;
     let (busy_before, total_before) = cpu_ticks()?;
     let started = Instant::now();
     let rate = refresh_rate(&client, &bases, &credentials, CHAINS).await?;

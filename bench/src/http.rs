@@ -17,7 +17,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::EndpointExt;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, OpenApiService};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::figures::{record, Figure, Goal};
@@ -154,12 +154,12 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
     let server = Server::start(&crate::postgres::database(&url), &args).await?;
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
-    let credentials = register_bench_user(&client, &base).await?;
+    let credentials = crate::register_bench_user(&client, &base).await?;
     // The same service on PostgreSQL, for the refresh figure.
     let on_postgres =
         Server::start(&crate::postgres::database(pg.fresh_schema().await?), &args).await?;
     let pg_base = format!("http://{}", on_postgres.addr());
-    register_bench_user(&client, &pg_base).await?;
+    crate::register_bench_user(&client, &pg_base).await?;
     let mut tokens = Vec::new();
     for _ in 0..64 {
         let pair: Value = client
@@ -320,22 +320,10 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
 /// `refresh-load URL`: the refresh figure's load against a running server, for a profiler.
 pub async fn refresh_load(base: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let credentials = register_bench_user(&client, base).await?;
+    let credentials = crate::register_bench_user(&client, base).await?;
     let rate = refresh_rate(&client, base, &credentials).await?;
     println!("{rate:.0} refreshes/s");
     Ok(())
-}
-
-/// Registers the bench's account at `base` and answers its credentials. A 409 (a server an
-/// earlier load already registered it on) leaves the account as it is.
-async fn register_bench_user(client: &reqwest::Client, base: &str) -> anyhow::Result<Value> {
-    let credentials = json!({"username": "bench", "password": "bench password"});
-    client
-        .post(format!("{base}/register"))
-        .json(&credentials)
-        .send()
-        .await?;
-    Ok(credentials)
 }
 
 /// Refreshes per second: 32 sessions, each refreshing its own chain as fast as it can.

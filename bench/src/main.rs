@@ -143,6 +143,21 @@ fn instructions() -> anyhow::Result<()> {
     figures::finish("bench/profile.sh")
 }
 
+/// Registers the benches' account (`bench`) at `base` and answers its credentials. A 409 (a
+/// server an earlier run or round already registered it on) leaves the account as it is.
+pub async fn register_bench_user(
+    client: &reqwest::Client,
+    base: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let credentials = serde_json::json!({"username": "bench", "password": "bench password"});
+    client
+        .post(format!("{base}/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+    Ok(credentials)
+}
+
 /// The users' data keys every store this process opens is started with: one master key for the
 /// process, so that a database opened twice opens its keys both times.
 pub fn personal() -> std::sync::Arc<dyn authlog_application::ports::PersonalData> {

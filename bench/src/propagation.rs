@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use authlog::server::Server;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::figures::{record, Figure};
 use crate::postgres::TempDatabase;
@@ -23,12 +23,7 @@ pub async fn run(pg: &TempDatabase) -> anyhow::Result<()> {
         format!("http://{}", b.addr()),
     );
     let client = reqwest::Client::new();
-    let credentials = json!({"username": "bench", "password": "bench password"});
-    client
-        .post(format!("{a_url}/register"))
-        .json(&credentials)
-        .send()
-        .await?;
+    let credentials = crate::register_bench_user(&client, &a_url).await?;
 
     let mut samples = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
