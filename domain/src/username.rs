@@ -99,8 +99,14 @@ impl Username {
     /// The UTS #39 confusable skeleton of the canonical form: `аdmin` (with a Cyrillic `а`)
     /// and `admin` share one, so do `paypa1` and `paypal`. Registration refuses a name whose
     /// skeleton is an existing account's.
+    ///
+    /// UTS #39 leaves the small capitals (`ᴀ`, `ʟ`, `ʀ`) as they are: they are prototypes of
+    /// its table, for Cherokee and other look-alikes, and no Unicode mapping relates them to
+    /// the capitals they are drawn as. So a small capital is read as its capital, the result
+    /// case-folded and its skeleton taken again, until that changes nothing: `ᴀdmin` and
+    /// `admin` share a skeleton, and so do `paypaʟ` and `paypal`.
     pub fn skeleton(&self) -> String {
-        unicode_security::skeleton(&self.canonical).collect()
+        skeleton_of(&self.canonical)
     }
 
     /// The canonical form under the rule of releases before full case folding (NFKC and
@@ -125,6 +131,28 @@ impl Username {
     }
 }
 
+/// The version of the rule [`skeleton_of`] follows. Skeletons are stored (the name index), so
+/// a store that holds skeletons of an older rule takes them again from the canonical names.
+/// Version 2 reads small capitals as the capitals they are drawn as.
+pub const SKELETON_RULE: i64 = 2;
+
+/// The confusable skeleton of a canonical name ([`Username::skeleton`]): the store takes it
+/// again from the canonical names it keeps when [`SKELETON_RULE`] changes.
+pub fn skeleton_of(canonical: &str) -> String {
+    let mut skeleton: String = unicode_security::skeleton(canonical).collect();
+    // Each round can only map characters closer to the prototypes; two are the most any
+    // character needs, the bound is a guard against a cycle in a future table.
+    for _ in 0..4 {
+        let capitals: String = skeleton.chars().map(capital_of_small_capital).collect();
+        let again: String = unicode_security::skeleton(&fold(&capitals)).collect();
+        if again == skeleton {
+            break;
+        }
+        skeleton = again;
+    }
+    skeleton
+}
+
 /// NFKC under full case folding, as Unicode's compatibility caseless matching defines it
 /// (`NFKD(toCasefold(NFKD(toCasefold(NFD(X)))))`, section 3.13), composed again (NFKC) so the
 /// stored form is short. Folding twice is what makes the result stable: folding can produce
@@ -134,6 +162,61 @@ fn fold(raw: &str) -> String {
     caseless::default_case_fold_str(&once.nfkd().collect::<String>())
         .nfkc()
         .collect()
+}
+
+/// The small capitals of the Basic Multilingual Plane that are drawn as a capital letter, with
+/// that capital (from the Unicode character names `LATIN|GREEK|CYRILLIC LETTER SMALL CAPITAL
+/// X`; the turned, reversed and inverted ones, which look like no capital, are left out).
+/// Sorted, for the binary search. Modifier forms (`ᶦ`, `ᶫ`) need no entry: NFKC makes them
+/// these letters first.
+const SMALL_CAPITALS: &[(char, char)] = &[
+    ('\u{0262}', 'G'),
+    ('\u{026A}', 'I'),
+    ('\u{0274}', 'N'),
+    ('\u{0276}', '\u{0152}'), // Œ
+    ('\u{0280}', 'R'),
+    ('\u{028F}', 'Y'),
+    ('\u{0299}', 'B'),
+    ('\u{029C}', 'H'),
+    ('\u{029F}', 'L'),
+    ('\u{1D00}', 'A'),
+    ('\u{1D01}', '\u{00C6}'), // Æ
+    ('\u{1D03}', '\u{0243}'), // Ƀ
+    ('\u{1D04}', 'C'),
+    ('\u{1D05}', 'D'),
+    ('\u{1D06}', '\u{00D0}'), // Ð
+    ('\u{1D07}', 'E'),
+    ('\u{1D0A}', 'J'),
+    ('\u{1D0B}', 'K'),
+    ('\u{1D0C}', '\u{0141}'), // Ł
+    ('\u{1D0D}', 'M'),
+    ('\u{1D0F}', 'O'),
+    ('\u{1D18}', 'P'),
+    ('\u{1D1B}', 'T'),
+    ('\u{1D1C}', 'U'),
+    ('\u{1D20}', 'V'),
+    ('\u{1D21}', 'W'),
+    ('\u{1D22}', 'Z'),
+    ('\u{1D23}', '\u{01B7}'), // Ʒ
+    ('\u{1D26}', '\u{0393}'), // Γ
+    ('\u{1D27}', '\u{039B}'), // Λ
+    ('\u{1D28}', '\u{03A0}'), // Π
+    ('\u{1D29}', '\u{03A1}'), // Ρ
+    ('\u{1D2A}', '\u{03A8}'), // Ψ
+    ('\u{1D2B}', '\u{041B}'), // Л
+    ('\u{1D7B}', '\u{0197}'), // Ɨ
+    ('\u{1D7E}', '\u{0244}'), // Ʉ
+    ('\u{A730}', 'F'),
+    ('\u{A731}', 'S'),
+    ('\u{A7AF}', 'Q'),
+    ('\u{AB65}', '\u{03A9}'), // Ω
+];
+
+/// The capital a small capital is drawn as; any other character as it is.
+fn capital_of_small_capital(c: char) -> char {
+    SMALL_CAPITALS
+        .binary_search_by_key(&c, |&(small, _)| small)
+        .map_or(c, |i| SMALL_CAPITALS[i].1)
 }
 
 /// Letters and numbers of any script (Unicode general categories L and N) in the Basic
@@ -235,8 +318,30 @@ mod tests {
         assert_eq!(skeleton("ADMIN"), skeleton("admin"));
         assert_eq!(skeleton("paypa1"), skeleton("paypal"));
         assert_eq!(skeleton("\u{3bf}scar"), skeleton("oscar"), "Greek ο");
+        // Small capitals, which the confusables table maps to capitals.
+        assert_eq!(
+            skeleton("\u{1d00}dmin"),
+            skeleton("admin"),
+            "small capital A"
+        );
+        assert_eq!(skeleton("p\u{1d00}ypal"), skeleton("paypal"));
+        assert_eq!(
+            skeleton("paypa\u{29f}"),
+            skeleton("paypal"),
+            "small capital L"
+        );
+        assert_eq!(skeleton("\u{280}oot"), skeleton("root"), "small capital R");
         assert_ne!(skeleton("admin"), skeleton("admins"));
         assert_ne!(skeleton("alice"), skeleton("bob"));
+    }
+
+    #[test]
+    fn the_small_capitals_table_is_sorted_and_maps_to_capitals() {
+        assert!(SMALL_CAPITALS.windows(2).all(|w| w[0].0 < w[1].0));
+        for &(small, capital) in SMALL_CAPITALS {
+            assert!(capital.is_uppercase(), "{small} -> {capital}");
+            assert!(is_allowed(small), "{small}");
+        }
     }
 
     #[test]
@@ -331,6 +436,12 @@ mod tests {
                     prop_assert_eq!(&again, &name);
                     // Identity is stable: the canonical form is its own canonical form.
                     prop_assert_eq!(fold(name.canonical()), name.canonical());
+                    // A name and the case fold of its skeleton look alike, so they must
+                    // collide (where the fold is a name at all: skeletons may hold
+                    // characters outside the alphabet).
+                    if let Ok(folded) = Username::parse(&fold(&name.skeleton())) {
+                        prop_assert_eq!(folded.skeleton(), name.skeleton());
+                    }
                 }
             }
 

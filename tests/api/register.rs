@@ -164,8 +164,15 @@ async fn a_name_confusable_with_a_taken_one_is_409() {
     let app = spawn_app().await;
     assert_eq!(app.register("admin").await, StatusCode::CREATED);
     assert_eq!(app.register("paypal").await, StatusCode::CREATED);
-    // Cyrillic а; Cyrillic а and і; a digit one for an l.
-    for lookalike in ["\u{430}dmin", "\u{430}dm\u{456}n", "paypa1"] {
+    // Cyrillic а; Cyrillic а and і; a digit one for an l; the small capitals ᴀ and ʟ.
+    for lookalike in [
+        "\u{430}dmin",
+        "\u{430}dm\u{456}n",
+        "paypa1",
+        "\u{1d00}dmin",
+        "p\u{1d00}ypal",
+        "paypa\u{29f}",
+    ] {
         let refused = app
             .post_json(
                 "/register",
@@ -177,6 +184,9 @@ async fn a_name_confusable_with_a_taken_one_is_409() {
     assert_eq!(app.events_of_type("Registered").await.len(), 2);
     // A name that only shares letters is not refused.
     assert_eq!(app.register("admins").await, StatusCode::CREATED);
+    // And the other way round: the plain name after its small-capital look-alike.
+    assert_eq!(app.register("\u{280}oot").await, StatusCode::CREATED);
+    assert_eq!(app.register("root").await, StatusCode::CONFLICT);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use authlog_application::ports::{Account, StoreError};
+use authlog_domain::username::{skeleton_of, SKELETON_RULE};
 use authlog_domain::{Event, Personal, StreamId, UserId};
 
 use crate::postgres::APPEND_LOCK;
@@ -148,4 +149,110 @@ pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
     }
     tx.commit().await?;
     Ok(usize::try_from(indexed).unwrap_or(usize::MAX))
+}
+
+/// A `usernames` row whose skeleton may be of an older rule.
+#[derive(Debug, sqlx::FromRow)]
+struct Skeleton {
+    user_id: String,
+    canonical: String,
+    skeleton: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RuleVersion {
+    version: i64,
+}
+
+/// Takes every stored skeleton again from its canonical name when the index holds skeletons
+/// of a rule older than [`SKELETON_RULE`], once (the version applied is kept in
+/// `store_rules`); answers how many changed.
+///
+/// Two accounts can look alike under the new rule that did not under the old one (`ᴀdmin` and
+/// `admin`, registered before small capitals were read as capitals). The account whose
+/// skeleton the new rule leaves as it was keeps it, and so does the earlier registration; the
+/// other keeps its old skeleton (so both go on working, and the new rule still refuses new
+/// look-alikes of either) and a warning names it for the operator.
+///
+/// # Errors
+/// [`StoreError`] when the database fails.
+pub async fn reskeleton(pool: &Pool) -> Result<usize, StoreError> {
+    let mut tx = pool.begin().await?;
+    if matches!(pool, Pool::Postgres(_)) {
+        // Orders this with every registration (and every other instance's start).
+        tx.execute(&Statement::new(
+            "SELECT pg_advisory_xact_lock(?)",
+            vec![APPEND_LOCK.into()],
+        ))
+        .await?;
+    }
+    let applied: Vec<RuleVersion> = tx
+        .fetch(&Statement::new(
+            "SELECT version FROM store_rules WHERE name = 'skeleton'",
+            vec![],
+        ))
+        .await?;
+    if applied
+        .first()
+        .is_some_and(|rule| rule.version >= SKELETON_RULE)
+    {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let rows: Vec<Skeleton> = tx
+        .fetch(&Statement::new(
+            "SELECT user_id, canonical, skeleton FROM usernames WHERE canonical IS NOT NULL \
+             ORDER BY registered_at",
+            vec![],
+        ))
+        .await?;
+    let fresh: Vec<String> = rows.iter().map(|row| skeleton_of(&row.canonical)).collect();
+    // What stays as it was is kept first; then the changed ones, earliest first.
+    let mut taken: HashSet<&str> = rows
+        .iter()
+        .zip(&fresh)
+        .filter(|(row, new)| row.skeleton.as_deref() == Some(new.as_str()))
+        .map(|(_, new)| new.as_str())
+        .collect();
+    let mut changes = Vec::new();
+    for (row, new) in rows.iter().zip(&fresh) {
+        if row.skeleton.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        if taken.insert(new) {
+            changes.push((row.user_id.as_str(), Some(new.clone())));
+            continue;
+        }
+        tracing::warn!(
+            user_id = row.user_id,
+            "an account's name looks like an earlier account's under the new confusable rule \
+             (small capitals read as capitals): it keeps its old skeleton, so both keep \
+             working; an operator may want to rename or erase one"
+        );
+        let kept = row.skeleton.as_deref().filter(|old| taken.insert(old));
+        changes.push((row.user_id.as_str(), kept.map(str::to_owned)));
+    }
+    // Cleared first, then set: a new skeleton may be one another row holds until its turn.
+    for (user_id, _) in &changes {
+        tx.execute(&Statement::new(
+            "UPDATE usernames SET skeleton = NULL WHERE user_id = ?",
+            vec![(*user_id).into()],
+        ))
+        .await?;
+    }
+    for (user_id, skeleton) in &changes {
+        tx.execute(&Statement::new(
+            "UPDATE usernames SET skeleton = ? WHERE user_id = ?",
+            vec![Arg::from(skeleton.clone()), (*user_id).into()],
+        ))
+        .await?;
+    }
+    tx.execute(&Statement::new(
+        "INSERT INTO store_rules (name, version) VALUES ('skeleton', ?) \
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+        vec![SKELETON_RULE.into()],
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(changes.len())
 }

@@ -154,6 +154,19 @@ impl Store {
                 "indexed the names of accounts registered before"
             );
         }
+        let reskeletoned =
+            crate::names::reskeleton(&pool)
+                .await
+                .map_err(|source| OpenError::Names {
+                    path: path.clone(),
+                    source,
+                })?;
+        if reskeletoned > 0 {
+            tracing::info!(
+                accounts = reskeletoned,
+                "took the confusable skeletons of the name index again under the current rule"
+            );
+        }
         let keyring = Arc::new(Keyring::new(pool.clone()));
         let projector = Arc::new(Projector::new(pool.clone(), keyring.clone()));
         Ok(Self {

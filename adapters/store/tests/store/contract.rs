@@ -197,33 +197,44 @@ pub async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins(
     );
 }
 
-/// Twenty registrations at once of names that are one, or look alike: one claim wins, the
-/// others are refused and write nothing; the winner is found by name and by id.
-pub async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store: Arc<dyn Storage>) {
+/// Registers `name` for the account numbered `n` (its id), claiming the name: what a
+/// registration appends.
+pub async fn register(
+    store: &(impl Storage + ?Sized),
+    n: u128,
+    name: &str,
+) -> Result<Appended, AppendError> {
     use authlog_application::ports::NameClaim;
     use authlog_domain::event::Registered;
     use authlog_domain::{PasswordHash, UserId, Username};
+    let user_id = UserId::from_uuid(uuid::Uuid::from_u128(n));
+    let username = Username::parse(name).unwrap();
+    let stream = StreamId::user(user_id);
+    let registered = NewEvent {
+        event: Event::Registered(Registered {
+            user_id,
+            username: username.clone().into(),
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()).into(),
+        }),
+        subject: Some(user_id.to_string()),
+        metadata: Metadata::default(),
+        occurred_at: T0,
+    };
+    let claim = NameClaim::of(&username, user_id, stream.clone());
+    let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
+    store.append_claiming(claim, vec![write]).await
+}
+
+/// Twenty registrations at once of names that are one, or look alike: one claim wins, the
+/// others are refused and write nothing; the winner is found by name and by id.
+pub async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store: Arc<dyn Storage>) {
+    use authlog_domain::{UserId, Username};
     // One name in two spellings, and two look-alikes with a Cyrillic о.
     let names = ["root", "ROOT", "r\u{43e}ot", "r\u{43e}\u{43e}t"];
     let attempts = (0..20).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
-            let user_id = UserId::from_uuid(uuid::Uuid::from_u128(100 + n as u128));
-            let username = Username::parse(names[n % names.len()]).unwrap();
-            let stream = StreamId::user(user_id);
-            let registered = NewEvent {
-                event: Event::Registered(Registered {
-                    user_id,
-                    username: username.clone().into(),
-                    password_hash: PasswordHash::from_phc("$argon2id$x".into()).into(),
-                }),
-                subject: Some(user_id.to_string()),
-                metadata: Metadata::default(),
-                occurred_at: T0,
-            };
-            let claim = NameClaim::of(&username, user_id, stream.clone());
-            let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
-            store.append_claiming(claim, vec![write]).await
+            register(store.as_ref(), 100 + n as u128, names[n % names.len()]).await
         })
     });
     let results = futures::future::join_all(attempts).await;

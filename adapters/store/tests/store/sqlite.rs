@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
 
-use crate::contract::{self, append, event, everything};
+use crate::contract::{self, append, event, everything, register};
 
 /// A fresh store in its own temporary directory (dropped with the directory), and its URL.
 async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
@@ -49,6 +49,82 @@ async fn of_twenty_concurrent_creations_of_one_stream_exactly_one_wins() {
 async fn of_twenty_concurrent_claims_of_alike_names_exactly_one_wins() {
     let (store, _dir) = fresh().await;
     contract::of_twenty_concurrent_claims_of_alike_names_exactly_one_wins(store).await;
+}
+
+#[tokio::test]
+async fn skeletons_of_an_older_rule_are_taken_again_once_and_an_earlier_look_alike_keeps_its_own() {
+    let (store, dir, url) = fresh_with_url().await;
+    // Under the rule before small capitals were read as capitals, `ʀoot` and `ᴀdmin` were
+    // look-alikes of nobody: their skeletons kept the small capitals.
+    for (n, name) in [(1, "\u{280}oot"), (2, "admin"), (3, "\u{1d00}dmin")] {
+        let old_rule = match n {
+            2 => None,
+            _ => Some(name.replace('m', "rn")),
+        };
+        if n == 3 {
+            // Registered while `admin` held `adrnin`: only possible under the old rule.
+            sqlx::query("UPDATE usernames SET skeleton = 'held' WHERE skeleton = 'adrnin'")
+                .execute(&mut raw(&url).await)
+                .await
+                .unwrap();
+        }
+        register(store.as_ref(), n, name).await.unwrap();
+        let mut conn = raw(&url).await;
+        if let Some(old) = old_rule {
+            sqlx::query("UPDATE usernames SET skeleton = ? WHERE user_id = ?")
+                .bind(old)
+                .bind(format!("{}", uuid::Uuid::from_u128(n)))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        if n == 3 {
+            sqlx::query("UPDATE usernames SET skeleton = 'adrnin' WHERE skeleton = 'held'")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query("DELETE FROM store_rules")
+        .execute(&mut raw(&url).await)
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = Store::open(&url, crate::personal()).await.unwrap();
+    let skeletons: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT canonical, skeleton FROM usernames ORDER BY registered_at")
+            .fetch_all(&mut raw(&url).await)
+            .await
+            .unwrap();
+    assert_eq!(
+        skeletons,
+        [
+            ("\u{280}oot".to_owned(), Some("root".to_owned())),
+            ("admin".to_owned(), Some("adrnin".to_owned())),
+            // Its new skeleton is `admin`'s, which keeps it; it keeps its old one.
+            ("\u{1d00}dmin".to_owned(), Some("\u{1d00}drnin".to_owned())),
+        ]
+    );
+    // Now `root` is refused as a look-alike of `ʀoot`, as a new registration would be.
+    assert!(matches!(
+        register(&store, 4, "root").await,
+        Err(authlog_application::ports::AppendError::NameTaken)
+    ));
+    // Once: the rule's version is kept, and the next start takes nothing again.
+    sqlx::query("UPDATE usernames SET skeleton = 'kept' WHERE canonical = 'admin'")
+        .execute(&mut raw(&url).await)
+        .await
+        .unwrap();
+    drop(store);
+    let _store = Store::open(&url, crate::personal()).await.unwrap();
+    let kept: String =
+        sqlx::query_scalar("SELECT skeleton FROM usernames WHERE canonical = 'admin'")
+            .fetch_one(&mut raw(&url).await)
+            .await
+            .unwrap();
+    assert_eq!(kept, "kept");
+    drop(dir);
 }
 
 #[tokio::test]
