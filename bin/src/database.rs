@@ -113,6 +113,8 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
 /// they would be lost.
 async fn master_key(path: &Path, keys: &dyn KeyStore) -> anyhow::Result<MasterKey> {
     if path.exists() {
+        // It opens every secret in the database: as private as the database files are.
+        authlog_store::sqlite::keep_private(path, "master key file");
         return Ok(MasterKey::read(path)?);
     }
     let stored = keys

@@ -52,6 +52,21 @@ async fn the_master_key_is_made_private_beside_the_database_and_seals_the_signin
 
     let server = ServerProcess::start(&url, &[]).await;
     assert_eq!(mode(&key_file), 0o600);
+    // A key file another tool left readable to every local user is made private at start,
+    // as the database files are.
+    drop(server);
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server = ServerProcess::start(&url, &[]).await;
+    assert_eq!(mode(&key_file), 0o600);
+    let log = server.stop().await;
+    assert!(
+        log.contains("the master key file was readable by other users"),
+        "{log}"
+    );
+    let server = ServerProcess::start(&url, &[]).await;
     let client = reqwest::Client::new();
     let jwks: serde_json::Value = client
         .get(server.url("/.well-known/jwks.json"))

@@ -59,7 +59,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, OpenError> {
             path: path.clone(),
             source,
         })?;
-    keep_private(std::path::Path::new(&path));
+    keep_database_private(std::path::Path::new(&path));
     Ok(pool)
 }
 
@@ -69,37 +69,40 @@ pub async fn open(url: &str) -> Result<SqlitePool, OpenError> {
 /// this tightens files that an older release, or another tool, made readable to every local
 /// user. SQLite gives the WAL and shared-memory files the database file's mode, so they stay
 /// private from then on.
-fn keep_private(database: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut files = vec![database.to_path_buf()];
-    for suffix in ["-wal", "-shm"] {
+fn keep_database_private(database: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
         let mut name = database.as_os_str().to_owned();
         name.push(suffix);
-        files.push(name.into());
+        keep_private(std::path::Path::new(&name), "database file");
     }
-    for file in files {
-        // Absent (an in-memory database, no WAL yet) is fine: nothing to protect.
-        let Ok(metadata) = std::fs::metadata(&file) else {
-            continue;
-        };
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 {
-            continue;
-        }
-        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
-            Ok(()) => tracing::warn!(
-                file = %file.display(),
-                was = format!("{mode:o}"),
-                now = format!("{:o}", mode & 0o700),
-                "the database file was readable by other users; it is now private to its owner"
-            ),
-            Err(e) => tracing::warn!(
-                file = %file.display(),
-                mode = format!("{mode:o}"),
-                error = %e,
-                "the database file is readable by other users and cannot be made private"
-            ),
-        }
+}
+
+/// Makes `file` (the `what` of a message: a database file, the master key file) readable and
+/// writable by its owner only, if others could read it, with a warning that says so; a file
+/// that cannot be tightened is warned about. An absent file is fine: nothing to protect.
+pub fn keep_private(file: &std::path::Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(metadata) = std::fs::metadata(file) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let private = mode & 0o700;
+    match std::fs::set_permissions(file, std::fs::Permissions::from_mode(private)) {
+        Ok(()) => tracing::warn!(
+            file = %file.display(),
+            was = format!("{mode:o}"),
+            now = format!("{private:o}"),
+            "the {what} was readable by other users; it is now private to its owner"
+        ),
+        Err(e) => tracing::warn!(
+            file = %file.display(),
+            mode = format!("{mode:o}"),
+            error = %e,
+            "the {what} is readable by other users and cannot be made private"
+        ),
     }
 }
 
