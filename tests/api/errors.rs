@@ -232,3 +232,83 @@ async fn health_and_readiness_answer_200() {
     let ready: Value = app.get_anonymous("/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
 }
+
+/// What the connection answers to `request`, read to the end (the server closes it).
+async fn raw_answer(app: &crate::helpers::TestApp, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server did not close the connection")
+    .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// Requests the HTTP layer refuses before any route sees them (hyper answers them itself,
+/// with an empty body): the answer is JSON and carries the security headers, as every other.
+#[tokio::test]
+async fn a_request_the_http_layer_cannot_parse_is_answered_in_json_with_the_security_headers() {
+    let app = spawn_app().await;
+    let many_headers: String = (0..200).map(|i| format!("x-h{i}: v\r\n")).collect();
+    for (request, status, msg) in [
+        (
+            "GET /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n"
+                .to_owned(),
+            "400 Bad Request",
+            "Malformed HTTP request",
+        ),
+        (
+            "GARBAGE\r\n\r\n".to_owned(),
+            "400 Bad Request",
+            "Malformed HTTP request",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n"),
+            "431 Request Header Fields Too Large",
+            "Request header fields too large",
+        ),
+    ] {
+        let answer = raw_answer(&app, request.as_bytes()).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{answer}"
+        );
+        for header in [
+            "content-type: application/json; charset=utf-8",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "cache-control: no-store",
+            "connection: close",
+        ] {
+            assert!(
+                head.contains(&format!("\r\n{header}\r\n")),
+                "{header}: {answer}"
+            );
+        }
+        assert!(head.contains("\r\ncontent-security-policy: default-src 'none'"));
+        let json: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json, serde_json::json!({ "msg": msg }), "{answer}");
+    }
+    // A well-formed request before a malformed one on the same connection is answered as
+    // usual; only the refusal is replaced.
+    let answer = raw_answer(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("{\"status\":\"ok\"}HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("{\"msg\":\"Malformed HTTP request\"}"),
+        "{answer}"
+    );
+}

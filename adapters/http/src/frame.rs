@@ -228,6 +228,55 @@ fn secure(headers: &mut poem::http::HeaderMap, docs: bool) {
     }
 }
 
+/// The whole answer, as bytes on the wire, to a request hyper refused before any route saw it
+/// (a malformed request line, two `Content-Length`s, headers too many or too long): hyper's
+/// own answer has the status and an empty body, this one the contract's JSON `{"msg"}` and the
+/// security headers of every other answer. The connection closes after it, as hyper's does.
+pub(crate) fn protocol_error(status: StatusCode, date: Option<&[u8]>) -> Vec<u8> {
+    let msg = match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request header fields too large",
+        StatusCode::URI_TOO_LONG => "URI too long",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large",
+        StatusCode::NOT_IMPLEMENTED => "Not implemented",
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED => "HTTP version not supported",
+        _ => "Malformed HTTP request",
+    };
+    let body = serde_json::json!({ "msg": msg }).to_string();
+    let mut headers = poem::http::HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, NO_STORE);
+    secure(&mut headers, false);
+    let mut raw = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("Error")
+    )
+    .into_bytes();
+    for (name, value) in &headers {
+        raw.extend_from_slice(name.as_str().as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    if let Some(date) = date {
+        raw.extend_from_slice(b"date: ");
+        raw.extend_from_slice(date);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(
+        format!(
+            "connection: close\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    raw.extend_from_slice(body.as_bytes());
+    raw
+}
+
 fn is_docs(path: &str) -> bool {
     path == "/docs" || path.starts_with("/docs/")
 }

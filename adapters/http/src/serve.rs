@@ -36,6 +36,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use poem::http::uri::Scheme;
+use poem::http::StatusCode;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, IntoEndpoint, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -234,6 +235,7 @@ impl Connection {
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
+            replacing: None,
         });
         let conn = builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
@@ -276,10 +278,82 @@ impl Connection {
     }
 }
 
-/// The socket, noting in [`Activity::moved`] whenever bytes go either way.
+/// The socket, noting in [`Activity::moved`] whenever bytes go either way, and putting the
+/// contract's JSON answer in place of the empty one hyper writes itself for a request it cannot
+/// parse ([`hyper_refusal`]).
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// The answer being written in place of hyper's, while it is.
+    replacing: Option<Replacement>,
+}
+
+/// An answer written in place of the `replaced` bytes hyper handed over, `written` of it so far.
+struct Replacement {
+    answer: Vec<u8>,
+    written: usize,
+    replaced: usize,
+}
+
+/// The status of `bytes` when they are an answer hyper made itself, without the endpoint: the
+/// head of a 4xx or 5xx with an empty body and none of the security headers every answer of
+/// the endpoint carries ([`crate::frame`]). hyper writes one when a request cannot be parsed
+/// (a malformed request line, two `Content-Length`s, too many or too long headers, 400, 414 or
+/// 431) and closes the connection; it offers no way to choose what it says.
+///
+/// Every write of an answer passes here, so the cheap tests come first: a success is told by
+/// its status digit, and only an empty error head is searched.
+fn hyper_refusal(bytes: &[u8]) -> Option<(StatusCode, Option<&[u8]>)> {
+    let code = bytes.strip_prefix(b"HTTP/1.")?.get(2..5)?;
+    if !matches!(code.first(), Some(b'4' | b'5')) || !bytes.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let status = StatusCode::from_bytes(code).ok()?;
+    if !contains(bytes, b"\r\ncontent-length: 0\r\n")
+        || contains(bytes, b"\r\nx-content-type-options:")
+    {
+        return None;
+    }
+    let date = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"date: "))
+        .map(|date| date.strip_suffix(b"\r").unwrap_or(date));
+    Some((status, date))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Watched {
+    /// Writes `buf`, or, when it is hyper's own refusal (or one is being replaced), the
+    /// contract's answer in its place: the whole of it before `buf` counts as written.
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.replacing.is_none() {
+            if let Some((status, date)) = hyper_refusal(buf) {
+                self.replacing = Some(Replacement {
+                    answer: crate::frame::protocol_error(status, date),
+                    written: 0,
+                    replaced: buf.len(),
+                });
+            }
+        }
+        let Some(replacing) = self.replacing.as_mut() else {
+            let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+            return self.note(poll);
+        };
+        while replacing.written < replacing.answer.len() {
+            let rest = &replacing.answer[replacing.written..];
+            match Pin::new(&mut self.inner).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => replacing.written += n,
+                other => return other,
+            }
+        }
+        let replaced = replacing.replaced;
+        self.replacing = None;
+        self.note(Poll::Ready(Ok(replaced)))
+    }
 }
 
 impl Watched {
@@ -309,9 +383,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.note(poll)
+        self.get_mut().write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -320,6 +392,12 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // hyper's refusal is a head alone, in one slice.
+        if let Some(first) = bufs.iter().find(|buf| !buf.is_empty()) {
+            if this.replacing.is_some() || hyper_refusal(first).is_some() {
+                return this.write(cx, first);
+            }
+        }
         let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.note(poll)
     }
@@ -340,6 +418,27 @@ impl AsyncWrite for Watched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_hyper_s_own_empty_refusals_are_replaced() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\
+                      content-length: 0\r\ndate: Mon, 07 Dec 2026 19:34:48 GMT\r\n\r\n";
+        let (status, date) = hyper_refusal(hyper).unwrap();
+        assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(date, Some(&b"Mon, 07 Dec 2026 19:34:48 GMT"[..]));
+        let answer = String::from_utf8(crate::frame::protocol_error(status, date)).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(answer.contains("\r\nx-content-type-options: nosniff\r\n"));
+        assert!(answer.contains("\r\ndate: Mon, 07 Dec 2026 19:34:48 GMT\r\n"));
+        assert!(answer.ends_with("\r\n\r\n{\"msg\":\"Request header fields too large\"}"));
+        // The endpoint's own answers pass as they are: an empty 4xx carries the security
+        // headers, and a success is never touched.
+        let ours = b"HTTP/1.1 401 Unauthorized\r\nx-content-type-options: nosniff\r\n\
+                     content-length: 0\r\n\r\n";
+        assert!(hyper_refusal(ours).is_none());
+        assert!(hyper_refusal(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(hyper_refusal(b"{\"msg\":\"HTTP/1.1 400\"}").is_none());
+    }
 
     #[test]
     fn failed_accepts_back_off_to_a_second_and_start_over_after_a_success() {
