@@ -8,15 +8,15 @@
 
 use std::sync::Arc;
 
-use authlog_domain::attempts::{Attempts, Throttle};
+use authlog_domain::attempts::{Attempts, CheckLog, Throttle};
 use authlog_domain::event::{LoginFailed, LoginFailure, LoginSucceeded};
 use authlog_domain::{AttemptId, Event, SessionId, StreamId, UserId, Username};
 use time::{Duration, OffsetDateTime};
 
 use crate::admission::{Admission, Admitted, Busy};
 use crate::ports::{
-    Account, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, NameConcealer, StoreError,
-    StreamWrite,
+    Account, Clock, EventStore, ExpectedVersion, IdGenerator, Metadata, NameConcealer,
+    RecordedEvent, Snapshot, StoreError, StreamWrite,
 };
 use crate::streams::{settled, to_append, until_settled};
 
@@ -215,11 +215,69 @@ impl PasswordChecks {
         ))
     }
 
-    /// The name's checks that count now, and the stream version they were read at. The read
-    /// takes the stream's tail, larger until it reaches back past the window: its cost follows
-    /// the checks in the window, not the name's history.
+    /// The name's checks that count now, and the stream version they were read at.
+    ///
+    /// The read starts from the snapshot kept beside the stream ([`CheckLog`], which forgets
+    /// concluded successes) and takes the events after it; without a usable one, the stream's
+    /// tail, larger until it reaches back past the window. When it had to read more than
+    /// [`SNAPSHOT_EVERY`] events, it keeps a new snapshot. Either way its cost follows the
+    /// checks that count and those since the last snapshot, never the name's successes: an
+    /// account logged into 3,000 times in the window reads as one logged into once.
     async fn attempts(&self, stream: &StreamId) -> Result<(Attempts, u64), StoreError> {
         let now = self.clock.now();
+        let kept = self.store.snapshot(stream.clone()).await?.and_then(|kept| {
+            let state: KeptChecks = serde_json::from_str(&kept.state).ok()?;
+            state
+                .serves(self.throttle)
+                .then_some((kept.version, state.log))
+        });
+        let after = match &kept {
+            Some((version, _)) => {
+                let after = self
+                    .store
+                    .read_stream_after(stream.clone(), *version, AFTER_SNAPSHOT)
+                    .await?;
+                // Far behind (a snapshot of long ago): the window's tail is the shorter read.
+                (after.len() < AFTER_SNAPSHOT as usize).then_some(after)
+            }
+            None => None,
+        };
+        let (mut log, from, events) = match (kept, after) {
+            (Some((version, log)), Some(after)) => (log, version, after),
+            _ => (CheckLog::default(), 0, self.window_tail(stream, now).await?),
+        };
+        for event in &events {
+            log.apply(&event.event, event.recorded_at);
+        }
+        let version = events.last().map_or(from, |e| e.stream_version);
+        if events.len() > SNAPSHOT_EVERY {
+            log.forget_before(now - self.throttle.window - SNAPSHOT_MARGIN);
+            let state = KeptChecks {
+                version: KeptChecks::VERSION,
+                window_seconds: (self.throttle.window + SNAPSHOT_MARGIN).whole_seconds(),
+                log: log.clone(),
+            };
+            if let Ok(state) = serde_json::to_string(&state) {
+                // A cache: failing to keep it costs the next check a longer read, nothing else.
+                if let Err(e) = self
+                    .store
+                    .keep_snapshot(stream.clone(), Snapshot { version, state })
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot keep a snapshot of a login stream");
+                }
+            }
+        }
+        Ok((log.at(now, self.throttle.window), version))
+    }
+
+    /// The stream's tail from before the window on (or the whole stream): larger reads until
+    /// it reaches back past the window, so it costs what the window holds.
+    async fn window_tail(
+        &self,
+        stream: &StreamId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let since = now - self.throttle.window;
         let mut count = self
             .throttle
@@ -228,14 +286,43 @@ impl PasswordChecks {
             .saturating_add(8);
         loop {
             let tail = self.store.read_stream_tail(stream.clone(), count).await?;
-            let version = tail.last().map_or(0, |e| e.stream_version);
             let whole_window =
                 tail.len() < count as usize || tail.first().is_some_and(|e| e.recorded_at < since);
             if whole_window {
-                let events = tail.iter().map(|e| (&e.event, e.recorded_at));
-                return Ok((Attempts::fold(events, now, self.throttle.window), version));
+                return Ok(tail);
             }
             count = count.saturating_mul(4);
         }
+    }
+}
+
+/// A read that took more events than this after the kept snapshot keeps a new one: at most one
+/// snapshot write in so many checks of a busy name.
+const SNAPSHOT_EVERY: usize = 32;
+
+/// The most events read after a snapshot; more, and the window's tail is read instead.
+const AFTER_SNAPSHOT: u32 = 1_024;
+
+/// How much longer than the window a snapshot remembers: instances' clocks differ a little,
+/// and one whose clock is behind must still find what its window reaches.
+const SNAPSHOT_MARGIN: Duration = Duration::minutes(5);
+
+/// The snapshot of a login stream as it is kept ([`crate::ports::Snapshot::state`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptChecks {
+    /// Of this shape; another is passed over (read as no snapshot).
+    version: u32,
+    /// How far back the log remembers: a snapshot kept under a shorter window (a setting
+    /// raised since) has forgotten checks that count now, and is passed over.
+    window_seconds: i64,
+    log: CheckLog,
+}
+
+impl KeptChecks {
+    const VERSION: u32 = 1;
+
+    /// Whether the snapshot holds everything `throttle` counts.
+    fn serves(&self, throttle: Throttle) -> bool {
+        self.version == Self::VERSION && self.window_seconds >= throttle.window.whole_seconds()
     }
 }

@@ -4,20 +4,28 @@
 //! The log is append-only and hash-chained, so nothing in it is changed: the store seals each
 //! user's personal data under a key of their own ([`crate::ports::PersonalData`]), and erasure
 //! appends `SessionsRevoked` and `UserErased` in the same transaction that destroys that key
-//! and frees the name ([`EventStore::append_erasing`]). `authlog user erase` calls this, and so
-//! will the admin API's `DELETE /admin/users/{user_id}`.
+//! and frees the name ([`EventStore::append_erasing`]). The use case owns the whole effect: this
+//! instance refuses the user's tokens before it answers, and every read model (the analysts'
+//! table too) has applied the erasure. `authlog user erase` calls it, and so will the admin
+//! API's `DELETE /admin/users/{user_id}`.
 
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand};
-use authlog_domain::{UserId, Username};
+use authlog_domain::{Role, UserId};
 
-use crate::ports::{Clock, EventStore, ExpectedVersion, Metadata, StoreError, StreamWrite};
-use crate::streams::{load_user, load_user_by_id, settled, to_append, until_settled, LoadedUser};
+use crate::access::{Caller, Forbidden};
+use crate::ports::{
+    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
+};
+use crate::sessions::Sessions;
+use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
 
 /// Why a user was not erased.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EraseError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// No account has that name or id (or it was erased already).
     #[error("no such user")]
     UnknownUser,
@@ -36,48 +44,43 @@ pub struct Erased {
 
 pub struct EraseUser {
     store: Arc<dyn EventStore>,
+    read_models: Arc<dyn ReadModels>,
+    sessions: Arc<Sessions>,
     clock: Arc<dyn Clock>,
 }
 
-/// Whom to erase.
-#[derive(Debug, Clone, Copy)]
-enum Whom<'a> {
-    Named(&'a Username),
-    Id(UserId),
-}
-
 impl EraseUser {
-    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        read_models: Arc<dyn ReadModels>,
+        sessions: Arc<Sessions>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            read_models,
+            sessions,
+            clock,
+        }
     }
 
-    /// Erases the account named `username`.
+    /// Erases the account `whom` names, for an admin `caller`. Answered once this instance
+    /// refuses the user's tokens and every read model has applied the erasure (other
+    /// instances follow within a second).
     ///
     /// # Errors
-    /// [`EraseError::UnknownUser`] when no account has the name; a store failure.
-    pub async fn by_name(
+    /// [`EraseError::Forbidden`] for a caller who is not an admin; [`EraseError::UnknownUser`]
+    /// when no account is `whom`, or it was erased already; a store failure (the erasure may
+    /// then be recorded, and its read models not yet up to date: the text says which).
+    pub async fn execute(
         &self,
-        username: &Username,
+        caller: &Caller,
+        whom: UserRef<'_>,
         metadata: &Metadata,
     ) -> Result<Erased, EraseError> {
-        self.erase(Whom::Named(username), metadata).await
-    }
-
-    /// Erases the account `user_id` (the admin API names users by id).
-    ///
-    /// # Errors
-    /// [`EraseError::UnknownUser`] when there is no such account, or it was erased already; a
-    /// store failure.
-    pub async fn by_id(&self, user_id: UserId, metadata: &Metadata) -> Result<Erased, EraseError> {
-        self.erase(Whom::Id(user_id), metadata).await
-    }
-
-    async fn erase(&self, whom: Whom<'_>, metadata: &Metadata) -> Result<Erased, EraseError> {
-        until_settled(EraseError::Contended, move || async move {
-            let loaded: LoadedUser = match whom {
-                Whom::Named(username) => load_user(self.store.as_ref(), username).await?,
-                Whom::Id(user_id) => load_user_by_id(self.store.as_ref(), user_id).await?,
-            };
+        caller.require(&Role::admin())?;
+        let erased = until_settled(EraseError::Contended, move || async move {
+            let loaded = load_user_ref(self.store.as_ref(), whom).await?;
             let events = user::decide(&loaded.state, UserCommand::Erase)
                 .map_err(|_| EraseError::UnknownUser)?;
             let Some(account) = loaded.account.as_ref().filter(|_| !events.is_empty()) else {
@@ -93,23 +96,40 @@ impl EraseUser {
                 .store
                 .append_erasing(account.user_id, vec![write])
                 .await;
-            Ok(settled(appended)?.map(|appended| Erased {
-                user_id: account.user_id,
-                position: appended.position,
-            }))
+            Ok(settled(appended)?.map(|appended| (account.user_id, appended)))
         })
-        .await
+        .await;
+        let (user_id, appended) = erased?;
+        let recorded = |e: StoreError| {
+            StoreError::Unavailable(format!(
+                "the erasure of {user_id} is recorded, but not yet in effect here: {e}"
+            ))
+        };
+        self.sessions.honour(appended).await.map_err(recorded)?;
+        self.read_models
+            .wait_for_all(appended.position)
+            .await
+            .map_err(recorded)?;
+        Ok(Erased {
+            user_id,
+            position: appended.position,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockEventStore, NewEvent};
-    use crate::testing::{alice, alice_id, alice_registered, clock, InMemoryEventStore};
-    use authlog_domain::event::{SessionsRevoked, UserErased};
+    use crate::ports::{MockEventStore, NewEvent, RevocationView};
+    use crate::revocation::RevocationSet;
+    use crate::revoke::RevokeSession;
+    use crate::streams::load_user_by_id;
+    use crate::testing::{
+        alice, alice_id, alice_registered, claims_of, clock, uuid, InMemoryEventStore, NOW,
+    };
+    use authlog_domain::event::{LoggedIn, SessionsRevoked, UserErased};
     use authlog_domain::user::UserState;
-    use authlog_domain::{Event, Personal, RevocationReason, StreamId};
+    use authlog_domain::{Event, Personal, RevocationReason, SessionId, StreamId, TokenId};
 
     fn given_alice() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
@@ -117,12 +137,38 @@ mod tests {
         store
     }
 
+    /// The use case on `store`, its read models and revocation view `view` from `models`.
+    fn service(
+        store: Arc<dyn EventStore>,
+        models: &Arc<InMemoryEventStore>,
+        view: &Arc<RevocationSet>,
+    ) -> EraseUser {
+        let revoke = Arc::new(RevokeSession::new(models.clone(), view.clone(), clock()));
+        let sessions = Arc::new(Sessions::new(
+            models.clone(),
+            models.clone(),
+            revoke,
+            view.clone(),
+            clock(),
+        ));
+        EraseUser::new(store, models.clone(), sessions, clock())
+    }
+
+    fn erase_of(store: &Arc<InMemoryEventStore>) -> EraseUser {
+        service(store.clone(), store, &Arc::new(RevocationSet::new()))
+    }
+
+    async fn erase(erase: &EraseUser, whom: UserRef<'_>) -> Result<Erased, EraseError> {
+        erase
+            .execute(&Caller::Operator, whom, &Metadata::default())
+            .await
+    }
+
     #[tokio::test]
     async fn erasing_a_user_ends_their_sessions_and_records_the_erasure() {
         let store = given_alice();
         let before = store.position();
-        let erased = EraseUser::new(store.clone(), clock())
-            .by_name(&alice(), &Metadata::default())
+        let erased = erase(&erase_of(&store), UserRef::Name(&alice()))
             .await
             .unwrap();
         assert_eq!(erased.user_id, alice_id());
@@ -148,13 +194,13 @@ mod tests {
         };
         assert_eq!(registered.username, Personal::Erased);
         // Nobody is left to erase, by name or by id.
-        let erase = EraseUser::new(store.clone(), clock());
+        let again = erase_of(&store);
         assert_eq!(
-            erase.by_name(&alice(), &Metadata::default()).await,
+            erase(&again, UserRef::Name(&alice())).await,
             Err(EraseError::UnknownUser)
         );
         assert_eq!(
-            erase.by_id(alice_id(), &Metadata::default()).await,
+            erase(&again, UserRef::Id(alice_id())).await,
             Err(EraseError::UnknownUser)
         );
     }
@@ -195,10 +241,14 @@ mod tests {
                 })
             });
         store.expect_append().never();
-        let erased = EraseUser::new(Arc::new(store), clock())
-            .by_name(&alice(), &Metadata::default())
-            .await
-            .unwrap();
+        let models = Arc::new(InMemoryEventStore::new());
+        let view = Arc::new(RevocationSet::new());
+        let erased = erase(
+            &service(Arc::new(store), &models, &view),
+            UserRef::Name(&alice()),
+        )
+        .await
+        .unwrap();
         assert_eq!(erased.position, 3);
     }
 
@@ -206,11 +256,42 @@ mod tests {
     async fn an_unknown_user_is_not_erased() {
         let store = Arc::new(InMemoryEventStore::new());
         assert_eq!(
-            EraseUser::new(store.clone(), clock())
-                .by_name(&alice(), &Metadata::default())
-                .await,
+            erase(&erase_of(&store), UserRef::Name(&alice())).await,
             Err(EraseError::UnknownUser)
         );
         assert!(store.recorded().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_an_admin_erases_and_the_erasure_is_in_effect_here_when_answered() {
+        let store = given_alice();
+        let session = SessionId::from_uuid(uuid(11));
+        store.given(
+            StreamId::session(session),
+            [Event::LoggedIn(LoggedIn {
+                session_id: session,
+                user_id: alice_id(),
+                refresh_token_id: TokenId::from_uuid(uuid(12)),
+                expires_at: NOW + time::Duration::days(30),
+            })],
+        );
+        let view = Arc::new(RevocationSet::new());
+        let erase = service(store.clone(), &store, &view);
+        let before = store.position();
+        let user = Caller::User(Arc::new(claims_of(&[])));
+        let refused = erase
+            .execute(&user, UserRef::Id(alice_id()), &Metadata::default())
+            .await;
+        assert!(matches!(refused, Err(EraseError::Forbidden(_))));
+        assert_eq!(store.events_after(before), vec![]);
+        assert!(!view.is_revoked(session));
+
+        let admin = Caller::User(Arc::new(claims_of(&[Role::admin()])));
+        erase
+            .execute(&admin, UserRef::Id(alice_id()), &Metadata::default())
+            .await
+            .unwrap();
+        // This instance refuses the session's tokens before the erasure is answered.
+        assert!(view.is_revoked(session));
     }
 }

@@ -48,6 +48,8 @@ pub struct LogFeed {
 struct Progress {
     head: u64,
     current_at: OffsetDateTime,
+    /// Why a projection is halted, if one is ([`crate::ports::ProjectionStatus::halted`]).
+    halted: Option<String>,
 }
 
 impl LogFeed {
@@ -69,7 +71,19 @@ impl LogFeed {
         window: Duration,
     ) -> Result<Self, StoreError> {
         let head = log.head().await?;
-        read_models.wait_for(head).await?;
+        match read_models.wait_for(head).await {
+            // A halted read model waits for an operator's rebuild. What the revocations
+            // projection holds then is more than the log does (it applied events since cut
+            // away), never less: the view is filled from it, and readiness says why the
+            // instance is not ready.
+            Err(StoreError::Halted(reason)) => tracing::error!("{reason}"),
+            waited => waited?,
+        }
+        let halted = read_models
+            .status()
+            .await?
+            .into_iter()
+            .find_map(|p| p.halted);
         let now = clock.now();
         let recent = read_models.revocations_since(now - window).await?;
         revocations.record_all(&recent);
@@ -87,6 +101,7 @@ impl LogFeed {
             progress: Mutex::new(Progress {
                 head,
                 current_at: now,
+                halted,
             }),
         })
     }
@@ -129,14 +144,23 @@ impl LogFeed {
         self.position.fetch_max(head, Ordering::AcqRel);
         let applied = self.read_models.status().await?;
         let projected = applied.iter().map(|p| p.position).min().unwrap_or(head);
+        let halted = applied.into_iter().find_map(|p| p.halted);
         if let Ok(mut progress) = self.progress.lock() {
-            // Current when the projections hold everything the log held at the last poll.
-            if projected >= progress.head {
+            // Current when the projections hold everything the log held at the last poll
+            // (a halted one holds what the log no longer does: never current).
+            if projected >= progress.head && halted.is_none() {
                 progress.current_at = now;
             }
             progress.head = head;
+            progress.halted = halted;
         }
         Ok(read)
+    }
+
+    /// Why a projection is halted, as the last poll found (its checkpoint is no longer borne
+    /// out by the log, and it waits for a rebuild): what the readiness probe says.
+    pub fn halted(&self) -> Option<String> {
+        self.progress.lock().ok()?.halted.clone()
     }
 
     /// How long ago this process last held everything the log did (a few poll intervals at

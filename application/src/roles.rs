@@ -1,13 +1,16 @@
-//! Granting and revoking roles (from the CLI). Tokens carry roles, so a change shows in the
-//! user's tokens from their next login or refresh.
+//! Granting and revoking roles, for an admin (the command line, and the admin API to come).
+//! Tokens carry roles, so a change shows in the user's tokens from their next login or refresh.
 
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand, UserError};
-use authlog_domain::{Role, Username};
+use authlog_domain::Role;
 
-use crate::ports::{Clock, EventStore, ExpectedVersion, Metadata, StoreError, StreamWrite};
-use crate::streams::{load_user, settled, to_append, until_settled};
+use crate::access::{Caller, Forbidden};
+use crate::ports::{
+    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
+};
+use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
 
 /// What a grant or revoke did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub enum RoleChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoleError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     #[error("no such user")]
     UnknownUser,
     #[error("user kept changing; try again")]
@@ -29,54 +34,83 @@ pub enum RoleError {
 
 pub struct ChangeRoles {
     store: Arc<dyn EventStore>,
+    read_models: Arc<dyn ReadModels>,
     clock: Arc<dyn Clock>,
 }
 
 impl ChangeRoles {
-    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        read_models: Arc<dyn ReadModels>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            read_models,
+            clock,
+        }
     }
 
+    /// Grants `role` to `whom`, for an admin `caller`.
+    ///
     /// # Errors
-    /// [`RoleError::UnknownUser`] when there is no such user; a store failure.
+    /// [`RoleError::Forbidden`] for a caller who is not an admin; [`RoleError::UnknownUser`]
+    /// when there is no such user; a store failure.
     pub async fn grant(
         &self,
-        username: &Username,
+        caller: &Caller,
+        whom: UserRef<'_>,
         role: Role,
         metadata: &Metadata,
     ) -> Result<RoleChange, RoleError> {
-        self.change(username, || UserCommand::GrantRole(role.clone()), metadata)
-            .await
+        self.change(
+            caller,
+            whom,
+            || UserCommand::GrantRole(role.clone()),
+            metadata,
+        )
+        .await
     }
 
+    /// Revokes `role` from `whom`, for an admin `caller`.
+    ///
     /// # Errors
-    /// [`RoleError::UnknownUser`] when there is no such user; a store failure.
+    /// As [`ChangeRoles::grant`].
     pub async fn revoke(
         &self,
-        username: &Username,
+        caller: &Caller,
+        whom: UserRef<'_>,
         role: Role,
         metadata: &Metadata,
     ) -> Result<RoleChange, RoleError> {
-        self.change(username, || UserCommand::RevokeRole(role.clone()), metadata)
-            .await
+        self.change(
+            caller,
+            whom,
+            || UserCommand::RevokeRole(role.clone()),
+            metadata,
+        )
+        .await
     }
 
     /// Role changes commute, so a change that lost a race on the user stream is simply decided
-    /// again on what the winner recorded.
+    /// again on what the winner recorded. Answered once the read models hold it (the
+    /// directory lists the user's roles as changed, on this instance).
     async fn change(
         &self,
-        username: &Username,
+        caller: &Caller,
+        whom: UserRef<'_>,
         command: impl Fn() -> UserCommand,
         metadata: &Metadata,
     ) -> Result<RoleChange, RoleError> {
+        caller.require(&Role::admin())?;
         let command = &command;
-        until_settled(RoleError::Contended, move || async move {
-            let loaded = load_user(self.store.as_ref(), username).await?;
+        let changed = until_settled(RoleError::Contended, move || async move {
+            let loaded = load_user_ref(self.store.as_ref(), whom).await?;
             let events = user::decide(&loaded.state, command()).map_err(|e| match e {
                 UserError::UnknownUser | UserError::UsernameTaken => RoleError::UnknownUser,
             })?;
             if events.is_empty() {
-                return Ok(Some(RoleChange::Unchanged));
+                return Ok(Some(None));
             }
             let (stream, subject) = loaded.target()?;
             let write = StreamWrite::new(
@@ -84,16 +118,21 @@ impl ChangeRoles {
                 ExpectedVersion::after(loaded.version),
                 to_append(events, &subject, metadata, self.clock.now()),
             );
-            Ok(settled(self.store.append(vec![write]).await)?.map(|_| RoleChange::Changed))
+            Ok(settled(self.store.append(vec![write]).await)?.map(Some))
         })
-        .await
+        .await?;
+        let Some(appended) = changed else {
+            return Ok(RoleChange::Unchanged);
+        };
+        self.read_models.wait_for(appended.position).await?;
+        Ok(RoleChange::Changed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{alice, alice_id, alice_registered, clock, InMemoryEventStore};
+    use crate::testing::{alice, alice_id, alice_registered, claims_of, clock, InMemoryEventStore};
     use authlog_domain::event::{RoleGranted, RoleRevoked};
     use authlog_domain::Event;
     use authlog_domain::StreamId;
@@ -116,8 +155,13 @@ mod tests {
     async fn granting_a_role_records_it() {
         let store = given_alice();
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), clock())
-            .grant(&alice(), Role::admin(), &Metadata::default())
+        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+            .grant(
+                &Caller::Operator,
+                UserRef::Name(&alice()),
+                Role::admin(),
+                &Metadata::default(),
+            )
             .await;
         assert_eq!(change, Ok(RoleChange::Changed));
         assert_eq!(store.events_after(before), vec![granted()]);
@@ -128,8 +172,13 @@ mod tests {
         let store = given_alice();
         store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), clock())
-            .grant(&alice(), Role::admin(), &Metadata::default())
+        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+            .grant(
+                &Caller::Operator,
+                UserRef::Name(&alice()),
+                Role::admin(),
+                &Metadata::default(),
+            )
             .await;
         assert_eq!(change, Ok(RoleChange::Unchanged));
         assert_eq!(store.events_after(before), vec![]);
@@ -140,8 +189,13 @@ mod tests {
         let store = given_alice();
         store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), clock())
-            .revoke(&alice(), Role::admin(), &Metadata::default())
+        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+            .revoke(
+                &Caller::Operator,
+                UserRef::Name(&alice()),
+                Role::admin(),
+                &Metadata::default(),
+            )
             .await;
         assert_eq!(change, Ok(RoleChange::Changed));
         assert_eq!(
@@ -156,8 +210,13 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_user_is_refused() {
         let store = Arc::new(InMemoryEventStore::new());
-        let change = ChangeRoles::new(store, clock())
-            .grant(&alice(), Role::admin(), &Metadata::default())
+        let change = ChangeRoles::new(store.clone(), store, clock())
+            .grant(
+                &Caller::Operator,
+                UserRef::Name(&alice()),
+                Role::admin(),
+                &Metadata::default(),
+            )
             .await;
         assert_eq!(change, Err(RoleError::UnknownUser));
     }
@@ -165,18 +224,60 @@ mod tests {
     #[tokio::test]
     async fn concurrent_grants_of_different_roles_all_land() {
         let store = given_alice();
-        let roles = Arc::new(ChangeRoles::new(store.clone(), clock()));
+        let roles = Arc::new(ChangeRoles::new(store.clone(), store.clone(), clock()));
         let grants = (0..16).map(|n| {
             let roles = roles.clone();
             tokio::spawn(async move {
                 let role = Role::parse(&format!("role-{n}")).unwrap();
-                roles.grant(&alice(), role, &Metadata::default()).await
+                let alice = alice();
+                roles
+                    .grant(
+                        &Caller::Operator,
+                        UserRef::Name(&alice),
+                        role,
+                        &Metadata::default(),
+                    )
+                    .await
             })
         });
         for grant in futures_join(grants).await {
             assert_eq!(grant, Ok(RoleChange::Changed));
         }
         assert_eq!(store.events_after(1).len(), 16);
+    }
+
+    #[tokio::test]
+    async fn only_an_admin_changes_roles_and_a_user_is_found_by_id_too() {
+        let store = given_alice();
+        let before = store.position();
+        let roles = ChangeRoles::new(store.clone(), store.clone(), clock());
+        let user = Caller::User(Arc::new(claims_of(&[])));
+        let refused = roles
+            .grant(
+                &user,
+                UserRef::Id(alice_id()),
+                Role::admin(),
+                &Metadata::default(),
+            )
+            .await;
+        assert_eq!(
+            refused,
+            Err(RoleError::Forbidden(Forbidden {
+                role: Role::admin()
+            }))
+        );
+        assert_eq!(store.events_after(before), vec![]);
+        let admin = Caller::User(Arc::new(claims_of(&[Role::admin()])));
+        let granted_by_id = roles
+            .grant(
+                &admin,
+                UserRef::Id(alice_id()),
+                Role::admin(),
+                &Metadata::default(),
+            )
+            .await;
+        assert_eq!(granted_by_id, Ok(RoleChange::Changed));
+        assert_eq!(store.events_after(before), vec![granted()]);
     }
 
     async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {

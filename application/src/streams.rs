@@ -46,6 +46,37 @@ impl LoadedUser {
     }
 }
 
+/// Which account a use case acts on: by name (the command line names users) or by id (the
+/// admin API does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRef<'a> {
+    Name(&'a Username),
+    Id(UserId),
+}
+
+impl std::fmt::Display for UserRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(username) => username.fmt(f),
+            Self::Id(user_id) => user_id.fmt(f),
+        }
+    }
+}
+
+/// Reads the account `whom` names.
+///
+/// # Errors
+/// [`StoreError`] when the store fails.
+pub async fn load_user_ref(
+    store: &dyn EventStore,
+    whom: UserRef<'_>,
+) -> Result<LoadedUser, StoreError> {
+    match whom {
+        UserRef::Name(username) => load_user(store, username).await,
+        UserRef::Id(user_id) => load_user_by_id(store, user_id).await,
+    }
+}
+
 /// Reads the account whose name is `username` (under the identity rule: its canonical form).
 ///
 /// # Errors

@@ -15,6 +15,8 @@
 //! - `models`: the read models at scale: `/sessions` and logout-all at 30,000 past sessions,
 //!   start-up with 100,000 recent revocations, and parallel guesses against the throttle.
 //! - `rebuild`: a projection rebuilt from a log of 1,000,000 events.
+//! - `busy`: a login after 3,000 logins of the same account in the throttle window, against the
+//!   account's first logins, on SQLite and PostgreSQL.
 //!
 //! Each bench also records its headline figures ([`figures`]); at the end of the run they are
 //! printed as one table with their baselines, and written into BENCHMARKS.md's current figures
@@ -37,6 +39,7 @@ use anyhow::Context as _;
 
 mod append;
 mod audit;
+mod busy;
 mod cluster;
 mod figures;
 mod http;
@@ -80,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // whether or not they succeed.
     let uses_postgres = matches!(
         which.as_str(),
-        "all" | "append" | "cluster" | "http" | "models" | "propagation"
+        "all" | "append" | "busy" | "cluster" | "http" | "models" | "propagation"
     );
     let pg = match uses_postgres {
         true => Some(postgres::TempDatabase::create().await?),
@@ -121,6 +124,9 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     }
     if matches!(which, "all" | "propagation") {
         propagation::run(pg()?).await?;
+    }
+    if matches!(which, "all" | "busy") {
+        busy::run(pg()?).await?;
     }
     Ok(())
 }

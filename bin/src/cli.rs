@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use authlog_application::access::Caller;
 use authlog_application::directory::DirectoryQuery;
 use authlog_application::ports::{Metadata, ReadModels};
 use authlog_application::roles::RoleChange;
+use authlog_application::streams::UserRef;
 use authlog_crypto::SystemClock;
 use authlog_domain::{RevocationReason, Role, Username};
 use clap::{Args, Parser, Subcommand};
@@ -423,18 +424,12 @@ async fn user(services: &Services, command: UserCommand) -> anyhow::Result<()> {
 
 async fn erase_user(services: &Services, username: &str) -> anyhow::Result<()> {
     let username = parse_username(username)?;
+    // Answered once every read model (the analysts' table among them) has applied it.
     let erased = services
         .erase
-        .by_name(&username, &cli_metadata())
+        .execute(&Caller::Operator, UserRef::Name(&username), &cli_metadata())
         .await
         .with_context(|| format!("cannot erase {username}"))?;
-    // The read models (the analysts' table among them) are cleaned when they apply the
-    // erasure: wait for it, so that when this returns nothing shows the user any more.
-    services
-        .store
-        .wait_for_all(erased.position)
-        .await
-        .context("the erasure is recorded, but the read models have not applied it yet")?;
     println!(
         "erased user {}: sessions revoked, personal data unreadable",
         erased.user_id
@@ -505,8 +500,17 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
                 .status()
                 .await
                 .context("cannot read the projections' checkpoints")?;
-            let mut rows = vec![["PROJECTION", "POSITION", "HEAD", "BEHIND"].map(String::from)];
+            let mut rows =
+                vec![["PROJECTION", "POSITION", "HEAD", "BEHIND", "STATE"].map(String::from)];
+            let mut halted = Vec::new();
             for projection in status {
+                let state = match projection.halted {
+                    Some(reason) => {
+                        halted.push(reason);
+                        "halted"
+                    }
+                    None => "following",
+                };
                 rows.push([
                     projection.name,
                     projection.position.to_string(),
@@ -515,9 +519,13 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
                         .head
                         .saturating_sub(projection.position)
                         .to_string(),
+                    state.to_owned(),
                 ]);
             }
             print!("{}", crate::audit::aligned(&rows));
+            if !halted.is_empty() {
+                bail!("{}", halted.join("\n"));
+            }
         }
         ProjectionsCommand::Rebuild { name } => {
             let started = std::time::Instant::now();
@@ -548,10 +556,11 @@ async fn change_role(
     let role = Role::parse(role).with_context(|| format!("invalid role {role:?}"))?;
     let metadata = cli_metadata();
     let roles = &services.roles;
+    let (caller, whom) = (&Caller::Operator, UserRef::Name(&username));
     let change = if grant {
-        roles.grant(&username, role.clone(), &metadata).await
+        roles.grant(caller, whom, role.clone(), &metadata).await
     } else {
-        roles.revoke(&username, role.clone(), &metadata).await
+        roles.revoke(caller, whom, role.clone(), &metadata).await
     }
     .with_context(|| format!("cannot change the roles of {username}"))?;
     let verb = if grant { "granted to" } else { "revoked from" };

@@ -211,10 +211,22 @@ async fn follow_log(
     advanced: Arc<Notify>,
     stopped: watch::Receiver<bool>,
 ) {
+    // The same failure, poll after poll, is logged once (a halted read model waits for an
+    // operator; a database down says so when it goes and when it comes back).
+    let last_error = std::sync::Mutex::new(None::<String>);
     follow(every, &advanced, stopped, || async {
-        if let Err(e) = feed.poll().await {
-            tracing::warn!(error = %e, "cannot follow the event log; retrying");
+        let error = feed.poll().await.err().map(|e| e.to_string());
+        let Ok(mut last) = last_error.lock() else {
+            return;
+        };
+        match &error {
+            Some(e) if last.as_ref() != Some(e) => {
+                tracing::warn!(error = %e, "cannot follow the event log; retrying");
+            }
+            None if last.is_some() => tracing::info!("following the event log again"),
+            _ => {}
         }
+        *last = error;
     })
     .await;
 }

@@ -59,11 +59,11 @@ pub struct Services {
     pub revocations: Arc<RevocationSet>,
     pub revoke: Arc<RevokeSession>,
     pub sessions: Arc<Sessions>,
-    pub roles: ChangeRoles,
-    pub erase: EraseUser,
+    pub roles: Arc<ChangeRoles>,
+    pub erase: Arc<EraseUser>,
     pub signing_keys: SigningKeys,
     pub audit: Audit,
-    pub directory: Directory,
+    pub directory: Arc<Directory>,
     pub me: Me,
 }
 
@@ -102,15 +102,24 @@ impl Services {
             clock.clone(),
         ));
         Ok(Self {
-            roles: ChangeRoles::new(store.clone(), clock.clone()),
-            erase: EraseUser::new(store.clone(), clock.clone()),
+            roles: Arc::new(ChangeRoles::new(
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+            )),
+            erase: Arc::new(EraseUser::new(
+                store.clone(),
+                store.clone(),
+                sessions.clone(),
+                clock.clone(),
+            )),
             signing_keys: SigningKeys::new(
                 keys.clone(),
                 Arc::new(Ed25519KeyGenerator),
                 clock.clone(),
             ),
             audit: Audit::new(store.clone(), store.clone(), names.clone()),
-            directory: Directory::new(store.clone()),
+            directory: Arc::new(Directory::new(store.clone())),
             me: Me::new(store.clone()),
             clock,
             ids,
@@ -203,6 +212,9 @@ impl Services {
             revocations,
             revoke,
             sessions,
+            roles,
+            erase,
+            directory,
             audit,
             me,
             ..
@@ -244,6 +256,9 @@ impl Services {
             password: ChangePassword::new(store.clone(), checks, hasher, clock, sessions.clone()),
             revoke,
             sessions,
+            roles,
+            erase,
+            directory,
             me,
             audit,
             tokens,

@@ -8,8 +8,9 @@
 //! the others, so at most `max_failures` checks are ever in the window. A reservation whose
 //! process died before concluding stays counted: refusing too much is the safe side.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::event::LoginAttempted;
@@ -47,6 +48,78 @@ pub const IN_FLIGHT: Duration = Duration::minutes(1);
 /// which may yet succeed.
 pub const IN_FLIGHT_RETRY: Duration = Duration::seconds(1);
 
+/// Every check of one name that may still count: the fold of its stream, not yet seen from any
+/// moment. It grows by [`CheckLog::apply`] and is bounded by [`CheckLog::forget_before`], so it
+/// can be kept beside the stream as a snapshot and brought up to date with the events after
+/// it: what a check reads then follows the checks that count, never the name's history (an
+/// account logged into thousands of times in the window reads as one logged into once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckLog {
+    /// Reserved and not concluded, by when each was reserved.
+    open: BTreeMap<AttemptId, OffsetDateTime>,
+    /// Failed, by when each was reserved (recorded, for failures before reservations).
+    failed: Vec<OffsetDateTime>,
+}
+
+impl CheckLog {
+    /// Takes in one event of the stream (oldest first), recorded at `at`.
+    pub fn apply(&mut self, event: &Event, at: OffsetDateTime) {
+        match event {
+            Event::LoginAttempted(e) => {
+                self.open.insert(e.attempt_id, at);
+            }
+            Event::LoginSucceeded(e) => {
+                self.open.remove(&e.attempt_id);
+            }
+            Event::LoginFailed(e) => match e.attempt_id {
+                // A conclusion of a reservation no longer kept (older than anything that
+                // counts) changes nothing.
+                Some(attempt) => self.failed.extend(self.open.remove(&attempt)),
+                // Recorded before reservations existed: it counts by itself.
+                None => self.failed.push(at),
+            },
+            _ => {}
+        }
+    }
+
+    /// Forgets the checks reserved before `since`: no window that ends now reaches them.
+    pub fn forget_before(&mut self, since: OffsetDateTime) {
+        self.open.retain(|_, at| *at >= since);
+        self.failed.retain(|at| *at >= since);
+    }
+
+    /// How many checks it holds, open and failed: what keeping it costs.
+    pub fn len(&self) -> usize {
+        self.open.len() + self.failed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The checks that count at `now`: those reserved within `window` that failed or were left
+    /// open for longer than [`IN_FLIGHT`], and those still in flight.
+    pub fn at(&self, now: OffsetDateTime, window: Duration) -> Attempts {
+        let since = now - window;
+        let mut failed: Vec<OffsetDateTime> = self
+            .failed
+            .iter()
+            .copied()
+            .filter(|at| *at >= since)
+            .collect();
+        let mut in_flight = 0;
+        for at in self.open.values().filter(|at| **at >= since) {
+            if *at <= now - IN_FLIGHT {
+                failed.push(*at);
+            } else {
+                in_flight += 1;
+            }
+        }
+        failed.sort_unstable();
+        Attempts { failed, in_flight }
+    }
+}
+
 /// The checks of one name that count against it now, each by the time it was reserved: those
 /// within the window that failed (or were left open too long), and those still in flight.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,46 +130,17 @@ pub struct Attempts {
 
 impl Attempts {
     /// Folds a stream's events (oldest first, each with its time) as they stand at `now`;
-    /// anything recorded before `now - window` no longer counts.
+    /// anything reserved before `now - window` no longer counts.
     pub fn fold<'a>(
         events: impl IntoIterator<Item = (&'a Event, OffsetDateTime)>,
         now: OffsetDateTime,
         window: Duration,
     ) -> Self {
-        let since = now - window;
-        let mut open: HashMap<AttemptId, OffsetDateTime> = HashMap::new();
-        let mut failed = Vec::new();
+        let mut log = CheckLog::default();
         for (event, at) in events {
-            if at < since {
-                continue;
-            }
-            match event {
-                Event::LoginAttempted(e) => {
-                    open.insert(e.attempt_id, at);
-                }
-                Event::LoginSucceeded(e) => {
-                    open.remove(&e.attempt_id);
-                }
-                Event::LoginFailed(e) => match e.attempt_id {
-                    Some(attempt) => {
-                        if let Some(reserved_at) = open.remove(&attempt) {
-                            failed.push(reserved_at);
-                        }
-                    }
-                    // Recorded before reservations existed: it counts by itself.
-                    None => failed.push(at),
-                },
-                _ => {}
-            }
+            log.apply(event, at);
         }
-        let (stale, in_flight): (Vec<_>, Vec<_>) =
-            open.into_values().partition(|at| *at <= now - IN_FLIGHT);
-        failed.extend(stale);
-        failed.sort_unstable();
-        Self {
-            failed,
-            in_flight: in_flight.len(),
-        }
+        log.at(now, window)
     }
 
     /// How many checks count against the name, failed and in flight.
@@ -250,6 +294,54 @@ mod tests {
             attempts.reserve(attempt(6), NOW, Throttle::default()),
             Ok(attempted(6))
         );
+    }
+
+    #[test]
+    fn a_log_kept_as_a_snapshot_and_brought_up_to_date_counts_as_the_whole_stream_does() {
+        let events = [
+            (attempted(1), minutes_ago(40)),
+            (failed(Some(1)), minutes_ago(40)),
+            (attempted(2), minutes_ago(14)),
+            (attempted(3), minutes_ago(10)),
+            (succeeded(3), minutes_ago(10)),
+            (failed(Some(2)), minutes_ago(9)),
+            (failed(None), minutes_ago(3)),
+            (attempted(4), NOW),
+        ];
+        let whole = given(&events);
+        for cut in 0..events.len() {
+            let mut kept = CheckLog::default();
+            for (event, at) in &events[..cut] {
+                kept.apply(event, *at);
+            }
+            // Kept some minutes ago: what no window ending then reached is forgotten.
+            kept.forget_before(minutes_ago(2) - Throttle::default().window);
+            let stored = serde_json::to_string(&kept).unwrap();
+            let mut log: CheckLog = serde_json::from_str(&stored).unwrap();
+            for (event, at) in &events[cut..] {
+                log.apply(event, *at);
+            }
+            assert_eq!(
+                log.at(NOW, Throttle::default().window),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            whole.unsuccessful(),
+            3,
+            "2 (failed), the old failure, 4 in flight"
+        );
+    }
+
+    #[test]
+    fn successful_checks_leave_nothing_to_keep() {
+        let mut log = CheckLog::default();
+        for n in 0..3_000 {
+            log.apply(&attempted(n), NOW);
+            log.apply(&succeeded(n), NOW);
+        }
+        assert!(log.is_empty());
     }
 
     #[test]

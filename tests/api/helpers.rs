@@ -480,6 +480,20 @@ impl TestApp {
         }
     }
 
+    /// The one row `sql` selects on the app's database, behind the service's back.
+    pub async fn fetch_one<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_as(sql).fetch_one(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_as(sql).fetch_one(&mut conn).await.unwrap(),
+        }
+    }
+
     /// Appends a row of `event_type` with `payload` to `stream`, chained like any other, as a
     /// newer release of authlog writing a type this one does not know would.
     pub async fn append_as_a_newer_release(&self, stream: &str, event_type: &str, payload: &str) {

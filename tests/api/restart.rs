@@ -92,3 +92,103 @@ async fn verify_reports_an_intact_log() {
     // The first key's rotation, the registration, and the login: reserved, opened, concluded.
     assert!(stdout.starts_with("intact: 5 events"), "{stdout}");
 }
+
+/// The SQL an attacker with write access to the database runs to cut the log's last `n`
+/// events: the guard dropped (disabled, on PostgreSQL), the rows deleted, the guard put back.
+fn cut_the_tail(n: u32) -> Vec<String> {
+    let delete =
+        format!("DELETE FROM events WHERE position > (SELECT MAX(position) - {n} FROM events)");
+    match crate::helpers::backend() {
+        crate::helpers::Backend::Sqlite => vec![
+            "DROP TRIGGER events_refuse_delete".into(),
+            delete,
+            "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events BEGIN \
+             SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END"
+                .into(),
+        ],
+        crate::helpers::Backend::Postgres => vec![
+            "ALTER TABLE events DISABLE TRIGGER events_refuse_delete".into(),
+            delete,
+            "ALTER TABLE events ENABLE TRIGGER events_refuse_delete".into(),
+        ],
+    }
+}
+
+/// The log's tail cut behind the service's back (or an older backup restored under newer read
+/// models): the read models have applied events the log no longer holds, and the events the
+/// service writes next reuse those positions. Trusting the checkpoints would skip them for
+/// good; each projection is halted instead, readiness says which and where, and a rebuild is
+/// the way out.
+#[tokio::test]
+async fn a_checkpoint_the_log_no_longer_bears_out_halts_its_projection_until_rebuilt() {
+    let app = spawn_app().await;
+    let tokens = app.registered_and_logged_in("alice").await;
+    // Logged out: the sessions projection holds the revocation at the head.
+    let logout = app.delete("/logout", &tokens.access).await;
+    assert_eq!(logout.status(), StatusCode::OK);
+    let head: (i64,) = app
+        .fetch_one("SELECT CAST(MAX(position) AS BIGINT) FROM events")
+        .await;
+    for sql in cut_the_tail(2) {
+        app.execute(&sql).await;
+    }
+    let app = app.restart().await;
+
+    let ready = app.get_anonymous("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    let msg = body["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "up to position {}, but the log's head is {}",
+            head.0,
+            head.0 - 2
+        )) && msg.contains("authlog projections rebuild"),
+        "{msg}"
+    );
+    // Reads of a halted read model fail with the reason instead of answering from it.
+    let tokens = app.login("alice").await;
+    let sessions = app.get("/sessions", &tokens.access).await;
+    assert_eq!(sessions.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The operator sees which, and rebuilds them.
+    let status = app.cli(&["projections", "status"]).await;
+    assert!(!status.status.success());
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(stdout.contains("halted"), "{stdout}");
+    for name in ["sessions", "users", "audit"] {
+        let rebuilt = app.cli(&["projections", "rebuild", name]).await;
+        assert!(
+            rebuilt.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rebuilt.stderr)
+        );
+    }
+    let status = app.cli(&["projections", "status"]).await;
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // The running server follows them again, with the events written at the reused
+    // positions applied: the new session is listed.
+    let mut ready = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        ready = app.get_anonymous("/readyz").await.status();
+        if ready == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, StatusCode::OK);
+    let sessions: serde_json::Value = app
+        .get("/sessions", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions["sessions"].as_array().unwrap().len(),
+        2,
+        "{sessions}"
+    );
+}

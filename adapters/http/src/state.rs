@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
+use authlog_application::directory::Directory;
+use authlog_application::erase::EraseUser;
 use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
@@ -13,6 +15,7 @@ use authlog_application::ports::{EventLog, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
+use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
 
 use crate::cookies::CookieSettings;
@@ -30,6 +33,11 @@ pub struct AppState {
     pub password: ChangePassword,
     pub me: Me,
     pub audit: Audit,
+    /// The admin use cases, shared with the command line (each takes a `Caller` and checks
+    /// its role itself): an admin endpoint only adds its handler.
+    pub roles: Arc<ChangeRoles>,
+    pub erase: Arc<EraseUser>,
+    pub directory: Arc<Directory>,
     /// For the JWKS endpoint.
     pub tokens: Arc<dyn TokenService>,
     /// For the readiness probe: the log must answer, and this process must be keeping up.

@@ -179,6 +179,8 @@ pub enum Read<'a> {
     Tail(&'a StreamId, u32),
     /// The first event of a stream and its last `count`, each once.
     Edges(&'a StreamId, u32),
+    /// Up to `limit` events of a stream after its version `version`, in order.
+    StreamAfter(&'a StreamId, u64, u32),
     /// Up to `limit` events after a position, of the given types (any when empty).
     After {
         after: u64,
@@ -233,6 +235,15 @@ where
                 .push(") - ")
                 .push_bind(i64::from(count))
                 .push(") ORDER BY stream_version");
+        }
+        Read::StreamAfter(stream, version, limit) => {
+            query
+                .push("stream_id = ")
+                .push_bind(stream.as_str().to_owned())
+                .push(" AND stream_version > ")
+                .push_bind(to_i64(version)?)
+                .push(" ORDER BY stream_version LIMIT ")
+                .push_bind(i64::from(limit));
         }
         Read::After {
             after,

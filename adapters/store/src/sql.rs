@@ -145,6 +145,23 @@ impl Pool {
         .map_err(unavailable)
     }
 
+    /// Runs `statement` in a transaction of its own; answers how many rows it changed.
+    pub async fn execute(&self, statement: &Statement) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::query_with(&statement.sql, statement.sqlite_args()?)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+            Self::Postgres(pool) => {
+                sqlx::query_with(&statement.numbered(), statement.postgres_args()?)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected())
+            }
+        }
+        .map_err(unavailable)
+    }
+
     /// After an erasure: on SQLite, copies the WAL into the database and truncates it, so that
     /// the pages the erasure zeroed (`secure_delete`) leave no older copy in the WAL file. A
     /// reader in the middle of a long read can hold the checkpoint off; it is tried for a

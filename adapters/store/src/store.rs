@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use authlog_application::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
     NameKeyStore, PersonalData, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent,
-    RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery, UserStatus,
-    UserView,
+    RevokedSession, SessionView, SigningKey, Snapshot, StoreError, StreamWrite, UserQuery,
+    UserStatus, UserView,
 };
 use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
@@ -239,15 +239,6 @@ impl Store {
         }
     }
 
-    /// Waits until every read model, the analysts' table among them (which may lag the log by
-    /// a moment), has applied the log up to `position`: what an erasure waits for.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when they do not get there within 5 seconds.
-    pub async fn wait_for_all(&self, position: u64) -> Result<(), StoreError> {
-        self.projector.wait_for_all(position).await
-    }
-
     /// The read models, by name.
     pub fn projections(&self) -> Vec<&'static str> {
         self.projector.names()
@@ -300,7 +291,9 @@ impl Store {
         // A stream is read to decide on, and no decision depends on where a request came from:
         // its events' device fields stay sealed (one key operation a refresh instead of five).
         let device = match read {
-            Read::Stream(_) | Read::Tail(..) | Read::Edges(..) => Device::None,
+            Read::Stream(_) | Read::Tail(..) | Read::Edges(..) | Read::StreamAfter(..) => {
+                Device::None
+            }
             _ => Device::All,
         };
         let rows = match &self.pool {
@@ -460,6 +453,55 @@ impl EventStore for Store {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         decode_all(self.read(Read::Edges(&stream, tail)).await?)
     }
+
+    async fn read_stream_after(
+        &self,
+        stream: StreamId,
+        version: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        decode_all(
+            self.read(Read::StreamAfter(&stream, version, limit))
+                .await?,
+        )
+    }
+
+    async fn snapshot(&self, stream: StreamId) -> Result<Option<Snapshot>, StoreError> {
+        let rows: Vec<(i64, String)> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT version, state FROM snapshots WHERE stream_id = ?",
+                vec![stream.as_str().into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|(version, state)| {
+                Ok(Snapshot {
+                    version: to_u64(version)?,
+                    state,
+                })
+            })
+            .transpose()
+    }
+
+    async fn keep_snapshot(&self, stream: StreamId, snapshot: Snapshot) -> Result<(), StoreError> {
+        // A plain upsert on the pool, not through the writer: a snapshot is a cache, written
+        // beside the log rather than with it, and the newer of two racing ones stays.
+        self.pool
+            .execute(&Statement::new(
+                "INSERT INTO snapshots (stream_id, version, state) VALUES (?, ?, ?) \
+                 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, \
+                 state = excluded.state WHERE snapshots.version < excluded.version",
+                vec![
+                    stream.as_str().into(),
+                    to_i64(snapshot.version)?.into(),
+                    snapshot.state.into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -504,6 +546,10 @@ impl EventLog for Store {
 impl ReadModels for Store {
     async fn wait_for(&self, position: u64) -> Result<(), StoreError> {
         self.projector.wait_for(position).await
+    }
+
+    async fn wait_for_all(&self, position: u64) -> Result<(), StoreError> {
+        self.projector.wait_for_all(position).await
     }
 
     async fn live_sessions(

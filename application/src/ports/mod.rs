@@ -26,7 +26,7 @@ pub use read_models::{
 pub use revocations::RevocationView;
 pub use store::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata,
-    NameClaim, NewEvent, RecordedEvent, StoreError, StreamWrite, SubjectFilter,
+    NameClaim, NewEvent, RecordedEvent, Snapshot, StoreError, StreamWrite, SubjectFilter,
 };
 pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenService};
 

@@ -91,6 +91,9 @@ pub struct ProjectionStatus {
     pub position: u64,
     /// The log's head when asked.
     pub head: u64,
+    /// Why nothing more is applied to it, when its checkpoint names a position the log no
+    /// longer holds as it was (it waits for a rebuild).
+    pub halted: Option<String>,
 }
 
 /// The projections. Every read first waits until the projections have applied whatever this
@@ -103,6 +106,14 @@ pub trait ReadModels: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when they do not get there in reasonable time.
     async fn wait_for(&self, position: u64) -> Result<(), StoreError>;
+
+    /// Waits until every projection, those a read does not wait for too (the analysts' table
+    /// may lag by a moment), has applied the log up to `position`: what an erasure waits for
+    /// before it says that nothing shows the user any more.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when they do not get there in reasonable time.
+    async fn wait_for_all(&self, position: u64) -> Result<(), StoreError>;
 
     /// The user's sessions that are neither revoked nor expired at `now`, oldest first.
     ///

@@ -152,6 +152,16 @@ impl RecordedEvent {
     }
 }
 
+/// A stream's first `version` events folded into `state`, kept beside the stream so that a
+/// read of a long stream starts from it: a cache, which the use case that folds the stream
+/// writes and reads ([`crate::checks`]). Losing one costs a longer read, never a wrong answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub version: u64,
+    /// The fold, as its use case serialises it (it passes over a state it cannot read).
+    pub state: String,
+}
+
 /// Where a successful append landed: its events hold the positions `first..=position`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -168,6 +178,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("event store holds a row this version cannot read: {0}")]
     Corrupt(String),
+    /// A read model is halted: the log no longer bears out what it applied, and nothing more
+    /// is applied to it until an operator rebuilds it. The text says which and how.
+    #[error("{0}")]
+    Halted(String),
 }
 
 /// Why an append did not happen.
@@ -257,6 +271,30 @@ pub trait EventStore: Send + Sync {
         stream: StreamId,
         tail: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events of `stream` after its version `version`, oldest first: what
+    /// brings a [`Snapshot`] taken at `version` up to date.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or holds an unreadable row.
+    async fn read_stream_after(
+        &self,
+        stream: StreamId,
+        version: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The snapshot kept of `stream`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn snapshot(&self, stream: StreamId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Keeps `snapshot` of `stream`, unless one of a later version is kept already.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn keep_snapshot(&self, stream: StreamId, snapshot: Snapshot) -> Result<(), StoreError>;
 
     /// Appends `writes` as [`EventStore::append`] does, and claims a username for a new account
     /// in the same transaction: both happen, or neither.

@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use crate::ports::{
     Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore,
     Metadata, NameClaim, NameKeyStore, NewEvent, ProjectionStatus, ReadModels, RecentRevocation,
-    RecordedEvent, RevokedSession, SessionView, SigningKey, StoreError, StreamWrite, UserQuery,
-    UserStatus, UserView,
+    RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot, StoreError, StreamWrite,
+    UserQuery, UserStatus, UserView,
 };
 
 use super::NOW;
@@ -31,6 +31,8 @@ pub struct InMemoryEventStore {
     name_keys: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Appends touching a stream whose name starts with this fail (failure injection).
     failing: Mutex<Option<String>>,
+    /// The snapshots kept, by stream.
+    snapshots: Mutex<HashMap<String, Snapshot>>,
 }
 
 impl InMemoryEventStore {
@@ -423,6 +425,40 @@ impl EventStore for InMemoryEventStore {
             .cloned()
             .collect())
     }
+
+    async fn read_stream_after(
+        &self,
+        stream: StreamId,
+        version: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self
+            .stream(&stream)
+            .into_iter()
+            .filter(|e| e.stream_version > version)
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn snapshot(&self, stream: StreamId) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self
+            .snapshots
+            .lock()
+            .ok()
+            .and_then(|kept| kept.get(stream.as_str()).cloned()))
+    }
+
+    async fn keep_snapshot(&self, stream: StreamId, snapshot: Snapshot) -> Result<(), StoreError> {
+        if let Ok(mut kept) = self.snapshots.lock() {
+            let entry = kept
+                .entry(stream.as_str().to_owned())
+                .or_insert_with(|| snapshot.clone());
+            if entry.version < snapshot.version {
+                *entry = snapshot;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -472,6 +508,11 @@ impl EventLog for InMemoryEventStore {
 #[async_trait]
 impl ReadModels for InMemoryEventStore {
     async fn wait_for(&self, _position: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn wait_for_all(&self, _position: u64) -> Result<(), StoreError> {
+        // Folded on every read: always up to date.
         Ok(())
     }
 
@@ -574,6 +615,7 @@ impl ReadModels for InMemoryEventStore {
                 name: name.to_owned(),
                 position: head,
                 head,
+                halted: None,
             })
             .collect())
     }

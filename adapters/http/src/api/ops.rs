@@ -69,6 +69,9 @@ impl OpsApi {
             tracing::warn!(error = %e, "readiness check failed");
             return ReadyResponse::Unavailable(msg("event store unreachable"));
         }
+        if let Some(halted) = state.feed.halted() {
+            return ReadyResponse::Unavailable(msg(&halted));
+        }
         let behind = state.feed.behind();
         if behind > MAX_LAG {
             tracing::warn!(

@@ -28,6 +28,7 @@ mod batch;
 mod sessions;
 mod users;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,12 +152,18 @@ pub struct Projector {
     lagging_ran: std::sync::Mutex<Instant>,
     /// Signalled after a run, for whoever follows the projections.
     advanced: Arc<Notify>,
+    /// The projections whose checkpoint the log no longer bears out, with why: nothing is
+    /// applied to them until a rebuild (see [`Projector::refusal`]).
+    halted: std::sync::Mutex<HashMap<&'static str, String>>,
 }
 
 #[derive(sqlx::FromRow)]
 struct Checkpoint {
     position: i64,
     version: i64,
+    /// The hash of the event at `position` when the checkpoint was set (none at 0, or for a
+    /// checkpoint an older release set).
+    hash: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -188,7 +195,91 @@ impl Projector {
             lagging_applied: AtomicU64::new(0),
             lagging_ran: std::sync::Mutex::new(Instant::now()),
             advanced: Arc::new(Notify::new()),
+            halted: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Why a projection is halted, if one is: its checkpoint names a position the log no longer
+    /// holds, or holds another event at (rows deleted behind the service's back, or a restore
+    /// of an older backup under newer read models). Applying on from there would skip every
+    /// event written at the reused positions, for good; so nothing more is applied to it, its
+    /// reads fail with this, and readiness reports it, until `authlog projections rebuild`
+    /// replays it from the log as the log now is.
+    pub fn refusal(&self) -> Option<String> {
+        let halted = self.halted.lock().ok()?;
+        let mut reasons: Vec<&String> = halted.values().collect();
+        reasons.sort();
+        reasons.first().map(|reason| (*reason).clone())
+    }
+
+    /// Whether the log still bears out `checkpoint` of `projection`, with the log's `head`:
+    /// the refusal when it does not. `hashed` also compares the event at the checkpoint with
+    /// the one it was set at (one indexed read), beyond the free check against the head.
+    async fn bears_out(
+        tx: &mut Tx,
+        projection: &dyn Projection,
+        checkpoint: &Checkpoint,
+        head: u64,
+        hashed: bool,
+    ) -> Result<Option<String>, StoreError> {
+        let position = to_u64(checkpoint.position)?;
+        let name = projection.name();
+        let refusal = |what: String| {
+            format!(
+                "projection {name} has applied the log up to position {position}, but {what}: \
+                 events it applied are gone (rows deleted behind the service's back, or a \
+                 restore of an older backup). Nothing more is applied to it: check the log \
+                 with `authlog verify`, then run `authlog projections rebuild {name}`"
+            )
+        };
+        if position > head {
+            return Ok(Some(refusal(format!("the log's head is {head}"))));
+        }
+        let (true, Some(expected)) = (hashed && position > 0, &checkpoint.hash) else {
+            return Ok(None);
+        };
+        let stored: Vec<(Vec<u8>,)> = tx
+            .fetch(&Statement::new(
+                "SELECT hash FROM events WHERE position = ?",
+                vec![checkpoint.position.into()],
+            ))
+            .await?;
+        Ok(match stored.first() {
+            Some((hash,)) if hash == expected => None,
+            Some(_) => Some(refusal(format!(
+                "the log holds another event at {position}"
+            ))),
+            None => Some(refusal(format!("the log holds no event at {position}"))),
+        })
+    }
+
+    /// Records whether `projection` is halted (`refusal`), logging a new halt once.
+    fn set_halted(&self, projection: &dyn Projection, refusal: Option<String>) {
+        let Ok(mut halted) = self.halted.lock() else {
+            return;
+        };
+        match refusal {
+            Some(reason) => {
+                if halted.get(projection.name()) != Some(&reason) {
+                    tracing::error!(projection = projection.name(), "{reason}");
+                }
+                halted.insert(projection.name(), reason);
+            }
+            None => {
+                if halted.remove(projection.name()).is_some() {
+                    tracing::info!(
+                        projection = projection.name(),
+                        "projection rebuilt: it follows the log again"
+                    );
+                }
+            }
+        }
+    }
+
+    fn is_halted(&self, projection: &dyn Projection) -> bool {
+        self.halted
+            .lock()
+            .is_ok_and(|halted| halted.contains_key(projection.name()))
     }
 
     /// Signalled after every run, whether or not this process applied anything (on
@@ -204,8 +295,19 @@ impl Projector {
     pub async fn start(&self) -> Result<(), StoreError> {
         for projection in &self.projections {
             let current = self.checkpoint(projection.name()).await?;
-            if current.is_none_or(|c| c.version != projection.version()) {
-                self.rebuild_or_await(projection.as_ref()).await?;
+            match current {
+                Some(checkpoint) if checkpoint.version == projection.version() => {
+                    // Once at start, the checkpoint against the event it was set at: a log
+                    // cut and written again to the same length since is caught here.
+                    let mut tx = self.pool.begin().await?;
+                    let head = head_in(&mut tx).await?;
+                    let refusal =
+                        Self::bears_out(&mut tx, projection.as_ref(), &checkpoint, head, true)
+                            .await?;
+                    tx.commit().await?;
+                    self.set_halted(projection.as_ref(), refusal);
+                }
+                _ => self.rebuild_or_await(projection.as_ref()).await?,
             }
         }
         self.run_with(true).await
@@ -229,7 +331,8 @@ impl Projector {
         let _running = self.running.lock().await;
         let head = self.head().await?;
         let lagging = lagging && self.lagging_applied.load(Ordering::Acquire) < head;
-        if self.applied.load(Ordering::Acquire) >= head && !lagging {
+        // Applied beyond the head is a log that shrank: every checkpoint is looked at below.
+        if self.applied.load(Ordering::Acquire) == head && !lagging {
             self.advanced.notify_waiters();
             return Ok(());
         }
@@ -256,6 +359,17 @@ impl Projector {
                 continue;
             };
             if checkpoint.version != projection.version() {
+                *lowest = 0;
+                continue;
+            }
+            // Against the head at every run (free); a halted one against its event too, so
+            // that a rebuild elsewhere lets it go on.
+            let halted = self.is_halted(projection.as_ref());
+            let refusal =
+                Self::bears_out(&mut tx, projection.as_ref(), &checkpoint, head, halted).await?;
+            let stopped = refusal.is_some();
+            self.set_halted(projection.as_ref(), refusal);
+            if stopped {
                 *lowest = 0;
                 continue;
             }
@@ -318,6 +432,9 @@ impl Projector {
         let deadline = Instant::now() + WAIT;
         loop {
             self.run_with(all).await?;
+            if let Some(refusal) = self.refusal() {
+                return Err(StoreError::Halted(refusal));
+            }
             let lowest = self.lowest_checkpoint(all).await?;
             if !all {
                 self.applied.fetch_max(lowest, Ordering::AcqRel);
@@ -340,6 +457,7 @@ impl Projector {
     /// [`StoreError`] when the store fails.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
         let head = self.head().await?;
+        let halted = self.halted.lock().map(|h| h.clone()).unwrap_or_default();
         let rows: Vec<NamedCheckpoint> = self
             .pool
             .fetch(&Statement::new(
@@ -351,6 +469,7 @@ impl Projector {
             .filter(|row| self.projections.iter().any(|p| p.name() == row.name))
             .map(|row| {
                 Ok(ProjectionStatus {
+                    halted: halted.get(row.name.as_str()).cloned(),
                     name: row.name,
                     position: to_u64(row.position)?,
                     head,
@@ -575,7 +694,7 @@ impl Projector {
         let rows: Vec<Checkpoint> = self
             .pool
             .fetch(&Statement::new(
-                "SELECT position, version FROM projections WHERE name = ?",
+                "SELECT position, version, hash FROM projections WHERE name = ?",
                 vec![name.into()],
             ))
             .await?;
@@ -637,9 +756,10 @@ async fn create(tx: &mut Tx, table: &Table, copy: Target) -> Result<(), StoreErr
 async fn lock_checkpoint(tx: &mut Tx, name: &str) -> Result<Option<Checkpoint>, StoreError> {
     let sql = match tx {
         // `BEGIN IMMEDIATE` already excludes every other writer.
-        Tx::Sqlite(_) => "SELECT position, version FROM projections WHERE name = ?",
+        Tx::Sqlite(_) => "SELECT position, version, hash FROM projections WHERE name = ?",
         Tx::Postgres(_) => {
-            "SELECT position, version FROM projections WHERE name = ? FOR UPDATE SKIP LOCKED"
+            "SELECT position, version, hash FROM projections WHERE name = ? \
+             FOR UPDATE SKIP LOCKED"
         }
     };
     let rows: Vec<Checkpoint> = tx.fetch(&Statement::new(sql, vec![name.into()])).await?;
@@ -649,8 +769,10 @@ async fn lock_checkpoint(tx: &mut Tx, name: &str) -> Result<Option<Checkpoint>, 
 /// The checkpoint of `name`, locked for this transaction, waiting for a running projector.
 async fn lock_checkpoint_waiting(tx: &mut Tx, name: &str) -> Result<(), StoreError> {
     let sql = match tx {
-        Tx::Sqlite(_) => "SELECT position, version FROM projections WHERE name = ?",
-        Tx::Postgres(_) => "SELECT position, version FROM projections WHERE name = ? FOR UPDATE",
+        Tx::Sqlite(_) => "SELECT position, version, hash FROM projections WHERE name = ?",
+        Tx::Postgres(_) => {
+            "SELECT position, version, hash FROM projections WHERE name = ? FOR UPDATE"
+        }
     };
     let _: Vec<Checkpoint> = tx.fetch(&Statement::new(sql, vec![name.into()])).await?;
     Ok(())
@@ -662,14 +784,25 @@ async fn set_checkpoint(
     position: u64,
     version: Option<i64>,
 ) -> Result<(), StoreError> {
+    // With the hash of the event there, which the next start compares (see `bears_out`).
+    let position = to_i64(position)?;
+    let hash = "(SELECT hash FROM events WHERE position = ?)";
     let statement = match version {
         None => Statement::new(
-            "UPDATE projections SET position = ? WHERE name = ?",
-            vec![to_i64(position)?.into(), name.into()],
+            format!("UPDATE projections SET position = ?, hash = {hash} WHERE name = ?"),
+            vec![position.into(), position.into(), name.into()],
         ),
         Some(version) => Statement::new(
-            "UPDATE projections SET position = ?, version = ?, rebuilding = NULL WHERE name = ?",
-            vec![to_i64(position)?.into(), version.into(), name.into()],
+            format!(
+                "UPDATE projections SET position = ?, hash = {hash}, version = ?, \
+                 rebuilding = NULL WHERE name = ?"
+            ),
+            vec![
+                position.into(),
+                position.into(),
+                version.into(),
+                name.into(),
+            ],
         ),
     };
     tx.execute(&statement).await?;

@@ -712,6 +712,38 @@ pub async fn read_stream_tail_answers_the_last_events_oldest_first(store: &dyn S
         .is_empty());
 }
 
+pub async fn a_snapshot_is_kept_unless_a_newer_one_is_and_the_events_after_it_read_back(
+    store: &dyn Storage,
+) {
+    use authlog_application::ports::Snapshot;
+    for n in 0..5 {
+        append(store, stream("s"), ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.snapshot(stream("s")).await.unwrap(), None);
+    let at = |version: u64| Snapshot {
+        version,
+        state: format!("folded to {version}"),
+    };
+    store.keep_snapshot(stream("s"), at(3)).await.unwrap();
+    assert_eq!(store.snapshot(stream("s")).await.unwrap(), Some(at(3)));
+    // An older one, from a slower writer, does not replace it; a newer one does.
+    store.keep_snapshot(stream("s"), at(2)).await.unwrap();
+    assert_eq!(store.snapshot(stream("s")).await.unwrap(), Some(at(3)));
+    store.keep_snapshot(stream("s"), at(4)).await.unwrap();
+    assert_eq!(store.snapshot(stream("s")).await.unwrap(), Some(at(4)));
+    assert_eq!(store.snapshot(stream("other")).await.unwrap(), None);
+
+    let versions = |events: Vec<authlog_application::ports::RecordedEvent>| {
+        events.iter().map(|e| e.stream_version).collect::<Vec<_>>()
+    };
+    let after = |version, limit| store.read_stream_after(stream("s"), version, limit);
+    assert_eq!(versions(after(3, 10).await.unwrap()), [4, 5]);
+    assert_eq!(versions(after(0, 2).await.unwrap()), [1, 2]);
+    assert!(after(5, 10).await.unwrap().is_empty());
+}
+
 pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn Storage) {
     let versions = |events: Vec<authlog_application::ports::RecordedEvent>| {
         events.iter().map(|e| e.stream_version).collect::<Vec<_>>()

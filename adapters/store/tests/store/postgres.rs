@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use authlog_application::ports::{AppendError, EventLog, EventStore, ExpectedVersion, StoreError};
+use authlog_application::ports::{
+    AppendError, EventLog, EventStore, ExpectedVersion, ReadModels, StoreError,
+};
 use authlog_domain::StreamId;
 use authlog_store::{Store, VerifyError};
 use sqlx::{Connection, Executor, PgConnection};

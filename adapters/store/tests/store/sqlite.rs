@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use authlog_application::ports::{EventLog, EventStore, ExpectedVersion};
+use authlog_application::ports::{EventLog, EventStore, ExpectedVersion, ReadModels};
 use authlog_domain::StreamId;
 use authlog_store::chain::{self, RowContent};
 use authlog_store::{Store, VerifyError};
@@ -124,6 +124,73 @@ async fn skeletons_of_an_older_rule_are_taken_again_once_and_an_earlier_look_ali
             .await
             .unwrap();
     assert_eq!(kept, "kept");
+    drop(dir);
+}
+
+/// The log cut and written again to the same length behind the service's back: the positions
+/// the projections applied are there again, holding other events. The next start compares each
+/// checkpoint with the event it was set at, and halts the projections instead of skipping the
+/// new events for good.
+#[tokio::test]
+async fn a_checkpoint_whose_event_was_replaced_halts_its_projection_at_the_next_start() {
+    let (store, dir, url) = fresh_with_url().await;
+    for n in 0..5 {
+        append(
+            store.as_ref(),
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
+    }
+    store.wait_for_all(5).await.unwrap();
+    let mut conn = raw(&url).await;
+    for sql in [
+        "DROP TRIGGER events_refuse_delete",
+        "DELETE FROM events WHERE position > 3",
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events BEGIN \
+         SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    for n in 5..7 {
+        append(
+            store.as_ref(),
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(everything(store.as_ref()).await.len(), 5);
+    drop(store);
+
+    let store = Store::open(&url, crate::personal()).await.unwrap();
+    let status = store.status().await.unwrap();
+    assert_eq!(status.len(), 3);
+    for projection in &status {
+        let halted = projection.halted.as_deref().unwrap_or_default();
+        assert!(
+            halted.contains("up to position 5, but the log holds another event at 5"),
+            "{projection:?}"
+        );
+    }
+    assert!(matches!(
+        store.wait_for(6).await,
+        Err(authlog_application::ports::StoreError::Halted(_))
+    ));
+    for name in ["sessions", "users", "audit"] {
+        store.rebuild(name).await.unwrap();
+    }
+    store.wait_for_all(5).await.unwrap();
+    assert!(store
+        .status()
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.halted.is_none()));
     drop(dir);
 }
 

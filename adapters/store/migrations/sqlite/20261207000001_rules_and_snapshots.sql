@@ -1,0 +1,26 @@
+-- Rules whose results the store keeps, and the version each was last applied in (issue 28).
+-- The name index stores confusable skeletons: when the skeleton rule changes (version 2 reads
+-- small capitals as capitals), the start that finds an older version here takes every stored
+-- skeleton again from its canonical name (adapters/store/src/names.rs, `reskeleton`).
+CREATE TABLE store_rules (
+    name    TEXT   PRIMARY KEY,
+    version BIGINT NOT NULL
+);
+
+-- Snapshots of streams: the fold of a stream's first `version` events, kept so that a read of
+-- a long stream starts from it and reads only the events after it (issue 28: the login
+-- throttle read every check of an account in the window, so a busy account's logins slowed
+-- with its successes). A snapshot is a cache: deleting any row, or all, loses nothing but time,
+-- and a `state` this release cannot read is passed over. No personal data: attempt ids and
+-- times.
+CREATE TABLE snapshots (
+    stream_id TEXT   PRIMARY KEY,
+    version   BIGINT NOT NULL,
+    state     TEXT   NOT NULL
+);
+
+-- The hash of the event at each projection's checkpoint: a checkpoint that names a position
+-- the log no longer holds, or holds another event at (rows deleted behind the service's back,
+-- a restore of an older backup under newer read models), is refused instead of trusted (issue
+-- 28). NULL for a checkpoint kept before, until it next moves.
+ALTER TABLE projections ADD COLUMN hash BLOB;
