@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use authlog_domain::EventType;
 use time::{Duration, OffsetDateTime};
 
 use crate::ports::{
@@ -17,7 +18,7 @@ use crate::ports::{
 const BATCH: u32 = 1_000;
 
 /// The log events the follower acts on itself: each changes the set of signing keys.
-const KEY_CHANGES: &[&str] = &["SigningKeyRotated", "SigningKeyRevoked"];
+const KEY_CHANGES: &[EventType] = &[EventType::SigningKeyRotated, EventType::SigningKeyRevoked];
 
 /// Why a poll did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

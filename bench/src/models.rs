@@ -263,10 +263,14 @@ async fn parallel_guesses(url: &str) -> anyhow::Result<(usize, usize)> {
     }
     server.stop().await?;
     let store = Store::open(url, crate::personal()).await?;
-    let checked =
-        authlog_application::ports::EventLog::read_after(&store, 0, 10_000, &["LoginAttempted"])
-            .await?
-            .len();
+    let checked = authlog_application::ports::EventLog::read_after(
+        &store,
+        0,
+        10_000,
+        &[authlog_domain::EventType::LoginAttempted],
+    )
+    .await?
+    .len();
     Ok((checked, refused))
 }
 

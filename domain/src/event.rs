@@ -25,30 +25,154 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::stream::StreamKind;
 use crate::{AttemptId, PasswordHash, Personal, Role, SessionId, TokenId, UserId, Username};
+
+/// Declares every event type once (see the registry below): the `Event` enum with a variant
+/// per type, the `EventType` enum of typed constants, and what follows from each entry.
+macro_rules! events {
+    ($(
+        $name:ident {
+            version: $version:literal,
+            stream: $stream:ident
+            $(, user: $user:ident)?
+            $(, personal: [$($field:literal),* $(,)?])?
+            $(,)?
+        }
+    ),* $(,)?) => {
+        /// Every fact in the log.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Event {
+            $($name($name),)*
+            /// A type this release does not know, kept as stored.
+            Unknown(UnknownEvent),
+        }
+
+        /// The type of an event, as consumers name it: a constant, so that a misspelt type
+        /// does not compile (a string would match nothing, silently).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $($name,)*
+        }
+
+        impl EventType {
+            /// Every type this release knows, in the registry's order.
+            pub const ALL: &'static [EventType] = &[$(EventType::$name,)*];
+
+            /// The stable name stored in the `event_type` column.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$name => stringify!($name),)*
+                }
+            }
+
+            /// The type stored as `name`, if this release knows it.
+            pub fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($name) => Some(EventType::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The version of its payload's schema this release writes.
+            pub const fn current_version(self) -> u32 {
+                match self {
+                    $(EventType::$name => $version,)*
+                }
+            }
+
+            /// The kind of stream its events are appended to.
+            pub const fn stream(self) -> StreamKind {
+                match self {
+                    $(EventType::$name => StreamKind::$stream,)*
+                }
+            }
+
+            /// Whether its payload names the user it concerns.
+            pub const fn names_a_user(self) -> bool {
+                match self {
+                    $(EventType::$name => events!(@is $($user)?),)*
+                }
+            }
+
+            /// Its payload fields that are personal data, sealed under the user's data key.
+            pub const fn personal_fields(self) -> &'static [&'static str] {
+                match self {
+                    $(EventType::$name => &[$($($field),*)?],)*
+                }
+            }
+        }
+
+        impl Event {
+            /// Every type name this release knows, for validating filters.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($name),)*];
+
+            /// The event's type, `None` for one this release does not know.
+            pub fn kind(&self) -> Option<EventType> {
+                match self {
+                    $(Self::$name(_) => Some(EventType::$name),)*
+                    Self::Unknown(_) => None,
+                }
+            }
+
+            /// The JSON stored in the `payload` column.
+            pub fn payload(&self) -> serde_json::Value {
+                let value = match self {
+                    $(Self::$name(e) => serde_json::to_value(e),)*
+                    Self::Unknown(e) => Ok(e.payload.clone()),
+                };
+                // Plain structs of strings, numbers and enums: serialising cannot fail.
+                value.unwrap_or(serde_json::Value::Null)
+            }
+
+            /// The user the event is about, where its payload names one.
+            pub fn user_id(&self) -> Option<UserId> {
+                match self {
+                    $(Self::$name(_e) => events!(@user _e $($user)?),)*
+                    Self::Unknown(_) => None,
+                }
+            }
+
+            /// Decodes a payload of the current version of `kind`.
+            fn decode_known<P: Payload>(
+                kind: EventType,
+                payload: Parsed<'_, P>,
+            ) -> Result<Self, EventDecodeError> {
+                Ok(match kind {
+                    $(EventType::$name => Self::$name(payload.decode()?),)*
+                })
+            }
+        }
+    };
+    (@is $user:ident) => { true };
+    (@is) => { false };
+    (@user $e:ident $user:ident) => { Some($e.$user) };
+    (@user $e:ident) => { None };
+}
 
 /// Payload fields that audit output drops.
 pub const SECRET_FIELDS: &[&str] = &["password_hash"];
 
-/// Every fact in the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Registered(Registered),
-    PasswordChanged(PasswordChanged),
-    RoleGranted(RoleGranted),
-    RoleRevoked(RoleRevoked),
-    SessionsRevoked(SessionsRevoked),
-    LoginAttempted(LoginAttempted),
-    LoggedIn(LoggedIn),
-    LoginSucceeded(LoginSucceeded),
-    LoginFailed(LoginFailed),
-    Refreshed(Refreshed),
-    Revoked(Revoked),
-    SigningKeyRotated(SigningKeyRotated),
-    SigningKeyRevoked(SigningKeyRevoked),
-    UserErased(UserErased),
-    /// A type this release does not know, kept as stored.
-    Unknown(UnknownEvent),
+// The registry: every event type, declared once. From it come the `Event` enum, the typed
+// `EventType` constants consumers name, the stored name, the schema version this release writes,
+// the stream kind it is appended to, the user it concerns, its personal fields, the type list
+// that filters and the OpenAPI document are checked against, and decoding. A new type is its
+// struct below and one line here (then a golden fixture of its stored form: a test requires one).
+events! {
+    Registered { version: 2, stream: User, user: user_id, personal: ["username", "password_hash"] },
+    PasswordChanged { version: 2, stream: User, user: user_id, personal: ["password_hash"] },
+    RoleGranted { version: 1, stream: User, user: user_id },
+    RoleRevoked { version: 1, stream: User, user: user_id },
+    SessionsRevoked { version: 1, stream: User, user: user_id },
+    LoginAttempted { version: 1, stream: Login },
+    LoggedIn { version: 2, stream: Session, user: user_id },
+    LoginSucceeded { version: 1, stream: Login },
+    LoginFailed { version: 2, stream: Login },
+    Refreshed { version: 1, stream: Session },
+    Revoked { version: 1, stream: Session, user: user_id },
+    SigningKeyRotated { version: 1, stream: Keys },
+    SigningKeyRevoked { version: 1, stream: Keys },
+    UserErased { version: 1, stream: User, user: user_id },
 }
 
 /// An account was created.
@@ -252,22 +376,13 @@ pub struct EventDecodeError {
 impl Event {
     /// The stable name stored in the `event_type` column.
     pub fn event_type(&self) -> &str {
-        match self {
-            Self::Registered(_) => "Registered",
-            Self::PasswordChanged(_) => "PasswordChanged",
-            Self::RoleGranted(_) => "RoleGranted",
-            Self::RoleRevoked(_) => "RoleRevoked",
-            Self::SessionsRevoked(_) => "SessionsRevoked",
-            Self::LoginAttempted(_) => "LoginAttempted",
-            Self::LoggedIn(_) => "LoggedIn",
-            Self::LoginSucceeded(_) => "LoginSucceeded",
-            Self::LoginFailed(_) => "LoginFailed",
-            Self::Refreshed(_) => "Refreshed",
-            Self::Revoked(_) => "Revoked",
-            Self::SigningKeyRotated(_) => "SigningKeyRotated",
-            Self::SigningKeyRevoked(_) => "SigningKeyRevoked",
-            Self::UserErased(_) => "UserErased",
-            Self::Unknown(e) => &e.event_type,
+        match self.kind() {
+            Some(kind) => kind.as_str(),
+            None => match self {
+                Self::Unknown(e) => &e.event_type,
+                // `kind` is `None` for `Unknown` alone.
+                _ => "",
+            },
         }
     }
 
@@ -275,44 +390,24 @@ impl Event {
     /// `schema_version` column). Raised, with an upcaster, whenever a type's shape changes
     /// other than by an optional field.
     pub fn schema_version(&self) -> u32 {
-        match self {
-            Self::Unknown(e) => e.schema_version,
-            // A known type always has one: `current_version` is the one table of versions.
-            known => Self::current_version(known.event_type()).unwrap_or(1),
+        match (self.kind(), self) {
+            (Some(kind), _) => kind.current_version(),
+            (None, Self::Unknown(e)) => e.schema_version,
+            (None, _) => 1,
         }
     }
 
     /// The version this release writes for the type named `event_type`, `None` for a type it
     /// does not know.
     pub fn current_version(event_type: &str) -> Option<u32> {
-        match event_type {
-            "LoggedIn" | "LoginFailed" | "Registered" | "PasswordChanged" => Some(2),
-            known if Self::TYPES.contains(&known) => Some(1),
-            _ => None,
-        }
+        EventType::parse(event_type).map(EventType::current_version)
     }
 
-    /// The JSON stored in the `payload` column.
-    pub fn payload(&self) -> serde_json::Value {
-        let value = match self {
-            Self::Registered(e) => serde_json::to_value(e),
-            Self::PasswordChanged(e) => serde_json::to_value(e),
-            Self::RoleGranted(e) => serde_json::to_value(e),
-            Self::RoleRevoked(e) => serde_json::to_value(e),
-            Self::SessionsRevoked(e) => serde_json::to_value(e),
-            Self::LoginAttempted(e) => serde_json::to_value(e),
-            Self::LoggedIn(e) => serde_json::to_value(e),
-            Self::LoginSucceeded(e) => serde_json::to_value(e),
-            Self::LoginFailed(e) => serde_json::to_value(e),
-            Self::Refreshed(e) => serde_json::to_value(e),
-            Self::Revoked(e) => serde_json::to_value(e),
-            Self::SigningKeyRotated(e) => serde_json::to_value(e),
-            Self::SigningKeyRevoked(e) => serde_json::to_value(e),
-            Self::UserErased(e) => serde_json::to_value(e),
-            Self::Unknown(e) => Ok(e.payload.clone()),
-        };
-        // These are plain structs of strings, numbers and enums: serialising them cannot fail.
-        value.unwrap_or(serde_json::Value::Null)
+    /// The payload fields of `event_type` that are personal data: stored sealed under the data
+    /// key of the user the event concerns, and unreadable once that user is erased. (The
+    /// metadata's client address and user agent are sealed alike, for every event of a user.)
+    pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
+        EventType::parse(event_type).map_or(&[], EventType::personal_fields)
     }
 
     /// The payload as audit output shows it: everything but secrets. Password hashes stay in
@@ -326,50 +421,6 @@ impl Event {
         }
         payload
     }
-
-    /// The user the event is about, where its payload names one.
-    pub fn user_id(&self) -> Option<UserId> {
-        match self {
-            Self::Registered(e) => Some(e.user_id),
-            Self::PasswordChanged(e) => Some(e.user_id),
-            Self::RoleGranted(e) => Some(e.user_id),
-            Self::RoleRevoked(e) => Some(e.user_id),
-            Self::SessionsRevoked(e) => Some(e.user_id),
-            Self::LoggedIn(e) => Some(e.user_id),
-            Self::Revoked(e) => Some(e.user_id),
-            Self::UserErased(e) => Some(e.user_id),
-            _ => None,
-        }
-    }
-
-    /// The payload fields of `event_type` that are personal data: stored sealed under the data
-    /// key of the user the event concerns, and unreadable once that user is erased. (The
-    /// metadata's client address and user agent are sealed alike, for every event of a user.)
-    pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
-        match event_type {
-            "Registered" => &["username", "password_hash"],
-            "PasswordChanged" => &["password_hash"],
-            _ => &[],
-        }
-    }
-
-    /// Every event type name this release knows, for validating filters.
-    pub const TYPES: [&'static str; 14] = [
-        "Registered",
-        "PasswordChanged",
-        "RoleGranted",
-        "RoleRevoked",
-        "SessionsRevoked",
-        "LoginAttempted",
-        "LoggedIn",
-        "LoginSucceeded",
-        "LoginFailed",
-        "Refreshed",
-        "Revoked",
-        "SigningKeyRotated",
-        "SigningKeyRevoked",
-        "UserErased",
-    ];
 
     /// Reads a stored row back: its type, the version of its payload's schema (1 for a row
     /// stored before versions existed) and the payload. An older version is upcast to the
@@ -433,35 +484,14 @@ impl Event {
             event_type,
             schema_version,
         };
-        if Self::current_version(event_type) != Some(schema_version) {
-            return Ok(Self::Unknown(UnknownEvent {
+        match EventType::parse(event_type).filter(|kind| kind.current_version() == schema_version) {
+            Some(kind) => Self::decode_known(kind, p),
+            None => Ok(Self::Unknown(UnknownEvent {
                 event_type: event_type.to_owned(),
                 schema_version,
                 payload: p.decode()?,
-            }));
+            })),
         }
-        Ok(match event_type {
-            "Registered" => Self::Registered(p.decode()?),
-            "PasswordChanged" => Self::PasswordChanged(p.decode()?),
-            "RoleGranted" => Self::RoleGranted(p.decode()?),
-            "RoleRevoked" => Self::RoleRevoked(p.decode()?),
-            "SessionsRevoked" => Self::SessionsRevoked(p.decode()?),
-            "LoginAttempted" => Self::LoginAttempted(p.decode()?),
-            "LoggedIn" => Self::LoggedIn(p.decode()?),
-            "LoginSucceeded" => Self::LoginSucceeded(p.decode()?),
-            "LoginFailed" => Self::LoginFailed(p.decode()?),
-            "Refreshed" => Self::Refreshed(p.decode()?),
-            "Revoked" => Self::Revoked(p.decode()?),
-            "SigningKeyRotated" => Self::SigningKeyRotated(p.decode()?),
-            "SigningKeyRevoked" => Self::SigningKeyRevoked(p.decode()?),
-            "UserErased" => Self::UserErased(p.decode()?),
-            // `current_version` knows exactly the types above.
-            other => Self::Unknown(UnknownEvent {
-                event_type: other.to_owned(),
-                schema_version,
-                payload: p.decode()?,
-            }),
-        })
     }
 }
 
@@ -568,6 +598,69 @@ mod tests {
             Event::SigningKeyRevoked(SigningKeyRevoked { kid: "k1".into() }),
             Event::UserErased(UserErased { user_id }),
         ]
+    }
+
+    /// Every golden fixture's rows, as (type, stored version, stored payload).
+    fn every_golden_row() -> Vec<(String, u32, String)> {
+        [
+            include_str!("../fixtures/events-v1.jsonl"),
+            include_str!("../fixtures/events-v2.jsonl"),
+            include_str!("../fixtures/events-v3.jsonl"),
+            include_str!("../fixtures/events-v4.jsonl"),
+            include_str!("../fixtures/events-v5.jsonl"),
+        ]
+        .iter()
+        .flat_map(|fixture| fixture.lines())
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let version = row.get("schema_version").map_or(1, |v| v.as_u64().unwrap());
+            (
+                row["event_type"].as_str().unwrap().to_owned(),
+                u32::try_from(version).unwrap(),
+                row["payload"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+    }
+
+    #[test]
+    fn every_type_of_the_registry_has_its_current_version_in_a_golden_fixture() {
+        // A new type, or a new version, is not done until the bytes it stores are kept: the
+        // next release must decode them as this one meant them.
+        let rows = every_golden_row();
+        for kind in EventType::ALL {
+            assert!(
+                rows.iter().any(|(name, version, _)| name == kind.as_str()
+                    && *version == kind.current_version()),
+                "no golden fixture holds {} version {}",
+                kind.as_str(),
+                kind.current_version()
+            );
+        }
+    }
+
+    #[test]
+    fn the_registry_derives_what_each_type_is() {
+        assert_eq!(EventType::ALL.len(), Event::TYPES.len());
+        for (kind, name) in EventType::ALL.iter().zip(Event::TYPES) {
+            assert_eq!(kind.as_str(), *name);
+            assert_eq!(EventType::parse(name), Some(*kind));
+            assert_eq!(Event::current_version(name), Some(kind.current_version()));
+        }
+        assert_eq!(EventType::parse("UserDisabled"), None);
+        assert_eq!(
+            EventType::Registered.personal_fields(),
+            ["username", "password_hash"]
+        );
+        assert!(EventType::Revoked.names_a_user());
+        assert!(!EventType::LoginFailed.names_a_user());
+        assert_eq!(EventType::LoginFailed.stream(), StreamKind::Login);
+        // Each decoded event says its own type, and names its user where the registry says.
+        for event in every_event() {
+            let kind = event.kind().unwrap();
+            assert_eq!(event.event_type(), kind.as_str());
+            assert_eq!(event.user_id().is_some(), kind.names_a_user(), "{kind:?}");
+        }
     }
 
     #[test]

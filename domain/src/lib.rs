@@ -28,7 +28,7 @@ pub mod upcast;
 pub mod user;
 pub mod username;
 
-pub use event::{Event, EventDecodeError, RevocationReason};
+pub use event::{Event, EventDecodeError, EventType, RevocationReason};
 pub use ids::{AttemptId, IdParseError, SessionId, TokenId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use personal::{Personal, ERASED};

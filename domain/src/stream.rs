@@ -5,6 +5,31 @@ use std::fmt;
 
 use crate::{SessionId, UserId, Username};
 
+/// The kinds of stream, as the event registry says which each type is appended to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// [`StreamId::user`]: an account's identity, password, roles and wholesale revocations.
+    User,
+    /// [`StreamId::session`]: one login's refresh tokens and its end.
+    Session,
+    /// [`StreamId::login_attempts`]: the password checks of an account or a concealed name.
+    Login,
+    /// [`StreamId::signing_keys`]: signing-key rotations and revocations.
+    Keys,
+}
+
+impl StreamKind {
+    /// The stream's name, as audit documentation shows it.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Self::User => "user:{user_id}",
+            Self::Session => "session:{session_id}",
+            Self::Login => "login:{user_id or concealed name}",
+            Self::Keys => "keys",
+        }
+    }
+}
+
 /// The name of a stream in the event log.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StreamId(String);

@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn every_version_below_the_current_one_of_every_type_has_a_step() {
-        for event_type in Event::TYPES {
+        for &event_type in Event::TYPES {
             let current = Event::current_version(event_type).unwrap();
             for version in 1..current {
                 assert!(

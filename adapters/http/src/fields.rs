@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use authlog_application::audit::MAX_LIMIT;
 use authlog_domain::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use authlog_domain::username::{username_pattern, MAX_USERNAME_CHARS};
-use authlog_domain::Event;
+use authlog_domain::{Event, EventType};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
     ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
@@ -274,6 +274,70 @@ impl ParamRule for LimitRule {
 pub type EventTypes = Param<EventTypesRule>;
 pub type Position = Param<PositionRule>;
 pub type Limit = Param<LimitRule>;
+
+/// An event's type as audit shows it. Its schema lists every type the registry declares
+/// ([`EventType::ALL`]) with the stream it is appended to, so the OpenAPI document follows the
+/// registry; a type a newer release wrote is shown as stored, so the schema is a string, not an
+/// enum.
+pub struct EventTypeName(pub String);
+
+impl EventTypeName {
+    fn description() -> &'static str {
+        static DESCRIPTION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        DESCRIPTION.get_or_init(|| {
+            let known: Vec<String> = EventType::ALL
+                .iter()
+                .map(|t| format!("`{}` (stream `{}`)", t.as_str(), t.stream().pattern()))
+                .collect();
+            format!(
+                "The event type: {}. A type written by a newer release during a rolling upgrade \
+                 is shown as it was stored.",
+                known.join(", ")
+            )
+        })
+    }
+}
+
+impl Type for EventTypeName {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "EventTypeName".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(Self::description()),
+            example: Some(Value::from("LoginFailed")),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ToJSON for EventTypeName {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl ParseFromJSON for EventTypeName {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(name)) => Ok(Self(name)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use authlog_application::ports::{DataKey, NewEvent, PersonalData, StoreError};
-use authlog_domain::{Event, UserId, ERASED};
+use authlog_domain::{Event, EventType, UserId, ERASED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -54,7 +54,7 @@ pub enum Device {
     /// None: a decision on a stream never depends on them.
     None,
     /// Those of events of these types (what a projection keeps).
-    Of(&'static [&'static str]),
+    Of(&'static [EventType]),
 }
 
 impl Device {
@@ -62,7 +62,7 @@ impl Device {
         match self {
             Self::All => true,
             Self::None => false,
-            Self::Of(types) => types.contains(&event_type),
+            Self::Of(types) => types.iter().any(|t| t.as_str() == event_type),
         }
     }
 }

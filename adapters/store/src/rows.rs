@@ -3,7 +3,7 @@
 use authlog_application::ports::{
     AuditFilter, Metadata, NameClaim, RecordedEvent, SigningKey, StoreError,
 };
-use authlog_domain::{Event, StreamId};
+use authlog_domain::{Event, EventType, StreamId};
 use sqlx::QueryBuilder;
 
 use crate::writer::KeyChange;
@@ -185,7 +185,7 @@ pub enum Read<'a> {
     After {
         after: u64,
         limit: u32,
-        types: &'static [&'static str],
+        types: &'static [EventType],
     },
     /// The events in `(after, upto]` of the given types: what a projector reads, a window of
     /// positions at a time (a limit on the matching rows instead would let the planner walk
@@ -193,7 +193,7 @@ pub enum Read<'a> {
     Range {
         after: u64,
         upto: u64,
-        types: &'static [&'static str],
+        types: &'static [EventType],
     },
     /// An audit filter.
     Audit(&'a AuditFilter),
@@ -251,7 +251,7 @@ where
             types,
         } => {
             query.push("position > ").push_bind(to_i64(after)?);
-            push_types(&mut query, types.iter().map(|t| (*t).to_owned()));
+            push_types(&mut query, types.iter().map(|t| t.as_str().to_owned()));
             query
                 .push(" ORDER BY position LIMIT ")
                 .push_bind(i64::from(limit));
@@ -262,7 +262,7 @@ where
                 .push_bind(to_i64(after)?)
                 .push(" AND position <= ")
                 .push_bind(to_i64(upto)?);
-            push_types(&mut query, types.iter().map(|t| (*t).to_owned()));
+            push_types(&mut query, types.iter().map(|t| t.as_str().to_owned()));
             query.push(" ORDER BY position");
         }
         Read::Audit(filter) => push_audit_filter(&mut query, filter)?,

@@ -15,7 +15,7 @@ use authlog_application::ports::{
     RevokedSession, SessionView, SigningKey, Snapshot, StoreError, StreamWrite, UserQuery,
     UserStatus, UserView,
 };
-use authlog_domain::{RevocationReason, Role, SessionId, StreamId, UserId};
+use authlog_domain::{EventType, RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch, Notify};
@@ -510,7 +510,7 @@ impl EventLog for Store {
         &self,
         after: u64,
         limit: u32,
-        types: &'static [&'static str],
+        types: &'static [EventType],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = self
             .read(Read::After {

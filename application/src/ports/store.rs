@@ -3,7 +3,7 @@
 //! derived from the log and kept (sessions, users, revocations) is [`super::ReadModels`].
 
 use async_trait::async_trait;
-use authlog_domain::{Event, Stamp, StreamId, UserId, Username};
+use authlog_domain::{Event, EventType, Stamp, StreamId, UserId, Username};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -346,7 +346,7 @@ pub trait EventLog: Send + Sync {
         &self,
         after: u64,
         limit: u32,
-        types: &'static [&'static str],
+        types: &'static [EventType],
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events matching `filter`, in position order, at most `filter.limit`.

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use authlog_domain::session::{self, SessionState};
 use authlog_domain::user::{self, UserState};
-use authlog_domain::{Event, Personal, RevocationReason, SessionId, StreamId, UserId, ERASED};
+use authlog_domain::{
+    Event, EventType, Personal, RevocationReason, SessionId, StreamId, UserId, ERASED,
+};
 use time::OffsetDateTime;
 
 use crate::ports::{
@@ -467,13 +469,13 @@ impl EventLog for InMemoryEventStore {
         &self,
         after: u64,
         limit: u32,
-        types: &'static [&'static str],
+        types: &'static [EventType],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self
             .recorded()
             .into_iter()
             .filter(|e| e.position > after)
-            .filter(|e| types.is_empty() || types.contains(&e.event.event_type()))
+            .filter(|e| types.is_empty() || e.event.kind().is_some_and(|k| types.contains(&k)))
             .take(limit as usize)
             .collect())
     }

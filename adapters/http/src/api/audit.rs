@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::api::Tag;
 use crate::errors::{msg, unavailable, MessageBody};
-use crate::fields::{EventTypes, Limit, Position, UsernameText};
+use crate::fields::{EventTypeName, EventTypes, Limit, Position, UsernameText};
 use crate::security::Access;
 use crate::state::AppState;
 
@@ -34,11 +34,11 @@ pub struct EventMetadata {
 pub struct AuditEvent {
     /// Global, gap-free position in the log.
     pub position: u64,
-    /// The event type: `Registered`, `LoggedIn`, `LoginFailed`, `Refreshed`, `Revoked`,
-    /// `PasswordChanged`, `RoleGranted`, `RoleRevoked`, `SigningKeyRotated` or `SigningKeyRevoked`.
+    // Its description lists the registry's types (`EventTypeName`).
     #[oai(rename = "type")]
-    pub event_type: String,
-    /// The stream (aggregate) it belongs to: `user:<name>`, `session:<id>`, `login:<name>`, `keys`.
+    pub event_type: EventTypeName,
+    /// The stream (aggregate) it belongs to: `user:<user id>` (`user:<name>` for an account an
+    /// older release registered), `session:<id>`, `login:<user id or concealed name>`, `keys`.
     pub stream: String,
     pub recorded_at: OffsetDateTime,
     /// The event's payload.
@@ -50,7 +50,7 @@ impl From<AuditEntry> for AuditEvent {
     fn from(entry: AuditEntry) -> Self {
         Self {
             position: entry.position,
-            event_type: entry.event_type.to_owned(),
+            event_type: EventTypeName(entry.event_type.to_owned()),
             stream: entry.stream,
             recorded_at: entry.recorded_at,
             data: entry.data,

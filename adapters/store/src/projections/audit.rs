@@ -9,7 +9,7 @@
 //! password hashes, which never leave the service.
 
 use authlog_application::ports::RecordedEvent;
-use authlog_domain::{Event, Personal, UserId, ERASED};
+use authlog_domain::{Event, EventType, Personal, UserId, ERASED};
 use time::OffsetDateTime;
 
 use super::batch::Staged;
@@ -43,7 +43,7 @@ impl Projection for AuditProjection {
     }
 
     /// Every type, known or not.
-    fn event_types(&self) -> &'static [&'static str] {
+    fn event_types(&self) -> &'static [EventType] {
         &[]
     }
 

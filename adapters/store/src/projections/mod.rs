@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authlog_application::ports::{ProjectionStatus, RecordedEvent, StoreError};
+use authlog_domain::EventType;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify};
 
@@ -91,7 +92,7 @@ pub trait Projection: Send + Sync + 'static {
     fn version(&self) -> i64;
 
     /// The event types it reads; it never sees any other.
-    fn event_types(&self) -> &'static [&'static str];
+    fn event_types(&self) -> &'static [EventType];
 
     /// What it keeps of the device (client address, user agent) a request came from: every
     /// event's, none, or those of some types. Only these are opened when it reads.

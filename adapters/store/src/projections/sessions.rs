@@ -8,7 +8,7 @@
 //! recent ones only) and what it follows.
 
 use authlog_application::ports::RecordedEvent;
-use authlog_domain::Event;
+use authlog_domain::{Event, EventType};
 use time::OffsetDateTime;
 
 use super::batch::Staged;
@@ -75,13 +75,13 @@ impl Projection for SessionsProjection {
         1
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
+    fn event_types(&self) -> &'static [EventType] {
         &[
-            "LoggedIn",
-            "Refreshed",
-            "Revoked",
-            "SessionsRevoked",
-            "UserErased",
+            EventType::LoggedIn,
+            EventType::Refreshed,
+            EventType::Revoked,
+            EventType::SessionsRevoked,
+            EventType::UserErased,
         ]
     }
 
@@ -91,7 +91,7 @@ impl Projection for SessionsProjection {
 
     /// A session shows the device of its login.
     fn device(&self) -> Device {
-        Device::Of(&["LoggedIn"])
+        Device::Of(&[EventType::LoggedIn])
     }
 
     fn stage(&self, recorded: &RecordedEvent) -> Option<Staged> {

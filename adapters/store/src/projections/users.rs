@@ -3,7 +3,7 @@
 //! user's rows are deleted (and, on SQLite, zeroed in the file).
 
 use authlog_application::ports::RecordedEvent;
-use authlog_domain::{Event, Personal};
+use authlog_domain::{Event, EventType, Personal};
 use time::OffsetDateTime;
 
 use super::batch::Staged;
@@ -53,13 +53,13 @@ impl Projection for UsersProjection {
         1
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
+    fn event_types(&self) -> &'static [EventType] {
         &[
-            "Registered",
-            "RoleGranted",
-            "RoleRevoked",
-            "LoggedIn",
-            "UserErased",
+            EventType::Registered,
+            EventType::RoleGranted,
+            EventType::RoleRevoked,
+            EventType::LoggedIn,
+            EventType::UserErased,
         ]
     }
 

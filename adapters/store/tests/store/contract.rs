@@ -8,7 +8,7 @@ use authlog_application::ports::{
     ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
 };
 use authlog_domain::event::{LoginFailed, LoginFailure};
-use authlog_domain::{Event, StreamId};
+use authlog_domain::{Event, EventType, StreamId};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -334,10 +334,13 @@ pub async fn read_after_reads_only_the_types_asked_for(store: &dyn Storage) {
     append(store, stream("t"), ExpectedVersion::Any, vec![event(3)])
         .await
         .unwrap();
-    let failures = store.read_after(0, 10, &["LoginFailed"]).await.unwrap();
+    let failures = store
+        .read_after(0, 10, &[EventType::LoginFailed])
+        .await
+        .unwrap();
     assert_eq!(failures.len(), 3);
     assert!(store
-        .read_after(0, 10, &["Revoked"])
+        .read_after(0, 10, &[EventType::Revoked])
         .await
         .unwrap()
         .is_empty());
@@ -372,7 +375,10 @@ pub async fn an_event_of_a_type_this_release_does_not_know_reads_back_as_unknown
         future
     );
     assert_eq!(everything(store).await[0].event, future);
-    let followed = store.read_after(0, 10, &["LoginFailed"]).await.unwrap();
+    let followed = store
+        .read_after(0, 10, &[EventType::LoginFailed])
+        .await
+        .unwrap();
     assert_eq!(
         followed.iter().map(|e| e.position).collect::<Vec<_>>(),
         vec![2]
