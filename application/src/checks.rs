@@ -1,6 +1,11 @@
-//! Password checks under the login throttle, shared by login and password change: a check is
-//! admitted into the hashing queue ([`crate::admission`]), reserved on its login stream before
-//! the password is hashed, then concluded (see [`authlog_domain::attempts`] for why).
+//! Checks of a secret under the login throttle, shared by login and password change: a check
+//! is admitted into the hashing queue ([`crate::admission`]), reserved on its login stream
+//! before the secret is checked, then concluded (see [`authlog_domain::attempts`] for why).
+//!
+//! The reservation does not know what is checked: the caller checks between
+//! [`ThrottledChecks::reserve`] and the conclusion ([`ThrottledChecks::failed`] or
+//! [`ThrottledChecks::succeeded`]). A password is checked so today; a second-factor code will
+//! be checked the same way, counted against the same limit, with the same atomic reservation.
 //!
 //! Whose checks they are ([`Whom`]) is an account's id, or for a name that is no account its
 //! concealed form ([`NameConcealer`]): neither the stream, nor the subject, nor the events
@@ -44,8 +49,8 @@ impl Whom {
     }
 }
 
-/// A reserved check, to be concluded by [`PasswordChecks::failed`] or by appending
-/// [`PasswordChecks::succeeded`] with whatever the right password allows.
+/// A reserved check, to be concluded by [`ThrottledChecks::failed`] or by appending
+/// [`ThrottledChecks::succeeded`] with whatever the right password allows.
 pub struct Reserved {
     whom: Whom,
     /// `None` when throttling is off: nothing was reserved, so nothing is concluded.
@@ -54,7 +59,7 @@ pub struct Reserved {
     _admitted: Admitted,
 }
 
-pub struct PasswordChecks {
+pub struct ThrottledChecks {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
@@ -63,7 +68,7 @@ pub struct PasswordChecks {
     names: Arc<dyn NameConcealer>,
 }
 
-impl PasswordChecks {
+impl ThrottledChecks {
     pub fn new(
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,

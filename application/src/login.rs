@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use authlog_domain::event::LoginFailure;
+use authlog_domain::login::{self, Factor, Next};
 use authlog_domain::session::{self, SessionCommand, SessionState};
 use authlog_domain::user::{User, UserState};
-use authlog_domain::{Password, PasswordHash, SessionId, StreamId, TokenId, Username};
+use authlog_domain::{Password, PasswordHash, SessionId, StreamId, TokenId, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::admission::Busy;
-use crate::checks::{CheckError, PasswordChecks, Reserved};
+use crate::checks::{CheckError, Reserved, ThrottledChecks};
 use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, PasswordHasher,
     StoreError, StreamWrite, TokenError, TokenKind, TokenService,
@@ -49,7 +50,7 @@ impl From<CheckError> for LoginError {
 
 pub struct LogIn {
     store: Arc<dyn EventStore>,
-    checks: Arc<PasswordChecks>,
+    checks: Arc<ThrottledChecks>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
     clock: Arc<dyn Clock>,
@@ -60,7 +61,7 @@ pub struct LogIn {
 impl LogIn {
     pub fn new(
         store: Arc<dyn EventStore>,
-        checks: Arc<PasswordChecks>,
+        checks: Arc<ThrottledChecks>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
@@ -78,13 +79,10 @@ impl LogIn {
         }
     }
 
-    /// Reserves a password check, checks the password and, if it matches, opens a session
-    /// (`LoggedIn`) and issues a fresh access token and the session's first refresh token (with
-    /// CSRF values when they go into cookies). A mismatch records `LoginFailed`.
-    ///
-    /// The session is opened only if the user's stream is still at the version whose password
-    /// was checked: a login racing a password change either opens its session before the change
-    /// (which then revokes it) or is checked again against the new password.
+    /// Logs in with a password, as steps ([`authlog_domain::login`]): the password is proved
+    /// ([`LogIn::prove_password`]), then, since an account asks for no other factor yet, a
+    /// session is opened ([`LogIn::open_session`]) with a fresh access token and its first
+    /// refresh token (with CSRF values when they go into cookies).
     ///
     /// # Errors
     /// [`LoginError::Throttled`] after too many recent failures for the username, whatever the
@@ -97,63 +95,105 @@ impl LogIn {
         cookies: bool,
         metadata: &Metadata,
     ) -> Result<TokenPair, LoginError> {
+        let proved = self.prove_password(&username, password, metadata).await?;
+        let pair = match self.open_session(&proved, cookies, metadata).await {
+            Err(LoginError::BadCredentials) => {
+                return self
+                    .refuse(&proved.reserved, LoginFailure::WrongPassword, metadata)
+                    .await;
+            }
+            opened => opened?,
+        };
+        metrics::counter!("authlog_logins_total", "outcome" => "ok").increment(1);
+        Ok(pair)
+    }
+
+    /// The password step: reserves a check against the throttle, then checks `password`
+    /// against the account `username` names (an unknown name is checked against a dummy hash:
+    /// same answer, same work). A mismatch concludes the check as failed.
+    ///
+    /// # Errors
+    /// [`LoginError::Throttled`], [`LoginError::Busy`], [`LoginError::BadCredentials`]; a
+    /// hasher or store failure.
+    async fn prove_password(
+        &self,
+        username: &Username,
+        password: Password,
+        metadata: &Metadata,
+    ) -> Result<PasswordProved, LoginError> {
         let admitted = self.checks.admit(metadata)?;
-        let loaded = load_user(self.store.as_ref(), &username).await?;
-        let whom = self.checks.whom(&username, loaded.account.as_ref()).await?;
+        let loaded = load_user(self.store.as_ref(), username).await?;
+        let whom = self.checks.whom(username, loaded.account.as_ref()).await?;
         let reserved = self.checks.reserve(admitted, whom, metadata).await?;
         let checked = password_of(&loaded).cloned();
         let known = checked.is_some();
-        if !self
+        let matches = self
             .hasher
             .verify(password.clone(), checked.clone())
-            .await?
-        {
-            let reason = if known {
-                LoginFailure::WrongPassword
-            } else {
-                LoginFailure::UnknownUser
-            };
-            return self.refuse(&reserved, reason, metadata).await;
+            .await?;
+        // A password that verified is an account's.
+        match (matches, loaded.account.as_ref(), checked) {
+            (true, Some(account), Some(hash)) => Ok(PasswordProved {
+                user_id: account.user_id,
+                hash,
+                password,
+                reserved,
+            }),
+            _ => {
+                let reason = if known {
+                    LoginFailure::WrongPassword
+                } else {
+                    LoginFailure::UnknownUser
+                };
+                self.refuse(&reserved, reason, metadata).await
+            }
         }
-        // A password that verified is an account's: the rounds below read that account by id.
-        let Some(user_id) = loaded.account.as_ref().map(|account| account.user_id) else {
-            return self
-                .refuse(&reserved, LoginFailure::UnknownUser, metadata)
-                .await;
-        };
-        let (reserved, checked, password) = (&reserved, &checked, &password);
+    }
+
+    /// The last step: opens a session for the user `proved` names, if they may hold one and
+    /// every factor their account asks for is proved, and issues its first token pair.
+    ///
+    /// The session is opened only if the user's stream is still at the version read: a login
+    /// racing a password change either opens its session before the change (which then
+    /// revokes it) or checks the password typed again, against the hash the session will be
+    /// opened under (rare: only a login racing a password change pays a second hash).
+    ///
+    /// # Errors
+    /// [`LoginError::BadCredentials`] when the user may no longer hold a session, a factor is
+    /// still to be proved, or the password no longer matches; a store, hasher or signing
+    /// failure.
+    async fn open_session(
+        &self,
+        proved: &PasswordProved,
+        cookies: bool,
+        metadata: &Metadata,
+    ) -> Result<TokenPair, LoginError> {
+        let factors = [Factor::Password];
         let opened = until_settled(LoginError::BadCredentials, move || async move {
-            // Read again each round: the user may have changed since the password was
-            // checked. A role grant changes nothing here; a new password hash means the
-            // password typed must be checked again, against the hash the session will be
-            // opened under (rare: only a login racing a password change pays a second hash).
-            let loaded = load_user_by_id(self.store.as_ref(), user_id).await?;
-            let UserState::Registered(user) = &loaded.state else {
+            let loaded = load_user_by_id(self.store.as_ref(), proved.user_id).await?;
+            let user = loaded
+                .state
+                .may_hold_session()
+                .map_err(|_| LoginError::BadCredentials)?;
+            // A factor this request does not prove is not a complete login (fail closed).
+            if login::next(&user.factors(), &factors) != Next::OpenSession {
                 return Err(LoginError::BadCredentials);
-            };
-            if Some(&user.password_hash) != checked.as_ref()
+            }
+            if user.password_hash != proved.hash
                 && !self
                     .hasher
-                    .verify(password.clone(), Some(user.password_hash.clone()))
+                    .verify(proved.password.clone(), Some(user.password_hash.clone()))
                     .await?
             {
                 return Err(LoginError::BadCredentials);
             }
             let (write, session_id, refresh_token_id, now) =
-                self.open_session(&loaded, user, reserved, metadata)?;
+                self.session_write(&loaded, user, &proved.reserved, metadata)?;
             Ok(settled(self.store.append(write).await)?
                 .map(|_| (user.clone(), session_id, refresh_token_id, now)))
         })
         .await;
-        let (user, session_id, refresh_token_id, now) = match opened {
-            Ok(opened) => opened,
-            Err(LoginError::BadCredentials) => {
-                return self
-                    .refuse(reserved, LoginFailure::WrongPassword, metadata)
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
+        let (user, session_id, refresh_token_id, now) = opened?;
         let grant = Grant {
             user: &user,
             session_id,
@@ -162,14 +202,12 @@ impl LogIn {
             cookies,
             now,
         };
-        let pair = issue_pair(self.tokens.as_ref(), self.lifetimes, &grant)?;
-        metrics::counter!("authlog_logins_total", "outcome" => "ok").increment(1);
-        Ok(pair)
+        Ok(issue_pair(self.tokens.as_ref(), self.lifetimes, &grant)?)
     }
 
     /// The atomic append that opens a session for `user`, as `loaded`: its `LoggedIn`, the
     /// conclusion of the password check, and the condition that the user is unchanged.
-    fn open_session(
+    fn session_write(
         &self,
         loaded: &LoadedUser,
         user: &User,
@@ -200,16 +238,28 @@ impl LogIn {
         Ok((write, session_id, refresh_token_id, now))
     }
 
-    async fn refuse(
+    /// Concludes `reserved` as failed, and answers the refusal (any step's, whatever it would
+    /// have answered).
+    async fn refuse<T>(
         &self,
         reserved: &Reserved,
         reason: LoginFailure,
         metadata: &Metadata,
-    ) -> Result<TokenPair, LoginError> {
+    ) -> Result<T, LoginError> {
         self.checks.failed(reserved, reason, metadata).await?;
         metrics::counter!("authlog_logins_total", "outcome" => "failed").increment(1);
         Err(LoginError::BadCredentials)
     }
+}
+
+/// A password proved by the first step: whose, the hash it matched, the password itself (to
+/// check again should the hash change before the session opens), and its reserved check,
+/// concluded with the session.
+struct PasswordProved {
+    user_id: UserId,
+    hash: PasswordHash,
+    password: Password,
+    reserved: Reserved,
 }
 
 /// The password hash a loaded user stream holds, if any.
@@ -322,7 +372,7 @@ mod tests {
         tokens: Arc<dyn TokenService>,
     ) -> LogIn {
         let ids = ids();
-        let checks = Arc::new(PasswordChecks::new(
+        let checks = Arc::new(ThrottledChecks::new(
             store.clone(),
             clock(),
             ids.clone(),
@@ -402,7 +452,7 @@ mod tests {
         };
         let admission = Admission::new(limits);
         let _in_flight = admission.admit(Some("192.0.2.1")).unwrap();
-        let checks = PasswordChecks::new(
+        let checks = ThrottledChecks::new(
             store.clone(),
             clock(),
             ids(),

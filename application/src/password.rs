@@ -8,7 +8,7 @@ use authlog_domain::user::{self, UserCommand, UserState};
 use authlog_domain::Password;
 
 use crate::admission::Busy;
-use crate::checks::{CheckError, PasswordChecks, Reserved};
+use crate::checks::{CheckError, Reserved, ThrottledChecks};
 use crate::ports::{
     Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher, StoreError,
     StreamWrite,
@@ -53,7 +53,7 @@ impl From<CheckError> for PasswordChangeError {
 
 pub struct ChangePassword {
     store: Arc<dyn EventStore>,
-    checks: Arc<PasswordChecks>,
+    checks: Arc<ThrottledChecks>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     sessions: Arc<Sessions>,
@@ -62,7 +62,7 @@ pub struct ChangePassword {
 impl ChangePassword {
     pub fn new(
         store: Arc<dyn EventStore>,
-        checks: Arc<PasswordChecks>,
+        checks: Arc<ThrottledChecks>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         sessions: Arc<Sessions>,
@@ -99,7 +99,7 @@ impl ChangePassword {
             return Err(PasswordChangeError::NotFresh);
         }
         let admitted = self.checks.admit(metadata)?;
-        let whom = PasswordChecks::of_user(caller.user_id);
+        let whom = ThrottledChecks::of_user(caller.user_id);
         let reserved = self.checks.reserve(admitted, whom, metadata).await?;
         let checked = match self.user(caller).await?.state {
             UserState::Registered(user) => user.password_hash,
@@ -121,9 +121,10 @@ impl ChangePassword {
             // that won the race) means `current` must be checked against it, and is most
             // likely no longer right.
             let loaded = self.user(caller).await?;
-            let UserState::Registered(user) = &loaded.state else {
-                return Err(PasswordChangeError::UnknownUser);
-            };
+            let user = loaded
+                .state
+                .may_hold_session()
+                .map_err(|_| PasswordChangeError::UnknownUser)?;
             if user.password_hash != *checked
                 && !self
                     .hasher
@@ -247,7 +248,7 @@ mod tests {
             view.clone(),
             clock(),
         ));
-        let checks = Arc::new(PasswordChecks::new(
+        let checks = Arc::new(ThrottledChecks::new(
             store.clone(),
             clock(),
             ids(),

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use authlog_domain::session::{self, SessionCommand, SessionError};
-use authlog_domain::user::UserState;
 use authlog_domain::{Event, StreamId, TokenId};
 
 use crate::login::{issue_pair, Grant};
@@ -96,9 +95,11 @@ impl Refresh {
             // Roles come from the user stream, not the old token, so a role granted or revoked
             // since the login takes effect at the next refresh.
             let user = load_user_by_id(self.store.as_ref(), session.user_id).await?;
-            let UserState::Registered(account) = &user.state else {
-                return Err(RefreshError::UnknownSession);
-            };
+            // The rule login applies: a user who may not hold a session does not keep one.
+            let account = user
+                .state
+                .may_hold_session()
+                .map_err(|_| RefreshError::UnknownSession)?;
             let (user_stream, subject) = user.target()?;
             if account
                 .session_revoked(session.id, session.opened_at)

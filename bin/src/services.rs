@@ -13,7 +13,7 @@ use anyhow::Context;
 use authlog_application::admission::{Admission, AdmissionLimits};
 use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
-use authlog_application::checks::PasswordChecks;
+use authlog_application::checks::ThrottledChecks;
 use authlog_application::directory::Directory;
 use authlog_application::erase::EraseUser;
 use authlog_application::feed::LogFeed;
@@ -219,7 +219,7 @@ impl Services {
             me,
             ..
         } = self;
-        let checks = Arc::new(PasswordChecks::new(
+        let checks = Arc::new(ThrottledChecks::new(
             store.clone(),
             clock.clone(),
             ids.clone(),

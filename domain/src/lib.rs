@@ -15,10 +15,12 @@
 //!   revocations) as `decide` and `apply`.
 //! - [`session`]: the session aggregate (one login: refresh-token generation, revocation).
 //! - [`attempts`]: the password checks of one name, which the login throttle counts.
+//! - [`login`]: a login as steps: the factors an account asks for, and what comes next.
 
 pub mod attempts;
 pub mod event;
 pub mod ids;
+pub mod login;
 pub mod password;
 pub mod personal;
 pub mod role;

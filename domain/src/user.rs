@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::event::{
     PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserErased,
 };
+use crate::login::Factor;
 use crate::{
     Event, PasswordHash, Personal, RevocationReason, Role, SessionId, Stamp, UserId, Username,
 };
@@ -21,6 +22,33 @@ pub enum UserState {
     /// The user was erased (`UserErased`, or a personal field whose key is gone): nothing can
     /// be asked of the account any more, and its name is free.
     Erased(UserId),
+}
+
+/// Why a user may not hold a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoSession {
+    /// No account (never registered, under this name or id).
+    #[error("no such user")]
+    NoAccount,
+    /// The account was erased.
+    #[error("the account was erased")]
+    Erased,
+}
+
+impl UserState {
+    /// The one rule for "may this user hold a session": a registered account that was not
+    /// erased (and, once accounts can be disabled, is not disabled). Login asks it before it
+    /// opens a session, refresh before it extends one, and every later login step alike.
+    ///
+    /// # Errors
+    /// [`NoSession`] says why not.
+    pub fn may_hold_session(&self) -> Result<&User, NoSession> {
+        match self {
+            Self::Registered(user) => Ok(user),
+            Self::None => Err(NoSession::NoAccount),
+            Self::Erased(_) => Err(NoSession::Erased),
+        }
+    }
 }
 
 /// A registered user.
@@ -44,6 +72,12 @@ pub struct SessionCutoff {
 }
 
 impl User {
+    /// The factors a login of this user must prove, in order ([`crate::login`]): the password
+    /// alone, until second factors can be enrolled.
+    pub fn factors(&self) -> Vec<Factor> {
+        vec![Factor::Password]
+    }
+
     /// Why the session `session`, opened (`LoggedIn`) at log position `opened_at`, was revoked
     /// with all the user's others, if it was.
     pub fn session_revoked(&self, session: SessionId, opened_at: u64) -> Option<RevocationReason> {
@@ -252,6 +286,22 @@ mod tests {
             .fold(UserState::None, |state, (event, position)| {
                 apply(state, event, stamp(position))
             })
+    }
+
+    #[test]
+    fn only_a_registered_user_that_was_not_erased_may_hold_a_session() {
+        assert_eq!(given(&[]).may_hold_session(), Err(NoSession::NoAccount));
+        let alice = given(&[registered()]);
+        assert_eq!(alice.may_hold_session().map(|u| u.id), Ok(id()));
+        assert_eq!(
+            alice.may_hold_session().unwrap().factors(),
+            [Factor::Password]
+        );
+        let erased = given(&[
+            registered(),
+            Event::UserErased(UserErased { user_id: id() }),
+        ]);
+        assert_eq!(erased.may_hold_session(), Err(NoSession::Erased));
     }
 
     #[test]
