@@ -15,8 +15,10 @@
 //!   rotation.
 //! - [`revocation`]: the in-memory set of revoked sessions, so that authenticating a token
 //!   needs no database query.
-//! - [`feed`]: following the log and the revocations projection for what other processes
-//!   append (revocations, key rotations), and how far behind this process is.
+//! - [`subscribers`]: the one way to consume the log: a subscriber names its event types and
+//!   handles batches; one runner claims, wakes, polls, retries and reports lag for all.
+//! - [`instance`]: the subscribers that keep this process's memory current with what any
+//!   process records (the revoked sessions, the signing keys).
 //! - [`audit`]: the event log filtered, paged and redacted, for the HTTP API and the CLI alike.
 //! - [`erase`]: erasing a user: every session ends and their personal data in the log can no
 //!   longer be read (the store destroys the key that sealed it).
@@ -33,7 +35,7 @@ pub mod authenticate;
 pub mod checks;
 pub mod directory;
 pub mod erase;
-pub mod feed;
+pub mod instance;
 pub mod login;
 pub mod me;
 pub mod password;
@@ -46,6 +48,7 @@ pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
 pub mod streams;
+pub mod subscribers;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

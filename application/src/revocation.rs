@@ -4,7 +4,7 @@
 //! matter here: any access token of an older revoked session has expired by itself, and
 //! refresh tokens are always checked against the session stream. So the set stays small, is
 //! rebuilt at start from recent revocations, and is kept current and pruned by the
-//! [`crate::feed`].
+//! [`crate::instance::RevokedSessions`] subscriber.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;

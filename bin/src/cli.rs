@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use authlog_application::access::Caller;
 use authlog_application::directory::DirectoryQuery;
-use authlog_application::ports::{Metadata, ReadModels};
+use authlog_application::ports::{Checkpoints, Metadata, ReadModels};
 use authlog_application::roles::RoleChange;
 use authlog_application::streams::UserRef;
 use authlog_crypto::SystemClock;
@@ -500,8 +500,10 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
                 .status()
                 .await
                 .context("cannot read the projections' checkpoints")?;
-            let mut rows =
-                vec![["PROJECTION", "POSITION", "HEAD", "BEHIND", "STATE"].map(String::from)];
+            let head = status.first().map_or(0, |p| p.head);
+            let mut rows = vec![
+                ["SUBSCRIBER", "KIND", "POSITION", "HEAD", "BEHIND", "STATE"].map(String::from),
+            ];
             let mut halted = Vec::new();
             for projection in status {
                 let state = match projection.halted {
@@ -513,6 +515,7 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
                 };
                 rows.push([
                     projection.name,
+                    "read model".into(),
                     projection.position.to_string(),
                     projection.head.to_string(),
                     projection
@@ -520,6 +523,37 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
                         .saturating_sub(projection.position)
                         .to_string(),
                     state.to_owned(),
+                ]);
+            }
+            let kept = services
+                .store
+                .checkpoints()
+                .await
+                .context("cannot read the subscribers' checkpoints")?;
+            for checkpoint in kept {
+                let state = match checkpoint.holder {
+                    Some(holder) => format!("held by {holder}"),
+                    None => "not running".into(),
+                };
+                rows.push([
+                    checkpoint.name,
+                    "subscriber, one instance".into(),
+                    checkpoint.position.to_string(),
+                    head.to_string(),
+                    head.saturating_sub(checkpoint.position).to_string(),
+                    state,
+                ]);
+            }
+            for name in authlog_application::instance::NAMES {
+                // Their checkpoints are in each server's memory: its /metrics has their lag
+                // (authlog_subscriber_lag_events) and /readyz says when one is stuck.
+                rows.push([
+                    name.into(),
+                    "subscriber, every instance".into(),
+                    "-".into(),
+                    head.to_string(),
+                    "-".into(),
+                    "in each server".into(),
                 ]);
             }
             print!("{}", crate::audit::aligned(&rows));

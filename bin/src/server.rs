@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use authlog_application::feed::LogFeed;
+use authlog_application::subscribers::{wake_on, Runner};
 use authlog_crypto::SystemClock;
 use authlog_http::state::RenderMetrics;
 use authlog_http::{ConnectionLimits, HttpConfig};
@@ -72,8 +72,8 @@ impl Server {
         let poll = args
             .poll_interval_ms
             .map_or_else(|| store.default_poll_interval(), Duration::from_millis);
-        tokio::spawn(follow_log(
-            serving.feed,
+        tokio::spawn(run_subscribers(
+            serving.runner,
             poll,
             store.advanced(),
             stopped.clone(),
@@ -203,19 +203,22 @@ fn metrics_renderer() -> RenderMetrics {
     Arc::new(move || handle.render())
 }
 
-/// Keeps this process current with what other processes (instances, the CLI) record: polls
-/// when `advanced` signals that the projections moved, and every `every` in any case.
-async fn follow_log(
-    feed: Arc<LogFeed>,
+/// Keeps this process current with what other processes (instances, the CLI) record: runs
+/// the subscribers when `advanced` signals that the read models moved, and every `every` in any
+/// case, until `stopped`. The same failure, pass after pass, is logged once (a halted read
+/// model waits for an operator; a database down says so when it goes and when it comes back).
+async fn run_subscribers(
+    runner: Arc<Runner>,
     every: Duration,
     advanced: Arc<Notify>,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
-    // The same failure, poll after poll, is logged once (a halted read model waits for an
-    // operator; a database down says so when it goes and when it comes back).
     let last_error = std::sync::Mutex::new(None::<String>);
-    follow(every, &advanced, stopped, || async {
-        let error = feed.poll().await.err().map(|e| e.to_string());
+    let stop = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    wake_on(every, &advanced, stop, || async {
+        let error = runner.run().await.err().map(|e| e.to_string());
         let Ok(mut last) = last_error.lock() else {
             return;
         };
@@ -231,69 +234,41 @@ async fn follow_log(
     .await;
 }
 
-/// Calls `poll` whenever `advanced` is signalled and every `every`, until `stopped`.
-///
-/// `advanced` wakes only the waiters registered when it fires, so the next wait is registered
-/// before each poll: a signal that comes while a poll runs (the projections moving again, say
-/// another instance's projector committing a revocation just after this one's run) makes one
-/// more poll at once, instead of waiting for the next tick (2 s on PostgreSQL).
-pub async fn follow<F, Fut>(
-    every: Duration,
-    advanced: &Notify,
-    mut stopped: watch::Receiver<bool>,
-    mut poll: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut signalled = std::pin::pin!(advanced.notified());
-    signalled.as_mut().enable();
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = signalled.as_mut() => {}
-            _ = stopped.changed() => return,
-        }
-        signalled.set(advanced.notified());
-        signalled.as_mut().enable();
-        poll().await;
-    }
-}
-
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
 ///
 /// # Errors
 /// When the server cannot start or fails.
 pub async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+    // The handlers are in place before the server says it listens: a SIGTERM that comes right
+    // after that line (a supervisor, a test) is a graceful stop, not the default kill.
+    let shutdown = shutdown_signal();
     let server = Server::start(database, args).await?;
     tracing::info!(addr = %server.addr(), database = %redacted(&database.url), "authlog listening");
     println!("authlog listening on http://{}", server.addr());
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     server.stop().await
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+/// Completes at the first SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
                 tokio::select! {
-                    _ = interrupt => {}
+                    _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
             }
-            Err(_) => {
-                let _ = interrupt.await;
+            (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                one.recv().await;
             }
+            // No handler could be installed: the default actions stop the process.
+            (Err(_), Err(_)) => std::future::pending().await,
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }

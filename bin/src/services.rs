@@ -16,7 +16,7 @@ use authlog_application::authenticate::Authenticate;
 use authlog_application::checks::ThrottledChecks;
 use authlog_application::directory::Directory;
 use authlog_application::erase::EraseUser;
-use authlog_application::feed::LogFeed;
+use authlog_application::instance::{KeyRing, RevokedSessions};
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
@@ -28,6 +28,7 @@ use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
 use authlog_application::signing_keys::SigningKeys;
+use authlog_application::subscribers::{Runner, Subscriber};
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
     Argon2Hasher, Argon2Params, ConcealedNames, Ed25519KeyGenerator, JwtConfig, JwtTokens,
@@ -190,15 +191,27 @@ impl Services {
         let window = lifetimes.access
             + time::Duration::seconds(args.leeway.into())
             + time::Duration::minutes(1);
-        let feed = Arc::new(
-            LogFeed::start(
-                self.store.clone(),
+        let subscribers: Vec<Arc<dyn Subscriber>> = vec![
+            Arc::new(RevokedSessions::new(
                 self.store.clone(),
                 self.revocations.clone(),
+                self.clock.clone(),
+                window,
+            )),
+            Arc::new(KeyRing::new(
                 self.keys.clone(),
                 tokens.clone(),
                 self.clock.clone(),
-                window,
+            )),
+        ];
+        let runner = Arc::new(
+            Runner::start(
+                self.store.clone(),
+                self.store.clone(),
+                self.store.clone(),
+                self.clock.clone(),
+                self.ids.new_id().to_string(),
+                subscribers,
             )
             .await
             .context("cannot read recent revocations from the event log")?,
@@ -263,7 +276,7 @@ impl Services {
             audit,
             tokens,
             log: store.clone(),
-            feed: feed.clone(),
+            subscribers: runner.clone(),
             trusted_proxies: args.trusted_proxies.clone(),
             render_metrics,
             cookies: CookieSettings {
@@ -274,15 +287,16 @@ impl Services {
         };
         Ok(Serving {
             state: Arc::new(state),
-            feed,
+            runner,
             store,
         })
     }
 }
 
-/// A server's whole object graph: the handlers' state, and the follower that keeps it current.
+/// A server's whole object graph: the handlers' state, and the runner of the subscribers that
+/// keep it current.
 pub struct Serving {
     pub state: Arc<AppState>,
-    pub feed: Arc<LogFeed>,
+    pub runner: Arc<Runner>,
     pub store: Arc<Store>,
 }

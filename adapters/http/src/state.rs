@@ -7,7 +7,6 @@ use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::directory::Directory;
 use authlog_application::erase::EraseUser;
-use authlog_application::feed::LogFeed;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
@@ -17,6 +16,7 @@ use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
+use authlog_application::subscribers::Runner;
 
 use crate::cookies::CookieSettings;
 
@@ -42,7 +42,8 @@ pub struct AppState {
     pub tokens: Arc<dyn TokenService>,
     /// For the readiness probe: the log must answer, and this process must be keeping up.
     pub log: Arc<dyn EventLog>,
-    pub feed: Arc<LogFeed>,
+    /// For the readiness probe: how far this process's subscribers are behind the log.
+    pub subscribers: Arc<Runner>,
     pub cookies: CookieSettings,
     /// Renders the metrics registry in Prometheus text format.
     pub render_metrics: RenderMetrics,

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, KeyStore, NameClaim,
-    NameKeyStore, PersonalData, ProjectionStatus, ReadModels, RecentRevocation, RecordedEvent,
-    RevokedSession, SessionView, SigningKey, Snapshot, StoreError, StreamWrite, UserQuery,
-    UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, Checkpoint, Checkpoints, EventLog, EventStore,
+    KeyStore, NameClaim, NameKeyStore, PersonalData, ProjectionStatus, ReadModels,
+    RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot, StoreError,
+    StreamWrite, UserQuery, UserStatus, UserView,
 };
+use authlog_application::subscribers::wake_on;
 use authlog_domain::{EventType, RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
@@ -378,19 +379,18 @@ async fn project(
     poll: Duration,
     mut stopped: watch::Receiver<()>,
 ) {
-    loop {
-        tokio::select! {
-            _ = committed.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
-            _ = stopped.changed() => return,
-        }
+    let stop = async move {
+        let _ = stopped.changed().await;
+    };
+    wake_on(poll, &committed, stop, || async {
         let Some(projector) = projector.upgrade() else {
             return;
         };
         if let Err(e) = projector.run().await {
             tracing::warn!(error = %e, "cannot bring the read models up to date; retrying");
         }
-    }
+    })
+    .await;
 }
 
 #[async_trait]
@@ -862,4 +862,92 @@ fn user_view(row: UserRow, roles: &[RoleRow]) -> Result<UserView, StoreError> {
             .map(parse_timestamp)
             .transpose()?,
     })
+}
+
+/// A `subscribers` row.
+#[derive(sqlx::FromRow)]
+struct SubscriberRow {
+    name: String,
+    position: i64,
+    holder: Option<String>,
+    lease_until: Option<String>,
+}
+
+#[async_trait]
+impl Checkpoints for Store {
+    async fn lease(
+        &self,
+        name: &str,
+        version: u32,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let version = i64::from(version);
+        self.pool
+            .execute(&Statement::new(
+                "INSERT INTO subscribers (name, version, position) VALUES (?, ?, 0) \
+                 ON CONFLICT (name) DO NOTHING",
+                vec![name.into(), version.into()],
+            ))
+            .await?;
+        // One statement: of two instances racing for a lapsed lease, one changes the row.
+        let leased: Vec<(i64,)> = self
+            .pool
+            .fetch(&Statement::new(
+                "UPDATE subscribers SET holder = ?, lease_until = ?, \
+                 position = CASE WHEN version = ? THEN position ELSE 0 END, version = ? \
+                 WHERE name = ? AND (holder IS NULL OR holder = ? OR lease_until IS NULL \
+                 OR lease_until <= ?) RETURNING position",
+                vec![
+                    holder.into(),
+                    format_timestamp(until).into(),
+                    version.into(),
+                    version.into(),
+                    name.into(),
+                    holder.into(),
+                    format_timestamp(now).into(),
+                ],
+            ))
+            .await?;
+        leased
+            .first()
+            .map(|(position,)| to_u64(*position))
+            .transpose()
+    }
+
+    async fn advance(&self, name: &str, holder: &str, position: u64) -> Result<bool, StoreError> {
+        let moved = self
+            .pool
+            .execute(&Statement::new(
+                "UPDATE subscribers SET position = ? WHERE name = ? AND holder = ?",
+                vec![to_i64(position)?.into(), name.into(), holder.into()],
+            ))
+            .await?;
+        Ok(moved == 1)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<SubscriberRow> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT name, position, holder, lease_until FROM subscribers ORDER BY name",
+                vec![],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    name: row.name,
+                    position: to_u64(row.position)?,
+                    holder: row.holder,
+                    lease_until: row
+                        .lease_until
+                        .as_deref()
+                        .map(parse_timestamp)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
 }

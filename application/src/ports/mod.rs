@@ -2,6 +2,7 @@
 //! them; tests substitute the in-memory event store (`crate::testing`) or the mockall mocks
 //! (`Mock*`, behind the `mocks` feature for other crates).
 
+pub mod checkpoints;
 pub mod clock;
 pub mod hasher;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod revocations;
 pub mod store;
 pub mod tokens;
 
+pub use checkpoints::{Checkpoint, Checkpoints};
 pub use clock::Clock;
 pub use hasher::{HashError, PasswordHasher};
 pub use ids::IdGenerator;
@@ -32,8 +34,8 @@ pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenServ
 
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{
-    clock::MockClock, hasher::MockPasswordHasher, ids::MockIdGenerator, keys::MockKeyGenerator,
-    keys::MockKeyStore, names::MockNameConcealer, names::MockNameKeyStore,
-    read_models::MockReadModels, revocations::MockRevocationView, store::MockEventLog,
-    store::MockEventStore, tokens::MockTokenService,
+    checkpoints::MockCheckpoints, clock::MockClock, hasher::MockPasswordHasher,
+    ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, names::MockNameConcealer,
+    names::MockNameKeyStore, read_models::MockReadModels, revocations::MockRevocationView,
+    store::MockEventLog, store::MockEventStore, tokens::MockTokenService,
 };

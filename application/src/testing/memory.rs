@@ -17,10 +17,10 @@ use authlog_domain::{
 use time::OffsetDateTime;
 
 use crate::ports::{
-    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, KeyStore,
-    Metadata, NameClaim, NameKeyStore, NewEvent, ProjectionStatus, ReadModels, RecentRevocation,
-    RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot, StoreError, StreamWrite,
-    UserQuery, UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, Checkpoint, Checkpoints, EventLog, EventStore,
+    ExpectedVersion, KeyStore, Metadata, NameClaim, NameKeyStore, NewEvent, ProjectionStatus,
+    ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot,
+    StoreError, StreamWrite, UserQuery, UserStatus, UserView,
 };
 
 use super::NOW;
@@ -35,6 +35,8 @@ pub struct InMemoryEventStore {
     failing: Mutex<Option<String>>,
     /// The snapshots kept, by stream.
     snapshots: Mutex<HashMap<String, Snapshot>>,
+    /// The subscribers' checkpoints, by name, with the version that set them.
+    checkpoints: Mutex<BTreeMap<String, (u32, Checkpoint)>>,
 }
 
 impl InMemoryEventStore {
@@ -732,5 +734,68 @@ fn erase(recorded: &mut RecordedEvent) {
         if field.is_some() {
             *field = Some(ERASED.to_owned());
         }
+    }
+}
+
+#[async_trait]
+impl Checkpoints for InMemoryEventStore {
+    async fn lease(
+        &self,
+        name: &str,
+        version: u32,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut kept = self
+            .checkpoints
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let fresh = || {
+            (
+                version,
+                Checkpoint {
+                    name: name.to_owned(),
+                    position: 0,
+                    holder: None,
+                    lease_until: None,
+                },
+            )
+        };
+        let (kept_version, checkpoint) = kept.entry(name.to_owned()).or_insert_with(fresh);
+        let held_elsewhere = checkpoint.holder.as_deref().is_some_and(|h| h != holder)
+            && checkpoint.lease_until.is_some_and(|until| until > now);
+        if held_elsewhere {
+            return Ok(None);
+        }
+        if *kept_version != version {
+            *kept_version = version;
+            checkpoint.position = 0;
+        }
+        checkpoint.holder = Some(holder.to_owned());
+        checkpoint.lease_until = Some(until);
+        Ok(Some(checkpoint.position))
+    }
+
+    async fn advance(&self, name: &str, holder: &str, position: u64) -> Result<bool, StoreError> {
+        let mut kept = self
+            .checkpoints
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        match kept.get_mut(name) {
+            Some((_, checkpoint)) if checkpoint.holder.as_deref() == Some(holder) => {
+                checkpoint.position = position;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        Ok(self
+            .checkpoints
+            .lock()
+            .map(|kept| kept.values().map(|(_, c)| c.clone()).collect())
+            .unwrap_or_default())
     }
 }

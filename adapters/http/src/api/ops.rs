@@ -69,10 +69,10 @@ impl OpsApi {
             tracing::warn!(error = %e, "readiness check failed");
             return ReadyResponse::Unavailable(msg("event store unreachable"));
         }
-        if let Some(halted) = state.feed.halted() {
+        if let Some(halted) = state.subscribers.halted() {
             return ReadyResponse::Unavailable(msg(&halted));
         }
-        let behind = state.feed.behind();
+        let behind = state.subscribers.behind();
         if behind > MAX_LAG {
             tracing::warn!(
                 behind_ms = behind.whole_milliseconds(),

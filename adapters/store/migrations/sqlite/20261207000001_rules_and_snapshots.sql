@@ -22,5 +22,21 @@ CREATE TABLE snapshots (
 -- The hash of the event at each projection's checkpoint: a checkpoint that names a position
 -- the log no longer holds, or holds another event at (rows deleted behind the service's back,
 -- a restore of an older backup under newer read models), is refused instead of trusted (issue
--- 28). NULL for a checkpoint kept before, until it next moves.
+-- 28). A checkpoint kept before takes the hash of the event at its position now; from then on
+-- a checkpoint past 0 without a hash names an event that was gone when it was set.
 ALTER TABLE projections ADD COLUMN hash BLOB;
+UPDATE projections SET hash = (SELECT e.hash FROM events e WHERE e.position = projections.position)
+WHERE position > 0;
+
+-- The checkpoints of the subscribers that one instance at a time runs (issue 28: the mail
+-- outbox, webhooks and signed checkpoints to come): the last position handled, the version of
+-- the subscriber that handled it (another version starts again from 0), and the instance that
+-- holds the lease to run it, until when. The read models keep theirs in `projections`, written
+-- with their rows.
+CREATE TABLE subscribers (
+    name        TEXT   PRIMARY KEY,
+    version     BIGINT NOT NULL,
+    position    BIGINT NOT NULL,
+    holder      TEXT,
+    lease_until TEXT
+);

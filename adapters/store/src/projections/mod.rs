@@ -236,8 +236,13 @@ impl Projector {
         if position > head {
             return Ok(Some(refusal(format!("the log's head is {head}"))));
         }
-        let (true, Some(expected)) = (hashed && position > 0, &checkpoint.hash) else {
+        if !hashed || position == 0 {
             return Ok(None);
+        }
+        let Some(expected) = &checkpoint.hash else {
+            return Ok(Some(refusal(format!(
+                "the log held no event at {position} when it was set"
+            ))));
         };
         let stored: Vec<(Vec<u8>,)> = tx
             .fetch(&Statement::new(
@@ -343,6 +348,9 @@ impl Projector {
             }
         }
         let mut tx = self.pool.begin().await?;
+        // The head again, now that this run excludes the other projectors: one that ran
+        // between the read above and the lock may have moved a checkpoint past it.
+        let head = head_in(&mut tx).await?;
         let (mut lowest, mut lowest_lagging) = (head, head);
         let mut changed = false;
         for projection in &self.projections {
@@ -386,7 +394,22 @@ impl Projector {
             )
             .await?;
             if reached > from {
-                set_checkpoint(&mut tx, projection.name(), reached, None).await?;
+                if !set_checkpoint(&mut tx, projection.name(), reached, None).await? {
+                    // Rolled back with the transaction: the next run refuses it, with the
+                    // event at its checkpoint compared.
+                    let refusal =
+                        Self::bears_out(&mut tx, projection.as_ref(), &checkpoint, head, true)
+                            .await?
+                            .unwrap_or_else(|| {
+                                format!(
+                                "projection {} cannot move its checkpoint: the event at {from} \
+                                 is not the one it was set at; rebuild it",
+                                projection.name()
+                            )
+                            });
+                    self.set_halted(projection.as_ref(), Some(refusal.clone()));
+                    return Err(StoreError::Halted(refusal));
+                }
                 changed = true;
             }
             *lowest = (*lowest).min(reached);
@@ -779,19 +802,34 @@ async fn lock_checkpoint_waiting(tx: &mut Tx, name: &str) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Moves the checkpoint of `name` to `position`, with the hash of the event there; answers
+/// whether it moved. A move (`version` `None`) happens only while the event at the checkpoint it
+/// moves from is still the one it was set at, and the event it moves to is there: otherwise the
+/// log was cut (and perhaps written again) behind the service's back during the run or before
+/// it, the events this transaction applied are not the ones after the checkpoint, and it must
+/// roll back. A rebuild (`version` given) sets the checkpoint afresh.
 async fn set_checkpoint(
     tx: &mut Tx,
     name: &str,
     position: u64,
     version: Option<i64>,
-) -> Result<(), StoreError> {
-    // With the hash of the event there, which the next start compares (see `bears_out`).
+) -> Result<bool, StoreError> {
     let position = to_i64(position)?;
     let hash = "(SELECT hash FROM events WHERE position = ?)";
     let statement = match version {
         None => Statement::new(
-            format!("UPDATE projections SET position = ?, hash = {hash} WHERE name = ?"),
-            vec![position.into(), position.into(), name.into()],
+            format!(
+                "UPDATE projections SET position = ?, hash = {hash} WHERE name = ? \
+                 AND (position = 0 OR hash = \
+                 (SELECT e.hash FROM events e WHERE e.position = projections.position)) \
+                 AND EXISTS (SELECT 1 FROM events e WHERE e.position = ?)"
+            ),
+            vec![
+                position.into(),
+                position.into(),
+                name.into(),
+                position.into(),
+            ],
         ),
         Some(version) => Statement::new(
             format!(
@@ -806,8 +844,7 @@ async fn set_checkpoint(
             ],
         ),
     };
-    tx.execute(&statement).await?;
-    Ok(())
+    Ok(tx.execute(&statement).await? == 1)
 }
 
 /// Tells the other instances that the projections moved (PostgreSQL; on commit only), so

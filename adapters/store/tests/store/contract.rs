@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use authlog_application::ports::{
-    AppendError, Appended, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata, NewEvent,
-    ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
+    AppendError, Appended, Checkpoints, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata,
+    NewEvent, ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
 };
 use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, EventType, StreamId};
@@ -13,9 +13,9 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 /// Every storage port, as one store implements them.
-pub trait Storage: EventStore + EventLog + ReadModels + KeyStore {}
+pub trait Storage: EventStore + EventLog + ReadModels + KeyStore + Checkpoints {}
 
-impl<T: EventStore + EventLog + ReadModels + KeyStore> Storage for T {}
+impl<T: EventStore + EventLog + ReadModels + KeyStore + Checkpoints> Storage for T {}
 
 /// Appends `events` to `stream`, as a one-stream write.
 pub async fn append(
@@ -748,6 +748,66 @@ pub async fn a_snapshot_is_kept_unless_a_newer_one_is_and_the_events_after_it_re
     assert_eq!(versions(after(3, 10).await.unwrap()), [4, 5]);
     assert_eq!(versions(after(0, 2).await.unwrap()), [1, 2]);
     assert!(after(5, 10).await.unwrap().is_empty());
+}
+
+pub async fn a_subscriber_checkpoint_is_leased_to_one_holder_at_a_time_and_moved_by_it(
+    store: &dyn Storage,
+) {
+    let minutes = |m| T0 + time::Duration::minutes(m);
+    // A checkpoint not kept yet starts at 0, for whoever asks first.
+    assert_eq!(
+        store
+            .lease("mail", 1, "a", minutes(0), minutes(1))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert!(store.advance("mail", "a", 7).await.unwrap());
+    // Another holder gets nothing while the lease lasts, and cannot move it.
+    assert_eq!(
+        store
+            .lease("mail", 1, "b", minutes(0), minutes(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.advance("mail", "b", 9).await.unwrap());
+    // The holder renews it, and finds its position.
+    assert_eq!(
+        store
+            .lease("mail", 1, "a", minutes(0), minutes(2))
+            .await
+            .unwrap(),
+        Some(7)
+    );
+    // Once it lapses, another takes it over from the checkpoint; the first can no longer move it.
+    assert_eq!(
+        store
+            .lease("mail", 1, "b", minutes(3), minutes(4))
+            .await
+            .unwrap(),
+        Some(7)
+    );
+    assert!(!store.advance("mail", "a", 8).await.unwrap());
+    // A new version of the subscriber starts again from 0.
+    assert_eq!(
+        store
+            .lease("mail", 2, "b", minutes(3), minutes(4))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    let kept = store.checkpoints().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (
+            kept[0].name.as_str(),
+            kept[0].position,
+            kept[0].holder.as_deref()
+        ),
+        ("mail", 0, Some("b"))
+    );
+    assert_eq!(kept[0].lease_until, Some(minutes(4)));
 }
 
 pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn Storage) {
