@@ -4,7 +4,7 @@
 //! The log is append-only and hash-chained, so nothing in it is changed: the store seals each
 //! user's personal data under a key of their own ([`crate::ports::PersonalData`]), and erasure
 //! appends `SessionsRevoked` and `UserErased` in the same transaction that destroys that key
-//! and frees the name ([`EventStore::append_erasing`]). The use case owns the whole effect: this
+//! and frees the name ([`Beside::EraseUser`]). The use case owns the whole effect: this
 //! instance refuses the user's tokens before it answers, and every read model (the analysts'
 //! table too) has applied the erasure. `authlog user erase` calls it, and so will the admin
 //! API's `DELETE /admin/users/{user_id}`.
@@ -16,7 +16,7 @@ use authlog_domain::{Role, UserId};
 
 use crate::access::{Caller, Forbidden};
 use crate::ports::{
-    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
+    Beside, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
 };
 use crate::sessions::Sessions;
 use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
@@ -94,7 +94,7 @@ impl EraseUser {
             );
             let appended = self
                 .store
-                .append_erasing(account.user_id, vec![write])
+                .append_with(vec![write], vec![Beside::EraseUser(account.user_id)])
                 .await;
             Ok(settled(appended)?.map(|appended| (account.user_id, appended)))
         })
@@ -207,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn erasure_goes_through_the_store_call_that_destroys_the_key() {
-        // `append_erasing` (not a plain append) is what destroys the key: the erasure must
+        // `Beside::EraseUser` (not a plain append) is what destroys the key: the erasure must
         // reach it, for the right user, with the user's stream at the version read.
         let mut store = MockEventStore::new();
         store
@@ -217,9 +217,9 @@ mod tests {
             .expect_read_stream()
             .returning(|stream| Ok(crate::testing::recorded(&stream, &[alice_registered()])));
         store
-            .expect_append_erasing()
-            .withf(|user, writes| {
-                *user == alice_id()
+            .expect_append_with()
+            .withf(|writes, beside| {
+                beside == &[Beside::EraseUser(alice_id())]
                     && writes.len() == 1
                     && writes[0].expected == ExpectedVersion::Exactly(1)
                     && matches!(

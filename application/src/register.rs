@@ -7,8 +7,8 @@ use authlog_domain::{Password, StreamId, UserId, Username};
 
 use crate::admission::{Admission, Busy};
 use crate::ports::{
-    AppendError, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata, NameClaim,
-    PasswordHasher, StoreError, StreamWrite,
+    AppendError, Beside, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
+    NameClaim, PasswordHasher, StoreError, StreamWrite,
 };
 use crate::streams::{load_user, subject_of, to_append};
 
@@ -87,7 +87,11 @@ impl RegisterUser {
         let stream = StreamId::user(user_id);
         let claim = NameClaim::of(&username, user_id, stream.clone());
         let write = StreamWrite::new(stream, ExpectedVersion::NoStream, events);
-        match self.store.append_claiming(claim, vec![write]).await {
+        match self
+            .store
+            .append_with(vec![write], vec![Beside::ClaimName(claim)])
+            .await
+        {
             Ok(_) => Ok(user_id),
             Err(AppendError::NameTaken | AppendError::Conflict { .. }) => {
                 Err(RegisterError::UsernameTaken)

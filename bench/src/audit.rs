@@ -8,7 +8,7 @@ use authlog_application::access::Caller;
 use authlog_application::audit::{Audit, AuditQuery};
 use authlog_application::ports::Clock as _;
 use authlog_application::ports::{
-    EventStore, ExpectedVersion, Metadata, NameClaim, NewEvent, StreamWrite,
+    Beside, EventStore, ExpectedVersion, Metadata, NameClaim, NewEvent, StreamWrite,
 };
 use authlog_crypto::SystemClock;
 use authlog_domain::event::{LoggedIn, LoginFailed, LoginFailure, Registered, Revoked};
@@ -88,7 +88,10 @@ pub async fn fill(
         };
         let claim = NameClaim::of(&username, user_id, stream.clone());
         let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
-        store.append_claiming(claim, vec![write]).await.unwrap();
+        store
+            .append_with(vec![write], vec![Beside::ClaimName(claim)])
+            .await
+            .unwrap();
     }
     let mut n = 0;
     while n < events {

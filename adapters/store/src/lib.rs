@@ -8,6 +8,8 @@
 //! - [`postgres`]: many instances on one database: the advisory lock that orders appends, a
 //!   batch in one call of the `authlog_append` function, and LISTEN/NOTIFY to learn of other
 //!   instances' commits.
+//! - `beside`: what an append writes besides its events (a name claim, an erasure, signing
+//!   keys, a user's secrets), written once for both databases.
 //! - [`writer`]: the one task per process that appends, batching concurrent appends into one
 //!   exclusive transaction (group commit), each atomic across its streams.
 //! - `names`: the name index (which account holds which name), claimed by registrations and
@@ -21,6 +23,7 @@
 //!   back are detectable; [`verify`] walks it.
 //! - [`rows`]: the column encodings (timestamps, JSON) and the event reads, shared by both.
 
+mod beside;
 pub mod chain;
 mod names;
 pub mod personal;

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use authlog_application::ports::{DataKey, NewEvent, PersonalData, StoreError};
+use authlog_application::ports::{DataKey, NewEvent, PersonalData, SecretKind, StoreError};
 use authlog_domain::{Event, EventType, UserId, ERASED};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -241,6 +241,58 @@ impl Keyring {
         Ok(prepared)
     }
 
+    /// `secret` of `user`, sealed under their data key for its kind and id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the user was erased (no key seals for them any more),
+    /// or sealing fails.
+    pub async fn seal_secret(
+        &self,
+        user: UserId,
+        kind: SecretKind,
+        id: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = self.for_sealing(user).await?.ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "no key seals a secret of {user}: the user was erased"
+            ))
+        })?;
+        key.seal(&secret_purpose(user, kind, id), secret)
+            .map_err(|e| StoreError::Unavailable(format!("sealing a secret: {e}")))
+    }
+
+    /// What [`Keyring::seal_secret`] sealed; `None` once the user is erased.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when `sealed` does not open under the user's key for its kind
+    /// and id (altered, or moved from another row), or the user has no key at all.
+    pub async fn open_secret(
+        &self,
+        user: UserId,
+        kind: SecretKind,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let known = match self.cached(user) {
+            Some(known) => Some(known),
+            None => self.stored(&[user]).await?.remove(&user),
+        };
+        let key = match known {
+            Some(Known::Open(key, _)) => key,
+            Some(Known::Erased) => return Ok(None),
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "a {} secret of {user}, who has no data key",
+                    kind.as_str()
+                )))
+            }
+        };
+        key.open(&secret_purpose(user, kind, id), sealed)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("a {} secret of {user}: {e}", kind.as_str())))
+    }
+
     /// `rows` with their sealed fields opened (or, where the key is gone, erased), ready to
     /// decode; their metadata's too where `device` asks for it, else its personal fields are
     /// left out. Asks the store once for every key it does not hold.
@@ -321,6 +373,10 @@ fn subject_user(subject: Option<&str>) -> Option<UserId> {
 
 fn payload_purpose(owner: UserId, event_type: &str) -> Vec<u8> {
     format!("{owner}/{event_type}/payload").into_bytes()
+}
+
+fn secret_purpose(owner: UserId, kind: SecretKind, id: &str) -> Vec<u8> {
+    format!("{owner}/secret/{}/{id}", kind.as_str()).into_bytes()
 }
 
 fn metadata_purpose(owner: UserId) -> Vec<u8> {

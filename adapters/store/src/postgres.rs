@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use authlog_application::ports::{AppendError, Appended, ExpectedVersion, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres};
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{watch, Notify};
 
-use crate::rows::{claim_name, erase_user, key_statements, to_i64, to_u64, unavailable};
+use crate::beside;
+use crate::rows::{to_i64, to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{AppendRequest, Outcome, Writer};
 
@@ -184,39 +185,16 @@ async fn commit(
 ) -> Result<Vec<Outcome>, StoreError> {
     let arguments = Flattened::of(batch)?;
     match batch {
-        // A key change or a name claim is written in the same transaction, and only if the
-        // events are; the events stand only if the claim does. The append lock, taken by
+        // What the request writes beside its events is written in the same transaction, and
+        // only if the events are; the events stand only if a name claim does. The append lock, taken by
         // `authlog_append`, is held until the commit, so no other claim runs in between.
         [request] if request.alone() => {
             let mut tx = connection.begin().await.map_err(unavailable)?;
             let outcomes = append(&mut tx, batch, &arguments).await?;
             if let [Ok(appended)] = outcomes.as_slice() {
-                for mut statement in key_statements::<Postgres>(&request.keys) {
-                    statement
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                if let Some(claim) = &request.claim {
-                    let claimed = claim_name::<Postgres>(claim, to_i64(appended.first)?)
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                    if claimed.rows_affected() == 0 {
-                        tx.rollback().await.map_err(unavailable)?;
-                        return Ok(vec![Err(AppendError::NameTaken)]);
-                    }
-                }
-                if let Some(user_id) = &request.erase {
-                    for mut statement in erase_user::<Postgres>(user_id) {
-                        statement
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(unavailable)?;
-                    }
+                if let Err(refused) = beside::write(&mut tx, &request.beside, *appended).await? {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return Ok(vec![Err(refused)]);
                 }
             }
             tx.commit().await.map_err(unavailable)?;

@@ -1,12 +1,9 @@
 //! How values are spelled in the `events` columns.
 
-use authlog_application::ports::{
-    AuditFilter, Metadata, NameClaim, RecordedEvent, SigningKey, StoreError,
-};
+use authlog_application::ports::{AuditFilter, Metadata, RecordedEvent, StoreError};
 use authlog_domain::{Event, EventType, StreamId};
 use sqlx::QueryBuilder;
 
-use crate::writer::KeyChange;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -344,108 +341,6 @@ fn push_types<'q, DB>(
 pub const SELECT_KEYS: &str =
     "SELECT kid, algorithm, private_key, public_key, created_at, revoked_at \
      FROM signing_keys ORDER BY created_at, kid";
-
-/// The insert of `key`, with binds in the backend's placeholder style.
-pub fn insert_key<'a, DB>(key: &'a SigningKey) -> QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = QueryBuilder::new(
-        "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) SELECT ",
-    );
-    let mut values = query.separated(", ");
-    values.push_bind(key.kid.clone());
-    values.push_bind(key.algorithm.clone());
-    values.push_bind(key.private_der.clone());
-    values.push_bind(key.public_key.clone());
-    values.push_bind(format_timestamp(key.created_at));
-    query
-}
-
-/// The statements that make `change` to the signing keys, in the backend's placeholder style.
-pub fn key_statements<'a, DB>(change: &'a KeyChange) -> Vec<QueryBuilder<'a, DB>>
-where
-    DB: sqlx::Database,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    match change {
-        KeyChange::None => vec![],
-        KeyChange::Add(key) => vec![insert_key(key)],
-        KeyChange::Revoke {
-            kid,
-            at,
-            tombstone,
-            replacement,
-        } => vec![revoke_key(kid, at, tombstone), insert_key(replacement)],
-    }
-}
-
-/// The erasure of user `user_id`, with binds in the backend's placeholder style: their data key
-/// destroyed (the row kept, its key NULL: an erased user is never given a new one) and their name
-/// freed (the index keeps the account, by id, without a name).
-pub fn erase_user<'a, DB>(user_id: &'a str) -> Vec<QueryBuilder<'a, DB>>
-where
-    DB: sqlx::Database,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut key = QueryBuilder::new("INSERT INTO user_keys (user_id, sealed_key) VALUES (");
-    key.push_bind(user_id);
-    key.push(", NULL) ON CONFLICT (user_id) DO UPDATE SET sealed_key = NULL");
-    let mut name = QueryBuilder::new(
-        "UPDATE usernames SET canonical = NULL, skeleton = NULL WHERE user_id = ",
-    );
-    name.push_bind(user_id);
-    vec![key, name]
-}
-
-/// The claim of a name by the account a registration creates, its `Registered` at position
-/// `registered_at`, with binds in the backend's placeholder style. Changes no row when the
-/// canonical name or the skeleton is taken (by a unique index, so also against a claim that
-/// commits first elsewhere): the writer then undoes the registration.
-pub fn claim_name<'a, DB>(claim: &'a NameClaim, registered_at: i64) -> QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = QueryBuilder::new(
-        "INSERT INTO usernames (user_id, stream_id, canonical, skeleton, registered_at) VALUES (",
-    );
-    let mut values = query.separated(", ");
-    values.push_bind(claim.user_id.to_string());
-    values.push_bind(claim.stream.as_str());
-    values.push_bind(claim.canonical.as_str());
-    values.push_bind(claim.skeleton.as_str());
-    values.push_bind(registered_at);
-    query.push(") ON CONFLICT DO NOTHING");
-    query
-}
-
-/// The revocation of key `kid` at `at` (formatted), with binds in the backend's placeholder
-/// style: its private key erased, its public key replaced by `tombstone`, its row kept. A key
-/// already revoked keeps its first revocation.
-pub fn revoke_key<'a, DB>(kid: &'a str, at: &'a str, tombstone: &'a [u8]) -> QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut query = QueryBuilder::new("UPDATE signing_keys SET private_key = ");
-    query.push_bind(Vec::new());
-    query.push(", public_key = ");
-    query.push_bind(tombstone.to_vec());
-    query.push(", revoked_at = ");
-    query.push_bind(at);
-    query.push(" WHERE kid = ");
-    query.push_bind(kid);
-    query.push(" AND revoked_at IS NULL");
-    query
-}
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,12 @@ impl From<i64> for Arg {
     }
 }
 
+impl From<Vec<u8>> for Arg {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
 impl From<Option<i64>> for Arg {
     fn from(n: Option<i64>) -> Self {
         Self::Int(n)
@@ -213,18 +219,9 @@ impl Tx {
     /// Runs `statement`; answers how many rows it changed.
     pub async fn execute(&mut self, statement: &Statement) -> Result<u64, StoreError> {
         match self {
-            Self::Sqlite(tx) => sqlx::query_with(&statement.sql, statement.sqlite_args()?)
-                .execute(&mut **tx)
-                .await
-                .map(|done| done.rows_affected()),
-            Self::Postgres(tx) => {
-                sqlx::query_with(&statement.numbered(), statement.postgres_args()?)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|done| done.rows_affected())
-            }
+            Self::Sqlite(tx) => tx.run(statement).await,
+            Self::Postgres(tx) => tx.run(statement).await,
         }
-        .map_err(unavailable)
     }
 
     /// The rows `statement` selects.
@@ -253,6 +250,36 @@ impl Tx {
             Self::Postgres(tx) => tx.commit().await,
         }
         .map_err(unavailable)
+    }
+}
+
+/// A transaction a [`Statement`] can run in: the projector's [`Tx`], and the writers' own
+/// connections' transactions, so that what both writers write is written once.
+pub trait Executes: Send {
+    /// Runs `statement`; answers how many rows it changed.
+    fn run(
+        &mut self,
+        statement: &Statement,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send;
+}
+
+impl Executes for Transaction<'_, Sqlite> {
+    async fn run(&mut self, statement: &Statement) -> Result<u64, StoreError> {
+        sqlx::query_with(&statement.sql, statement.sqlite_args()?)
+            .execute(&mut **self)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(unavailable)
+    }
+}
+
+impl Executes for Transaction<'_, Postgres> {
+    async fn run(&mut self, statement: &Statement) -> Result<u64, StoreError> {
+        sqlx::query_with(&statement.numbered(), statement.postgres_args()?)
+            .execute(&mut **self)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(unavailable)
     }
 }
 

@@ -8,14 +8,15 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use authlog_application::ports::{AppendError, StoreError};
+use authlog_application::ports::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
 
-use crate::rows::{claim_name, erase_user, key_statements, to_i64, to_u64, unavailable};
+use crate::beside;
+use crate::rows::{to_u64, unavailable};
 use crate::store::OpenError;
 use crate::writer::{plan, streams, AppendRequest, Outcome, Writer};
 
@@ -235,33 +236,11 @@ async fn commit(
     }
     for (request, outcome) in batch.iter().zip(&plan.outcomes) {
         if let Ok(appended) = outcome {
-            for mut statement in key_statements::<Sqlite>(&request.keys) {
-                statement
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            }
-            if let Some(claim) = &request.claim {
-                // Alone in its batch (`AppendRequest::alone`): undoing it undoes the batch.
-                let claimed = claim_name::<Sqlite>(claim, to_i64(appended.first)?)
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                if claimed.rows_affected() == 0 {
-                    tx.rollback().await.map_err(unavailable)?;
-                    return Ok(vec![Err(AppendError::NameTaken)]);
-                }
-            }
-            if let Some(user_id) = &request.erase {
-                for mut statement in erase_user::<Sqlite>(user_id) {
-                    statement
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
+            // Alone in its batch when it writes anything beside (`AppendRequest::alone`):
+            // undoing it undoes the batch.
+            if let Err(refused) = beside::write(&mut tx, &request.beside, *appended).await? {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(vec![Err(refused)]);
             }
         }
     }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    Account, AppendError, Appended, AuditFilter, Checkpoint, Checkpoints, EventLog, EventStore,
-    KeyStore, NameClaim, NameKeyStore, PersonalData, ProjectionStatus, ReadModels,
-    RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot, StoreError,
-    StreamWrite, UserQuery, UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, Beside, Checkpoint, Checkpoints, EventLog,
+    EventStore, KeyStore, NameKeyStore, PersonalData, ProjectionStatus, ReadModels,
+    RecentRevocation, RecordedEvent, RevokedSession, SecretKind, SessionView, SigningKey, Snapshot,
+    StoreError, StreamWrite, UserQuery, UserSecret, UserSecrets, UserStatus, UserView,
 };
 use authlog_application::subscribers::wake_on;
 use authlog_domain::{EventType, RevocationReason, Role, SessionId, StreamId, UserId};
@@ -30,7 +30,7 @@ use crate::rows::{
 };
 use crate::sql::{Arg, Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
-use crate::writer::{self, AppendRequest, Besides, KeyChange, Signals};
+use crate::writer::{self, AppendRequest, Signals};
 use crate::{postgres, sqlite};
 
 /// Appends queued for the writer before callers wait for room.
@@ -396,32 +396,26 @@ async fn project(
 #[async_trait]
 impl EventStore for Store {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        writer::submit(&self.writer, &self.keyring, writes, Besides::default()).await
+        writer::submit(&self.writer, &self.keyring, writes, Vec::new()).await
     }
 
-    async fn append_claiming(
+    async fn append_with(
         &self,
-        claim: NameClaim,
         writes: Vec<StreamWrite>,
+        beside: Vec<Beside>,
     ) -> Result<Appended, AppendError> {
-        let besides = Besides {
-            claim: Some(claim),
-            ..Besides::default()
-        };
-        writer::submit(&self.writer, &self.keyring, writes, besides).await
-    }
-
-    async fn append_erasing(
-        &self,
-        user: UserId,
-        writes: Vec<StreamWrite>,
-    ) -> Result<Appended, AppendError> {
-        let besides = Besides {
-            erase: Some(user),
-            ..Besides::default()
-        };
-        let appended = writer::submit(&self.writer, &self.keyring, writes, besides).await?;
-        self.keyring.erased(user);
+        let erased: Vec<UserId> = beside
+            .iter()
+            .filter_map(|b| match b {
+                Beside::EraseUser(user) => Some(*user),
+                _ => None,
+            })
+            .collect();
+        let appended = writer::submit(&self.writer, &self.keyring, writes, beside).await?;
+        // This process stops opening their data at once; others within a second.
+        for user in erased {
+            self.keyring.erased(user);
+        }
         Ok(appended)
     }
 
@@ -685,11 +679,8 @@ impl KeyStore for Store {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let besides = Besides {
-            keys: Some(KeyChange::Add(key)),
-            ..Besides::default()
-        };
-        writer::submit(&self.writer, &self.keyring, vec![rotated], besides).await
+        let beside = vec![Beside::AddSigningKey(key)];
+        writer::submit(&self.writer, &self.keyring, vec![rotated], beside).await
     }
 
     async fn revoke_signing_key(
@@ -700,17 +691,13 @@ impl KeyStore for Store {
         replacement: SigningKey,
         events: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let change = KeyChange::Revoke {
+        let beside = vec![Beside::RevokeSigningKey {
             kid: kid.to_owned(),
-            at: format_timestamp(at),
+            at,
             tombstone,
             replacement,
-        };
-        let besides = Besides {
-            keys: Some(change),
-            ..Besides::default()
-        };
-        writer::submit(&self.writer, &self.keyring, vec![events], besides).await
+        }];
+        writer::submit(&self.writer, &self.keyring, vec![events], beside).await
     }
 
     async fn replace_private_key(
@@ -949,5 +936,43 @@ impl Checkpoints for Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A `user_secrets` row.
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    id: String,
+    sealed: Vec<u8>,
+}
+
+#[async_trait]
+impl UserSecrets for Store {
+    async fn secrets(&self, user: UserId, kind: SecretKind) -> Result<Vec<UserSecret>, StoreError> {
+        let rows: Vec<SecretRow> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT id, sealed FROM user_secrets WHERE user_id = ? AND kind = ? ORDER BY id",
+                vec![user.to_string().into(), kind.as_str().into()],
+            ))
+            .await?;
+        let mut secrets = Vec::with_capacity(rows.len());
+        for row in rows {
+            // An erased user's key is gone: nothing of theirs opens.
+            let Some(secret) = self
+                .keyring
+                .open_secret(user, kind, &row.id, &row.sealed)
+                .await?
+            else {
+                return Ok(Vec::new());
+            };
+            secrets.push(UserSecret {
+                user_id: user,
+                kind,
+                id: row.id,
+                secret,
+            });
+        }
+        Ok(secrets)
     }
 }

@@ -25,14 +25,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use authlog_application::ports::{
-    AppendError, Appended, ExpectedVersion, NameClaim, SigningKey, StoreError, StreamWrite,
+    AppendError, Appended, Beside, ExpectedVersion, StoreError, StreamWrite,
 };
-use authlog_domain::{StreamId, UserId};
+use authlog_domain::StreamId;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::beside::Written;
 use crate::chain::{self, RowContent};
 use crate::personal::Keyring;
-use crate::rows::{to_i64, to_u64};
+use crate::rows::{format_timestamp, to_i64, to_u64};
 
 /// Appends taken into one transaction at most.
 const MAX_BATCH: usize = 256;
@@ -56,44 +57,18 @@ pub struct PreparedWrite {
 
 pub struct AppendRequest {
     pub writes: Vec<PreparedWrite>,
-    /// A change to the signing keys, stored in the same transaction as the events.
-    pub keys: KeyChange,
-    /// A username claimed in the same transaction as the events (a registration).
-    pub claim: Option<NameClaim>,
-    /// A user erased in the same transaction as the events: their data key destroyed, their
-    /// name freed (the id, as text).
-    pub erase: Option<String>,
+    /// What it writes besides its events, in the same transaction (signing keys, a name claim,
+    /// an erasure, a user's secret): see [`crate::beside`].
+    pub beside: Vec<Written>,
     pub reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
-/// What an append does to the signing keys besides its events.
-pub enum KeyChange {
-    None,
-    /// Stores a new key.
-    Add(SigningKey),
-    /// Revokes key `kid` at `at` (formatted), its public key replaced by `tombstone`, and
-    /// stores its replacement.
-    Revoke {
-        kid: String,
-        at: String,
-        tombstone: Vec<u8>,
-        replacement: SigningKey,
-    },
-}
-
-impl KeyChange {
-    /// Whether the request changes the signing keys.
-    pub fn changes_keys(&self) -> bool {
-        !matches!(self, KeyChange::None)
-    }
-}
-
 impl AppendRequest {
-    /// Whether the request writes more than events (signing keys, a name claim, an erasure): such a
-    /// request is committed in a batch of its own (see [`run`]), so that what it writes besides
-    /// needs no per-request undo in the backends.
+    /// Whether the request writes more than events: such a request is committed in a batch of
+    /// its own (see [`run`]), so that what it writes besides needs no per-request undo in the
+    /// backends (a claimed name undoes the whole transaction).
     pub fn alone(&self) -> bool {
-        self.keys.changes_keys() || self.claim.is_some() || self.erase.is_some()
+        !self.beside.is_empty()
     }
 }
 
@@ -293,22 +268,14 @@ async fn commit_on<W: Writer>(
     committed
 }
 
-/// What a request writes besides its events, in the same transaction.
-#[derive(Default)]
-pub struct Besides {
-    pub keys: Option<KeyChange>,
-    pub claim: Option<NameClaim>,
-    pub erase: Option<UserId>,
-}
-
 /// Serialises `writes` (sealing their personal data with `keyring`, outside the writer so that
-/// it does not hold up the batch), hands them and what they write `besides` to the writer task,
-/// and waits for the outcome.
+/// it does not hold up the batch) and what they write `beside` (sealing a user's secret under
+/// their data key alike), hands them to the writer task, and waits for the outcome.
 pub async fn submit(
     writer: &mpsc::Sender<AppendRequest>,
     keyring: &Keyring,
     writes: Vec<StreamWrite>,
-    besides: Besides,
+    beside: Vec<Beside>,
 ) -> Result<Appended, AppendError> {
     let mut prepared = Vec::with_capacity(writes.len());
     for w in writes {
@@ -318,19 +285,50 @@ pub async fn submit(
             events: keyring.seal(w.events).await?,
         });
     }
-    let writes = prepared;
-    let Besides { keys, claim, erase } = besides;
-    let keys = keys.unwrap_or(KeyChange::None);
-    let erase = erase.map(|user| user.to_string());
+    let mut written = Vec::with_capacity(beside.len());
+    for beside in beside {
+        written.push(prepare(keyring, beside).await?);
+    }
     let (reply, outcome) = oneshot::channel();
     let request = AppendRequest {
-        writes,
-        keys,
-        claim,
-        erase,
+        writes: prepared,
+        beside: written,
         reply,
     };
     let gone = || StoreError::Unavailable("the writer task has stopped".into());
     writer.send(request).await.map_err(|_| gone())?;
     outcome.await.map_err(|_| gone())?
+}
+
+/// `beside` ready to be written.
+async fn prepare(keyring: &Keyring, beside: Beside) -> Result<Written, StoreError> {
+    Ok(match beside {
+        Beside::ClaimName(claim) => Written::ClaimName(claim),
+        Beside::EraseUser(user) => Written::EraseUser(user.to_string()),
+        Beside::AddSigningKey(key) => Written::AddSigningKey(key),
+        Beside::RevokeSigningKey {
+            kid,
+            at,
+            tombstone,
+            replacement,
+        } => Written::RevokeSigningKey {
+            kid,
+            at: format_timestamp(at),
+            tombstone,
+            replacement,
+        },
+        Beside::PutSecret(secret) => Written::PutSecret {
+            user_id: secret.user_id.to_string(),
+            kind: secret.kind.as_str(),
+            sealed: keyring
+                .seal_secret(secret.user_id, secret.kind, &secret.id, &secret.secret)
+                .await?,
+            id: secret.id,
+        },
+        Beside::DeleteSecret { user_id, kind, id } => Written::DeleteSecret {
+            user_id: user_id.to_string(),
+            kind: kind.as_str(),
+            id,
+        },
+    })
 }

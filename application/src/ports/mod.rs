@@ -27,8 +27,9 @@ pub use read_models::{
 };
 pub use revocations::RevocationView;
 pub use store::{
-    Account, AppendError, Appended, AuditFilter, EventLog, EventStore, ExpectedVersion, Metadata,
-    NameClaim, NewEvent, RecordedEvent, Snapshot, StoreError, StreamWrite, SubjectFilter,
+    Account, AppendError, Appended, AuditFilter, Beside, EventLog, EventStore, ExpectedVersion,
+    Metadata, NameClaim, NewEvent, RecordedEvent, SecretKind, Snapshot, StoreError, StreamWrite,
+    SubjectFilter, UserSecret, UserSecrets,
 };
 pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenService};
 
@@ -37,5 +38,5 @@ pub use self::{
     checkpoints::MockCheckpoints, clock::MockClock, hasher::MockPasswordHasher,
     ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, names::MockNameConcealer,
     names::MockNameKeyStore, read_models::MockReadModels, revocations::MockRevocationView,
-    store::MockEventLog, store::MockEventStore, tokens::MockTokenService,
+    store::MockEventLog, store::MockEventStore, store::MockUserSecrets, tokens::MockTokenService,
 };

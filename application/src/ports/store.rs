@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 use authlog_domain::{Event, EventType, Stamp, StreamId, UserId, Username};
+
+use super::SigningKey;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -111,6 +113,95 @@ impl NameClaim {
             stream,
         }
     }
+}
+
+/// What an append writes besides its events, in the same transaction ([`EventStore::append_with`]):
+/// data, one variant a kind, which each store writes in one place for both databases. A new kind
+/// (a mail code, a webhook's secret) is a variant here and its statements in the stores, not a
+/// new port method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beside {
+    /// A registration's claim of its name: refuses the append ([`AppendError::NameTaken`]) when
+    /// another account holds the canonical name or the confusable skeleton.
+    ClaimName(NameClaim),
+    /// Erasure: the data key that seals the user's personal data is destroyed (their secrets
+    /// with it) and their name freed. From the commit on their personal fields read as erased
+    /// everywhere, and the name may be registered again.
+    EraseUser(UserId),
+    /// A new signing key.
+    AddSigningKey(SigningKey),
+    /// Key `kid` revoked at `at` (its private key erased, its public key replaced by
+    /// `tombstone`), and `replacement` stored.
+    RevokeSigningKey {
+        kid: String,
+        at: OffsetDateTime,
+        tombstone: Vec<u8>,
+        replacement: SigningKey,
+    },
+    /// A secret of the user's own, stored sealed under their data key (so that erasing them
+    /// destroys it), replacing one of the same kind and id.
+    PutSecret(UserSecret),
+    /// A secret of the user's own removed.
+    DeleteSecret {
+        user_id: UserId,
+        kind: SecretKind,
+        id: String,
+    },
+}
+
+/// The kinds of secret a user owns. Stored as [`SecretKind::as_str`]; a kind is forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    /// A TOTP shared secret (RFC 6238).
+    Totp,
+    /// A hash of a one-time recovery code.
+    RecoveryCode,
+    /// A WebAuthn credential (a passkey).
+    Passkey,
+    /// A hash of a code mailed to the user (an address to verify, a password to reset).
+    MailCode,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
+            Self::MailCode => "mail_code",
+        }
+    }
+}
+
+/// A secret a user owns: what it is, which one, and its bytes (open: the store seals them).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserSecret {
+    pub user_id: UserId,
+    pub kind: SecretKind,
+    pub id: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for UserSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSecret")
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secrets users own, read back open: written only beside events ([`Beside::PutSecret`]),
+/// so that a secret and the fact that it was set commit together.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserSecrets: Send + Sync {
+    /// `user`'s secrets of `kind`, by id; none once the user is erased.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or a secret does not open.
+    async fn secrets(&self, user: UserId, kind: SecretKind) -> Result<Vec<UserSecret>, StoreError>;
 }
 
 /// An account as the name index knows it: its id, and the stream its facts are in (named
@@ -296,28 +387,17 @@ pub trait EventStore: Send + Sync {
     /// [`StoreError`] when the store fails.
     async fn keep_snapshot(&self, stream: StreamId, snapshot: Snapshot) -> Result<(), StoreError>;
 
-    /// Appends `writes` as [`EventStore::append`] does, and claims a username for a new account
-    /// in the same transaction: both happen, or neither.
+    /// Appends `writes` as [`EventStore::append`] does, and writes everything of `beside` in
+    /// the same transaction: all of it and the events, or nothing.
     ///
     /// # Errors
-    /// [`AppendError::NameTaken`] when the canonical name or its skeleton is already claimed;
-    /// otherwise as [`EventStore::append`].
-    async fn append_claiming(
+    /// [`AppendError::NameTaken`] when a [`Beside::ClaimName`] meets a claimed name or
+    /// skeleton; [`StoreError::Unavailable`] when a [`Beside::PutSecret`] names a user who was
+    /// erased (no key seals it); otherwise as [`EventStore::append`]. Nothing is written then.
+    async fn append_with(
         &self,
-        claim: NameClaim,
         writes: Vec<StreamWrite>,
-    ) -> Result<Appended, AppendError>;
-
-    /// Appends `writes` as [`EventStore::append`] does and, in the same transaction, destroys
-    /// the data key that seals `user`'s personal data and frees their name: from the commit on,
-    /// their personal fields read as erased everywhere, and the name may be registered again.
-    ///
-    /// # Errors
-    /// As [`EventStore::append`]; when the append fails, nothing is destroyed.
-    async fn append_erasing(
-        &self,
-        user: UserId,
-        writes: Vec<StreamWrite>,
+        beside: Vec<Beside>,
     ) -> Result<Appended, AppendError>;
 
     /// The account whose canonical name is `canonical`, if any.

@@ -17,13 +17,17 @@ use authlog_domain::{
 use time::OffsetDateTime;
 
 use crate::ports::{
-    Account, AppendError, Appended, AuditFilter, Checkpoint, Checkpoints, EventLog, EventStore,
-    ExpectedVersion, KeyStore, Metadata, NameClaim, NameKeyStore, NewEvent, ProjectionStatus,
-    ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SessionView, SigningKey, Snapshot,
-    StoreError, StreamWrite, UserQuery, UserStatus, UserView,
+    Account, AppendError, Appended, AuditFilter, Beside, Checkpoint, Checkpoints, EventLog,
+    EventStore, ExpectedVersion, KeyStore, Metadata, NameKeyStore, NewEvent, ProjectionStatus,
+    ReadModels, RecentRevocation, RecordedEvent, RevokedSession, SecretKind, SessionView,
+    SigningKey, Snapshot, StoreError, StreamWrite, UserQuery, UserSecret, UserSecrets, UserStatus,
+    UserView,
 };
 
 use super::NOW;
+
+/// Where a user's secret is kept: its owner, kind and id.
+type SecretKey = (UserId, &'static str, String);
 
 #[derive(Default)]
 pub struct InMemoryEventStore {
@@ -35,6 +39,8 @@ pub struct InMemoryEventStore {
     failing: Mutex<Option<String>>,
     /// The snapshots kept, by stream.
     snapshots: Mutex<HashMap<String, Snapshot>>,
+    /// The secrets users own.
+    secrets: Mutex<BTreeMap<SecretKey, Vec<u8>>>,
     /// The subscribers' checkpoints, by name, with the version that set them.
     checkpoints: Mutex<BTreeMap<String, (u32, Checkpoint)>>,
 }
@@ -67,7 +73,7 @@ impl InMemoryEventStore {
             .collect();
         let write = StreamWrite::new(stream, ExpectedVersion::Any, events);
         // `Any` cannot conflict.
-        let _ = self.commit(None, vec![write]);
+        let _ = self.commit(vec![write], Vec::new());
         self
     }
 
@@ -172,10 +178,12 @@ impl InMemoryEventStore {
             .map(|(account, _, _)| account))
     }
 
+    /// Appends `writes` and writes `beside` with them, as the SQL stores' writer does: all or
+    /// nothing.
     fn commit(
         &self,
-        claim: Option<&NameClaim>,
         writes: Vec<StreamWrite>,
+        beside: Vec<Beside>,
     ) -> Result<Appended, AppendError> {
         if let Ok(failing) = self.failing.lock() {
             if let Some(prefix) = failing.as_deref() {
@@ -188,7 +196,10 @@ impl InMemoryEventStore {
             .log
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
-        if let Some(claim) = claim {
+        for claim in beside.iter().filter_map(|b| match b {
+            Beside::ClaimName(claim) => Some(claim),
+            _ => None,
+        }) {
             let taken = Self::accounts(&log)
                 .into_iter()
                 .any(|(_, canonical, skeleton)| {
@@ -196,6 +207,21 @@ impl InMemoryEventStore {
                 });
             if taken {
                 return Err(AppendError::NameTaken);
+            }
+        }
+        for secret in beside.iter().filter_map(|b| match b {
+            Beside::PutSecret(secret) => Some(secret),
+            _ => None,
+        }) {
+            let erased = log
+                .iter()
+                .any(|e| matches!(&e.event, Event::UserErased(e) if e.user_id == secret.user_id));
+            if erased {
+                return Err(StoreError::Unavailable(format!(
+                    "no key seals a secret of {}: the user was erased",
+                    secret.user_id
+                ))
+                .into());
             }
         }
         let version = |log: &[RecordedEvent], stream: &StreamId| {
@@ -232,6 +258,9 @@ impl InMemoryEventStore {
                 });
             }
         }
+        for beside in beside {
+            self.write_beside(beside)?;
+        }
         Ok(Appended { first, position })
     }
 
@@ -240,6 +269,50 @@ impl InMemoryEventStore {
             .into_iter()
             .filter(|e| &e.stream_id == stream)
             .collect()
+    }
+
+    /// What an append writes besides its events. A name claim was decided before the events;
+    /// an erasure needs nothing more here ([`Self::recorded`] reads every event of an erased
+    /// user as erased, and the name index frees the name) but the user's secrets.
+    fn write_beside(&self, beside: Beside) -> Result<(), StoreError> {
+        let poisoned = || StoreError::Unavailable("poisoned".into());
+        match beside {
+            Beside::ClaimName(_) => {}
+            Beside::EraseUser(user) => {
+                self.secrets
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .retain(|(owner, _, _), _| *owner != user);
+            }
+            Beside::AddSigningKey(key) => self.keys.lock().map_err(|_| poisoned())?.push(key),
+            Beside::RevokeSigningKey {
+                kid,
+                at,
+                tombstone,
+                replacement,
+            } => {
+                let mut keys = self.keys.lock().map_err(|_| poisoned())?;
+                for key in keys.iter_mut().filter(|k| k.kid == kid && !k.is_revoked()) {
+                    key.private_der.clear();
+                    key.public_key.clone_from(&tombstone);
+                    key.revoked_at = Some(at);
+                }
+                keys.push(replacement);
+            }
+            Beside::PutSecret(secret) => {
+                self.secrets.lock().map_err(|_| poisoned())?.insert(
+                    (secret.user_id, secret.kind.as_str(), secret.id),
+                    secret.secret,
+                );
+            }
+            Beside::DeleteSecret { user_id, kind, id } => {
+                self.secrets
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .remove(&(user_id, kind.as_str(), id));
+            }
+        }
+        Ok(())
     }
 
     /// The read models, folded from the whole log: every session that was ever opened and the
@@ -372,25 +445,15 @@ impl Folded {
 #[async_trait]
 impl EventStore for InMemoryEventStore {
     async fn append(&self, writes: Vec<StreamWrite>) -> Result<Appended, AppendError> {
-        self.commit(None, writes)
+        self.commit(writes, Vec::new())
     }
 
-    async fn append_claiming(
+    async fn append_with(
         &self,
-        claim: NameClaim,
         writes: Vec<StreamWrite>,
+        beside: Vec<Beside>,
     ) -> Result<Appended, AppendError> {
-        self.commit(Some(&claim), writes)
-    }
-
-    async fn append_erasing(
-        &self,
-        _user: UserId,
-        writes: Vec<StreamWrite>,
-    ) -> Result<Appended, AppendError> {
-        // The `UserErased` among `writes` is what erases, here: [`Self::recorded`] reads every
-        // event of an erased user as erased, and the name index frees the name.
-        self.commit(None, writes)
+        self.commit(writes, beside)
     }
 
     async fn find_account(&self, canonical: &str) -> Result<Option<Account>, StoreError> {
@@ -636,12 +699,7 @@ impl KeyStore for InMemoryEventStore {
         key: SigningKey,
         rotated: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let appended = self.commit(None, vec![rotated])?;
-        self.keys
-            .lock()
-            .map_err(|_| StoreError::Unavailable("poisoned".into()))?
-            .push(key);
-        Ok(appended)
+        self.commit(vec![rotated], vec![Beside::AddSigningKey(key)])
     }
 
     async fn revoke_signing_key(
@@ -652,18 +710,13 @@ impl KeyStore for InMemoryEventStore {
         replacement: SigningKey,
         events: StreamWrite,
     ) -> Result<Appended, AppendError> {
-        let appended = self.commit(None, vec![events])?;
-        let mut keys = self
-            .keys
-            .lock()
-            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
-        for key in keys.iter_mut().filter(|k| k.kid == kid && !k.is_revoked()) {
-            key.private_der.clear();
-            key.public_key.clone_from(&tombstone);
-            key.revoked_at = Some(at);
-        }
-        keys.push(replacement);
-        Ok(appended)
+        let revoke = Beside::RevokeSigningKey {
+            kid: kid.to_owned(),
+            at,
+            tombstone,
+            replacement,
+        };
+        self.commit(vec![events], vec![revoke])
     }
 
     async fn replace_private_key(
@@ -797,5 +850,25 @@ impl Checkpoints for InMemoryEventStore {
             .lock()
             .map(|kept| kept.values().map(|(_, c)| c.clone()).collect())
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl UserSecrets for InMemoryEventStore {
+    async fn secrets(&self, user: UserId, kind: SecretKind) -> Result<Vec<UserSecret>, StoreError> {
+        let secrets = self
+            .secrets
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        Ok(secrets
+            .iter()
+            .filter(|((owner, of, _), _)| *owner == user && *of == kind.as_str())
+            .map(|((_, _, id), secret)| UserSecret {
+                user_id: user,
+                kind,
+                id: id.clone(),
+                secret: secret.clone(),
+            })
+            .collect())
     }
 }

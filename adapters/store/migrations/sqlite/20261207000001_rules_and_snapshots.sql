@@ -40,3 +40,15 @@ CREATE TABLE subscribers (
     holder      TEXT,
     lease_until TEXT
 );
+
+-- The secrets users own (issue 28: for the second factors, recovery codes, passkeys and mail
+-- codes to come), each sealed under its owner's data key in `user_keys`, bound to the user,
+-- its kind and its id: erasing the user destroys the key, and the erasure deletes the rows too.
+-- Written only in the transaction of the events that set or remove them.
+CREATE TABLE user_secrets (
+    user_id TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    sealed  BLOB NOT NULL,
+    PRIMARY KEY (user_id, kind, id)
+);

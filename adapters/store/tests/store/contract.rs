@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use authlog_application::ports::{
-    AppendError, Appended, Checkpoints, EventLog, EventStore, ExpectedVersion, KeyStore, Metadata,
-    NewEvent, ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
+    AppendError, Appended, Beside, Checkpoints, EventLog, EventStore, ExpectedVersion, KeyStore,
+    Metadata, NewEvent, ReadModels, RecordedEvent, SigningKey, StreamWrite, SubjectFilter,
+    UserSecrets,
 };
 use authlog_domain::event::{LoginFailed, LoginFailure};
 use authlog_domain::{Event, EventType, StreamId};
@@ -13,9 +14,12 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 /// Every storage port, as one store implements them.
-pub trait Storage: EventStore + EventLog + ReadModels + KeyStore + Checkpoints {}
+pub trait Storage:
+    EventStore + EventLog + ReadModels + KeyStore + Checkpoints + UserSecrets
+{
+}
 
-impl<T: EventStore + EventLog + ReadModels + KeyStore + Checkpoints> Storage for T {}
+impl<T: EventStore + EventLog + ReadModels + KeyStore + Checkpoints + UserSecrets> Storage for T {}
 
 /// Appends `events` to `stream`, as a one-stream write.
 pub async fn append(
@@ -222,7 +226,9 @@ pub async fn register(
     };
     let claim = NameClaim::of(&username, user_id, stream.clone());
     let write = StreamWrite::new(stream, ExpectedVersion::NoStream, vec![registered]);
-    store.append_claiming(claim, vec![write]).await
+    store
+        .append_with(vec![write], vec![Beside::ClaimName(claim)])
+        .await
 }
 
 /// Twenty registrations at once of names that are one, or look alike: one claim wins, the
@@ -488,7 +494,10 @@ pub async fn erase(store: &dyn Storage, user: authlog_domain::UserId) -> Appende
             new(Event::UserErased(UserErased { user_id: user })),
         ],
     );
-    store.append_erasing(user, vec![erasure]).await.unwrap()
+    store
+        .append_with(vec![erasure], vec![Beside::EraseUser(user)])
+        .await
+        .unwrap()
 }
 
 pub async fn personal_data_reads_back_open_until_the_user_is_erased(store: &dyn Storage) {
@@ -522,7 +531,10 @@ pub async fn personal_data_reads_back_open_until_the_user_is_erased(store: &dyn 
             occurred_at: T0,
         }],
     );
-    let erased = store.append_erasing(zelda, vec![erasure]).await.unwrap();
+    let erased = store
+        .append_with(vec![erasure], vec![Beside::EraseUser(zelda)])
+        .await
+        .unwrap();
     let after = everything(store).await;
     // The same events, at the same positions, their personal fields erased; the rest as it was.
     assert_eq!(after.len(), before.len() + 1);
@@ -808,6 +820,76 @@ pub async fn a_subscriber_checkpoint_is_leased_to_one_holder_at_a_time_and_moved
         ("mail", 0, Some("b"))
     );
     assert_eq!(kept[0].lease_until, Some(minutes(4)));
+}
+
+/// A user's secrets are written only with events, read back open, replaced and removed by id,
+/// and gone with the user.
+pub async fn a_users_secrets_commit_with_events_read_back_open_and_go_with_the_user(
+    store: &dyn Storage,
+) {
+    use authlog_application::ports::{SecretKind, UserSecret};
+    let alice = authlog_domain::UserId::from_uuid(uuid::Uuid::from_u128(41));
+    let secret = |id: &str, bytes: &[u8]| UserSecret {
+        user_id: alice,
+        kind: SecretKind::RecoveryCode,
+        id: id.to_owned(),
+        secret: bytes.to_vec(),
+    };
+    let put = |s: UserSecret| {
+        let write = StreamWrite::new(stream("s"), ExpectedVersion::Any, vec![event(1)]);
+        store.append_with(vec![write], vec![Beside::PutSecret(s)])
+    };
+    put(secret("a", b"first")).await.unwrap();
+    put(secret("b", b"second")).await.unwrap();
+    put(secret("a", b"replaced")).await.unwrap();
+    let read = store
+        .secrets(alice, SecretKind::RecoveryCode)
+        .await
+        .unwrap();
+    assert_eq!(read, vec![secret("a", b"replaced"), secret("b", b"second")]);
+    assert!(store
+        .secrets(alice, SecretKind::Totp)
+        .await
+        .unwrap()
+        .is_empty());
+    // With a conflicting append, nothing beside it is written either.
+    let stale = StreamWrite::new(stream("s"), ExpectedVersion::Exactly(1), vec![event(2)]);
+    let refused = store
+        .append_with(vec![stale], vec![Beside::PutSecret(secret("c", b"never"))])
+        .await;
+    assert!(matches!(refused, Err(AppendError::Conflict { .. })));
+    let removal = Beside::DeleteSecret {
+        user_id: alice,
+        kind: SecretKind::RecoveryCode,
+        id: "b".into(),
+    };
+    let write = StreamWrite::new(stream("s"), ExpectedVersion::Any, vec![event(3)]);
+    store.append_with(vec![write], vec![removal]).await.unwrap();
+    assert_eq!(
+        store
+            .secrets(alice, SecretKind::RecoveryCode)
+            .await
+            .unwrap(),
+        vec![secret("a", b"replaced")]
+    );
+    // Erased: nothing of theirs reads back, and nothing more can be sealed for them.
+    let erased = NewEvent {
+        event: Event::UserErased(authlog_domain::event::UserErased { user_id: alice }),
+        subject: Some(alice.to_string()),
+        metadata: Metadata::default(),
+        occurred_at: T0,
+    };
+    let erasure = StreamWrite::new(StreamId::user(alice), ExpectedVersion::Any, vec![erased]);
+    store
+        .append_with(vec![erasure], vec![Beside::EraseUser(alice)])
+        .await
+        .unwrap();
+    assert!(store
+        .secrets(alice, SecretKind::RecoveryCode)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(put(secret("d", b"after")).await.is_err());
 }
 
 pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn Storage) {

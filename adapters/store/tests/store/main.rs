@@ -57,6 +57,7 @@ macro_rules! every_contract_test {
             read_stream_edges_answers_the_first_and_the_last_events,
             a_snapshot_is_kept_unless_a_newer_one_is_and_the_events_after_it_read_back,
             a_subscriber_checkpoint_is_leased_to_one_holder_at_a_time_and_moved_by_it,
+            a_users_secrets_commit_with_events_read_back_open_and_go_with_the_user,
             query_filters_by_subject_type_time_and_pages_by_position,
             live_sessions_show_their_device_and_leave_out_revoked_and_expired_ones,
             sessions_revoked_ends_the_sessions_opened_before_it_but_the_spared_one,

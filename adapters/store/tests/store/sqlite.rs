@@ -195,6 +195,43 @@ async fn a_checkpoint_whose_event_was_replaced_halts_its_projection_at_the_next_
 }
 
 #[tokio::test]
+async fn a_users_secret_is_stored_sealed_under_their_key() {
+    use authlog_application::ports::{Beside, SecretKind, UserSecret};
+    let (store, _dir, url) = fresh_with_url().await;
+    let user = authlog_domain::UserId::from_uuid(uuid::Uuid::from_u128(5));
+    let secret = UserSecret {
+        user_id: user,
+        kind: SecretKind::Totp,
+        id: "primary".into(),
+        secret: b"JBSWY3DPEHPK3PXP-shared".to_vec(),
+    };
+    let write = authlog_application::ports::StreamWrite::new(
+        StreamId::from_stored("s".into()),
+        ExpectedVersion::Any,
+        vec![event(1)],
+    );
+    store
+        .append_with(vec![write], vec![Beside::PutSecret(secret)])
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM user_secrets")
+        .fetch_one(&mut raw(&url).await)
+        .await
+        .unwrap();
+    assert!(!sealed.windows(8).any(|w| w == b"JBSWY3DP"));
+    // Moved to another user's row, it does not open there.
+    sqlx::query("UPDATE user_secrets SET user_id = ?")
+        .bind(uuid::Uuid::from_u128(6).to_string())
+        .execute(&mut raw(&url).await)
+        .await
+        .unwrap();
+    let other = authlog_domain::UserId::from_uuid(uuid::Uuid::from_u128(6));
+    let moved =
+        authlog_application::ports::UserSecrets::secrets(&*store, other, SecretKind::Totp).await;
+    assert!(moved.is_err(), "{moved:?}");
+}
+
+#[tokio::test]
 async fn positions_are_gap_free_and_increasing_across_concurrent_streams() {
     let (store, _dir) = fresh().await;
     contract::positions_are_gap_free_and_increasing_across_concurrent_streams(store).await;
