@@ -286,7 +286,7 @@ async fn rebuild(events: usize) -> anyhow::Result<(f64, u64)> {
     let head = authlog_application::ports::EventLog::head(&store).await?;
     authlog_application::ports::ReadModels::wait_for(&store, head).await?;
     let began = Instant::now();
-    let rebuilt = store.rebuild("sessions").await?;
+    let rebuilt = store.rebuild("sessions", &|_, _| {}).await?;
     Ok((began.elapsed().as_secs_f64(), rebuilt.events))
 }
 

@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::audit::AuditArgs;
 use crate::database::Database;
+use crate::progress::Reporter;
 use crate::server;
 use crate::services::Services;
 
@@ -350,11 +351,13 @@ async fn open(database: &Database) -> anyhow::Result<Services> {
 }
 
 async fn verify(services: &Services) -> anyhow::Result<()> {
+    let progress = Reporter::new("verifying");
     let intact = services
         .store
-        .verify()
-        .await
-        .context("verification failed")?;
+        .verify(&|done, total| progress.report(done, total))
+        .await;
+    progress.finish();
+    let intact = intact.context("verification failed")?;
     println!(
         "intact: {} events, hash chain and append-only guards verified",
         intact.rows
@@ -563,11 +566,13 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
         }
         ProjectionsCommand::Rebuild { name } => {
             let started = std::time::Instant::now();
+            let progress = Reporter::new(format!("rebuilding {name}"));
             let rebuilt = services
                 .store
-                .rebuild(&name)
-                .await
-                .with_context(|| format!("cannot rebuild projection {name}"))?;
+                .rebuild(&name, &|done, total| progress.report(done, total))
+                .await;
+            progress.finish();
+            let rebuilt = rebuilt.with_context(|| format!("cannot rebuild projection {name}"))?;
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "rebuilt {name}: {} events replayed in {seconds:.2} s ({:.0} events/s); at position {}",

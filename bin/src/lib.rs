@@ -5,8 +5,9 @@
 //! - [`audit`]: `authlog audit`, the audit trail in the terminal (table, json, jsonl).
 //! - [`services`]: the composition root. Every command, the server and the test harness build
 //!   their adapters and use cases here.
-//! - [`server`]: starts and stops the server, and runs the feed that keeps the revocation view
-//!   current from the log.
+//! - [`server`]: starts and stops the server, and runs the subscribers that keep its memory
+//!   (the revocation view, the signing keys) current from the log.
+//! - `progress`: how `projections rebuild` and `verify` say how they go.
 //! - [`database`]: opens the event store a `--database-url` names (SQLite or PostgreSQL), with
 //!   the master key that seals its secrets (made on a first start, checked on every other).
 
@@ -22,5 +23,6 @@ pub fn files_private_to_their_owner() {
 
 pub mod cli;
 pub mod database;
+mod progress;
 pub mod server;
 pub mod services;

@@ -37,5 +37,9 @@ pub mod verify;
 mod writer;
 
 pub use projections::Rebuilt;
+
+/// Told how a long job (a rebuild, a verification) goes: events done, of how many (the log's
+/// head when it started).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 pub use store::{OpenError, Store};
 pub use verify::{Intact, VerifyError};

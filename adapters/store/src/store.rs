@@ -31,7 +31,7 @@ use crate::rows::{
 use crate::sql::{Arg, Pool, Statement, Tx};
 use crate::verify::{require_guards, ChainWalk, HashedRow, Intact, VerifyError, BATCH};
 use crate::writer::{self, AppendRequest, Signals};
-use crate::{postgres, sqlite};
+use crate::{postgres, sqlite, Progress};
 
 /// Appends queued for the writer before callers wait for room.
 const QUEUE: usize = 4_096;
@@ -249,8 +249,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] for an unknown name, a rebuild under way elsewhere, or a store failure.
-    pub async fn rebuild(&self, name: &str) -> Result<Rebuilt, StoreError> {
-        self.projector.rebuild(name).await
+    pub async fn rebuild(&self, name: &str, progress: Progress<'_>) -> Result<Rebuilt, StoreError> {
+        self.projector.rebuild(name, progress).await
     }
 
     /// Walks the whole hash chain and checks that the append-only guards are installed (and,
@@ -258,12 +258,13 @@ impl Store {
     ///
     /// # Errors
     /// [`VerifyError`] naming the first bad position or the missing guard.
-    pub async fn verify(&self) -> Result<Intact, VerifyError> {
+    pub async fn verify(&self, progress: Progress<'_>) -> Result<Intact, VerifyError> {
         let (required, present) = match &self.pool {
             Pool::Sqlite(pool) => (sqlite::GUARDS, sqlite::guards(pool).await?),
             Pool::Postgres(pool) => (postgres::GUARDS, postgres::guards(pool).await?),
         };
         require_guards(required, &present)?;
+        let head = EventLog::head(self).await?;
         let mut walk = ChainWalk::default();
         let sql = format!(
             "SELECT {COLUMNS}, hash FROM events WHERE position >= ? ORDER BY position LIMIT ?"
@@ -280,6 +281,7 @@ impl Store {
             for row in &rows {
                 walk.check(row)?;
             }
+            progress(walk.next_position().saturating_sub(1), head);
             if rows.len() < BATCH as usize {
                 return Ok(walk.finish());
             }

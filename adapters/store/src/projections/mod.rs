@@ -41,6 +41,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::personal::{Device, Keyring};
 use crate::rows::{format_timestamp, to_i64, to_u64, Read};
 use crate::sql::{Arg, Pool, Statement, Tx};
+use crate::Progress;
 
 use audit::AuditProjection;
 use batch::Staged;
@@ -513,7 +514,7 @@ impl Projector {
     ///
     /// # Errors
     /// [`StoreError`] for an unknown name, a rebuild already under way, or a store failure.
-    pub async fn rebuild(&self, name: &str) -> Result<Rebuilt, StoreError> {
+    pub async fn rebuild(&self, name: &str, progress: Progress<'_>) -> Result<Rebuilt, StoreError> {
         let projection = self
             .projections
             .iter()
@@ -529,7 +530,7 @@ impl Projector {
                 "projection {name} is being rebuilt by another process"
             )));
         }
-        let rebuilt = self.replay_and_swap(projection.as_ref()).await;
+        let rebuilt = self.replay_and_swap(projection.as_ref(), progress).await;
         if rebuilt.is_err() {
             // Let the next attempt start at once rather than wait for the claim to go stale.
             self.release(projection.as_ref()).await?;
@@ -540,7 +541,17 @@ impl Projector {
     /// Rebuilds `projection` if this process wins the claim, or waits for the process that did.
     async fn rebuild_or_await(&self, projection: &dyn Projection) -> Result<(), StoreError> {
         if self.claim(projection).await? {
-            let rebuilt = self.replay_and_swap(projection).await;
+            // A start says how a long rebuild goes in the log, every 10 seconds.
+            let last = std::sync::Mutex::new(Instant::now());
+            let logged = |done: u64, total: u64| {
+                if let Ok(mut last) = last.lock() {
+                    if last.elapsed() >= Duration::from_secs(10) {
+                        *last = Instant::now();
+                        tracing::info!(projection = projection.name(), done, total, "rebuilding");
+                    }
+                }
+            };
+            let rebuilt = self.replay_and_swap(projection, &logged).await;
             if rebuilt.is_err() {
                 self.release(projection).await?;
             }
@@ -610,7 +621,11 @@ impl Projector {
         tx.commit().await
     }
 
-    async fn replay_and_swap(&self, projection: &dyn Projection) -> Result<Rebuilt, StoreError> {
+    async fn replay_and_swap(
+        &self,
+        projection: &dyn Projection,
+        progress: Progress<'_>,
+    ) -> Result<Rebuilt, StoreError> {
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
         for table in projection.tables() {
@@ -642,6 +657,7 @@ impl Projector {
             tx.commit().await?;
             events += applied;
             position = reached;
+            progress(position, head);
             if reached >= head {
                 break;
             }

@@ -112,7 +112,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .await
         .unwrap();
     }
-    assert_eq!(store.verify().await.unwrap().rows, 5);
+    assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 5);
 
     // An edit behind the service's back: only possible by switching the guards off first.
     let mut conn = PgConnection::connect(&url).await.unwrap();
@@ -120,7 +120,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .await
         .unwrap();
     assert!(matches!(
-        store.verify().await,
+        store.verify(&|_, _| {}).await,
         Err(VerifyError::MissingGuard(_))
     ));
     conn.execute("UPDATE events SET payload = '{\"username\":\"mallory\",\"reason\":\"unknown_user\"}' WHERE position = 3")
@@ -129,7 +129,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
         .await
         .unwrap();
-    match store.verify().await {
+    match store.verify(&|_, _| {}).await {
         Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 3),
         other => panic!("expected a break at 3, got {other:?}"),
     }
@@ -206,7 +206,7 @@ async fn the_audit_table_shows_personal_data_until_erasure_and_no_table_keeps_it
             .await
             .unwrap();
     assert_eq!(key, None);
-    store.verify().await.unwrap();
+    store.verify(&|_, _| {}).await.unwrap();
 }
 
 #[tokio::test]
@@ -260,7 +260,7 @@ async fn requests_queued_behind_the_append_lock_share_a_batch_and_keep_their_own
     );
     holder.close().await.unwrap();
     contract::check_the_queue(store.as_ref(), queued).await;
-    assert_eq!(store.verify().await.unwrap().rows, 7);
+    assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 7);
     drop(store);
     drop_database(&database).await;
 }

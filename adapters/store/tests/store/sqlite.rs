@@ -182,7 +182,7 @@ async fn a_checkpoint_whose_event_was_replaced_halts_its_projection_at_the_next_
         Err(authlog_application::ports::StoreError::Halted(_))
     ));
     for name in ["sessions", "users", "audit"] {
-        store.rebuild(name).await.unwrap();
+        store.rebuild(name, &|_, _| {}).await.unwrap();
     }
     store.wait_for_all(5).await.unwrap();
     assert!(store
@@ -323,7 +323,11 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .await
         .unwrap();
     }
-    assert_eq!(store.verify().await.unwrap().rows, 5);
+    // It says how it goes: the last word is every event of the log, done.
+    let told = std::sync::Mutex::new(Vec::new());
+    let progress = |done, total| told.lock().unwrap().push((done, total));
+    assert_eq!(store.verify(&progress).await.unwrap().rows, 5);
+    assert_eq!(told.lock().unwrap().last(), Some(&(5, 5)));
 
     // An edit behind the service's back: only possible by dropping the guard first.
     let mut conn = raw(&url).await;
@@ -332,7 +336,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .await
         .unwrap();
     assert!(
-        matches!(store.verify().await, Err(VerifyError::MissingGuard(name)) if name == "events_refuse_update")
+        matches!(store.verify(&|_, _| {}).await, Err(VerifyError::MissingGuard(name)) if name == "events_refuse_update")
     );
     sqlx::query("UPDATE events SET subject = 'mallory' WHERE position = 4")
         .execute(&mut conn)
@@ -342,7 +346,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .execute(&mut conn)
         .await
         .unwrap();
-    match store.verify().await {
+    match store.verify(&|_, _| {}).await {
         Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 4),
         other => panic!("expected a break at 4, got {other:?}"),
     }
@@ -365,7 +369,7 @@ async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_
             .await
             .unwrap();
         }
-        assert_eq!(store.verify().await.unwrap().rows, 3);
+        assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 3);
         let mut conn = raw(&url).await;
         let stored: Option<i64> =
             sqlx::query_scalar("SELECT schema_version FROM events WHERE position = 2")
@@ -386,7 +390,7 @@ async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_
             .execute(&mut conn)
             .await
             .unwrap();
-        match store.verify().await {
+        match store.verify(&|_, _| {}).await {
             Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 2, "{edit}"),
             other => panic!("{edit}: expected a break at 2, got {other:?}"),
         }
@@ -481,7 +485,7 @@ async fn the_audit_table_shows_personal_data_until_erasure_leaves_no_byte_of_it_
             .unwrap();
     assert_eq!(after[..stored.len()], stored[..]);
     drop(conn);
-    store.verify().await.unwrap();
+    store.verify(&|_, _| {}).await.unwrap();
     // Not a byte of the name (as typed, or as the name index kept it), the address, the user
     // agent or the destroyed key is left in the database, its WAL or its shared memory.
     let needles: [&[u8]; 5] = [
@@ -563,9 +567,14 @@ async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
     let live = store.live_sessions(contract::user(1), now).await.unwrap();
     let revoked = store.revocations_after(0).await.unwrap();
 
-    let rebuilt = store.rebuild("sessions").await.unwrap();
+    let told = std::sync::Mutex::new(Vec::new());
+    let progress = |done, total| told.lock().unwrap().push((done, total));
+    let rebuilt = store.rebuild("sessions", &progress).await.unwrap();
     assert_eq!(rebuilt.position, store.head().await.unwrap());
     assert_eq!(rebuilt.events, 6);
+    // It said how it went, up to the head.
+    let head = rebuilt.position;
+    assert_eq!(told.lock().unwrap().last(), Some(&(head, head)));
     assert_eq!(
         store.live_sessions(contract::user(1), now).await.unwrap(),
         live
@@ -573,7 +582,7 @@ async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
     assert_eq!(store.revocations_after(0).await.unwrap(), revoked);
 
     // Rebuilt twice: the second swap finds the first's tables and indexes in place.
-    store.rebuild("sessions").await.unwrap();
+    store.rebuild("sessions", &|_, _| {}).await.unwrap();
     assert_eq!(
         store.live_sessions(contract::user(1), now).await.unwrap(),
         live
@@ -589,7 +598,7 @@ async fn a_projection_rebuilt_from_the_log_answers_as_the_one_kept_live() {
         tables,
         vec!["sessions", "sessions_by_expiry", "sessions_by_user"]
     );
-    assert!(store.rebuild("nope").await.is_err());
+    assert!(store.rebuild("nope", &|_, _| {}).await.is_err());
 }
 
 #[tokio::test]
@@ -625,5 +634,5 @@ async fn requests_queued_behind_the_write_lock_share_a_batch_and_keep_their_own_
     );
     sqlx::Executor::execute(&mut other, "COMMIT").await.unwrap();
     contract::check_the_queue(store.as_ref(), queued).await;
-    assert_eq!(store.verify().await.unwrap().rows, 7);
+    assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 7);
 }
