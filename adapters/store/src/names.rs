@@ -13,7 +13,7 @@ use authlog_domain::{Event, Personal, StreamId, UserId};
 
 use crate::postgres::APPEND_LOCK;
 use crate::rows::{to_i64, to_u64, RawEvent, COLUMNS};
-use crate::sql::{Arg, Pool, Statement};
+use crate::sql::{Arg, Pool, Statement, Tx};
 
 /// A `usernames` row as lookups read it.
 #[derive(Debug, sqlx::FromRow)]
@@ -45,6 +45,20 @@ struct Taken {
     skeleton: Option<String>,
 }
 
+/// A transaction ordered with every append and every other instance's start: SQLite's
+/// `BEGIN IMMEDIATE` excludes every other writer; on PostgreSQL it takes the append lock.
+async fn begin_ordered_with_appends(pool: &Pool) -> Result<Tx, StoreError> {
+    let mut tx = pool.begin().await?;
+    if matches!(pool, Pool::Postgres(_)) {
+        tx.execute(&Statement::new(
+            "SELECT pg_advisory_xact_lock(?)",
+            vec![APPEND_LOCK.into()],
+        ))
+        .await?;
+    }
+    Ok(tx)
+}
+
 /// Indexes every account whose `Registered` comes after the newest one indexed: on the first
 /// start of this release, every account; later, only those an older release registered in the
 /// meantime (none, normally, at the cost of one index lookup). Answers how many it indexed.
@@ -58,16 +72,8 @@ struct Taken {
 /// # Errors
 /// [`StoreError`] when the database fails or holds a `Registered` that does not decode.
 pub async fn index_registrations(pool: &Pool) -> Result<usize, StoreError> {
-    let mut tx = pool.begin().await?;
-    if matches!(pool, Pool::Postgres(_)) {
-        // Orders this with every append (and every other instance's start): a registration
-        // cannot commit between the read below and the inserts.
-        tx.execute(&Statement::new(
-            "SELECT pg_advisory_xact_lock(?)",
-            vec![APPEND_LOCK.into()],
-        ))
-        .await?;
-    }
+    // A registration cannot commit between the read below and the inserts.
+    let mut tx = begin_ordered_with_appends(pool).await?;
     let newest: Vec<(i64,)> = tx
         .fetch(&Statement::new(
             "SELECT COALESCE(MAX(registered_at), 0) FROM usernames",
@@ -177,15 +183,7 @@ struct RuleVersion {
 /// # Errors
 /// [`StoreError`] when the database fails.
 pub async fn reskeleton(pool: &Pool) -> Result<usize, StoreError> {
-    let mut tx = pool.begin().await?;
-    if matches!(pool, Pool::Postgres(_)) {
-        // Orders this with every registration (and every other instance's start).
-        tx.execute(&Statement::new(
-            "SELECT pg_advisory_xact_lock(?)",
-            vec![APPEND_LOCK.into()],
-        ))
-        .await?;
-    }
+    let mut tx = begin_ordered_with_appends(pool).await?;
     let applied: Vec<RuleVersion> = tx
         .fetch(&Statement::new(
             "SELECT version FROM store_rules WHERE name = 'skeleton'",

@@ -13,6 +13,20 @@ use tempfile::TempDir;
 
 use crate::contract::{self, append, event, everything, register};
 
+/// Appends one event to each of `streams` streams (`s0`, `s1`, ...).
+async fn one_event_in_each_of(store: &Store, streams: usize) {
+    for n in 0..streams {
+        append(
+            store,
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// A fresh store in its own temporary directory (dropped with the directory), and its URL.
 async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -134,16 +148,7 @@ async fn skeletons_of_an_older_rule_are_taken_again_once_and_an_earlier_look_ali
 #[tokio::test]
 async fn a_checkpoint_whose_event_was_replaced_halts_its_projection_at_the_next_start() {
     let (store, dir, url) = fresh_with_url().await;
-    for n in 0..5 {
-        append(
-            store.as_ref(),
-            StreamId::from_stored(format!("s{n}")),
-            ExpectedVersion::Any,
-            vec![event(n)],
-        )
-        .await
-        .unwrap();
-    }
+    one_event_in_each_of(store.as_ref(), 5).await;
     store.wait_for_all(5).await.unwrap();
     let mut conn = raw(&url).await;
     for sql in [
@@ -313,16 +318,7 @@ async fn two_stores_on_one_file_append_gap_free_and_race_to_one_winner() {
 #[tokio::test]
 async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     let (store, _dir, url) = fresh_with_url().await;
-    for n in 0..5 {
-        append(
-            store.as_ref(),
-            StreamId::from_stored(format!("s{n}")),
-            ExpectedVersion::Any,
-            vec![event(n)],
-        )
-        .await
-        .unwrap();
-    }
+    one_event_in_each_of(store.as_ref(), 5).await;
     // It says how it goes: the last word is every event of the log, done.
     let told = std::sync::Mutex::new(Vec::new());
     let progress = |done, total| told.lock().unwrap().push((done, total));
