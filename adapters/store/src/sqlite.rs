@@ -194,9 +194,12 @@ async fn commit(
     let streams = streams(batch);
     let listed = serde_json::to_string(&streams)
         .map_err(|e| StoreError::Unavailable(format!("stream list: {e}")))?;
-    let current: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT stream_id, MAX(stream_version) FROM events \
-         WHERE stream_id IN (SELECT value FROM json_each(?)) GROUP BY stream_id",
+    // Each stream's last version by one descent of the (stream_id, stream_version) index: a
+    // `MAX ... GROUP BY stream_id` over the same index read every entry of each stream, so a
+    // login cost more with every earlier login of its account (6,000 entries: about 1 ms).
+    let current: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT j.value, (SELECT e.stream_version FROM events e WHERE e.stream_id = j.value \
+         ORDER BY e.stream_version DESC LIMIT 1) FROM json_each(?) j",
     )
     .bind(listed)
     .fetch_all(&mut *tx)
@@ -204,8 +207,8 @@ async fn commit(
     .map_err(unavailable)?;
     let mut versions = HashMap::with_capacity(streams.len());
     for (stream, version) in &current {
-        // Only the batch's own streams come back; look each up to borrow from the batch.
-        if let Ok(i) = streams.binary_search(&stream.as_str()) {
+        // Look each up to borrow from the batch; a stream with no event yet is at 0.
+        if let (Ok(i), Some(version)) = (streams.binary_search(&stream.as_str()), version) {
             versions.insert(streams[i], to_u64(*version)?);
         }
     }
