@@ -133,6 +133,9 @@ struct Health {
     failures: u32,
     retry_at: Option<OffsetDateTime>,
     trouble: Option<String>,
+    /// The checkpoint refused as ahead of the log: refused for as long as the subscriber stands
+    /// there (the log growing past it again is no reason to go on), until it is reset.
+    refused: Option<u64>,
 }
 
 /// The runner of every subscriber of one process.
@@ -260,58 +263,81 @@ impl Runner {
         if waiting {
             return None;
         }
-        let from = match subscriber.scope() {
-            Scope::Instance => running.position.load(Ordering::Acquire),
-            Scope::Cluster => {
-                let leased = self
-                    .checkpoints
-                    .lease(
-                        subscriber.name(),
-                        subscriber.version(),
-                        &self.holder,
-                        now,
-                        now + LEASE,
-                    )
-                    .await;
-                match leased {
-                    // The head again, now that the lease is held: a holder whose lease lapsed
-                    // during this pass may have moved the checkpoint past the one read before.
-                    Ok(Some(position)) => match self.log.head().await {
-                        Ok(now_head) => return self.go_on(running, position, now_head).await,
-                        Err(e) => {
-                            self.failed(running, now, e.to_string());
-                            return None;
-                        }
-                    },
-                    Ok(None) => {
-                        running.held.store(false, Ordering::Release);
-                        return None;
-                    }
-                    Err(e) => {
-                        self.failed(running, now, e.to_string());
-                        return None;
-                    }
-                }
+        let (from, head) = match subscriber.scope() {
+            Scope::Instance => (running.position.load(Ordering::Acquire), head),
+            Scope::Cluster => match self.lease(running, now).await {
+                Some(leased) => leased,
+                None => return None,
+            },
+        };
+        self.go_on(running, from, head, now).await
+    }
+
+    /// Takes or renews this process's lease on the cluster subscriber `running`: its position,
+    /// and the log's head read again now that the lease is held (a holder whose lease lapsed
+    /// during this pass may have moved the checkpoint past the head read before). `None` when
+    /// another instance holds it, or the store fails (backed off).
+    async fn lease(&self, running: &Running, now: OffsetDateTime) -> Option<(u64, u64)> {
+        let subscriber = running.subscriber.as_ref();
+        let leased = self
+            .checkpoints
+            .lease(
+                subscriber.name(),
+                subscriber.version(),
+                &self.holder,
+                now,
+                now + LEASE,
+            )
+            .await;
+        let position = match leased {
+            Ok(Some(position)) => position,
+            Ok(None) => {
+                running.held.store(false, Ordering::Release);
+                return None;
+            }
+            Err(e) => {
+                self.failed(running, now, e.to_string());
+                return None;
             }
         };
-        self.go_on(running, from, head).await
+        match self.log.head().await {
+            Ok(head) => Some((position, head)),
+            Err(e) => {
+                self.failed(running, now, e.to_string());
+                None
+            }
+        }
     }
 
     /// Brings `running`, which stands at `from` and is this process's to run, up to `head`.
-    async fn go_on(&self, running: &Running, from: u64, head: u64) -> Option<u64> {
+    async fn go_on(
+        &self,
+        running: &Running,
+        from: u64,
+        head: u64,
+        now: OffsetDateTime,
+    ) -> Option<u64> {
         let subscriber = running.subscriber.as_ref();
-        let now = self.clock.now();
         running.held.store(true, Ordering::Release);
+        let refused = running.state.lock().ok().and_then(|health| health.refused);
+        if refused == Some(from) {
+            return None;
+        }
         if from > head {
             // The log ends before what this subscriber handled: its tail was cut behind the
             // service's back, or an older backup restored. Going on would skip every event
             // written at the reused positions.
+            let way_out = match subscriber.scope() {
+                Scope::Instance => "restart this instance (it then starts from the log's head)",
+                Scope::Cluster => "delete its row from `subscribers` to replay the log to it",
+            };
             self.refuse(
                 running,
+                from,
                 format!(
                     "subscriber {} has handled the log up to position {from}, but the log's \
-                     head is {head}: events it handled are gone. It handles nothing more until \
-                     its checkpoint is reset",
+                     head is {head}: events it handled are gone. It handles nothing more: check \
+                     the log with `authlog verify`, then {way_out}",
                     subscriber.name()
                 ),
             );
@@ -403,8 +429,10 @@ impl Runner {
         health.trouble = Some(error);
     }
 
-    /// Stops `running` for good (until the process restarts): said once, and by readiness.
-    fn refuse(&self, running: &Running, reason: String) {
+    /// Stops `running` at its checkpoint `at`, which the log no longer reaches: said once, and
+    /// by readiness. An instance subscriber stays stopped until the process restarts; a cluster
+    /// one until its checkpoint is reset (looked at again every [`MAX_BACKOFF`]).
+    fn refuse(&self, running: &Running, at: u64, reason: String) {
         let Ok(mut health) = running.state.lock() else {
             return;
         };
@@ -412,7 +440,7 @@ impl Runner {
             tracing::error!(subscriber = running.subscriber.name(), "{reason}");
         }
         health.trouble = Some(reason);
-        // Looked at again now and then: a checkpoint reset elsewhere lets it go on.
+        health.refused = Some(at);
         health.retry_at = Some(self.clock.now() + MAX_BACKOFF);
     }
 
@@ -695,6 +723,14 @@ mod tests {
             trouble.contains("up to position 9, but the log's head is 2"),
             "{trouble}"
         );
+        // The log growing past the checkpoint again is no reason to go on from it.
+        for _ in 0..5 {
+            append_two(&store);
+        }
+        clock.advance(MAX_BACKOFF + Duration::seconds(1));
+        runner.run().await.unwrap();
+        assert_eq!(recorder.seen(), Vec::<u64>::new());
+        assert!(runner.status()[0].trouble.is_some());
     }
 
     /// A lease already lapsed at the fixed clock's time.
