@@ -121,7 +121,7 @@ impl EraseUser {
 mod tests {
     use super::*;
     use crate::ports::{MockEventStore, NewEvent, RevocationView};
-    use crate::revocation::RevocationSet;
+    use crate::revocation_view::RevocationSet;
     use crate::revoke::RevokeSession;
     use crate::streams::load_user_by_id;
     use crate::testing::{

@@ -9,12 +9,14 @@
 //!   failures as its own error enum.
 //! - [`admission`]: the bounded queue in front of password hashing, per client address and in
 //!   total.
-//! - [`checks`]: password checks reserved against the login throttle before the hash is
-//!   computed, shared by login and password change.
+//! - [`checks`]: checks of a secret (a password today) reserved against the login throttle
+//!   before it is checked, shared by login and password change.
 //! - [`signing_keys`]: the first signing key, made once and shared through the store, and
 //!   rotation.
-//! - [`revocation`]: the in-memory set of revoked sessions, so that authenticating a token
-//!   needs no database query.
+//! - [`revocation_view`]: the revocation view, the in-memory set of revoked sessions (its port
+//!   is `ports::RevocationView`), so that authenticating a token needs no database query. One
+//!   name each: the *revocation view* is that set; [`revoke`] is the use case that ends one
+//!   session; [`sessions`] is a user's sessions (list, end one of one's own, end all).
 //! - [`subscribers`]: the one way to consume the log: a subscriber names its event types and
 //!   handles batches; one runner claims, wakes, polls, retries and reports lag for all.
 //! - [`instance`]: the subscribers that keep this process's memory current with what any
@@ -42,7 +44,7 @@ pub mod password;
 pub mod ports;
 pub mod refresh;
 pub mod register;
-pub mod revocation;
+pub mod revocation_view;
 pub mod revoke;
 pub mod roles;
 pub mod sessions;

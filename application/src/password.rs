@@ -182,7 +182,7 @@ impl ChangePassword {
 mod tests {
     use super::*;
     use crate::ports::{MockPasswordHasher, RevocationView, TokenKind};
-    use crate::revocation::RevocationSet;
+    use crate::revocation_view::RevocationSet;
     use crate::revoke::RevokeSession;
     use crate::testing::{
         admission, alice, alice_id, alice_registered, clock, hasher, ids, names, uuid,

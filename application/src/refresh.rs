@@ -171,7 +171,7 @@ impl Refresh {
 mod tests {
     use super::*;
     use crate::ports::{MockTokenService, TokenKind};
-    use crate::revocation::RevocationSet;
+    use crate::revocation_view::RevocationSet;
     use crate::testing::{
         alice, alice_id, alice_registered, clock, companions, ids, signing, uuid, FixedClock,
         InMemoryEventStore, NOW,

@@ -86,7 +86,7 @@ impl RevokeSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::RevocationSet;
+    use crate::revocation_view::RevocationSet;
     use crate::testing::{alice_id, clock, uuid, InMemoryEventStore, NOW};
     use authlog_domain::event::{LoggedIn, Revoked};
     use authlog_domain::{Event, TokenId};

@@ -143,7 +143,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::RevocationSet;
+    use crate::revocation_view::RevocationSet;
     use crate::testing::{alice, alice_id, alice_registered, clock, uuid, InMemoryEventStore, NOW};
     use authlog_domain::event::{LoggedIn, SessionsRevoked};
     use authlog_domain::StreamId;

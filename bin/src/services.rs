@@ -23,7 +23,7 @@ use authlog_application::password::ChangePassword;
 use authlog_application::ports::{Clock, IdGenerator, TokenService};
 use authlog_application::refresh::Refresh;
 use authlog_application::register::RegisterUser;
-use authlog_application::revocation::RevocationSet;
+use authlog_application::revocation_view::RevocationSet;
 use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;

@@ -10,7 +10,7 @@ pub mod keys;
 pub mod names;
 pub mod personal;
 pub mod read_models;
-pub mod revocations;
+pub mod revocation_view;
 pub mod store;
 pub mod tokens;
 
@@ -25,7 +25,7 @@ pub use read_models::{
     ProjectionStatus, ReadModels, RecentRevocation, RevokedSession, SessionView, UserQuery,
     UserStatus, UserView,
 };
-pub use revocations::RevocationView;
+pub use revocation_view::RevocationView;
 pub use store::{
     Account, AppendError, Appended, AuditFilter, Beside, EventLog, EventStore, ExpectedVersion,
     Metadata, NameClaim, NewEvent, RecordedEvent, SecretKind, Snapshot, StoreError, StreamWrite,
@@ -37,6 +37,6 @@ pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenServ
 pub use self::{
     checkpoints::MockCheckpoints, clock::MockClock, hasher::MockPasswordHasher,
     ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, names::MockNameConcealer,
-    names::MockNameKeyStore, read_models::MockReadModels, revocations::MockRevocationView,
+    names::MockNameKeyStore, read_models::MockReadModels, revocation_view::MockRevocationView,
     store::MockEventLog, store::MockEventStore, store::MockUserSecrets, tokens::MockTokenService,
 };
