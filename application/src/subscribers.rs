@@ -11,9 +11,10 @@
 //! in the database ([`Checkpoints`]), at least once: a batch handled and not yet checkpointed
 //! when its instance dies is handled again by the next holder.
 //!
-//! The read models are the other kind of consumer: their rows and their checkpoint are written
-//! in one transaction (exactly once), so the store runs them itself ([`ReadModels`]); they wake
-//! on the same signal, obey the same refusal, and are listed with the subscribers.
+//! The read models are the other kind of consumer, with a transactional sink: their rows and
+//! their checkpoint are written in one transaction (exactly once), all of them in one
+//! transaction per pass. The runner brings them up to date first in every pass
+//! ([`ReadModels::catch_up`]); they obey the same refusal and are listed with the subscribers.
 //!
 //! Models: cqrs-es `Query::dispatch` (read models and side effects are one kind of consumer),
 //! zero-to-production's `issue_delivery_worker.rs` (a worker that claims, sends, records).
@@ -216,15 +217,23 @@ impl Runner {
         })
     }
 
-    /// One pass: brings every subscriber this process runs up to the log's head (those backing
-    /// off from a failure wait for their time), then notes whether this process holds all of
-    /// the log the previous pass saw. Failures are the subscribers' own: logged once, backed
-    /// off, tried again.
+    /// One pass: brings the read models ([`ReadModels::catch_up`]) and then every subscriber
+    /// this process runs up to the log's head (those backing off from a failure wait for their
+    /// time), then notes whether this process holds all of the log the previous pass saw.
+    /// Failures are the subscribers' own: logged once, backed off, tried again.
     ///
     /// # Errors
-    /// [`StoreError`] when the log's head or the read models' status cannot be read.
+    /// [`StoreError`] when the read models cannot be brought up to date, or the log's head or
+    /// their status cannot be read.
     pub async fn run(&self) -> Result<(), StoreError> {
         let _running = self.running.lock().await;
+        // The read models first: several subscribers read what they hold. A halted one is
+        // said by readiness; a failure is this pass's answer, after the subscribers have had
+        // their turn (the signing keys need no read model).
+        let read_models = match self.read_models.catch_up().await {
+            Err(StoreError::Halted(_)) => Ok(()),
+            caught_up => caught_up,
+        };
         let now = self.clock.now();
         let head = self.log.head().await?;
         let mut lowest = head;
@@ -247,7 +256,7 @@ impl Runner {
             progress.head = head;
             progress.halted = halted;
         }
-        Ok(())
+        read_models
     }
 
     /// Brings `running` up to `head`; answers where an instance subscriber (or a cluster one

@@ -75,7 +75,7 @@ impl Server {
         tokio::spawn(run_subscribers(
             serving.runner,
             poll,
-            store.advanced(),
+            store.committed(),
             stopped.clone(),
         ));
         let task = tokio::spawn(authlog_http::serve(
@@ -203,21 +203,21 @@ fn metrics_renderer() -> RenderMetrics {
     Arc::new(move || handle.render())
 }
 
-/// Keeps this process current with what other processes (instances, the CLI) record: runs
-/// the subscribers when `advanced` signals that the read models moved, and every `every` in any
-/// case, until `stopped`. The same failure, pass after pass, is logged once (a halted read
+/// Keeps this process current with what any process (this one, other instances, the CLI)
+/// records: runs the read models and the subscribers when `committed` signals a commit (here,
+/// or announced by another instance), and every `every` in any case, until `stopped`. The same failure, pass after pass, is logged once (a halted read
 /// model waits for an operator; a database down says so when it goes and when it comes back).
 async fn run_subscribers(
     runner: Arc<Runner>,
     every: Duration,
-    advanced: Arc<Notify>,
+    committed: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let last_error = std::sync::Mutex::new(None::<String>);
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    wake_on(every, &advanced, stop, || async {
+    wake_on(every, &committed, stop, || async {
         let error = runner.run().await.err().map(|e| e.to_string());
         let Ok(mut last) = last_error.lock() else {
             return;

@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,6 @@ use authlog_application::ports::{
     RecentRevocation, RecordedEvent, RevokedSession, SecretKind, SessionView, SigningKey, Snapshot,
     StoreError, StreamWrite, UserQuery, UserSecret, UserSecrets, UserStatus, UserView,
 };
-use authlog_application::subscribers::wake_on;
 use authlog_domain::{EventType, RevocationReason, Role, SessionId, StreamId, UserId};
 use sqlx::{Postgres, Sqlite};
 use time::OffsetDateTime;
@@ -65,17 +64,12 @@ pub struct Store {
     /// The highest position this process appended: reads of the read models wait for it.
     last_appended: Arc<AtomicU64>,
     projector: Arc<Projector>,
-    /// What [`Store::start`] follows the log with; taken when it does.
-    following: std::sync::Mutex<Option<Following>>,
+    /// Signalled after every commit here and (PostgreSQL) every announced one elsewhere.
+    committed: Arc<Notify>,
+    /// Whether [`Store::start`] has run.
+    started: std::sync::atomic::AtomicBool,
     /// Dropped with the store, which ends its background tasks.
     _stop: watch::Sender<()>,
-}
-
-/// What keeps the projections current once the store is started.
-struct Following {
-    committed: Arc<Notify>,
-    poll: Duration,
-    stopped: watch::Receiver<()>,
 }
 
 impl Store {
@@ -116,7 +110,7 @@ impl Store {
                 reason: "expected sqlite://PATH or postgres://...".into(),
             });
         }
-        let (pool, path, poll) = if !postgres {
+        let (pool, path) = if !postgres {
             let pool = sqlite::open(url).await?;
             let path = sqlite::path(&pool);
             tokio::spawn(writer::run(
@@ -124,7 +118,7 @@ impl Store {
                 requests,
                 signals(),
             ));
-            (Pool::Sqlite(pool), path, sqlite::POLL)
+            (Pool::Sqlite(pool), path)
         } else {
             let pool = postgres::open(url).await?;
             tokio::spawn(writer::run(
@@ -132,16 +126,8 @@ impl Store {
                 requests,
                 signals(),
             ));
-            tokio::spawn(postgres::listen(
-                pool.clone(),
-                committed.clone(),
-                stopped.clone(),
-            ));
-            (
-                Pool::Postgres(pool),
-                postgres::redacted(url),
-                postgres::POLL,
-            )
+            tokio::spawn(postgres::listen(pool.clone(), committed.clone(), stopped));
+            (Pool::Postgres(pool), postgres::redacted(url))
         };
         let indexed = crate::names::index_registrations(&pool)
             .await
@@ -177,11 +163,8 @@ impl Store {
             keyring,
             last_appended,
             projector,
-            following: std::sync::Mutex::new(Some(Following {
-                committed,
-                poll,
-                stopped,
-            })),
+            committed,
+            started: std::sync::atomic::AtomicBool::new(false),
             _stop: stop,
         })
     }
@@ -193,9 +176,9 @@ impl Store {
     /// # Errors
     /// [`OpenError::Projections`] when the read models cannot be built.
     pub async fn start(&self, personal: Arc<dyn PersonalData>) -> Result<(), OpenError> {
-        let Some(following) = self.following.lock().ok().and_then(|mut f| f.take()) else {
+        if self.started.swap(true, Ordering::AcqRel) {
             return Ok(());
-        };
+        }
         self.keyring.unlock(personal);
         self.projector
             .start()
@@ -204,12 +187,9 @@ impl Store {
                 path: self.path.clone(),
                 source,
             })?;
-        tokio::spawn(project(
-            Arc::downgrade(&self.projector),
-            following.committed,
-            following.poll,
-            following.stopped,
-        ));
+        // From here on the process that runs subscribers (a server) brings the read models up to
+        // date in every pass of its runner, woken by `committed`; any other (the command line)
+        // brings them up to date when it reads them.
         Ok(())
     }
 
@@ -224,10 +204,10 @@ impl Store {
         }
     }
 
-    /// Signalled after every projector run in this process, which follows every commit here
-    /// and (PostgreSQL) every announced commit of another instance.
-    pub fn advanced(&self) -> Arc<Notify> {
-        self.projector.advanced()
+    /// Signalled after every commit of this process and (PostgreSQL, by NOTIFY) of another
+    /// instance, its projectors' included: what wakes the subscriber runner.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     /// How often to poll for what other processes appended when nothing announces it: often
@@ -371,28 +351,6 @@ pub(crate) async fn read_in(
     }
     .map_err(unavailable)?;
     Ok(decode_following(keyring.open(rows, device).await?))
-}
-
-/// Keeps the projections current: runs them after every commit this process (or, announced,
-/// another instance) makes, and every `poll` in any case, until the store is dropped.
-async fn project(
-    projector: Weak<Projector>,
-    committed: Arc<Notify>,
-    poll: Duration,
-    mut stopped: watch::Receiver<()>,
-) {
-    let stop = async move {
-        let _ = stopped.changed().await;
-    };
-    wake_on(poll, &committed, stop, || async {
-        let Some(projector) = projector.upgrade() else {
-            return;
-        };
-        if let Err(e) = projector.run().await {
-            tracing::warn!(error = %e, "cannot bring the read models up to date; retrying");
-        }
-    })
-    .await;
 }
 
 #[async_trait]
@@ -542,6 +500,10 @@ impl EventLog for Store {
 impl ReadModels for Store {
     async fn wait_for(&self, position: u64) -> Result<(), StoreError> {
         self.projector.wait_for(position).await
+    }
+
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        self.projector.run().await
     }
 
     async fn wait_for_all(&self, position: u64) -> Result<(), StoreError> {

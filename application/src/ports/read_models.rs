@@ -101,6 +101,15 @@ pub struct ProjectionStatus {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ReadModels: Send + Sync {
+    /// Applies what the log gained to every read model this process can run (on PostgreSQL
+    /// another instance may hold one: it is left to it), in their own transaction, so that
+    /// each event applies exactly once. The subscriber runner calls it first in every pass.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails, or [`StoreError::Halted`] for a read model the log
+    /// no longer bears out.
+    async fn catch_up(&self) -> Result<(), StoreError>;
+
     /// Waits until every projection has applied the log up to `position`.
     ///
     /// # Errors

@@ -578,6 +578,11 @@ impl ReadModels for InMemoryEventStore {
         Ok(())
     }
 
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        // Folded on every read: nothing to catch up.
+        Ok(())
+    }
+
     async fn wait_for_all(&self, _position: u64) -> Result<(), StoreError> {
         // Folded on every read: always up to date.
         Ok(())

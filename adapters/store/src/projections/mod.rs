@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use authlog_application::ports::{ProjectionStatus, RecordedEvent, StoreError};
 use authlog_domain::EventType;
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 
 use crate::personal::{Device, Keyring};
 use crate::rows::{format_timestamp, to_i64, to_u64, Read};
@@ -152,8 +152,6 @@ pub struct Projector {
     lagging_applied: AtomicU64,
     /// When the projections that may lag were last brought up to date.
     lagging_ran: std::sync::Mutex<Instant>,
-    /// Signalled after a run, for whoever follows the projections.
-    advanced: Arc<Notify>,
     /// The projections whose checkpoint the log no longer bears out, with why: nothing is
     /// applied to them until a rebuild (see [`Projector::refusal`]).
     halted: std::sync::Mutex<HashMap<&'static str, String>>,
@@ -196,7 +194,6 @@ impl Projector {
             applied: AtomicU64::new(0),
             lagging_applied: AtomicU64::new(0),
             lagging_ran: std::sync::Mutex::new(Instant::now()),
-            advanced: Arc::new(Notify::new()),
             halted: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -289,12 +286,6 @@ impl Projector {
             .is_ok_and(|halted| halted.contains_key(projection.name()))
     }
 
-    /// Signalled after every run, whether or not this process applied anything (on
-    /// PostgreSQL another instance may have).
-    pub fn advanced(&self) -> Arc<Notify> {
-        self.advanced.clone()
-    }
-
     /// Builds every projection that was never built or whose version changed, then catches up.
     ///
     /// # Errors
@@ -340,7 +331,6 @@ impl Projector {
         let lagging = lagging && self.lagging_applied.load(Ordering::Acquire) < head;
         // Applied beyond the head is a log that shrank: every checkpoint is looked at below.
         if self.applied.load(Ordering::Acquire) == head && !lagging {
-            self.advanced.notify_waiters();
             return Ok(());
         }
         if lagging {
@@ -427,7 +417,6 @@ impl Projector {
             self.lagging_applied
                 .fetch_max(lowest_lagging, Ordering::AcqRel);
         }
-        self.advanced.notify_waiters();
         Ok(())
     }
 

@@ -1326,9 +1326,11 @@ mod models {
         log_in(store, 1, 30).await;
         let head = store.head().await.unwrap();
         store.wait_for(head).await.unwrap();
-        // Reads wait for the eager ones; the analysts' table follows within a poll or two.
+        // Reads wait for the eager ones; the analysts' table follows within a pass or two of
+        // the subscriber runner, which catches up as below on every wake.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let status = loop {
+            store.catch_up().await.unwrap();
             let status = store.status().await.unwrap();
             if status.iter().all(|p| p.position == head) || std::time::Instant::now() > deadline {
                 break status;
