@@ -362,6 +362,13 @@ impl Projector {
                 *lowest = 0;
                 continue;
             }
+            // On PostgreSQL (read committed) another instance may have moved this checkpoint
+            // between the head's read and the lock: the head is read again, now that the lock
+            // holds it still, before a checkpoint ahead of it is called a log that shrank.
+            let head = match to_u64(checkpoint.position)? {
+                position if position > head => head_in(&mut tx).await?,
+                _ => head,
+            };
             // Against the head at every run (free); a halted one against its event too, so
             // that a rebuild elsewhere lets it go on.
             let halted = self.is_halted(projection.as_ref());

@@ -923,6 +923,39 @@ pub async fn read_stream_edges_answers_the_first_and_the_last_events(store: &dyn
     );
 }
 
+/// Two stores on one database (two instances, or a server and a command line) each bring the
+/// read models up to date after their own appends, at the same time: neither ever takes a
+/// checkpoint the other just moved for one ahead of the log (a false halt).
+pub async fn two_projectors_on_one_database_never_halt_each_other(
+    a: Arc<dyn Storage>,
+    b: Arc<dyn Storage>,
+) {
+    let workers = (0..16u128).map(|worker| {
+        let store = if worker % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            for round in 0..25u128 {
+                models::log_in(store.as_ref(), 1 + worker * 100 + round, 1).await;
+                let head = store.head().await.unwrap();
+                store.catch_up().await.unwrap();
+                store.wait_for(head).await.unwrap();
+            }
+        })
+    });
+    for worker in futures::future::join_all(workers).await {
+        worker.unwrap();
+    }
+    for store in [a, b] {
+        let halted: Vec<_> = store
+            .status()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.halted)
+            .collect();
+        assert!(halted.is_empty(), "{halted:?}");
+    }
+}
+
 /// Two stores (two writers, as two processes would have) on one database: their appends share
 /// one gap-free order, and a creation race between them has one winner.
 pub async fn two_writers_share_one_gap_free_order(a: Arc<dyn Storage>, b: Arc<dyn Storage>) {

@@ -74,6 +74,14 @@ async fn two_stores_on_one_database_append_gap_free_and_race_to_one_winner() {
     contract::two_writers_share_one_gap_free_order(first, second).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn two_projectors_on_one_database_never_halt_each_other() {
+    let (first, url) = fresh_with_url().await;
+    let second = Arc::new(Store::open(&url, crate::personal()).await.unwrap());
+    contract::two_projectors_on_one_database_never_halt_each_other(first, second).await;
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn the_database_itself_refuses_update_delete_and_truncate_on_events() {

@@ -315,6 +315,13 @@ async fn two_stores_on_one_file_append_gap_free_and_race_to_one_winner() {
     contract::two_writers_share_one_gap_free_order(first, second).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_projectors_on_one_file_never_halt_each_other() {
+    let (first, _dir, url) = fresh_with_url().await;
+    let second = Arc::new(Store::open(&url, crate::personal()).await.unwrap());
+    contract::two_projectors_on_one_database_never_halt_each_other(first, second).await;
+}
+
 #[tokio::test]
 async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     let (store, _dir, url) = fresh_with_url().await;
