@@ -931,7 +931,11 @@ pub async fn two_projectors_on_one_database_never_halt_each_other(
     b: Arc<dyn Storage>,
 ) {
     let workers = (0..16u128).map(|worker| {
-        let store = if worker % 2 == 0 { a.clone() } else { b.clone() };
+        let store = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
         tokio::spawn(async move {
             for round in 0..25u128 {
                 models::log_in(store.as_ref(), 1 + worker * 100 + round, 1).await;
