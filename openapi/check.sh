@@ -89,6 +89,13 @@ spec_validator() {
     target/openapi/conformance/bin/openapi-spec-validator openapi/openapi.json
 }
 
+# An admin for the clients' admin flows (the first admin is made by the command line).
+admin_user=client-admin admin_password="client admin password"
+curl -fsS -X POST "$url/register" -H 'Content-Type: application/json' \
+    -d "{\"username\": \"$admin_user\", \"password\": \"$admin_password\"}" >/dev/null
+"$binary" user grant-role "$admin_user" admin >/dev/null
+export AUTHLOG_ADMIN_USER=$admin_user AUTHLOG_ADMIN_PASSWORD=$admin_password
+
 python_client() {
     local out="$work/python"
     target/openapi/python-client/bin/openapi-python-client generate --meta none \

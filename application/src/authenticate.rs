@@ -54,6 +54,14 @@ impl Authenticate {
         if self.revocations.is_revoked(claims.session_id) {
             return Err(AuthError::Revoked);
         }
+        // A role revoked since the token was issued is not the token's any more: every check
+        // of a role (through `Caller`) sees the roles in effect.
+        if let Some(roles) = self.revocations.roles_in_effect(&claims) {
+            return Ok(Arc::new(Claims {
+                roles,
+                ..(*claims).clone()
+            }));
+        }
         Ok(claims)
     }
 }
@@ -93,6 +101,7 @@ mod tests {
     fn revoked(answer: bool) -> Arc<MockRevocationView> {
         let mut view = MockRevocationView::new();
         view.expect_is_revoked().return_const(answer);
+        view.expect_roles_in_effect().return_const(None);
         Arc::new(view)
     }
 
@@ -106,6 +115,28 @@ mod tests {
         assert_eq!(
             auth.execute("t", TokenKind::Access),
             Ok(Arc::new(claims(TokenKind::Access)))
+        );
+    }
+
+    #[test]
+    fn a_role_revoked_since_the_token_was_issued_is_taken_from_its_claims() {
+        let mut token = claims(TokenKind::Access);
+        token.roles = vec![authlog_domain::Role::admin()];
+        let mut tokens = MockTokenService::new();
+        tokens
+            .expect_verify()
+            .return_once(move |_, _| Ok(Arc::new(token)));
+        let mut view = MockRevocationView::new();
+        view.expect_is_revoked().return_const(false);
+        view.expect_roles_in_effect()
+            .withf(|c| c.roles == vec![authlog_domain::Role::admin()])
+            .return_const(Some(vec![]));
+        let auth = Authenticate::new(Arc::new(tokens), Arc::new(view), clock());
+        let authenticated = auth.execute("t", TokenKind::Access).unwrap();
+        assert_eq!(authenticated.roles, vec![]);
+        assert_eq!(
+            authenticated.session_id,
+            claims(TokenKind::Access).session_id
         );
     }
 

@@ -14,7 +14,9 @@
 use std::sync::Arc;
 
 use authlog_domain::attempts::{Attempts, CheckLog, Throttle};
-use authlog_domain::event::{LoginFailed, LoginFailure, LoginSucceeded};
+use authlog_domain::event::{
+    LoginFailed, LoginFailure, LoginRefusal, LoginRefused, LoginSucceeded,
+};
 use authlog_domain::{AttemptId, Event, SessionId, StreamId, UserId, Username};
 use time::{Duration, OffsetDateTime};
 
@@ -187,6 +189,34 @@ impl ThrottledChecks {
             reason,
             attempt_id: reserved.attempt,
         });
+        let write = StreamWrite::new(
+            reserved.whom.stream(),
+            ExpectedVersion::Any,
+            to_append(vec![event], &reserved.whom.0, metadata, self.clock.now()),
+        );
+        self.store
+            .append(vec![write])
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Concludes `reserved` as a right password that opened no session, for `reason`
+    /// (`LoginRefused`): it does not count against the throttle. A check reserved before
+    /// reservations existed has nothing to conclude.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn refused(
+        &self,
+        reserved: &Reserved,
+        reason: LoginRefusal,
+        metadata: &Metadata,
+    ) -> Result<(), StoreError> {
+        let Some(attempt_id) = reserved.attempt else {
+            return Ok(());
+        };
+        let event = Event::LoginRefused(LoginRefused { attempt_id, reason });
         let write = StreamWrite::new(
             reserved.whom.stream(),
             ExpectedVersion::Any,

@@ -4,6 +4,8 @@
 //!
 //! - [`RevokedSessions`]: the revocation view, so that a session revoked anywhere is refused
 //!   here within a moment, with no database query per request.
+//! - [`RevokedRoles`]: the roles revoked recently, so that a token issued before a role was
+//!   revoked anywhere loses it here within a moment, with no database query per request.
 //! - [`KeyRing`]: the signing keys, so that a rotation or a revocation anywhere takes effect
 //!   here.
 //!
@@ -18,11 +20,15 @@ use async_trait::async_trait;
 use authlog_domain::EventType;
 use time::Duration;
 
-use crate::ports::{Clock, KeyStore, ReadModels, RecordedEvent, RevocationView, TokenService};
+use authlog_domain::Event;
+
+use crate::ports::{
+    AuditFilter, Clock, EventLog, KeyStore, ReadModels, RecordedEvent, RevocationView, TokenService,
+};
 use crate::subscribers::{HandleError, Scope, Subscriber};
 
 /// The names of the instance subscribers every server runs.
-pub const NAMES: [&str; 2] = [RevokedSessions::NAME, KeyRing::NAME];
+pub const NAMES: [&str; 3] = [RevokedSessions::NAME, RevokedRoles::NAME, KeyRing::NAME];
 
 /// Keeps the revocation view current: fills it at start with the sessions revoked since an
 /// access token issued then could still be live, and records each revocation the log gains.
@@ -89,6 +95,85 @@ impl Subscriber for RevokedSessions {
         for session in revoked.iter().filter(|r| r.position <= last.position) {
             self.view.record(session.session_id, session.revoked_at);
         }
+        Ok(())
+    }
+}
+
+/// Keeps the roles revoked in the revocation view: fills it at start with those revoked since an
+/// access token issued then could still be live, and records each `RoleRevoked` the log gains
+/// (the event names the user and the role; no read model is needed).
+pub struct RevokedRoles {
+    log: Arc<dyn EventLog>,
+    view: Arc<dyn RevocationView>,
+    clock: Arc<dyn Clock>,
+    /// How long a revocation matters: the access-token lifetime and leeway.
+    window: Duration,
+}
+
+impl RevokedRoles {
+    pub const NAME: &'static str = "revoked-roles";
+    /// How many revocations a start reads at a time.
+    const PAGE: u32 = 1000;
+
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        view: Arc<dyn RevocationView>,
+        clock: Arc<dyn Clock>,
+        window: Duration,
+    ) -> Self {
+        Self {
+            log,
+            view,
+            clock,
+            window,
+        }
+    }
+
+    fn record(&self, events: &[RecordedEvent]) {
+        for recorded in events {
+            if let Event::RoleRevoked(e) = &recorded.event {
+                self.view
+                    .record_role(e.user_id, e.role.clone(), recorded.recorded_at);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Subscriber for RevokedRoles {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn event_types(&self) -> &'static [EventType] {
+        &[EventType::RoleRevoked]
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Instance
+    }
+
+    /// The recent revocations only (the audit table's index by type), however long the log.
+    async fn start(&self) -> Result<(), HandleError> {
+        let mut filter = AuditFilter {
+            types: vec![EventType::RoleRevoked.as_str().to_owned()],
+            since: Some(self.clock.now() - self.window),
+            limit: Self::PAGE,
+            ..AuditFilter::default()
+        };
+        loop {
+            let page = self.log.query(filter.clone()).await?;
+            self.record(&page);
+            match page.last() {
+                Some(last) if page.len() == Self::PAGE as usize => filter.after = last.position,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+        self.view.prune(self.clock.now() - self.window);
+        self.record(events);
         Ok(())
     }
 }

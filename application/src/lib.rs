@@ -24,6 +24,8 @@
 //! - [`audit`]: the event log filtered, paged and redacted, for the HTTP API and the CLI alike.
 //! - [`erase`]: erasing a user: every session ends and their personal data in the log can no
 //!   longer be read (the store destroys the key that sealed it).
+//! - [`status`]: disabling and enabling an account (sessions end at once; login says
+//!   `Account disabled` to whoever knows the password).
 //! - [`directory`]: the user directory, listed and searched from the users projection.
 //! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
 //!   retry-on-conflict loop every use case runs.
@@ -49,6 +51,7 @@ pub mod revoke;
 pub mod roles;
 pub mod sessions;
 pub mod signing_keys;
+pub mod status;
 pub mod streams;
 pub mod subscribers;
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use authlog_domain::event::LoginFailure;
+use authlog_domain::event::{LoginFailure, LoginRefusal};
 use authlog_domain::login::{self, Factor, Next};
 use authlog_domain::session::{self, SessionCommand, SessionState};
-use authlog_domain::user::{User, UserState};
+use authlog_domain::user::{NoSession, User, UserState};
 use authlog_domain::{Password, PasswordHash, SessionId, StreamId, TokenId, UserId, Username};
 use time::OffsetDateTime;
 
@@ -24,6 +24,10 @@ pub enum LoginError {
     /// Unknown user or wrong password: deliberately indistinguishable.
     #[error("Bad username or password")]
     BadCredentials,
+    /// The right password of an account an admin disabled. Said only to whoever knows the
+    /// password: a wrong one is [`LoginError::BadCredentials`], as for any account.
+    #[error("Account disabled")]
+    Disabled,
     /// Too many recent failures for this username; try again after `retry_after`.
     #[error("Too many failed login attempts; try again later")]
     Throttled { retry_after: time::Duration },
@@ -102,6 +106,13 @@ impl LogIn {
                     .refuse(&proved.reserved, LoginFailure::WrongPassword, metadata)
                     .await;
             }
+            Err(LoginError::Disabled) => {
+                self.checks
+                    .refused(&proved.reserved, LoginRefusal::AccountDisabled, metadata)
+                    .await?;
+                metrics::counter!("authlog_logins_total", "outcome" => "disabled").increment(1);
+                return Err(LoginError::Disabled);
+            }
             opened => opened?,
         };
         metrics::counter!("authlog_logins_total", "outcome" => "ok").increment(1);
@@ -159,9 +170,9 @@ impl LogIn {
     /// opened under (rare: only a login racing a password change pays a second hash).
     ///
     /// # Errors
-    /// [`LoginError::BadCredentials`] when the user may no longer hold a session, a factor is
-    /// still to be proved, or the password no longer matches; a store, hasher or signing
-    /// failure.
+    /// [`LoginError::Disabled`] for a disabled account; [`LoginError::BadCredentials`] when the
+    /// user may otherwise no longer hold a session, a factor is still to be proved, or the
+    /// password no longer matches; a store, hasher or signing failure.
     async fn open_session(
         &self,
         proved: &PasswordProved,
@@ -171,10 +182,10 @@ impl LogIn {
         let factors = [Factor::Password];
         let opened = until_settled(LoginError::BadCredentials, move || async move {
             let loaded = load_user_by_id(self.store.as_ref(), proved.user_id).await?;
-            let user = loaded
-                .state
-                .may_hold_session()
-                .map_err(|_| LoginError::BadCredentials)?;
+            let user = loaded.state.may_hold_session().map_err(|e| match e {
+                NoSession::Disabled => LoginError::Disabled,
+                NoSession::NoAccount | NoSession::Erased => LoginError::BadCredentials,
+            })?;
             // A factor this request does not prove is not a complete login (fail closed).
             if login::next(&user.factors(), &factors) != Next::OpenSession {
                 return Err(LoginError::BadCredentials);
@@ -440,6 +451,36 @@ mod tests {
         assert_eq!(pair.access_token, format!("Access:{}:true", uuid(1_003)));
         assert_eq!(pair.refresh_token, format!("Refresh:{}:false", uuid(3)));
         assert_eq!(pair.expires_in, 900);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_account_says_so_to_the_right_password_only_and_the_check_does_not_count() {
+        let store = given_alice();
+        store.given(
+            StreamId::user(alice_id()),
+            [Event::UserDisabled(authlog_domain::event::UserDisabled {
+                user_id: alice_id(),
+                reason: None,
+            })],
+        );
+        let before = store.position();
+        let refused = log_in(&service(&store, hasher(true), signing())).await;
+        assert_eq!(refused, Err(LoginError::Disabled));
+        assert_eq!(refused.unwrap_err().to_string(), "Account disabled");
+        assert_eq!(
+            store.events_after(before),
+            vec![
+                attempted(1),
+                Event::LoginRefused(authlog_domain::event::LoginRefused {
+                    attempt_id: AttemptId::from_uuid(uuid(1)),
+                    reason: LoginRefusal::AccountDisabled,
+                }),
+            ],
+            "no session, and the check concluded as no failure"
+        );
+        // A wrong password is refused as for any account.
+        let wrong = log_in(&service(&store, hasher(false), signing())).await;
+        assert_eq!(wrong, Err(LoginError::BadCredentials));
     }
 
     #[tokio::test]

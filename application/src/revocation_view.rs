@@ -9,15 +9,18 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
-use authlog_domain::SessionId;
+use authlog_domain::{Role, SessionId, UserId};
 use time::OffsetDateTime;
 
-use crate::ports::{RecentRevocation, RevocationView};
+use crate::ports::{Claims, RecentRevocation, RevocationView};
 
 /// The in-memory revocation view.
 #[derive(Default)]
 pub struct RevocationSet {
     inner: RwLock<Inner>,
+    /// Each user's roles revoked within the window, with when: few (an admin's act), so a
+    /// plain map, pruned by a scan.
+    roles: RwLock<HashMap<UserId, Vec<(Role, OffsetDateTime)>>>,
 }
 
 /// The same entries twice: by session for the lookup on every request, by time for pruning,
@@ -104,7 +107,45 @@ impl RevocationView for RevocationSet {
         }
     }
 
+    fn record_role(&self, user: UserId, role: Role, at: OffsetDateTime) {
+        if let Ok(mut roles) = self.roles.write() {
+            let revoked = roles.entry(user).or_default();
+            match revoked.iter_mut().find(|(known, _)| *known == role) {
+                Some((_, when)) => *when = (*when).max(at),
+                None => revoked.push((role, at)),
+            }
+        }
+    }
+
+    fn roles_in_effect(&self, claims: &Claims) -> Option<Vec<Role>> {
+        if claims.roles.is_empty() {
+            return None;
+        }
+        // A poisoned lock: no role is known to be in effect (the safe answer).
+        let Ok(roles) = self.roles.read() else {
+            return Some(Vec::new());
+        };
+        let revoked = roles.get(&claims.user_id)?;
+        // `iat` has whole seconds: a token of the second of the revocation counts as issued
+        // before it (a role granted again within that second waits for the next refresh).
+        let stale = |role: &Role| {
+            revoked
+                .iter()
+                .any(|(r, at)| r == role && claims.issued_at <= *at)
+        };
+        if !claims.roles.iter().any(stale) {
+            return None;
+        }
+        Some(claims.roles.iter().filter(|r| !stale(r)).cloned().collect())
+    }
+
     fn prune(&self, before: OffsetDateTime) {
+        if let Ok(mut roles) = self.roles.write() {
+            roles.retain(|_, revoked| {
+                revoked.retain(|(_, at)| *at >= before);
+                !revoked.is_empty()
+            });
+        }
         if let Ok(mut set) = self.inner.write() {
             let Inner {
                 by_session,
@@ -131,6 +172,42 @@ mod tests {
 
     fn sid(n: u128) -> SessionId {
         SessionId::from_uuid(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_role_revoked_after_a_token_was_issued_is_not_in_effect_for_it() {
+        let set = RevocationSet::new();
+        let mut claims =
+            crate::testing::claims_of(&[Role::admin(), Role::parse("auditor").unwrap()]);
+        claims.issued_at = NOW;
+        assert_eq!(set.roles_in_effect(&claims), None, "nothing revoked");
+        set.record_role(claims.user_id, Role::admin(), NOW + Duration::seconds(3));
+        assert_eq!(
+            set.roles_in_effect(&claims),
+            Some(vec![Role::parse("auditor").unwrap()])
+        );
+        // A token issued after the revocation carries what the user holds then.
+        claims.issued_at = NOW + Duration::seconds(4);
+        assert_eq!(set.roles_in_effect(&claims), None);
+        // Another user's token is untouched.
+        claims.issued_at = NOW;
+        claims.user_id = authlog_domain::UserId::from_uuid(Uuid::from_u128(99));
+        assert_eq!(set.roles_in_effect(&claims), None);
+    }
+
+    #[test]
+    fn a_token_of_the_second_of_the_revocation_counts_as_issued_before_it() {
+        let set = RevocationSet::new();
+        let mut claims = crate::testing::claims_of(&[Role::admin()]);
+        claims.issued_at = NOW;
+        set.record_role(claims.user_id, Role::admin(), NOW);
+        assert_eq!(set.roles_in_effect(&claims), Some(vec![]));
+        set.prune(NOW + Duration::seconds(1));
+        assert_eq!(
+            set.roles_in_effect(&claims),
+            None,
+            "pruned: tokens that old expired"
+        );
     }
 
     #[test]

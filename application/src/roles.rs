@@ -1,14 +1,18 @@
-//! Granting and revoking roles, for an admin (the command line, and the admin API to come).
-//! Tokens carry roles, so a change shows in the user's tokens from their next login or refresh.
+//! Granting and revoking roles, for an admin (the command line and the admin API). Tokens carry
+//! roles: a grant shows in the user's tokens from their next login or refresh; a revoke reaches
+//! the tokens already issued, through the revocation view ([`RevocationView::record_role`]) of
+//! this instance before the answer, and of every other within a moment (the `revoked-roles`
+//! subscriber, [`crate::instance::RevokedRoles`]).
 
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand, UserError};
-use authlog_domain::Role;
+use authlog_domain::{Event, Role};
 
 use crate::access::{Caller, Forbidden};
 use crate::ports::{
-    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
+    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView, StoreError,
+    StreamWrite,
 };
 use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
 
@@ -35,6 +39,7 @@ pub enum RoleError {
 pub struct ChangeRoles {
     store: Arc<dyn EventStore>,
     read_models: Arc<dyn ReadModels>,
+    revocations: Arc<dyn RevocationView>,
     clock: Arc<dyn Clock>,
 }
 
@@ -42,11 +47,13 @@ impl ChangeRoles {
     pub fn new(
         store: Arc<dyn EventStore>,
         read_models: Arc<dyn ReadModels>,
+        revocations: Arc<dyn RevocationView>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
             read_models,
+            revocations,
             clock,
         }
     }
@@ -72,7 +79,8 @@ impl ChangeRoles {
         .await
     }
 
-    /// Revokes `role` from `whom`, for an admin `caller`.
+    /// Revokes `role` from `whom`, for an admin `caller`. Answered once this instance's
+    /// tokens of the user issued before no longer carry the role.
     ///
     /// # Errors
     /// As [`ChangeRoles::grant`].
@@ -112,18 +120,32 @@ impl ChangeRoles {
             if events.is_empty() {
                 return Ok(Some(None));
             }
+            let revoked: Vec<_> = events
+                .iter()
+                .filter_map(|event| match event {
+                    Event::RoleRevoked(e) => Some((e.user_id, e.role.clone())),
+                    _ => None,
+                })
+                .collect();
             let (stream, subject) = loaded.target()?;
+            let now = self.clock.now();
             let write = StreamWrite::new(
                 stream,
                 ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, self.clock.now()),
+                to_append(events, &subject, metadata, now),
             );
-            Ok(settled(self.store.append(vec![write]).await)?.map(Some))
+            Ok(settled(self.store.append(vec![write]).await)?
+                .map(|appended| Some((appended, revoked, now))))
         })
         .await?;
-        let Some(appended) = changed else {
+        let Some((appended, revoked, at)) = changed else {
             return Ok(RoleChange::Unchanged);
         };
+        // The tokens issued before no longer carry the role here, before the answer; the time
+        // is the append's (the log's own may be a moment later: later is the safe side there).
+        for (user, role) in revoked {
+            self.revocations.record_role(user, role, at);
+        }
         self.read_models.wait_for(appended.position).await?;
         Ok(RoleChange::Changed)
     }
@@ -132,11 +154,18 @@ impl ChangeRoles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{alice, alice_id, alice_registered, claims_of, clock, InMemoryEventStore};
+    use crate::revocation_view::RevocationSet;
+    use crate::testing::{
+        alice, alice_id, alice_registered, claims_of, clock, InMemoryEventStore, NOW,
+    };
     use authlog_domain::event::{RoleGranted, RoleRevoked};
     use authlog_domain::Event;
     use authlog_domain::StreamId;
     use std::sync::Arc;
+
+    fn view() -> Arc<RevocationSet> {
+        Arc::new(RevocationSet::new())
+    }
 
     fn given_alice() -> Arc<InMemoryEventStore> {
         let store = Arc::new(InMemoryEventStore::new());
@@ -155,7 +184,7 @@ mod tests {
     async fn granting_a_role_records_it() {
         let store = given_alice();
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+        let change = ChangeRoles::new(store.clone(), store.clone(), view(), clock())
             .grant(
                 &Caller::Operator,
                 UserRef::Name(&alice()),
@@ -172,7 +201,7 @@ mod tests {
         let store = given_alice();
         store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+        let change = ChangeRoles::new(store.clone(), store.clone(), view(), clock())
             .grant(
                 &Caller::Operator,
                 UserRef::Name(&alice()),
@@ -185,11 +214,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revoking_a_held_role_records_it() {
+    async fn revoking_a_held_role_records_it_and_takes_it_from_the_tokens_issued_before() {
         let store = given_alice();
         store.given(StreamId::user(alice_id()), [granted()]);
         let before = store.position();
-        let change = ChangeRoles::new(store.clone(), store.clone(), clock())
+        let view = view();
+        let mut token = claims_of(&[Role::admin()]);
+        token.user_id = alice_id();
+        token.issued_at = NOW - time::Duration::minutes(1);
+        assert_eq!(view.roles_in_effect(&token), None);
+        let change = ChangeRoles::new(store.clone(), store.clone(), view.clone(), clock())
             .revoke(
                 &Caller::Operator,
                 UserRef::Name(&alice()),
@@ -205,12 +239,13 @@ mod tests {
                 role: Role::admin(),
             })]
         );
+        assert_eq!(view.roles_in_effect(&token), Some(vec![]));
     }
 
     #[tokio::test]
     async fn an_unknown_user_is_refused() {
         let store = Arc::new(InMemoryEventStore::new());
-        let change = ChangeRoles::new(store.clone(), store, clock())
+        let change = ChangeRoles::new(store.clone(), store, view(), clock())
             .grant(
                 &Caller::Operator,
                 UserRef::Name(&alice()),
@@ -224,7 +259,12 @@ mod tests {
     #[tokio::test]
     async fn concurrent_grants_of_different_roles_all_land() {
         let store = given_alice();
-        let roles = Arc::new(ChangeRoles::new(store.clone(), store.clone(), clock()));
+        let roles = Arc::new(ChangeRoles::new(
+            store.clone(),
+            store.clone(),
+            view(),
+            clock(),
+        ));
         let grants = (0..16).map(|n| {
             let roles = roles.clone();
             tokio::spawn(async move {
@@ -250,7 +290,7 @@ mod tests {
     async fn only_an_admin_changes_roles_and_a_user_is_found_by_id_too() {
         let store = given_alice();
         let before = store.position();
-        let roles = ChangeRoles::new(store.clone(), store.clone(), clock());
+        let roles = ChangeRoles::new(store.clone(), store.clone(), view(), clock());
         let user = Caller::User(Arc::new(claims_of(&[])));
         let refused = roles
             .grant(

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use authlog_domain::user::{self, UserCommand, UserError};
-use authlog_domain::{RevocationReason, SessionId, UserId, Username};
+use authlog_domain::{RevocationReason, Role, SessionId, UserId};
 
+use crate::access::{Caller, Forbidden};
 use crate::ports::{
     Appended, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView,
     SessionView, StoreError, StreamWrite,
 };
 use crate::revoke::{RevokeError, RevokeSession};
-use crate::streams::{load_session, load_user, settled, to_append, until_settled};
+use crate::streams::{load_session, load_user_ref, settled, to_append, until_settled, UserRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionsError {
@@ -19,6 +20,8 @@ pub enum SessionsError {
     NotFound,
     #[error("no such user")]
     UnknownUser,
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     #[error("account kept changing; try again")]
     Contended,
     #[error(transparent)]
@@ -83,21 +86,38 @@ impl Sessions {
         Ok(())
     }
 
-    /// Ends every session of `username` opened so far except `keep`, with `reason`, as one
-    /// fact (`SessionsRevoked`); answers how many live sessions it ended. A session whose login
+    /// Ends every session of `whom` for an admin `caller` (a forced logout: reason `admin`);
+    /// answers how many live sessions it ended, all refused here before the answer.
+    ///
+    /// # Errors
+    /// [`SessionsError::Forbidden`] for a caller who is not an admin, otherwise as
+    /// [`Sessions::revoke_all`].
+    pub async fn end_all_for(
+        &self,
+        caller: &Caller,
+        whom: UserRef<'_>,
+        metadata: &Metadata,
+    ) -> Result<usize, SessionsError> {
+        caller.require(&Role::admin())?;
+        self.revoke_all(whom, RevocationReason::Admin, None, metadata)
+            .await
+    }
+
+    /// Ends every session of `whom` opened so far except `keep`, with `reason`, as one fact
+    /// (`SessionsRevoked`); answers how many live sessions it ended. A session whose login
     /// commits after it is not ended: it was opened after.
     ///
     /// # Errors
     /// [`SessionsError::UnknownUser`]; a store failure.
     pub async fn revoke_all(
         &self,
-        username: &Username,
+        whom: UserRef<'_>,
         reason: RevocationReason,
         keep: Option<SessionId>,
         metadata: &Metadata,
     ) -> Result<usize, SessionsError> {
         let appended = until_settled(SessionsError::Contended, move || async move {
-            let loaded = load_user(self.store.as_ref(), username).await?;
+            let loaded = load_user_ref(self.store.as_ref(), whom).await?;
             let command = UserCommand::RevokeSessions {
                 reason,
                 except: keep,
@@ -199,7 +219,7 @@ mod tests {
 
         let revoked = service(&store, &view)
             .revoke_all(
-                &alice(),
+                UserRef::Name(&alice()),
                 RevocationReason::LogoutAll,
                 Some(sid(12)),
                 &Metadata::default(),
@@ -227,7 +247,7 @@ mod tests {
         let sessions = service(&store, &Arc::new(RevocationSet::new()));
         sessions
             .revoke_all(
-                &alice(),
+                UserRef::Name(&alice()),
                 RevocationReason::LogoutAll,
                 None,
                 &Metadata::default(),
@@ -250,7 +270,7 @@ mod tests {
         let store = Arc::new(InMemoryEventStore::new());
         let result = service(&store, &Arc::new(RevocationSet::new()))
             .revoke_all(
-                &alice(),
+                UserRef::Name(&alice()),
                 RevocationReason::Admin,
                 None,
                 &Metadata::default(),

@@ -37,6 +37,7 @@
 
 use anyhow::Context as _;
 
+mod admin;
 mod append;
 mod audit;
 mod busy;
@@ -83,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     // whether or not they succeed.
     let uses_postgres = matches!(
         which.as_str(),
-        "all" | "append" | "busy" | "cluster" | "http" | "models" | "propagation"
+        "all" | "admin" | "append" | "busy" | "cluster" | "http" | "models" | "propagation"
     );
     let pg = match uses_postgres {
         true => Some(postgres::TempDatabase::create().await?),
@@ -127,6 +128,9 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     }
     if matches!(which, "all" | "busy") {
         busy::run(pg()?).await?;
+    }
+    if matches!(which, "all" | "admin") {
+        admin::run(pg()?).await?;
     }
     Ok(())
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use authlog_application::access::Caller;
 use authlog_application::directory::DirectoryQuery;
-use authlog_application::ports::{Checkpoints, Metadata, ReadModels};
+use authlog_application::ports::{Checkpoints, Metadata, ReadModels, UserStatus};
 use authlog_application::roles::RoleChange;
 use authlog_application::streams::UserRef;
 use authlog_crypto::SystemClock;
-use authlog_domain::{RevocationReason, Role, Username};
+use authlog_domain::{Role, Username};
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::AuditArgs;
@@ -136,10 +136,27 @@ pub enum UserCommand {
         /// Only users after this one (the id `--after` the last page printed).
         #[arg(long)]
         after: Option<String>,
+        /// Only users of this status: active or disabled.
+        #[arg(long)]
+        status: Option<String>,
     },
+    /// Show USERNAME: id, roles, status, registration, last login, and live sessions with
+    /// their devices.
+    Show { username: String },
+    /// Disable USERNAME: every session revoked at once, and no login (the right password
+    /// answers "Account disabled") until `user enable`.
+    Disable {
+        username: String,
+        /// Why, for the audit trail (sealed with the user's personal data).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Enable USERNAME again after `user disable`.
+    Enable { username: String },
     /// Grant USERNAME the role ROLE (effective from the user's next login or refresh).
     GrantRole { username: String, role: String },
-    /// Take the role ROLE from USERNAME (effective from the user's next login or refresh).
+    /// Take the role ROLE from USERNAME: tokens issued before lose it on every instance within
+    /// a second; the next refresh issues tokens without it.
     RevokeRole { username: String, role: String },
     /// Erase USERNAME: every session revoked, and their personal data (username, password
     /// hashes, client addresses, user agents) no longer readable by anyone, anywhere; the name
@@ -381,7 +398,7 @@ async fn revoke_all(services: &Services, username: &str) -> anyhow::Result<()> {
     let username = parse_username(username)?;
     let revoked = services
         .sessions
-        .revoke_all(&username, RevocationReason::Admin, None, &cli_metadata())
+        .end_all_for(&Caller::Operator, UserRef::Name(&username), &cli_metadata())
         .await
         .with_context(|| format!("cannot revoke the sessions of {username}"))?;
     println!("revoked {revoked} session(s) of {username}");
@@ -414,7 +431,13 @@ async fn user(services: &Services, command: UserCommand) -> anyhow::Result<()> {
             query,
             limit,
             after,
-        } => list_users(services, query, limit, after).await,
+            status,
+        } => list_users(services, query, limit, after, status).await,
+        UserCommand::Show { username } => show_user(services, &username).await,
+        UserCommand::Disable { username, reason } => {
+            set_status(services, &username, Some(reason)).await
+        }
+        UserCommand::Enable { username } => set_status(services, &username, None).await,
         UserCommand::GrantRole { username, role } => {
             change_role(services, &username, &role, true).await
         }
@@ -440,11 +463,98 @@ async fn erase_user(services: &Services, username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Disables USERNAME (with `disable` holding the reason, if any) or, with `None`, enables it.
+async fn set_status(
+    services: &Services,
+    username: &str,
+    disable: Option<Option<String>>,
+) -> anyhow::Result<()> {
+    let username = parse_username(username)?;
+    let (caller, whom, metadata) = (&Caller::Operator, UserRef::Name(&username), cli_metadata());
+    let disabling = disable.is_some();
+    let change = match disable {
+        Some(reason) => {
+            services
+                .status
+                .disable(caller, whom, reason, &metadata)
+                .await
+        }
+        None => services.status.enable(caller, whom, &metadata).await,
+    }
+    .with_context(|| format!("cannot change the status of {username}"))?;
+    match (change.changed, disabling) {
+        (true, true) => println!(
+            "disabled {username}: {} live session(s) revoked",
+            change.sessions_revoked
+        ),
+        (true, false) => println!("enabled {username}"),
+        (false, true) => println!("{username} was disabled already"),
+        (false, false) => println!("{username} was not disabled"),
+    }
+    Ok(())
+}
+
+async fn show_user(services: &Services, username: &str) -> anyhow::Result<()> {
+    let username = parse_username(username)?;
+    let detail = services
+        .directory
+        .show(&Caller::Operator, UserRef::Name(&username))
+        .await
+        .with_context(|| format!("cannot show {username}"))?;
+    let user = &detail.user;
+    let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
+    let rows = [
+        ["user_id".to_owned(), user.user_id.to_string()],
+        ["username".to_owned(), user.username.clone()],
+        [
+            "roles".to_owned(),
+            if roles.is_empty() {
+                "-".into()
+            } else {
+                roles.join(",")
+            },
+        ],
+        ["status".to_owned(), user.status.as_str().to_owned()],
+        [
+            "created_at".to_owned(),
+            crate::audit::timestamp(user.created_at),
+        ],
+        [
+            "last_login_at".to_owned(),
+            user.last_login_at
+                .map_or_else(|| "-".to_owned(), crate::audit::timestamp),
+        ],
+    ];
+    print!("{}", crate::audit::aligned(&rows));
+    let mut sessions = vec![[
+        "SESSION_ID".to_owned(),
+        "CREATED_AT".to_owned(),
+        "LAST_USED_AT".to_owned(),
+        "CLIENT_ADDR".to_owned(),
+        "USER_AGENT".to_owned(),
+    ]];
+    for session in &detail.sessions {
+        sessions.push([
+            session.id.to_string(),
+            crate::audit::timestamp(session.created_at),
+            crate::audit::timestamp(session.last_used_at),
+            session.client_addr.clone().unwrap_or_else(|| "-".into()),
+            session.user_agent.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("live sessions: {}", detail.sessions.len());
+    if !detail.sessions.is_empty() {
+        print!("{}", crate::audit::aligned(&sessions));
+    }
+    Ok(())
+}
+
 async fn list_users(
     services: &Services,
     prefix: Option<String>,
     limit: Option<u32>,
     after: Option<String>,
+    status: Option<String>,
 ) -> anyhow::Result<()> {
     let after = after
         .map(|raw| {
@@ -452,12 +562,14 @@ async fn list_users(
                 .with_context(|| format!("invalid user id {raw:?}"))
         })
         .transpose()?;
+    let status = status.map(|raw| parse_status(&raw)).transpose()?;
     let page = services
         .directory
         .list(
             &Caller::Operator,
             DirectoryQuery {
                 prefix,
+                status,
                 after,
                 limit,
             },
@@ -583,6 +695,15 @@ async fn projections(services: &Services, command: ProjectionsCommand) -> anyhow
         }
     }
     Ok(())
+}
+
+/// `active` or `disabled`.
+fn parse_status(raw: &str) -> anyhow::Result<UserStatus> {
+    match raw {
+        "active" => Ok(UserStatus::Active),
+        "disabled" => Ok(UserStatus::Disabled),
+        _ => anyhow::bail!("invalid status {raw:?}: expected active or disabled"),
+    }
 }
 
 async fn change_role(

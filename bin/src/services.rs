@@ -16,7 +16,7 @@ use authlog_application::authenticate::Authenticate;
 use authlog_application::checks::ThrottledChecks;
 use authlog_application::directory::Directory;
 use authlog_application::erase::EraseUser;
-use authlog_application::instance::{KeyRing, RevokedSessions};
+use authlog_application::instance::{KeyRing, RevokedRoles, RevokedSessions};
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
@@ -28,6 +28,7 @@ use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
 use authlog_application::signing_keys::SigningKeys;
+use authlog_application::status::AccountStatus;
 use authlog_application::subscribers::{Runner, Subscriber};
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
@@ -61,6 +62,7 @@ pub struct Services {
     pub revoke: Arc<RevokeSession>,
     pub sessions: Arc<Sessions>,
     pub roles: Arc<ChangeRoles>,
+    pub status: Arc<AccountStatus>,
     pub erase: Arc<EraseUser>,
     pub signing_keys: SigningKeys,
     pub audit: Audit,
@@ -106,6 +108,13 @@ impl Services {
             roles: Arc::new(ChangeRoles::new(
                 store.clone(),
                 store.clone(),
+                revocations.clone(),
+                clock.clone(),
+            )),
+            status: Arc::new(AccountStatus::new(
+                store.clone(),
+                store.clone(),
+                sessions.clone(),
                 clock.clone(),
             )),
             erase: Arc::new(EraseUser::new(
@@ -120,7 +129,7 @@ impl Services {
                 clock.clone(),
             ),
             audit: Audit::new(store.clone(), store.clone(), names.clone()),
-            directory: Arc::new(Directory::new(store.clone())),
+            directory: Arc::new(Directory::new(store.clone(), clock.clone())),
             me: Me::new(store.clone()),
             clock,
             ids,
@@ -198,6 +207,12 @@ impl Services {
                 self.clock.clone(),
                 window,
             )),
+            Arc::new(RevokedRoles::new(
+                self.store.clone(),
+                self.revocations.clone(),
+                self.clock.clone(),
+                window,
+            )),
             Arc::new(KeyRing::new(
                 self.keys.clone(),
                 tokens.clone(),
@@ -226,6 +241,7 @@ impl Services {
             revoke,
             sessions,
             roles,
+            status,
             erase,
             directory,
             audit,
@@ -270,6 +286,7 @@ impl Services {
             revoke,
             sessions,
             roles,
+            status,
             erase,
             directory,
             me,

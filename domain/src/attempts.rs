@@ -71,6 +71,10 @@ impl CheckLog {
             Event::LoginSucceeded(e) => {
                 self.open.remove(&e.attempt_id);
             }
+            // The right password, for an account that may not log in: not a guess.
+            Event::LoginRefused(e) => {
+                self.open.remove(&e.attempt_id);
+            }
             Event::LoginFailed(e) => match e.attempt_id {
                 // A conclusion of a reservation no longer kept (older than anything that
                 // counts) changes nothing.

@@ -13,7 +13,9 @@
 //! `fixtures/events-v4.jsonl` the first versioned rows (`LoggedIn` version 2),
 //! `fixtures/events-v5.jsonl` the first sealed ones (`Registered` and `PasswordChanged` version
 //! 2, device metadata sealed) and `UserErased`, with the keys to open them in
-//! `fixtures/events-v5.keys.json` (the store's tests open them); a test decodes every line.
+//! `fixtures/events-v5.keys.json` (the store's tests open them), `fixtures/events-v6.jsonl` the
+//! account administration's (`UserDisabled` with its reason sealed, `UserEnabled`,
+//! `LoginRefused`) with `fixtures/events-v6.keys.json`; a test decodes every line.
 //!
 //! A row this release cannot read as meant, because a newer release wrote it during a rolling
 //! upgrade (a type it does not know, or a version above the one it writes), decodes as
@@ -173,6 +175,9 @@ events! {
     SigningKeyRotated { version: 1, stream: Keys },
     SigningKeyRevoked { version: 1, stream: Keys },
     UserErased { version: 1, stream: User, user: user_id },
+    UserDisabled { version: 1, stream: User, user: user_id, personal: ["reason"] },
+    UserEnabled { version: 1, stream: User, user: user_id },
+    LoginRefused { version: 1, stream: Login },
 }
 
 /// An account was created.
@@ -201,6 +206,23 @@ pub struct PasswordChanged {
 /// that ends every session the user had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserErased {
+    pub user_id: UserId,
+}
+
+/// An admin disabled the account: it may hold no session until [`UserEnabled`] (its right
+/// password answers `Account disabled`). Recorded with a `SessionsRevoked` that ends every
+/// session it had. `reason` is the admin's note, if any: free text, so personal data, sealed
+/// under the user's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDisabled {
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Personal<String>>,
+}
+
+/// An admin enabled a disabled account again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEnabled {
     pub user_id: UserId,
 }
 
@@ -255,6 +277,25 @@ pub struct LoggedIn {
 pub struct LoginSucceeded {
     pub attempt_id: AttemptId,
     pub session_id: SessionId,
+}
+
+/// A reserved password check found the right password, and the login was refused all the same
+/// for a reason that is the account's, not the password's: the attempt is concluded and does
+/// not count against the throttle (a disabled account's owner does not lock it by trying).
+/// A type of its own rather than a new [`LoginFailure`], which an older release could not
+/// decode: it reads this one as unknown, and the reservation as open until [`crate::attempts`]
+/// counts it as failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRefused {
+    pub attempt_id: AttemptId,
+    pub reason: LoginRefusal,
+}
+
+/// Why a right password opened no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginRefusal {
+    AccountDisabled,
 }
 
 /// Why a login was refused.
@@ -597,6 +638,15 @@ mod tests {
             }),
             Event::SigningKeyRevoked(SigningKeyRevoked { kid: "k1".into() }),
             Event::UserErased(UserErased { user_id }),
+            Event::UserDisabled(UserDisabled {
+                user_id,
+                reason: Some("left the company".to_owned().into()),
+            }),
+            Event::UserEnabled(UserEnabled { user_id }),
+            Event::LoginRefused(LoginRefused {
+                attempt_id,
+                reason: LoginRefusal::AccountDisabled,
+            }),
         ]
     }
 
@@ -608,6 +658,7 @@ mod tests {
             include_str!("../fixtures/events-v3.jsonl"),
             include_str!("../fixtures/events-v4.jsonl"),
             include_str!("../fixtures/events-v5.jsonl"),
+            include_str!("../fixtures/events-v6.jsonl"),
         ]
         .iter()
         .flat_map(|fixture| fixture.lines())
@@ -647,7 +698,7 @@ mod tests {
             assert_eq!(EventType::parse(name), Some(*kind));
             assert_eq!(Event::current_version(name), Some(kind.current_version()));
         }
-        assert_eq!(EventType::parse("UserDisabled"), None);
+        assert_eq!(EventType::parse("FromANewerRelease"), None);
         assert_eq!(
             EventType::Registered.personal_fields(),
             ["username", "password_hash"]
@@ -807,6 +858,33 @@ mod tests {
     }
 
     #[test]
+    fn the_account_administration_rows_decode_and_the_disable_reason_is_sealed() {
+        // Written by the release that added them (`authlog user disable|enable` and a login of
+        // the disabled account, a throwaway database); the reason opens in the store's tests.
+        let mut types = Vec::new();
+        for line in include_str!("../fixtures/events-v6.jsonl").lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let stored = row["payload"].as_str().unwrap();
+            let event = Event::decode_json(event_type, 1, stored).unwrap();
+            match &event {
+                // Without its key, what any reader sees: no reason.
+                Event::UserDisabled(e) => {
+                    assert!(!stored.contains("reason") && !stored.contains("leave"));
+                    assert_eq!(e.reason, None);
+                }
+                Event::LoginRefused(e) => {
+                    assert_eq!(e.reason, LoginRefusal::AccountDisabled);
+                    assert_eq!(event.payload().to_string(), stored);
+                }
+                other => assert_eq!(other.payload().to_string(), stored),
+            }
+            types.push(event_type.to_owned());
+        }
+        assert_eq!(types, ["UserDisabled", "LoginRefused", "UserEnabled"]);
+    }
+
+    #[test]
     fn a_first_version_login_is_upcast_without_its_username() {
         let stored = r#"{"expires_at":"2026-12-23T19:21:15.348470385Z","refresh_token_id":"01a209da-f954-7737-a885-0b9501527790","session_id":"01a209da-f954-7737-a885-0b941252d5d5","user_id":"01a209da-f86c-7461-9a4b-33a71bf0eb45","username":"alice"}"#;
         let Event::LoggedIn(login) = Event::decode_json("LoggedIn", 1, stored).unwrap() else {
@@ -898,8 +976,8 @@ mod tests {
     #[test]
     fn an_unknown_type_is_kept_as_stored_and_a_bad_payload_is_an_error_not_a_panic() {
         let payload = serde_json::json!({"future": true});
-        let unknown = Event::decode("UserDisabled", 1, payload.clone()).unwrap();
-        assert_eq!(unknown.event_type(), "UserDisabled");
+        let unknown = Event::decode("FromANewerRelease", 1, payload.clone()).unwrap();
+        assert_eq!(unknown.event_type(), "FromANewerRelease");
         assert_eq!(unknown.payload(), payload);
         assert!(Event::decode("Revoked", 1, serde_json::json!({"session_id": 1})).is_err());
         assert!(Event::decode_json("LoggedIn", 1, "not json").is_err());

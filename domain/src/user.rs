@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 use crate::event::{
-    PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserErased,
+    PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserDisabled,
+    UserEnabled, UserErased,
 };
 use crate::login::Factor;
 use crate::{
@@ -33,17 +34,21 @@ pub enum NoSession {
     /// The account was erased.
     #[error("the account was erased")]
     Erased,
+    /// An admin disabled the account.
+    #[error("Account disabled")]
+    Disabled,
 }
 
 impl UserState {
     /// The one rule for "may this user hold a session": a registered account that was not
-    /// erased (and, once accounts can be disabled, is not disabled). Login asks it before it
-    /// opens a session, refresh before it extends one, and every later login step alike.
+    /// erased and is not disabled. Login asks it before it opens a session, refresh before it
+    /// extends one, and every later login step alike.
     ///
     /// # Errors
     /// [`NoSession`] says why not.
     pub fn may_hold_session(&self) -> Result<&User, NoSession> {
         match self {
+            Self::Registered(user) if user.disabled => Err(NoSession::Disabled),
             Self::Registered(user) => Ok(user),
             Self::None => Err(NoSession::NoAccount),
             Self::Erased(_) => Err(NoSession::Erased),
@@ -59,6 +64,8 @@ pub struct User {
     pub password_hash: PasswordHash,
     pub roles: BTreeSet<Role>,
     pub created_at: OffsetDateTime,
+    /// Disabled by an admin (`UserDisabled`, until `UserEnabled`).
+    pub disabled: bool,
     /// Every `SessionsRevoked` so far: each ended the sessions opened before it in the log.
     pub session_cutoffs: Vec<SessionCutoff>,
 }
@@ -110,6 +117,13 @@ pub enum UserCommand {
     },
     /// Ends every session and erases the user's personal data. Asking again records nothing.
     Erase,
+    /// Ends every session and refuses new ones until [`UserCommand::Enable`]; `reason` is the
+    /// admin's note. Asking again records nothing.
+    Disable {
+        reason: Option<String>,
+    },
+    /// Lets a disabled account log in again. Asking for an enabled one records nothing.
+    Enable,
 }
 
 /// Why a user command is refused.
@@ -177,6 +191,28 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
                 except,
             })])
         }
+        (UserState::Registered(user), UserCommand::Disable { reason }) => {
+            if user.disabled {
+                return Ok(vec![]);
+            }
+            Ok(vec![
+                Event::UserDisabled(UserDisabled {
+                    user_id: user.id,
+                    reason: reason.map(Personal::Known),
+                }),
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: user.id,
+                    reason: RevocationReason::Admin,
+                    except: None,
+                }),
+            ])
+        }
+        (UserState::Registered(user), UserCommand::Enable) => {
+            if !user.disabled {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::UserEnabled(UserEnabled { user_id: user.id })])
+        }
         (UserState::Registered(user), UserCommand::GrantRole(role)) => {
             if user.roles.contains(&role) {
                 return Ok(vec![]);
@@ -213,6 +249,7 @@ pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
                     password_hash: password_hash.clone(),
                     roles: BTreeSet::new(),
                     created_at: stamp.at,
+                    disabled: false,
                     session_cutoffs: Vec::new(),
                 }),
                 _ => UserState::Erased(e.user_id),
@@ -234,6 +271,14 @@ pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
                 }
                 None => UserState::Erased(user.id),
             }
+        }
+        (UserState::Registered(mut user), Event::UserDisabled(_)) => {
+            user.disabled = true;
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::UserEnabled(_)) => {
+            user.disabled = false;
+            UserState::Registered(user)
         }
         (UserState::Registered(mut user), Event::RoleGranted(e)) => {
             user.roles.insert(e.role.clone());
@@ -302,6 +347,70 @@ mod tests {
             Event::UserErased(UserErased { user_id: id() }),
         ]);
         assert_eq!(erased.may_hold_session(), Err(NoSession::Erased));
+    }
+
+    #[test]
+    fn given_a_user_when_disabled_then_every_session_ends_and_none_may_be_held_until_enabled() {
+        let alice = given(&[registered()]);
+        let disabled = decide(
+            &alice,
+            UserCommand::Disable {
+                reason: Some("left".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            disabled,
+            vec![
+                Event::UserDisabled(UserDisabled {
+                    user_id: id(),
+                    reason: Some(Personal::Known("left".into())),
+                }),
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: id(),
+                    reason: RevocationReason::Admin,
+                    except: None,
+                }),
+            ]
+        );
+        let mut history = vec![registered()];
+        history.extend(disabled);
+        let state = given(&history);
+        assert_eq!(state.may_hold_session(), Err(NoSession::Disabled));
+        assert_eq!(NoSession::Disabled.to_string(), "Account disabled");
+        // Asked again: nothing new to record.
+        assert_eq!(
+            decide(&state, UserCommand::Disable { reason: None }),
+            Ok(vec![])
+        );
+
+        let enabled = decide(&state, UserCommand::Enable).unwrap();
+        assert_eq!(
+            enabled,
+            vec![Event::UserEnabled(UserEnabled { user_id: id() })]
+        );
+        history.extend(enabled);
+        let state = given(&history);
+        assert_eq!(state.may_hold_session().map(|u| u.id), Ok(id()));
+        assert_eq!(decide(&state, UserCommand::Enable), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_erased_or_unknown_user_cannot_be_disabled_or_enabled() {
+        let erased = given(&[
+            registered(),
+            Event::UserErased(UserErased { user_id: id() }),
+        ]);
+        for state in [given(&[]), erased] {
+            assert_eq!(
+                decide(&state, UserCommand::Disable { reason: None }),
+                Err(UserError::UnknownUser)
+            );
+            assert_eq!(
+                decide(&state, UserCommand::Enable),
+                Err(UserError::UnknownUser)
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ schemathesis; its name and password come from the environment.
 """
 
 import os
+import uuid
 import time
 
 import requests
@@ -53,4 +54,61 @@ def change_password_for_real(context, case):
     meta = case.meta
     if meta is not None and meta.generation.mode.is_positive and isinstance(case.body, dict):
         case.body = {**case.body, "current_password": PASSWORD, "new_password": PASSWORD}
+    return case
+
+
+# The admin operations name a user by id. Left to chance, a generated id is nobody's (a 404,
+# which tests little); learned from a response, it could be the conformance user's own, and a
+# disable, an erasure or a revoked `admin` would end the run's ability to test anything. So a
+# positive case acts on a disposable user (registered here, and again once erased), and no case
+# ever names the conformance user.
+_target = {"id": None}
+_own = {"id": None}
+
+
+def _admin_token():
+    return FreshLogin().get(None, None)["access_token"]
+
+
+def _own_id(token):
+    if _own["id"] is None:
+        me = requests.get(
+            f"{BASE_URL}/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        me.raise_for_status()
+        _own["id"] = me.json()["user_id"]
+    return _own["id"]
+
+
+def _target_id(token):
+    """The disposable user's id, registering a new one when there is none (or it was erased)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if _target["id"] is not None:
+        shown = requests.get(f"{BASE_URL}/admin/users/{_target['id']}", headers=headers, timeout=30)
+        if shown.status_code == 200:
+            return _target["id"]
+    name = f"target-{uuid.uuid4().hex[:12]}"
+    registered = requests.post(
+        f"{BASE_URL}/register",
+        json={"username": name, "password": "target password"},
+        timeout=30,
+    )
+    registered.raise_for_status()
+    found = requests.get(f"{BASE_URL}/admin/users", params={"q": name}, headers=headers, timeout=30)
+    found.raise_for_status()
+    _target["id"] = found.json()["users"][0]["user_id"]
+    return _target["id"]
+
+
+@schemathesis.hook("map_case")
+def act_on_a_disposable_user(context, case):
+    params = case.path_parameters
+    if not params or "user_id" not in params or not case.path.startswith("/admin/users/"):
+        return case
+    token = _admin_token()
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_positive:
+        params["user_id"] = _target_id(token)
+    elif str(params["user_id"]).lower() == _own_id(token):
+        params["user_id"] = str(uuid.uuid4())
     return case

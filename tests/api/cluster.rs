@@ -75,6 +75,54 @@ async fn a_registration_race_spread_over_a_and_b_has_exactly_one_winner() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn a_role_revoked_and_an_account_disabled_on_a_reach_the_tokens_b_accepts_within_a_second() {
+    let (a, b) = pair().await;
+    for name in ["root", "bob"] {
+        a.register(name).await;
+        assert!(a
+            .cli(&["user", "grant-role", name, "admin"])
+            .await
+            .status
+            .success());
+    }
+    let root = a.login("root").await.access;
+    let bob = b.login("bob").await.access;
+    assert_eq!(b.get("/admin", &bob).await.status(), StatusCode::OK);
+    let page: Value = a
+        .get("/admin/users?q=bob", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = page["users"][0]["user_id"].as_str().unwrap().to_owned();
+
+    let revoked = a
+        .client
+        .delete(a.url(&format!("/admin/users/{id}/roles/admin")))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    within_a_second(|| async { b.get("/admin", &bob).await.status() == StatusCode::FORBIDDEN })
+        .await;
+    // The token lost the role, nothing else.
+    assert_eq!(b.get("/protected", &bob).await.status(), StatusCode::OK);
+
+    let disabled = a.post(&format!("/admin/users/{id}/disable"), &root).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    within_a_second(|| async {
+        b.get("/protected", &bob).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    let login = b
+        .post_json("/login", json!({"username": "bob", "password": PASSWORD}))
+        .await;
+    assert_eq!(login.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn a_logout_on_a_is_refused_on_b_within_a_second() {
     let (a, b) = pair().await;
     let tokens = a.registered_and_logged_in("alice").await;

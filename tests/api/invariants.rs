@@ -448,3 +448,119 @@ async fn an_erasure_racing_sixteen_refreshing_sessions_and_eight_logins_leaves_n
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_disable_racing_sixteen_refreshing_sessions_and_eight_logins_leaves_nothing_alive() {
+    let app = Arc::new(spawn_app().await);
+    app.register("root").await;
+    assert!(app
+        .cli(&["user", "grant-role", "root", "admin"])
+        .await
+        .status
+        .success());
+    let root = app.login("root").await.access;
+    app.register("alice").await;
+    let page: serde_json::Value = app
+        .get("/admin/users?q=alice", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = page["users"][0]["user_id"].as_str().unwrap().to_owned();
+    let sessions: Vec<Tokens> =
+        futures::future::join_all((0..16).map(|_| app.login("alice"))).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refreshing: Vec<_> = sessions
+        .iter()
+        .map(|s| keep_refreshing(&app, s, &stop))
+        .collect();
+    let logging_in: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut opened = Vec::new();
+                let mut refused = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = log_in_with(&app, "alice", PASSWORD).await;
+                    if response.status() != StatusCode::OK {
+                        refused.push(response.status());
+                        break;
+                    }
+                    opened.push(tokens_of(&response.json().await.unwrap()));
+                }
+                (opened, refused)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let disabled = app.post(&format!("/admin/users/{id}/disable"), &root).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refreshes = 0;
+    for task in refreshing {
+        refreshes += task.await.unwrap();
+    }
+    let mut opened = sessions;
+    let mut refused = Vec::new();
+    for task in logging_in {
+        let (more, why) = task.await.unwrap();
+        opened.extend(more);
+        refused.extend(why);
+    }
+    assert!(
+        refreshes > 0 && opened.len() > 16,
+        "the race did not run: {refreshes} refreshes, {} sessions",
+        opened.len()
+    );
+    // A login refused in the race was refused because the account was disabled.
+    assert!(
+        refused.iter().all(|s| *s == StatusCode::FORBIDDEN),
+        "{refused:?}"
+    );
+
+    // Counted in the log: no login or refresh of alice's recorded after the disable, and no
+    // session of hers survives it.
+    let disabled_at: i64 = app
+        .query_texts("SELECT CAST(position AS TEXT) FROM events WHERE event_type = 'UserDisabled'")
+        .await[0]
+        .parse()
+        .unwrap();
+    let after = app
+        .query_texts(&format!(
+            "SELECT event_type FROM events WHERE position > {disabled_at} \
+             AND event_type IN ('LoggedIn', 'Refreshed')"
+        ))
+        .await;
+    assert_eq!(after, Vec::<String>::new());
+    let mut alive = 0;
+    for tokens in &opened {
+        if still_works(&app, tokens).await {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 0, "of {} sessions", opened.len());
+    let shown: serde_json::Value = app
+        .get(&format!("/admin/users/{id}"), &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["sessions"], serde_json::json!([]), "{shown}");
+
+    // Enabled again: a new login works, and none of the old sessions comes back.
+    assert_eq!(
+        app.post(&format!("/admin/users/{id}/enable"), &root)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let fresh = app.login("alice").await;
+    assert!(still_works(&app, &fresh).await);
+    let mut revived = 0;
+    for tokens in &opened {
+        if still_works(&app, tokens).await {
+            revived += 1;
+        }
+    }
+    assert_eq!(revived, 0);
+}

@@ -87,3 +87,58 @@ impl<T: ParseFromJSON + RequestBody> ParsePayload for JsonBody<T> {
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + RequestBody);
+
+/// A JSON body of type `T` that may be left out: a request with no `Content-Type` and an empty
+/// body reads as `None` (`curl -X POST` with nothing to say); anything else is read as
+/// [`JsonBody`] is. The OpenAPI document marks the body as not required.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<'a, T: Type + ParseFromJSON + RequestBody> poem_openapi::ApiExtractor<'a>
+    for OptionalJsonBody<T>
+{
+    const TYPES: &'static [poem_openapi::ApiExtractorType] =
+        &[poem_openapi::ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        Some(poem_openapi::registry::MetaRequest {
+            description: None,
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: <JsonBody<T> as Payload>::CONTENT_TYPE,
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut poem::RequestBody,
+        _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> Result<Self> {
+        match request.content_type() {
+            Some(content_type) if JsonBody::<T>::check_content_type(content_type) => {
+                let parsed = <JsonBody<T> as ParsePayload>::from_request(request, body).await?;
+                Ok(Self(Some(parsed.0)))
+            }
+            Some(content_type) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+                content_type: content_type.to_string(),
+            }
+            .into()),
+            None => {
+                let bytes = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
+                if bytes.is_empty() {
+                    Ok(Self(None))
+                } else {
+                    Err(poem_openapi::error::ContentTypeError::ExpectContentType.into())
+                }
+            }
+        }
+    }
+}

@@ -134,7 +134,24 @@ impl TextRule for SecretRule {
     }
 }
 
+/// An admin's note on an act (why an account was disabled): free text up to
+/// [`MAX_REASON_CHARS`] characters.
+pub struct ReasonRule;
+
+/// The longest note an admin may leave: enough for a sentence or a ticket link, not a document.
+pub const MAX_REASON_CHARS: usize = 500;
+
+impl TextRule for ReasonRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(MAX_REASON_CHARS),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
 pub type UsernameText = Text<UsernameRule>;
+pub type ReasonText = Text<ReasonRule>;
 pub type PasswordText = Text<PasswordRule>;
 pub type SecretText = Text<SecretRule>;
 

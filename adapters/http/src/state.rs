@@ -16,6 +16,7 @@ use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
+use authlog_application::status::AccountStatus;
 use authlog_application::subscribers::Runner;
 
 use crate::cookies::CookieSettings;
@@ -36,6 +37,7 @@ pub struct AppState {
     /// The admin use cases, shared with the command line (each takes a `Caller` and checks
     /// its role itself): an admin endpoint only adds its handler.
     pub roles: Arc<ChangeRoles>,
+    pub status: Arc<AccountStatus>,
     pub erase: Arc<EraseUser>,
     pub directory: Arc<Directory>,
     /// For the JWKS endpoint.

@@ -497,7 +497,11 @@ mod tests {
     const KEYS: &str = include_str!("../../../domain/fixtures/events-v5.keys.json");
 
     fn fixture_keys() -> (authlog_crypto::DataKeys, Value) {
-        let keys: Value = serde_json::from_str(KEYS).unwrap();
+        keys_of(KEYS)
+    }
+
+    fn keys_of(text: &str) -> (authlog_crypto::DataKeys, Value) {
+        let keys: Value = serde_json::from_str(text).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("master.key");
         std::fs::write(&file, keys["master_key"].as_str().unwrap()).unwrap();
@@ -625,5 +629,36 @@ mod tests {
             1
         )
         .is_ok());
+    }
+
+    #[test]
+    fn the_reason_a_disabled_account_was_given_opens_with_its_users_key() {
+        const ROWS_V6: &str = include_str!("../../../domain/fixtures/events-v6.jsonl");
+        let (personal, keys) =
+            keys_of(include_str!("../../../domain/fixtures/events-v6.keys.json"));
+        let row: Value = serde_json::from_str(ROWS_V6.lines().next().unwrap()).unwrap();
+        assert_eq!(row["event_type"], "UserDisabled");
+        let owner: UserId = row["subject"].as_str().unwrap().parse().unwrap();
+        let sealed = STANDARD
+            .decode(keys["user_keys"][owner.to_string()].as_str().unwrap())
+            .unwrap();
+        let key = personal.open_key(owner, &sealed).unwrap();
+        let fields = Event::personal_fields("UserDisabled");
+        let purpose = payload_purpose(owner, "UserDisabled");
+        let stored = row["payload"].as_str().unwrap();
+        let opened = open_text(Some(&*key), &purpose, stored, fields, 1).unwrap();
+        let Event::UserDisabled(e) = Event::decode_json("UserDisabled", 1, &opened).unwrap() else {
+            panic!("not a disable: {opened}");
+        };
+        assert_eq!(
+            e.reason,
+            Some(Personal::Known("golden fixture: on leave".to_owned()))
+        );
+        // Erased (no key), the reason reads as erased.
+        let erased = open_text(None, &purpose, stored, fields, 1).unwrap();
+        let Event::UserDisabled(e) = Event::decode_json("UserDisabled", 1, &erased).unwrap() else {
+            panic!("not a disable: {erased}");
+        };
+        assert_eq!(e.reason, Some(Personal::Erased));
     }
 }

@@ -579,6 +579,18 @@ impl ReadModels for Store {
             args.push((prefix.chars().count() as i64).into());
             args.push(prefix.into());
         }
+        if let Some(status) = query.status {
+            sql.push_str(" AND status = ?");
+            args.push(status.as_str().into());
+        }
+        if let Some(user_id) = query.user_id {
+            sql.push_str(" AND user_id = ?");
+            args.push(user_id.to_string().into());
+        }
+        if let Some(canonical) = query.canonical {
+            sql.push_str(" AND canonical = ?");
+            args.push(canonical.into());
+        }
         if let Some(after) = query.after {
             sql.push_str(" AND user_id > ?");
             args.push(after.to_string().into());

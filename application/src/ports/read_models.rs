@@ -78,6 +78,12 @@ pub struct UserView {
 pub struct UserQuery {
     /// A prefix of the canonical username (already case-folded).
     pub prefix: Option<String>,
+    /// Only users of this status.
+    pub status: Option<UserStatus>,
+    /// Only the user with this id.
+    pub user_id: Option<UserId>,
+    /// Only the user with this canonical username (exactly).
+    pub canonical: Option<String>,
     /// Only users registered after this one (paging: ids sort by registration).
     pub after: Option<UserId>,
     pub limit: u32,

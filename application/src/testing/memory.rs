@@ -656,7 +656,11 @@ impl ReadModels for InMemoryEventStore {
                         user_id: u.id,
                         username: u.username.as_str().to_owned(),
                         roles: u.roles.into_iter().collect(),
-                        status: UserStatus::Active,
+                        status: if u.disabled {
+                            UserStatus::Disabled
+                        } else {
+                            UserStatus::Active
+                        },
                         created_at: u.created_at,
                         last_login_at,
                     },
@@ -669,6 +673,12 @@ impl ReadModels for InMemoryEventStore {
                     .as_deref()
                     .is_none_or(|prefix| canonical.starts_with(prefix))
                     && query.after.is_none_or(|after| user.user_id > after)
+                    && query.status.is_none_or(|status| user.status == status)
+                    && query.user_id.is_none_or(|id| user.user_id == id)
+                    && query
+                        .canonical
+                        .as_deref()
+                        .is_none_or(|name| canonical == name)
             })
             .collect();
         users.sort_by_key(|(_, user)| user.user_id);

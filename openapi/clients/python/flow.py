@@ -1,23 +1,41 @@
 """The client flow, through a Python client generated from the committed spec.
 
 Usage: python flow.py BASE_URL  (with the generated package `authlog_client` on PYTHONPATH;
-openapi/check.sh generates it with openapi-python-client and runs this).
+openapi/check.sh generates it with openapi-python-client and runs this, with an admin's name and
+password in AUTHLOG_ADMIN_USER and AUTHLOG_ADMIN_PASSWORD).
 
 Register, log in, call /protected, refresh, list sessions, log out, and confirm the old token
-is refused: each step through the generated functions and models, each answer checked by its
-status and its parsed model.
+is refused; then, as the admin: find the user by prefix, disable (login says so) and enable
+them, grant and revoke a role (the token issued before the revoke loses it), and erase them.
+Each step through the generated functions and models, each answer checked by its status and its
+parsed model.
 """
+
+import os
 
 import sys
 import uuid
 from http import HTTPStatus
 
 from authlog_client import AuthenticatedClient, Client
-from authlog_client.api.account import protected_route
+from authlog_client.api.account import admin, protected_route
+from authlog_client.api.admin import (
+    admin_disable_user,
+    admin_enable_user,
+    admin_erase_user,
+    admin_get_user,
+    admin_grant_role,
+    admin_list_users,
+    admin_revoke_role,
+)
 from authlog_client.api.auth import login, logout, refresh, register
 from authlog_client.api.sessions import list_sessions
 from authlog_client.models import (
+    AccountStatus,
+    AdminUserDetail,
+    AdminUsers,
     Credentials,
+    DisableRequest,
     LoggedInAs,
     LoginRequest,
     MessageBody,
@@ -78,6 +96,67 @@ def main(base_url: str) -> None:
     assert refused.msg == "Token has been revoked", refused.msg
     print(f"python client: {username} registered, logged in, refreshed, listed, logged out; "
           "the old token is refused")
+    administer(base_url, anonymous, bearer, username, password)
+
+
+def administer(base_url, anonymous, bearer, username, password) -> None:
+    """The admin flow: the user the flow registered, found, disabled, enabled, given and
+    stripped of a role, erased."""
+    root = expect(
+        login.sync_detailed(
+            client=anonymous,
+            body=LoginRequest(
+                username=os.environ["AUTHLOG_ADMIN_USER"],
+                password=os.environ["AUTHLOG_ADMIN_PASSWORD"],
+            ),
+        ),
+        HTTPStatus.OK,
+        TokenResponse,
+    )
+    as_root = bearer(root.access_token)
+
+    page = expect(
+        admin_list_users.sync_detailed(client=as_root, q=username[:8].upper(), limit=1000),
+        HTTPStatus.OK,
+        AdminUsers,
+    )
+    found = [u for u in page.users if u.username == username]
+    assert len(found) == 1 and found[0].status == AccountStatus.ACTIVE, page
+    user_id = str(found[0].user_id)
+
+    disabled = admin_disable_user.sync_detailed(
+        user_id, client=as_root, body=DisableRequest(reason="python client flow")
+    )
+    assert expect(disabled, HTTPStatus.OK, MessageBody).msg.startswith("User disabled"), disabled
+    refused = login.sync_detailed(
+        client=anonymous, body=LoginRequest(username=username, password=password)
+    )
+    assert expect(refused, HTTPStatus.FORBIDDEN, MessageBody).msg == "Account disabled"
+    expect(admin_enable_user.sync_detailed(user_id, client=as_root), HTTPStatus.OK, MessageBody)
+    shown = expect(admin_get_user.sync_detailed(user_id, client=as_root), HTTPStatus.OK, AdminUserDetail)
+    assert shown.status == AccountStatus.ACTIVE and shown.sessions == [], shown
+
+    granted = admin_grant_role.sync_detailed(user_id, "admin", client=as_root)
+    assert granted.status_code == HTTPStatus.NO_CONTENT, granted
+    tokens = expect(
+        login.sync_detailed(client=anonymous, body=LoginRequest(username=username, password=password)),
+        HTTPStatus.OK,
+        TokenResponse,
+    )
+    expect(admin.sync_detailed(client=bearer(tokens.access_token)), HTTPStatus.OK, object)
+    revoked = admin_revoke_role.sync_detailed(user_id, "admin", client=as_root)
+    assert revoked.status_code == HTTPStatus.NO_CONTENT, revoked
+    stale = expect(
+        admin.sync_detailed(client=bearer(tokens.access_token)), HTTPStatus.FORBIDDEN, MessageBody
+    )
+    assert stale.msg == "Admin access required", stale
+
+    erased = admin_erase_user.sync_detailed(user_id, client=as_root)
+    assert erased.status_code == HTTPStatus.NO_CONTENT, erased
+    gone = expect(admin_get_user.sync_detailed(user_id, client=as_root), HTTPStatus.NOT_FOUND, MessageBody)
+    assert gone.msg == "User not found"
+    print(f"python client: as admin, found {username} by prefix, disabled and enabled them, "
+          "revoked a role from a live token, erased them")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,22 @@
 // @hey-api/openapi-ts, compiles this with tsc, and runs it).
 //
 // Register, log in, call /protected, refresh, list sessions, log out, and confirm the old token
-// is refused: each step through the generated SDK functions, whose names come from the spec's
-// operation ids, with the request and response types tsc checks against the spec.
+// is refused; then, as the admin named by AUTHLOG_ADMIN_USER and AUTHLOG_ADMIN_PASSWORD: find the
+// user by prefix, disable (login says so) and enable them, grant and revoke a role (the token
+// issued before the revoke loses it), and erase them. Each step through the generated SDK
+// functions, whose names come from the spec's operation ids, with the request and response
+// types tsc checks against the spec.
 
 import { createClient } from './generated/client/index.js';
 import {
+  admin,
+  adminDisableUser,
+  adminEnableUser,
+  adminEraseUser,
+  adminGetUser,
+  adminGrantRole,
+  adminListUsers,
+  adminRevokeRole,
   listSessions,
   login,
   logout,
@@ -84,4 +95,62 @@ if (refused.error?.msg !== 'Token has been revoked') {
 console.log(
   `typescript client: ${username} registered, logged in, refreshed, listed, logged out; ` +
     'the old token is refused',
+);
+
+const root = await login({
+  client,
+  body: {
+    username: process.env.AUTHLOG_ADMIN_USER!,
+    password: process.env.AUTHLOG_ADMIN_PASSWORD!,
+  },
+});
+expect('admin login', root.response.status, 200);
+const asRoot = bearer(root.data!.access_token);
+
+const page = await adminListUsers({
+  client,
+  auth: asRoot,
+  query: { q: username.slice(0, 8).toUpperCase(), limit: 1000 },
+});
+expect('list users', page.response.status, 200);
+const found = page.data!.users.filter((u) => u.username === username);
+if (found.length !== 1 || found[0]!.status !== 'active') {
+  throw new Error(`list users: ${JSON.stringify(page.data)}`);
+}
+const path = { user_id: found[0]!.user_id };
+
+const disabled = await adminDisableUser({
+  client,
+  auth: asRoot,
+  path,
+  body: { reason: 'typescript client flow' },
+});
+expect('disable', disabled.response.status, 200);
+const refusedLogin = await login({ client, body: { username, password } });
+expect('login while disabled', refusedLogin.response.status, 403);
+if (refusedLogin.error?.msg !== 'Account disabled') {
+  throw new Error(`login while disabled: ${JSON.stringify(refusedLogin.error)}`);
+}
+expect('enable', (await adminEnableUser({ client, auth: asRoot, path })).response.status, 200);
+const shown = await adminGetUser({ client, auth: asRoot, path });
+expect('show', shown.response.status, 200);
+if (shown.data!.status !== 'active' || shown.data!.sessions.length !== 0) {
+  throw new Error(`show: ${JSON.stringify(shown.data)}`);
+}
+
+const role = { ...path, role: 'admin' };
+expect('grant', (await adminGrantRole({ client, auth: asRoot, path: role })).response.status, 204);
+const promoted = await login({ client, body: { username, password } });
+expect('login as admin', promoted.response.status, 200);
+const promotedToken = bearer(promoted.data!.access_token);
+expect('admin check', (await admin({ client, auth: promotedToken })).response.status, 200);
+expect('revoke', (await adminRevokeRole({ client, auth: asRoot, path: role })).response.status, 204);
+const stale = await admin({ client, auth: promotedToken });
+expect('admin check after revoke', stale.response.status, 403);
+
+expect('erase', (await adminEraseUser({ client, auth: asRoot, path })).response.status, 204);
+expect('show erased', (await adminGetUser({ client, auth: asRoot, path })).response.status, 404);
+console.log(
+  `typescript client: as admin, found ${username} by prefix, disabled and enabled them, ` +
+    'revoked a role from a live token, erased them',
 );

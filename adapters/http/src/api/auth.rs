@@ -7,6 +7,7 @@ use authlog_application::login::LoginError;
 use authlog_application::password::PasswordChangeError;
 use authlog_application::refresh::RefreshError;
 use authlog_application::register::RegisterError;
+use authlog_application::streams::UserRef;
 use authlog_application::TokenPair;
 use authlog_domain::password::PasswordError;
 use authlog_domain::{Password, RevocationReason, Username};
@@ -223,6 +224,10 @@ pub enum LoginRefusal {
         Json<MessageBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
+    /// `{"msg": "Account disabled"}`: the right password of an account an admin disabled (a
+    /// wrong one answers 401 as for any account).
+    #[oai(status = 403)]
+    Forbidden(Json<MessageBody>),
     /// Too many failed logins for this username recently; retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<MessageBody>, #[oai(header = "Retry-After")] i64),
@@ -249,6 +254,7 @@ impl From<LoginError> for LoginRefusal {
     fn from(e: LoginError) -> Self {
         match e {
             LoginError::BadCredentials => Self::Unauthorized(msg(e.to_string()), challenge(None)),
+            LoginError::Disabled => Self::Forbidden(msg(e.to_string())),
             LoginError::Throttled { retry_after } => {
                 Self::TooManyRequests(msg(e.to_string()), retry_after_seconds(retry_after))
             }
@@ -523,7 +529,7 @@ impl AuthApi {
         let revoked = state
             .sessions
             .revoke_all(
-                &claims.username,
+                UserRef::Id(claims.user_id),
                 RevocationReason::LogoutAll,
                 None,
                 &origin.0,

@@ -5,9 +5,11 @@
 //! - [`sessions`]: the caller's sessions: list, revoke one.
 //! - [`keys`]: the JWKS of the public signing keys.
 //! - [`audit`]: the event log, for admins.
+//! - [`admin`]: account administration, for admins: the directory and the user lifecycle.
 //! - [`ops`]: liveness and readiness probes.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod keys;
@@ -28,6 +30,8 @@ pub enum Tag {
     Keys,
     /// The event log, for admins.
     Audit,
+    /// Account administration, for admins.
+    Admin,
     /// Probes for load balancers and orchestrators.
     Operations,
 }
@@ -38,6 +42,7 @@ pub type All = (
     sessions::SessionsApi,
     keys::KeysApi,
     audit::AuditApi,
+    admin::AdminApi,
     ops::OpsApi,
 );
 
@@ -49,6 +54,7 @@ pub fn all() -> All {
         sessions::SessionsApi,
         keys::KeysApi,
         audit::AuditApi,
+        admin::AdminApi,
         ops::OpsApi,
     )
 }

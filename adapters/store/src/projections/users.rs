@@ -35,7 +35,8 @@ const TABLES: &[Table] = &[
         name: "users",
         columns: "user_id TEXT PRIMARY KEY, username TEXT NOT NULL, canonical TEXT NOT NULL, \
                   status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT",
-        indexes: &[("by_name", "canonical")],
+        // By status with the id: a page of the disabled accounts reads that page alone.
+        indexes: &[("by_name", "canonical"), ("by_status", "status, user_id")],
     },
     Table {
         name: "user_roles",
@@ -49,8 +50,9 @@ impl Projection for UsersProjection {
         "users"
     }
 
+    /// Version 2: the status (`UserDisabled`, `UserEnabled`) and its index.
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn event_types(&self) -> &'static [EventType] {
@@ -60,6 +62,8 @@ impl Projection for UsersProjection {
             EventType::RoleRevoked,
             EventType::LoggedIn,
             EventType::UserErased,
+            EventType::UserDisabled,
+            EventType::UserEnabled,
         ]
     }
 
@@ -107,6 +111,16 @@ impl Projection for UsersProjection {
                 user_id: Some(e.user_id.to_string()),
                 ..row
             },
+            Event::UserDisabled(e) => Staged {
+                kind: "UserDisabled",
+                user_id: Some(e.user_id.to_string()),
+                ..row
+            },
+            Event::UserEnabled(e) => Staged {
+                kind: "UserEnabled",
+                user_id: Some(e.user_id.to_string()),
+                ..row
+            },
             _ => return None,
         })
     }
@@ -119,6 +133,13 @@ impl Projection for UsersProjection {
                 "INSERT INTO {users} (user_id, username, canonical, status, created_at) \
                  SELECT user_id, username, canonical, 'active', at FROM projection_batch \
                  WHERE kind = 'Registered' ON CONFLICT (user_id) DO NOTHING"
+            ),
+            vec![],
+        ));
+        // Of a user's disables and enables, the last decides.
+        out.push(Statement::new(
+            format!(
+                "UPDATE {users} SET status = CASE b.kind WHEN 'UserDisabled' THEN 'disabled'                  ELSE 'active' END FROM projection_batch b                  WHERE b.kind IN ('UserDisabled', 'UserEnabled') AND b.user_id = {users}.user_id                  AND b.position = (SELECT MAX(t.position) FROM projection_batch t                  WHERE t.kind IN ('UserDisabled', 'UserEnabled') AND t.user_id = b.user_id)"
             ),
             vec![],
         ));
