@@ -34,7 +34,8 @@ pub struct Welcome {
 pub struct Me {
     pub user_id: Uuid,
     pub username: String,
-    /// Current roles (a change since login shows here at once, in tokens at the next refresh).
+    /// Current roles (a change since login shows here at once; in tokens, a grant from the next
+    /// refresh, a revoke at once).
     pub roles: Vec<String>,
     pub created_at: OffsetDateTime,
 }
