@@ -358,7 +358,7 @@ pub async fn an_event_of_a_type_this_release_does_not_know_reads_back_as_unknown
     store: &dyn Storage,
 ) {
     let future = Event::Unknown(authlog_domain::event::UnknownEvent {
-        event_type: "UserDisabled".into(),
+        event_type: "AccountArchived".into(),
         schema_version: 1,
         payload: serde_json::json!({"user_id": "x", "reason": "spam"}),
     });
