@@ -26,6 +26,8 @@
 //!   longer be read (the store destroys the key that sealed it).
 //! - [`status`]: disabling and enabling an account (sessions end at once; login says
 //!   `Account disabled` to whoever knows the password).
+//! - [`email`]: a user's address and the codes mailed to it (verification, password reset);
+//!   [`outbox`]: the subscriber that mails them, at least once.
 //! - [`directory`]: the user directory, listed and searched from the users projection.
 //! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
 //!   retry-on-conflict loop every use case runs.
@@ -38,10 +40,12 @@ pub mod audit;
 pub mod authenticate;
 pub mod checks;
 pub mod directory;
+pub mod email;
 pub mod erase;
 pub mod instance;
 pub mod login;
 pub mod me;
+pub mod outbox;
 pub mod password;
 pub mod ports;
 pub mod refresh;

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use authlog_domain::user::{self, UserCommand, UserError, UserState};
-use authlog_domain::{Password, StreamId, UserId, Username};
+use authlog_domain::user::{self, MailCommand, UserCommand, UserError, UserState};
+use authlog_domain::{Email, MailPurpose, Password, Stamp, StreamId, UserId, Username};
 
 use crate::admission::{Admission, Busy};
+use crate::email::Emails;
 use crate::ports::{
     AppendError, Beside, Clock, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
     NameClaim, PasswordHasher, StoreError, StreamWrite,
@@ -17,6 +18,10 @@ use crate::streams::{load_user, subject_of, to_append};
 pub enum RegisterError {
     #[error("username already exists")]
     UsernameTaken,
+    /// An address was given, and this server sends no mail (no `--smtp-url`): it is refused
+    /// rather than kept unverifiable.
+    #[error("email is not enabled on this server")]
+    MailDisabled,
     /// The hashing queue is full; try again after `retry_after`.
     #[error(transparent)]
     Busy(#[from] Busy),
@@ -32,6 +37,8 @@ pub struct RegisterUser {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     admission: Arc<Admission>,
+    /// Set when the server sends mail: an address given at registration gets its code.
+    emails: Option<Arc<Emails>>,
 }
 
 impl RegisterUser {
@@ -48,22 +55,38 @@ impl RegisterUser {
             clock,
             ids,
             admission,
+            emails: None,
         }
     }
 
-    /// Creates the account `username` with `password`.
+    /// Accepts an address at registration, verified by a code that `emails` issues.
+    #[must_use]
+    pub fn with_mail(mut self, emails: Arc<Emails>) -> Self {
+        self.emails = Some(emails);
+        self
+    }
+
+    /// Creates the account `username` with `password`, and with `email` (unverified, a code
+    /// on its way to it) if given.
     ///
     /// # Errors
     /// [`RegisterError::UsernameTaken`] when the name (under the identity rule) or one
     /// confusable with it is an account's, including when a concurrent registration of it wins
-    /// the race; [`RegisterError::Busy`] when the hashing
-    /// queue is full; otherwise a hasher or store failure.
+    /// the race; [`RegisterError::MailDisabled`] for an address on a server without mail;
+    /// [`RegisterError::Busy`] when the hashing queue is full; otherwise a hasher or store
+    /// failure.
     pub async fn execute(
         &self,
         username: Username,
         password: Password,
+        email: Option<Email>,
         metadata: &Metadata,
     ) -> Result<UserId, RegisterError> {
+        let mail = match (email, &self.emails) {
+            (None, _) => None,
+            (Some(_), None) => return Err(RegisterError::MailDisabled),
+            (Some(email), Some(emails)) => Some((email, emails)),
+        };
         let loaded = load_user(self.store.as_ref(), &username).await?;
         // Refusing a taken name before hashing saves an Argon2 run. It is not what makes names
         // unique: two registrations can both pass this line, and the claim below decides (it
@@ -80,18 +103,43 @@ impl RegisterUser {
             username: username.clone(),
             password_hash,
         };
-        let events = user::decide(&loaded.state, command).map_err(|e| match e {
+        let mut events = user::decide(&loaded.state, command).map_err(|e| match e {
             UserError::UsernameTaken | UserError::UnknownUser => RegisterError::UsernameTaken,
         })?;
-        let events = to_append(events, &subject_of(user_id), metadata, self.clock.now());
+        let now = self.clock.now();
         let stream = StreamId::user(user_id);
-        let claim = NameClaim::of(&username, user_id, stream.clone());
+        let mut beside = vec![Beside::ClaimName(NameClaim::of(
+            &username,
+            user_id,
+            stream.clone(),
+        ))];
+        if let Some((email, emails)) = mail {
+            // Decided on the account as it will be once registered, in the same append.
+            let registered = events.iter().fold(UserState::None, |state, event| {
+                user::apply(
+                    state,
+                    event,
+                    Stamp {
+                        position: 0,
+                        at: now,
+                    },
+                )
+            });
+            let (code_id, put) = emails.draw(user_id, MailPurpose::VerifyEmail);
+            let command = MailCommand::ChangeEmail {
+                email,
+                code_id,
+                now,
+            };
+            events.extend(
+                user::decide_mail(&registered, command)
+                    .map_err(|e| StoreError::Unavailable(format!("an address refused: {e}")))?,
+            );
+            beside.push(put);
+        }
+        let events = to_append(events, &subject_of(user_id), metadata, now);
         let write = StreamWrite::new(stream, ExpectedVersion::NoStream, events);
-        match self
-            .store
-            .append_with(vec![write], vec![Beside::ClaimName(claim)])
-            .await
-        {
+        match self.store.append_with(vec![write], beside).await {
             Ok(_) => Ok(user_id),
             Err(AppendError::NameTaken | AppendError::Conflict { .. }) => {
                 Err(RegisterError::UsernameTaken)
@@ -120,7 +168,7 @@ mod tests {
     async fn a_free_name_is_registered_with_the_hash_of_its_password() {
         let store = Arc::new(InMemoryEventStore::new());
         let user_id = RegisterUser::new(store.clone(), hasher(true), clock(), ids(), admission())
-            .execute(alice(), password(), &Metadata::default())
+            .execute(alice(), password(), None, &Metadata::default())
             .await
             .unwrap();
         assert_eq!(user_id, UserId::from_uuid(uuid(1)));
@@ -145,6 +193,7 @@ mod tests {
                 .execute(
                     Username::parse("ALICE").unwrap(),
                     password(),
+                    None,
                     &Metadata::default(),
                 )
                 .await;
@@ -164,7 +213,7 @@ mod tests {
         });
         let result =
             RegisterUser::new(store.clone(), Arc::new(hasher), clock(), ids(), admission())
-                .execute(alice(), password(), &Metadata::default())
+                .execute(alice(), password(), None, &Metadata::default())
                 .await;
         assert_eq!(result, Err(RegisterError::UsernameTaken));
         assert_eq!(store.position(), 1, "only the winner's");

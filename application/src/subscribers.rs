@@ -217,6 +217,24 @@ impl Runner {
         })
     }
 
+    /// Gives up this process's leases on the cluster subscribers it runs, once it stops running
+    /// them: another instance takes them at once instead of when the leases lapse (a rolling
+    /// restart does not hold the mail for 30 seconds). Waits for a pass under way.
+    pub async fn release(&self) {
+        let _running = self.running.lock().await;
+        for running in &self.subscribers {
+            if running.subscriber.scope() != Scope::Cluster || !running.held.load(Ordering::Acquire)
+            {
+                continue;
+            }
+            let name = running.subscriber.name();
+            if let Err(e) = self.checkpoints.release(name, &self.holder).await {
+                tracing::warn!(subscriber = name, error = %e, "cannot give up the lease; it lapses by itself");
+            }
+            running.held.store(false, Ordering::Release);
+        }
+    }
+
     /// One pass: brings the read models ([`ReadModels::catch_up`]) and then every subscriber
     /// this process runs up to the log's head (those backing off from a failure wait for their
     /// time), then notes whether this process holds all of the log the previous pass saw.

@@ -64,7 +64,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (migrations apply themselves).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -281,6 +281,19 @@ pub struct ServeArgs {
     /// (default: 250 on SQLite; 2000 on PostgreSQL, where LISTEN/NOTIFY wakes the follower).
     #[arg(long, env = "AUTHLOG_POLL_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval_ms: Option<u64>,
+    /// The SMTP server mail goes out through: `smtp://host:port` (plain, a relay nearby),
+    /// `smtp://host:port?tls=required` (STARTTLS) or `smtps://host:port`, with `user:password@`
+    /// for a login. Without it the email endpoints answer 404 and an address given at
+    /// registration is refused.
+    #[arg(long, env = "AUTHLOG_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of the mails.
+    #[arg(
+        long,
+        env = "AUTHLOG_MAIL_FROM",
+        default_value = "authlog <authlog@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 impl ServeArgs {

@@ -26,6 +26,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    subscribers: JoinHandle<()>,
 }
 
 impl Server {
@@ -72,7 +73,7 @@ impl Server {
         let poll = args
             .poll_interval_ms
             .map_or_else(|| store.default_poll_interval(), Duration::from_millis);
-        tokio::spawn(run_subscribers(
+        let subscribers = tokio::spawn(run_subscribers(
             serving.runner,
             poll,
             store.committed(),
@@ -85,7 +86,12 @@ impl Server {
             stopped,
             DRAIN,
         ));
-        Ok(Self { addr, stop, task })
+        Ok(Self {
+            addr,
+            stop,
+            task,
+            subscribers,
+        })
     }
 
     /// Where the server listens.
@@ -100,6 +106,9 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task panicked")??;
+        self.subscribers
+            .await
+            .context("the subscriber task panicked")?;
         Ok(())
     }
 }
@@ -232,6 +241,7 @@ async fn run_subscribers(
         *last = error;
     })
     .await;
+    runner.release().await;
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.

@@ -15,10 +15,12 @@ use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::checks::ThrottledChecks;
 use authlog_application::directory::Directory;
+use authlog_application::email::Emails;
 use authlog_application::erase::EraseUser;
 use authlog_application::instance::{KeyRing, RevokedRoles, RevokedSessions};
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
+use authlog_application::outbox::MailOutbox;
 use authlog_application::password::ChangePassword;
 use authlog_application::ports::{Clock, IdGenerator, TokenService};
 use authlog_application::refresh::Refresh;
@@ -33,10 +35,11 @@ use authlog_application::subscribers::{Runner, Subscriber};
 use authlog_application::{Throttle, TokenLifetimes};
 use authlog_crypto::{
     Argon2Hasher, Argon2Params, ConcealedNames, Ed25519KeyGenerator, JwtConfig, JwtTokens,
-    SealedKeyStore, UuidV7Ids, VerifiedTokenCache,
+    RandomCodes, SealedKeyStore, UuidV7Ids, VerifiedTokenCache,
 };
 use authlog_http::state::RenderMetrics;
 use authlog_http::{AppState, CookieSettings};
+use authlog_mail::SmtpMailer;
 use authlog_store::Store;
 
 use crate::cli::ServeArgs;
@@ -200,7 +203,7 @@ impl Services {
         let window = lifetimes.access
             + time::Duration::seconds(args.leeway.into())
             + time::Duration::minutes(1);
-        let subscribers: Vec<Arc<dyn Subscriber>> = vec![
+        let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![
             Arc::new(RevokedSessions::new(
                 self.store.clone(),
                 self.revocations.clone(),
@@ -219,6 +222,20 @@ impl Services {
                 self.clock.clone(),
             )),
         ];
+        let mailer = match &args.smtp_url {
+            Some(url) => Some(Arc::new(
+                SmtpMailer::new(url, &args.mail_from).context("bad mail settings")?,
+            )),
+            None => None,
+        };
+        if let Some(mailer) = &mailer {
+            subscribers.push(Arc::new(MailOutbox::new(
+                mailer.clone(),
+                self.store.clone(),
+                self.clock.clone(),
+                args.issuer.clone(),
+            )));
+        }
         let runner = Arc::new(
             Runner::start(
                 self.store.clone(),
@@ -256,14 +273,32 @@ impl Services {
             admission.clone(),
             names,
         ));
-        let state = AppState {
-            register: RegisterUser::new(
+        let emails = mailer.map(|_| {
+            Arc::new(Emails::new(
                 store.clone(),
+                store.clone(),
+                store.clone(),
+                sessions.clone(),
                 hasher.clone(),
-                clock.clone(),
+                admission.clone(),
+                Arc::new(RandomCodes),
                 ids.clone(),
-                admission,
-            ),
+                clock.clone(),
+            ))
+        });
+        let mut register = RegisterUser::new(
+            store.clone(),
+            hasher.clone(),
+            clock.clone(),
+            ids.clone(),
+            admission,
+        );
+        if let Some(emails) = &emails {
+            register = register.with_mail(emails.clone());
+        }
+        let state = AppState {
+            register,
+            emails,
             login: LogIn::new(
                 store.clone(),
                 checks.clone(),

@@ -59,6 +59,10 @@ id_type!(
     SessionId
 );
 id_type!(
+    /// One code mailed to a user (its secret is stored under this id).
+    CodeId
+);
+id_type!(
     /// One token (the `jti` claim); the session remembers its current refresh token's id.
     TokenId
 );

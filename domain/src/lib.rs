@@ -4,7 +4,7 @@
 //! Nothing here does I/O, reads a clock or draws randomness: time and fresh ids come in as
 //! parameters, so every decision is a plain function that tests can drive as given/when/then.
 //!
-//! - [`username`], [`password`], [`role`], [`ids`]: value types that parse. Holding one means it
+//! - [`username`], [`password`], [`role`], [`email`], [`ids`]: value types that parse. Holding one means it
 //!   is valid; there is no later `validate()`.
 //! - [`event`]: the facts, with their stable `event_type` names, schema versions and JSON
 //!   payloads.
@@ -15,9 +15,12 @@
 //!   revocations) as `decide` and `apply`.
 //! - [`session`]: the session aggregate (one login: refresh-token generation, revocation).
 //! - [`attempts`]: the password checks of one name, which the login throttle counts.
+//! - [`email`]: also the codes mailed to an address (to verify it, to reset a password): their
+//!   lifetime, tries and single use.
 //! - [`login`]: a login as steps: the factors an account asks for, and what comes next.
 
 pub mod attempts;
+pub mod email;
 pub mod event;
 pub mod ids;
 pub mod login;
@@ -30,8 +33,9 @@ pub mod upcast;
 pub mod user;
 pub mod username;
 
+pub use email::{Email, EmailError, MailPurpose};
 pub use event::{Event, EventDecodeError, EventType, RevocationReason};
-pub use ids::{AttemptId, IdParseError, SessionId, TokenId, UserId};
+pub use ids::{AttemptId, CodeId, IdParseError, SessionId, TokenId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use personal::{Personal, ERASED};
 pub use role::{Role, RoleError};

@@ -1,17 +1,19 @@
 //! The user aggregate: identity, password hash, roles, and the revocations that end all of the
 //! user's sessions at once, decided from the user's stream.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
+use crate::email::{CodeRefused, MailCode, MailPurpose, CODE_LIFETIME, RESET_INTERVAL};
 use crate::event::{
-    PasswordChanged, Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserDisabled,
-    UserEnabled, UserErased,
+    EmailChanged, EmailVerified, MailCodeIssued, MailCodeTried, MailCodeUsed, PasswordChanged,
+    Registered, RoleGranted, RoleRevoked, SessionsRevoked, UserDisabled, UserEnabled, UserErased,
 };
 use crate::login::Factor;
 use crate::{
-    Event, PasswordHash, Personal, RevocationReason, Role, SessionId, Stamp, UserId, Username,
+    CodeId, Email, Event, PasswordHash, Personal, RevocationReason, Role, SessionId, Stamp, UserId,
+    Username,
 };
 
 /// What the user stream says so far. `None` until `Registered`.
@@ -66,6 +68,11 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// Disabled by an admin (`UserDisabled`, until `UserEnabled`).
     pub disabled: bool,
+    /// The address the user gave, if any, and whether a code mailed to it came back.
+    pub email: Option<Email>,
+    pub email_verified: bool,
+    /// The latest code of each purpose (an earlier one is replaced when another is issued).
+    pub mail_codes: BTreeMap<MailPurpose, MailCode>,
     /// Every `SessionsRevoked` so far: each ended the sessions opened before it in the log.
     pub session_cutoffs: Vec<SessionCutoff>,
 }
@@ -126,6 +133,37 @@ pub enum UserCommand {
     Enable,
 }
 
+/// What may be asked about a user's address and the codes mailed to it ([`decide_mail`]).
+#[derive(Debug, Clone)]
+pub enum MailCommand {
+    /// Sets the user's address (unverified) and issues a code to verify it, `code_id`, at
+    /// `now`. The address the user has and verified already records nothing; the address the
+    /// user has, unverified, gets a new code.
+    ChangeEmail {
+        email: Email,
+        code_id: CodeId,
+        now: OffsetDateTime,
+    },
+    /// Issues a password-reset code, `code_id`, to the user's verified address, unless one was
+    /// issued within [`RESET_INTERVAL`]. Without a verified address it records nothing.
+    IssueResetCode {
+        code_id: CodeId,
+        now: OffsetDateTime,
+    },
+    /// Spends one try of the latest code of `purpose` (recorded before the code is compared).
+    TryCode {
+        purpose: MailPurpose,
+        now: OffsetDateTime,
+    },
+    /// The code `code_id`, tried and found right, verifies the address it was mailed to.
+    VerifyEmail { code_id: CodeId },
+    /// The code `code_id`, tried and found right, sets a new password and ends every session.
+    ResetPassword {
+        code_id: CodeId,
+        password_hash: PasswordHash,
+    },
+}
+
 /// Why a user command is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
@@ -133,6 +171,16 @@ pub enum UserError {
     UsernameTaken,
     #[error("no such user")]
     UnknownUser,
+}
+
+/// Why a mail command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailRefused {
+    #[error("no such user")]
+    UnknownUser,
+    /// A mailed code that is not (or no longer) the one to try: one answer for all.
+    #[error(transparent)]
+    Code(#[from] CodeRefused),
 }
 
 /// Decides which events `command` leads to. Granting a role the user has, or revoking one they
@@ -234,6 +282,109 @@ pub fn decide(state: &UserState, command: UserCommand) -> Result<Vec<Event>, Use
     }
 }
 
+/// Decides which events a command about the user's address or its codes leads to.
+///
+/// # Errors
+/// [`MailRefused::UnknownUser`] for a user that does not exist or was erased;
+/// [`MailRefused::Code`] for a code that may not be tried or used.
+pub fn decide_mail(state: &UserState, command: MailCommand) -> Result<Vec<Event>, MailRefused> {
+    let UserState::Registered(user) = state else {
+        return Err(MailRefused::UnknownUser);
+    };
+    let issue = |code_id, purpose, email: &Email, now: OffsetDateTime| {
+        Event::MailCodeIssued(MailCodeIssued {
+            user_id: user.id,
+            code_id,
+            purpose,
+            email: Personal::Known(email.clone()),
+            expires_at: now + CODE_LIFETIME,
+        })
+    };
+    // A code of `purpose` with id `code_id` that is still open (its try was recorded).
+    let open_code = |purpose, code_id| {
+        user.mail_codes
+            .get(&purpose)
+            .filter(|code| code.id == code_id && !code.used)
+            .ok_or(MailRefused::Code(CodeRefused))
+    };
+    match command {
+        MailCommand::ChangeEmail {
+            email,
+            code_id,
+            now,
+        } => {
+            let same = user.email.as_ref().map(Email::canonical) == Some(email.canonical());
+            if same && user.email_verified {
+                return Ok(vec![]);
+            }
+            let mut events = Vec::with_capacity(2);
+            if !same || user.email.as_ref() != Some(&email) {
+                events.push(Event::EmailChanged(EmailChanged {
+                    user_id: user.id,
+                    email: Personal::Known(email.clone()),
+                }));
+            }
+            events.push(issue(code_id, MailPurpose::VerifyEmail, &email, now));
+            Ok(events)
+        }
+        MailCommand::IssueResetCode { code_id, now } => {
+            let Some(email) = user.email.as_ref().filter(|_| user.email_verified) else {
+                return Ok(vec![]);
+            };
+            let recent = user
+                .mail_codes
+                .get(&MailPurpose::ResetPassword)
+                .is_some_and(|code| now < code.issued_at + RESET_INTERVAL);
+            if recent {
+                return Ok(vec![]);
+            }
+            Ok(vec![issue(code_id, MailPurpose::ResetPassword, email, now)])
+        }
+        MailCommand::TryCode { purpose, now } => {
+            let code = user
+                .mail_codes
+                .get(&purpose)
+                .ok_or(MailRefused::Code(CodeRefused))?;
+            code.may_try(now)?;
+            Ok(vec![Event::MailCodeTried(MailCodeTried {
+                user_id: user.id,
+                code_id: code.id,
+            })])
+        }
+        MailCommand::VerifyEmail { code_id } => {
+            open_code(MailPurpose::VerifyEmail, code_id)?;
+            Ok(vec![
+                Event::MailCodeUsed(MailCodeUsed {
+                    user_id: user.id,
+                    code_id,
+                }),
+                Event::EmailVerified(EmailVerified { user_id: user.id }),
+            ])
+        }
+        MailCommand::ResetPassword {
+            code_id,
+            password_hash,
+        } => {
+            open_code(MailPurpose::ResetPassword, code_id)?;
+            Ok(vec![
+                Event::MailCodeUsed(MailCodeUsed {
+                    user_id: user.id,
+                    code_id,
+                }),
+                Event::PasswordChanged(PasswordChanged {
+                    user_id: user.id,
+                    password_hash: Personal::Known(password_hash),
+                }),
+                Event::SessionsRevoked(SessionsRevoked {
+                    user_id: user.id,
+                    reason: RevocationReason::PasswordChanged,
+                    except: None,
+                }),
+            ])
+        }
+    }
+}
+
 /// Folds one event, recorded at `stamp`, into the state. Events of other aggregates, and of
 /// types this release does not know, are passed over. A personal field read as erased makes the
 /// user erased: its key is gone, and with it the account.
@@ -250,6 +401,9 @@ pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
                     roles: BTreeSet::new(),
                     created_at: stamp.at,
                     disabled: false,
+                    email: None,
+                    email_verified: false,
+                    mail_codes: BTreeMap::new(),
                     session_cutoffs: Vec::new(),
                 }),
                 _ => UserState::Erased(e.user_id),
@@ -271,6 +425,44 @@ pub fn apply(state: UserState, event: &Event, stamp: Stamp) -> UserState {
                 }
                 None => UserState::Erased(user.id),
             }
+        }
+        (UserState::Registered(mut user), Event::EmailChanged(e)) => match e.email.known() {
+            Some(email) => {
+                user.email = Some(email.clone());
+                user.email_verified = false;
+                UserState::Registered(user)
+            }
+            None => UserState::Erased(user.id),
+        },
+        (UserState::Registered(mut user), Event::MailCodeIssued(e)) => {
+            user.mail_codes.insert(
+                e.purpose,
+                MailCode {
+                    id: e.code_id,
+                    purpose: e.purpose,
+                    issued_at: stamp.at,
+                    expires_at: e.expires_at,
+                    tries: 0,
+                    used: false,
+                },
+            );
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::MailCodeTried(e)) => {
+            if let Some(code) = user.mail_codes.values_mut().find(|c| c.id == e.code_id) {
+                code.tries += 1;
+            }
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::MailCodeUsed(e)) => {
+            if let Some(code) = user.mail_codes.values_mut().find(|c| c.id == e.code_id) {
+                code.used = true;
+            }
+            UserState::Registered(user)
+        }
+        (UserState::Registered(mut user), Event::EmailVerified(_)) => {
+            user.email_verified = true;
+            UserState::Registered(user)
         }
         (UserState::Registered(mut user), Event::UserDisabled(_)) => {
             user.disabled = true;
@@ -393,6 +585,171 @@ mod tests {
         let state = given(&history);
         assert_eq!(state.may_hold_session().map(|u| u.id), Ok(id()));
         assert_eq!(decide(&state, UserCommand::Enable), Ok(vec![]));
+    }
+
+    fn email() -> Email {
+        Email::parse("alice@example.com").unwrap()
+    }
+
+    fn code(n: u128) -> CodeId {
+        CodeId::from_uuid(Uuid::from_u128(n))
+    }
+
+    /// Decides `command` on `history` and returns the history with its events.
+    fn after(history: &[Event], command: MailCommand) -> Vec<Event> {
+        let events = decide_mail(&given(history), command).unwrap();
+        history.iter().cloned().chain(events).collect()
+    }
+
+    fn mail(state: &UserState) -> &User {
+        match state {
+            UserState::Registered(user) => user,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn given_an_address_when_its_code_is_tried_and_used_then_it_is_verified_once() {
+        let set = after(
+            &[registered()],
+            MailCommand::ChangeEmail {
+                email: email(),
+                code_id: code(1),
+                now: AT,
+            },
+        );
+        let user = given(&set);
+        assert_eq!(mail(&user).email, Some(email()));
+        assert!(!mail(&user).email_verified);
+        let tried = after(
+            &set,
+            MailCommand::TryCode {
+                purpose: MailPurpose::VerifyEmail,
+                now: AT,
+            },
+        );
+        let verified = after(&tried, MailCommand::VerifyEmail { code_id: code(1) });
+        assert!(mail(&given(&verified)).email_verified);
+        // Used: no more tries, and the same address again records nothing.
+        assert_eq!(
+            decide_mail(
+                &given(&verified),
+                MailCommand::TryCode {
+                    purpose: MailPurpose::VerifyEmail,
+                    now: AT,
+                }
+            ),
+            Err(MailRefused::Code(CodeRefused))
+        );
+        assert_eq!(
+            decide_mail(
+                &given(&verified),
+                MailCommand::ChangeEmail {
+                    email: Email::parse("ALICE@example.com").unwrap(),
+                    code_id: code(2),
+                    now: AT,
+                }
+            ),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn a_code_allows_five_tries_and_expires_after_fifteen_minutes() {
+        let mut history = after(
+            &[registered()],
+            MailCommand::ChangeEmail {
+                email: email(),
+                code_id: code(1),
+                now: AT,
+            },
+        );
+        let try_at = |now| MailCommand::TryCode {
+            purpose: MailPurpose::VerifyEmail,
+            now,
+        };
+        assert_eq!(
+            decide_mail(&given(&history), try_at(AT + time::Duration::minutes(15))),
+            Err(MailRefused::Code(CodeRefused))
+        );
+        for _ in 0..5 {
+            history.extend(decide_mail(&given(&history), try_at(AT)).unwrap());
+        }
+        assert_eq!(
+            decide_mail(&given(&history), try_at(AT)),
+            Err(MailRefused::Code(CodeRefused))
+        );
+        // A new code starts afresh, and the old one is no longer the one to use.
+        let again = after(
+            &history,
+            MailCommand::ChangeEmail {
+                email: email(),
+                code_id: code(2),
+                now: AT,
+            },
+        );
+        assert!(decide_mail(&given(&again), try_at(AT)).is_ok());
+        assert_eq!(
+            decide_mail(
+                &given(&again),
+                MailCommand::VerifyEmail { code_id: code(1) }
+            ),
+            Err(MailRefused::Code(CodeRefused))
+        );
+    }
+
+    #[test]
+    fn a_reset_code_goes_only_to_a_verified_address_at_most_once_a_minute() {
+        let reset = |n, now| MailCommand::IssueResetCode {
+            code_id: code(n),
+            now,
+        };
+        let unverified = after(
+            &[registered()],
+            MailCommand::ChangeEmail {
+                email: email(),
+                code_id: code(1),
+                now: AT,
+            },
+        );
+        assert_eq!(decide_mail(&given(&unverified), reset(2, AT)), Ok(vec![]));
+        let tried = after(
+            &unverified,
+            MailCommand::TryCode {
+                purpose: MailPurpose::VerifyEmail,
+                now: AT,
+            },
+        );
+        let verified = after(&tried, MailCommand::VerifyEmail { code_id: code(1) });
+        let issued = decide_mail(&given(&verified), reset(2, AT)).unwrap();
+        assert!(
+            matches!(&issued[..], [Event::MailCodeIssued(e)] if e.purpose == MailPurpose::ResetPassword)
+        );
+        let history: Vec<Event> = verified.iter().cloned().chain(issued).collect();
+        assert_eq!(
+            decide_mail(&given(&history), reset(3, AT + time::Duration::seconds(59))),
+            Ok(vec![])
+        );
+        let tried = after(
+            &history,
+            MailCommand::TryCode {
+                purpose: MailPurpose::ResetPassword,
+                now: AT,
+            },
+        );
+        let done = decide_mail(
+            &given(&tried),
+            MailCommand::ResetPassword {
+                code_id: code(2),
+                password_hash: hash("h2"),
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            &done[..],
+            [Event::MailCodeUsed(_), Event::PasswordChanged(_), Event::SessionsRevoked(e)]
+                if e.except.is_none()
+        ));
     }
 
     #[test]

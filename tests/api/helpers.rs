@@ -619,3 +619,105 @@ pub fn sign(claims: &Value, kid: &str, private_der: &[u8]) -> String {
     )
     .unwrap()
 }
+
+/// A real SMTP server for the email tests: Python's aiosmtpd (installed by ./test.sh into the
+/// suite's Python environment, `AUTHLOG_TEST_PYTHON`) delivering into a Maildir, which the
+/// tests read back. Killed when dropped.
+pub struct MailServer {
+    pub port: u16,
+    dir: TempDir,
+    /// Held for its drop, which kills the server.
+    _child: tokio::process::Child,
+}
+
+impl MailServer {
+    /// Starts one on a free port; panics (with why) when the suite's Python is not there.
+    pub async fn start() -> MailServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port).await
+    }
+
+    /// Starts one on `port` (a test that starts the mail server late).
+    pub async fn start_on(port: u16) -> MailServer {
+        let python = std::env::var("AUTHLOG_TEST_PYTHON").expect(
+            "AUTHLOG_TEST_PYTHON is not set: run ./test.sh, which installs aiosmtpd for the email tests",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("mail");
+        let child = tokio::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        MailServer {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every mail received so far to `to`, oldest first (headers and body as delivered).
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let new = self.dir.path().join("mail").join("new");
+        let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| {
+                        let modified = e.metadata().ok()?.modified().ok()?;
+                        Some((modified, std::fs::read_to_string(e.path()).ok()?))
+                    })
+                    .filter(|(_, mail)| mail.contains(&format!("X-RcptTo: {to}")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        mails.sort();
+        mails.into_iter().map(|(_, mail)| mail).collect()
+    }
+
+    /// Waits up to `within` for the `n`th mail to `to`; answers its code (the six digits it
+    /// holds).
+    pub async fn code(&self, to: &str, n: usize, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(mail) = self.mails_to(to).get(n - 1) {
+                return code_in(mail).unwrap_or_else(|| panic!("no code in {mail}"));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail number {n} to {to} within {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The six-digit code a mail's body holds.
+pub fn code_in(mail: &str) -> Option<String> {
+    mail.lines()
+        .map(str::trim)
+        .find(|line| line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}

@@ -12,6 +12,7 @@ mod attacks;
 mod audit;
 mod cluster;
 mod cookies;
+mod email;
 mod erasure;
 mod errors;
 mod helpers;

@@ -36,4 +36,4 @@ pub use personal::DataKeys;
 pub use sealed_keys::SealedKeyStore;
 #[cfg(feature = "testing")]
 pub use system::AdjustableClock;
-pub use system::{SystemClock, UuidV7Ids};
+pub use system::{RandomCodes, SystemClock, UuidV7Ids};

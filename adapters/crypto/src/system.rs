@@ -1,9 +1,10 @@
-//! The real clock and id source behind the application's `Clock` and `IdGenerator` ports.
+//! The real clock, id source and code source behind the application's `Clock`, `IdGenerator`
+//! and `CodeGenerator` ports.
 //!
 //! This is the one place that reads the system's time (`clippy.toml` refuses
 //! `OffsetDateTime::now_utc` everywhere else): every other piece of authlog is handed a `Clock`.
 
-use authlog_application::ports::{Clock, IdGenerator};
+use authlog_application::ports::{Clock, CodeGenerator, IdGenerator, CODE_DIGITS};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,5 +49,33 @@ pub struct UuidV7Ids;
 impl IdGenerator for UuidV7Ids {
     fn new_id(&self) -> Uuid {
         Uuid::now_v7()
+    }
+}
+
+/// Mailed codes from the operating system's randomness, each digit uniform.
+pub struct RandomCodes;
+
+impl CodeGenerator for RandomCodes {
+    fn mail_code(&self) -> String {
+        use rand::Rng as _;
+        let mut rng = rand::rngs::OsRng;
+        (0..CODE_DIGITS)
+            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits_and_differ() {
+        let codes: std::collections::HashSet<String> =
+            (0..100).map(|_| RandomCodes.mail_code()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(codes.len() > 90, "{} distinct of 100", codes.len());
     }
 }

@@ -150,7 +150,37 @@ impl TextRule for ReasonRule {
     }
 }
 
+/// An email address as [`authlog_domain::Email::parse`] accepts it (the schema says
+/// `format: email` and the length; the server's own parser says what is wrong).
+pub struct EmailRule;
+
+impl TextRule for EmailRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            format: Some("email"),
+            max_length: Some(authlog_domain::email::MAX_EMAIL_CHARS),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A mailed code: the digits, as typed.
+pub struct CodeRule;
+
+impl TextRule for CodeRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(64),
+            example: Some(Value::from("123456")),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
 pub type UsernameText = Text<UsernameRule>;
+pub type EmailText = Text<EmailRule>;
+pub type CodeText = Text<CodeRule>;
 pub type ReasonText = Text<ReasonRule>;
 pub type PasswordText = Text<PasswordRule>;
 pub type SecretText = Text<SecretRule>;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use authlog_application::audit::Audit;
 use authlog_application::authenticate::Authenticate;
 use authlog_application::directory::Directory;
+use authlog_application::email::Emails;
 use authlog_application::erase::EraseUser;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub status: Arc<AccountStatus>,
     pub erase: Arc<EraseUser>,
     pub directory: Arc<Directory>,
+    /// Email verification and password reset; `None` on a server that sends no mail.
+    pub emails: Option<Arc<Emails>>,
     /// For the JWKS endpoint.
     pub tokens: Arc<dyn TokenService>,
     /// For the readiness probe: the log must answer, and this process must be keeping up.

@@ -632,33 +632,56 @@ mod tests {
     }
 
     #[test]
-    fn the_reason_a_disabled_account_was_given_opens_with_its_users_key() {
+    fn the_account_rows_open_with_their_users_key_and_read_as_erased_without() {
         const ROWS_V6: &str = include_str!("../../../domain/fixtures/events-v6.jsonl");
         let (personal, keys) =
             keys_of(include_str!("../../../domain/fixtures/events-v6.keys.json"));
-        let row: Value = serde_json::from_str(ROWS_V6.lines().next().unwrap()).unwrap();
-        assert_eq!(row["event_type"], "UserDisabled");
-        let owner: UserId = row["subject"].as_str().unwrap().parse().unwrap();
-        let sealed = STANDARD
-            .decode(keys["user_keys"][owner.to_string()].as_str().unwrap())
-            .unwrap();
-        let key = personal.open_key(owner, &sealed).unwrap();
-        let fields = Event::personal_fields("UserDisabled");
-        let purpose = payload_purpose(owner, "UserDisabled");
-        let stored = row["payload"].as_str().unwrap();
-        let opened = open_text(Some(&*key), &purpose, stored, fields, 1).unwrap();
-        let Event::UserDisabled(e) = Event::decode_json("UserDisabled", 1, &opened).unwrap() else {
-            panic!("not a disable: {opened}");
-        };
-        assert_eq!(
-            e.reason,
-            Some(Personal::Known("golden fixture: on leave".to_owned()))
-        );
-        // Erased (no key), the reason reads as erased.
-        let erased = open_text(None, &purpose, stored, fields, 1).unwrap();
-        let Event::UserDisabled(e) = Event::decode_json("UserDisabled", 1, &erased).unwrap() else {
-            panic!("not a disable: {erased}");
-        };
-        assert_eq!(e.reason, Some(Personal::Erased));
+        let mut opened_fields = 0;
+        for line in ROWS_V6.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let event_type = row["event_type"].as_str().unwrap();
+            let fields = Event::personal_fields(event_type);
+            if fields.is_empty() {
+                continue;
+            }
+            let owner: UserId = row["subject"].as_str().unwrap().parse().unwrap();
+            let sealed = STANDARD
+                .decode(keys["user_keys"][owner.to_string()].as_str().unwrap())
+                .unwrap();
+            let key = personal.open_key(owner, &sealed).unwrap();
+            let purpose = payload_purpose(owner, event_type);
+            let stored = row["payload"].as_str().unwrap();
+            let opened = open_text(Some(&*key), &purpose, stored, fields, 1).unwrap();
+            let erased = open_text(None, &purpose, stored, fields, 1).unwrap();
+            match (
+                Event::decode_json(event_type, 1, &opened).unwrap(),
+                Event::decode_json(event_type, 1, &erased).unwrap(),
+            ) {
+                (Event::UserDisabled(open), Event::UserDisabled(gone)) => {
+                    assert_eq!(
+                        open.reason,
+                        Some(Personal::Known("golden fixture: on leave".to_owned()))
+                    );
+                    assert_eq!(gone.reason, Some(Personal::Erased));
+                }
+                (Event::EmailChanged(open), Event::EmailChanged(gone)) => {
+                    assert_eq!(
+                        open.email.known().map(|e| e.as_str()),
+                        Some("yara@example.com")
+                    );
+                    assert_eq!(gone.email, Personal::Erased);
+                }
+                (Event::MailCodeIssued(open), Event::MailCodeIssued(gone)) => {
+                    assert_eq!(
+                        open.email.known().map(|e| e.as_str()),
+                        Some("yara@example.com")
+                    );
+                    assert_eq!(gone.email, Personal::Erased);
+                }
+                other => panic!("{other:?}"),
+            }
+            opened_fields += 1;
+        }
+        assert_eq!(opened_fields, 3);
     }
 }

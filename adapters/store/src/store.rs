@@ -571,7 +571,8 @@ impl ReadModels for Store {
     async fn users(&self, query: UserQuery) -> Result<Vec<UserView>, StoreError> {
         self.caught_up().await?;
         let mut sql = String::from(
-            "SELECT user_id, username, status, created_at, last_login_at FROM users WHERE 1 = 1",
+            "SELECT user_id, username, status, created_at, last_login_at, email, email_verified \
+             FROM users WHERE 1 = 1",
         );
         let mut args = Vec::new();
         if let Some(prefix) = query.prefix {
@@ -590,6 +591,10 @@ impl ReadModels for Store {
         if let Some(canonical) = query.canonical {
             sql.push_str(" AND canonical = ?");
             args.push(canonical.into());
+        }
+        if let Some(email) = query.email {
+            sql.push_str(" AND email_canonical = ?");
+            args.push(email.into());
         }
         if let Some(after) = query.after {
             sql.push_str(" AND user_id > ?");
@@ -824,6 +829,8 @@ fn user_view(row: UserRow, roles: &[RoleRow]) -> Result<UserView, StoreError> {
             .as_deref()
             .map(parse_timestamp)
             .transpose()?,
+        email: row.email,
+        email_verified: row.email_verified != 0,
     })
 }
 
@@ -838,6 +845,17 @@ struct SubscriberRow {
 
 #[async_trait]
 impl Checkpoints for Store {
+    async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.pool
+            .execute(&Statement::new(
+                "UPDATE subscribers SET holder = NULL, lease_until = NULL \
+                 WHERE name = ? AND holder = ?",
+                vec![name.into(), holder.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     async fn lease(
         &self,
         name: &str,

@@ -44,6 +44,13 @@ pub trait Checkpoints: Send + Sync {
     /// [`StoreError`] when the store fails.
     async fn advance(&self, name: &str, holder: &str, position: u64) -> Result<bool, StoreError>;
 
+    /// Gives up `holder`'s lease on `name`, if it holds it: another instance may take the
+    /// subscriber at once rather than when the lease lapses (a graceful stop).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     /// Every checkpoint kept, by name.
     ///
     /// # Errors

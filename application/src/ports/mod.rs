@@ -7,6 +7,7 @@ pub mod clock;
 pub mod hasher;
 pub mod ids;
 pub mod keys;
+pub mod mail;
 pub mod names;
 pub mod personal;
 pub mod read_models;
@@ -19,6 +20,7 @@ pub use clock::Clock;
 pub use hasher::{HashError, PasswordHasher};
 pub use ids::IdGenerator;
 pub use keys::{KeyError, KeyGenerator, KeyStore, SigningKey};
+pub use mail::{CodeGenerator, Mail, MailError, Mailer, CODE_DIGITS};
 pub use names::{NameConcealer, NameKeyStore};
 pub use personal::{DataKey, PersonalData, SealFailed};
 pub use read_models::{
@@ -36,7 +38,8 @@ pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenServ
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{
     checkpoints::MockCheckpoints, clock::MockClock, hasher::MockPasswordHasher,
-    ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, names::MockNameConcealer,
-    names::MockNameKeyStore, read_models::MockReadModels, revocation_view::MockRevocationView,
-    store::MockEventLog, store::MockEventStore, store::MockUserSecrets, tokens::MockTokenService,
+    ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, mail::MockCodeGenerator,
+    mail::MockMailer, names::MockNameConcealer, names::MockNameKeyStore,
+    read_models::MockReadModels, revocation_view::MockRevocationView, store::MockEventLog,
+    store::MockEventStore, store::MockUserSecrets, tokens::MockTokenService,
 };

@@ -71,6 +71,9 @@ pub struct UserView {
     pub status: UserStatus,
     pub created_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
+    /// The address the user gave, if any, and whether a code mailed to it came back.
+    pub email: Option<String>,
+    pub email_verified: bool,
 }
 
 /// Which users a directory listing asks for, in order of registration.
@@ -84,6 +87,8 @@ pub struct UserQuery {
     pub user_id: Option<UserId>,
     /// Only the user with this canonical username (exactly).
     pub canonical: Option<String>,
+    /// Only the users with this address, case folded (exactly).
+    pub email: Option<String>,
     /// Only users registered after this one (paging: ids sort by registration).
     pub after: Option<UserId>,
     pub limit: u32,

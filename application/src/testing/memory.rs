@@ -663,6 +663,8 @@ impl ReadModels for InMemoryEventStore {
                         },
                         created_at: u.created_at,
                         last_login_at,
+                        email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+                        email_verified: u.email_verified,
                     },
                 )),
                 UserState::None | UserState::Erased(_) => None,
@@ -679,6 +681,9 @@ impl ReadModels for InMemoryEventStore {
                         .canonical
                         .as_deref()
                         .is_none_or(|name| canonical == name)
+                    && query.email.as_deref().is_none_or(|email| {
+                        user.email.as_deref().map(str::to_lowercase).as_deref() == Some(email)
+                    })
             })
             .collect();
         users.sort_by_key(|(_, user)| user.user_id);
@@ -843,6 +848,20 @@ impl Checkpoints for InMemoryEventStore {
         checkpoint.holder = Some(holder.to_owned());
         checkpoint.lease_until = Some(until);
         Ok(Some(checkpoint.position))
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut kept = self
+            .checkpoints
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        if let Some((_, checkpoint)) = kept.get_mut(name) {
+            if checkpoint.holder.as_deref() == Some(holder) {
+                checkpoint.holder = None;
+                checkpoint.lease_until = None;
+            }
+        }
+        Ok(())
     }
 
     async fn advance(&self, name: &str, holder: &str, position: u64) -> Result<bool, StoreError> {

@@ -66,11 +66,10 @@ pub struct AdminUser {
     /// The latest password login; `null` before the first.
     #[oai(nullable)]
     pub last_login_at: Option<OffsetDateTime>,
-    /// The account's email address; `null` when it has none (email arrives with the mail
-    /// feature: no account has one yet).
+    /// The account's email address; `null` when it has none.
     #[oai(nullable)]
     pub email: Option<String>,
-    /// Whether `email` was verified by a code sent to it.
+    /// Whether `email` was verified by a code mailed to it.
     pub email_verified: bool,
     /// The second factors the account has enrolled (`totp`, `passkey`); none can be enrolled
     /// yet.
@@ -86,8 +85,8 @@ impl From<UserView> for AdminUser {
             status: user.status.into(),
             created_at: user.created_at,
             last_login_at: user.last_login_at,
-            email: None,
-            email_verified: false,
+            email: user.email,
+            email_verified: user.email_verified,
             mfa: Vec::new(),
         }
     }

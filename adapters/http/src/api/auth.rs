@@ -10,7 +10,7 @@ use authlog_application::register::RegisterError;
 use authlog_application::streams::UserRef;
 use authlog_application::TokenPair;
 use authlog_domain::password::PasswordError;
-use authlog_domain::{Password, RevocationReason, Username};
+use authlog_domain::{Email, Password, RevocationReason, Username};
 use poem::web::cookie::CookieJar;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -21,7 +21,7 @@ use crate::api::Tag;
 use crate::body::{JsonBody, RequestBody};
 use crate::cookies::{clear_token_cookies, set_token_cookies};
 use crate::errors::{internal, invalid_token, msg, unavailable, MessageBody, StoreRefusal};
-use crate::fields::{PasswordText, SecretText, UsernameText};
+use crate::fields::{EmailText, PasswordText, SecretText, UsernameText};
 use crate::request::Origin;
 use crate::security::{challenge, Access, Refresh, Via};
 use crate::state::AppState;
@@ -38,6 +38,9 @@ pub struct Credentials {
     pub username: UsernameText,
     /// At least 8 characters and at most 1024 bytes of UTF-8.
     pub password: PasswordText,
+    /// An email address, to verify by a code mailed to it (servers that send mail only: on
+    /// one that does not, an address is refused with 400).
+    pub email: Option<EmailText>,
 }
 
 impl RequestBody for Credentials {
@@ -49,6 +52,7 @@ impl Example for Credentials {
         Self {
             username: UsernameText::new("alice"),
             password: PasswordText::new("correct horse battery staple"),
+            email: None,
         }
     }
 }
@@ -195,6 +199,9 @@ impl From<RegisterError> for RegisterRefusal {
     fn from(e: RegisterError) -> Self {
         match e {
             RegisterError::UsernameTaken => Self::Conflict(msg("Username already exists")),
+            RegisterError::MailDisabled => Self::BadRequest(msg(
+                "This server sends no mail: register without an email address",
+            )),
             RegisterError::Hashing(e) => Self::Internal(internal(e)),
             RegisterError::Busy(busy) => {
                 Self::Unavailable(msg(busy.to_string()), busy_retry(&busy))
@@ -410,15 +417,23 @@ impl AuthApi {
         origin: Origin,
         body: JsonBody<Credentials>,
     ) -> Result<RegisterResponse, RegisterRefusal> {
-        let Credentials { username, password } = body.0;
+        let Credentials {
+            username,
+            password,
+            email,
+        } = body.0;
         let (username, password) = parse_credentials(
             username.into_inner(),
             password.into_inner(),
             Password::parse,
         )?;
+        let email = email
+            .map(|text| Email::parse(&text.into_inner()))
+            .transpose()
+            .map_err(|e| RegisterRefusal::BadRequest(msg(e.to_string())))?;
         state
             .register
-            .execute(username, password, &origin.0)
+            .execute(username, password, email, &origin.0)
             .await?;
         Ok(RegisterResponse::Created(msg(
             "User registered successfully",

@@ -6,12 +6,14 @@
 //! - [`keys`]: the JWKS of the public signing keys.
 //! - [`audit`]: the event log, for admins.
 //! - [`admin`]: account administration, for admins: the directory and the user lifecycle.
+//! - [`email`]: the caller's address and its verification; a forgotten password reset by mail.
 //! - [`ops`]: liveness and readiness probes.
 
 pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod email;
 pub mod keys;
 pub mod ops;
 pub mod sessions;
@@ -32,6 +34,8 @@ pub enum Tag {
     Audit,
     /// Account administration, for admins.
     Admin,
+    /// Email verification and password reset (on servers that send mail).
+    Email,
     /// Probes for load balancers and orchestrators.
     Operations,
 }
@@ -43,6 +47,7 @@ pub type All = (
     keys::KeysApi,
     audit::AuditApi,
     admin::AdminApi,
+    email::EmailApi,
     ops::OpsApi,
 );
 
@@ -55,6 +60,7 @@ pub fn all() -> All {
         keys::KeysApi,
         audit::AuditApi,
         admin::AdminApi,
+        email::EmailApi,
         ops::OpsApi,
     )
 }

@@ -21,6 +21,8 @@ pub struct UserRow {
     pub status: String,
     pub created_at: String,
     pub last_login_at: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: i64,
 }
 
 /// A `user_roles` row.
@@ -34,9 +36,15 @@ const TABLES: &[Table] = &[
     Table {
         name: "users",
         columns: "user_id TEXT PRIMARY KEY, username TEXT NOT NULL, canonical TEXT NOT NULL, \
-                  status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT",
-        // By status with the id: a page of the disabled accounts reads that page alone.
-        indexes: &[("by_name", "canonical"), ("by_status", "status, user_id")],
+                  status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, \
+                  email TEXT, email_canonical TEXT, email_verified BIGINT NOT NULL DEFAULT 0",
+        // By status with the id: a page of the disabled accounts reads that page alone. By
+        // address: a forgotten password asked for by email.
+        indexes: &[
+            ("by_name", "canonical"),
+            ("by_status", "status, user_id"),
+            ("by_email", "email_canonical"),
+        ],
     },
     Table {
         name: "user_roles",
@@ -50,7 +58,8 @@ impl Projection for UsersProjection {
         "users"
     }
 
-    /// Version 2: the status (`UserDisabled`, `UserEnabled`) and its index.
+    /// Version 2: the status (`UserDisabled`, `UserEnabled`) and the email address
+    /// (`EmailChanged`, `EmailVerified`), with their indexes.
     fn version(&self) -> i64 {
         2
     }
@@ -64,6 +73,8 @@ impl Projection for UsersProjection {
             EventType::UserErased,
             EventType::UserDisabled,
             EventType::UserEnabled,
+            EventType::EmailChanged,
+            EventType::EmailVerified,
         ]
     }
 
@@ -121,6 +132,23 @@ impl Projection for UsersProjection {
                 user_id: Some(e.user_id.to_string()),
                 ..row
             },
+            // The address in the name columns (as given, and case folded): a batch row has no
+            // columns of its own for it. One whose key is gone belongs to an erased user.
+            Event::EmailChanged(e) => match &e.email {
+                Personal::Known(email) => Staged {
+                    kind: "EmailChanged",
+                    user_id: Some(e.user_id.to_string()),
+                    username: Some(email.as_str().to_owned()),
+                    canonical: Some(email.canonical()),
+                    ..row
+                },
+                Personal::Erased => return None,
+            },
+            Event::EmailVerified(e) => Staged {
+                kind: "EmailVerified",
+                user_id: Some(e.user_id.to_string()),
+                ..row
+            },
             _ => return None,
         })
     }
@@ -140,6 +168,26 @@ impl Projection for UsersProjection {
         out.push(Statement::new(
             format!(
                 "UPDATE {users} SET status = CASE b.kind WHEN 'UserDisabled' THEN 'disabled'                  ELSE 'active' END FROM projection_batch b                  WHERE b.kind IN ('UserDisabled', 'UserEnabled') AND b.user_id = {users}.user_id                  AND b.position = (SELECT MAX(t.position) FROM projection_batch t                  WHERE t.kind IN ('UserDisabled', 'UserEnabled') AND t.user_id = b.user_id)"
+            ),
+            vec![],
+        ));
+        // The latest address of each user, unverified; then a verification after it.
+        out.push(Statement::new(
+            format!(
+                "UPDATE {users} SET email = b.username, email_canonical = b.canonical, \
+                 email_verified = 0 FROM projection_batch b \
+                 WHERE b.kind = 'EmailChanged' AND b.user_id = {users}.user_id \
+                 AND b.position = (SELECT MAX(t.position) FROM projection_batch t \
+                 WHERE t.kind = 'EmailChanged' AND t.user_id = b.user_id)"
+            ),
+            vec![],
+        ));
+        out.push(Statement::new(
+            format!(
+                "UPDATE {users} SET email_verified = 1 FROM projection_batch b \
+                 WHERE b.kind = 'EmailVerified' AND b.user_id = {users}.user_id \
+                 AND b.position > COALESCE((SELECT MAX(t.position) FROM projection_batch t \
+                 WHERE t.kind = 'EmailChanged' AND t.user_id = b.user_id), 0)"
             ),
             vec![],
         ));
