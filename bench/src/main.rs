@@ -44,6 +44,7 @@ mod busy;
 mod cluster;
 mod figures;
 mod http;
+mod mail;
 mod models;
 mod postgres;
 mod propagation;
@@ -131,6 +132,9 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     }
     if matches!(which, "all" | "admin") {
         admin::run(pg()?).await?;
+    }
+    if matches!(which, "all" | "mail") {
+        mail::run().await?;
     }
     Ok(())
 }
