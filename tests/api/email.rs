@@ -102,21 +102,33 @@ async fn without_a_mail_server_the_email_operations_are_404_and_an_address_is_re
     assert_eq!(response, StatusCode::BAD_REQUEST);
     assert_eq!(app.event_count().await, before, "nothing registered");
     let tokens = app.registered_and_logged_in("alice").await;
-    for (method, path, token) in [
+    let access = Some(tokens.access.as_str());
+    for (method, path, token, body) in [
         (
             reqwest::Method::PUT,
             "/me/email",
-            Some(tokens.access.as_str()),
+            access,
+            json!({"email": "alice@example.com"}),
         ),
         (
             reqwest::Method::POST,
             "/me/email/verify",
-            Some(tokens.access.as_str()),
+            access,
+            json!({"code": "123456"}),
         ),
-        (reqwest::Method::POST, "/password/forgot", None),
-        (reqwest::Method::POST, "/password/reset", None),
+        (
+            reqwest::Method::POST,
+            "/password/forgot",
+            None,
+            json!({"username": "alice"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/password/reset",
+            None,
+            json!({"username": "alice", "code": "123456", "new_password": "another password"}),
+        ),
     ] {
-        let body = json!({"email": "alice@example.com", "code": "123456", "username": "alice", "new_password": "another password"});
         assert_error(
             send(&app, method, path, token, body).await,
             StatusCode::NOT_FOUND,
@@ -319,6 +331,16 @@ async fn forgot_answers_alike_for_an_unknown_account_and_mails_nobody() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
+        forgot(
+            &app,
+            json!({"username": "dave", "email": "dave@example.com"})
+        )
+        .await
+        .status(),
+        StatusCode::BAD_REQUEST,
+        "one of them, not both"
+    );
+    assert_eq!(
         forgot(&app, json!({"email": "@"})).await.status(),
         StatusCode::BAD_REQUEST
     );
@@ -348,11 +370,16 @@ async fn forgot_takes_as_long_for_an_unknown_account_as_for_an_existing_one() {
     known.sort();
     unknown.sort();
     let (known, unknown) = (known[30], unknown[30]);
+    // Answered before any lookup, the two are alike; looked up and written first (a durable
+    // commit), an account's answer would take several times as long. Generous bounds still
+    // catch that while the parallel suite loads the machine (bench/run.sh mail measures it
+    // closely).
     let ratio = known.as_secs_f64() / unknown.as_secs_f64();
     assert!(
-        (0.67..=1.5).contains(&ratio),
+        (0.5..=2.0).contains(&ratio),
         "median {known:?} for an account, {unknown:?} for none"
     );
+    mail.code("erin@example.com", 2, WITHIN).await;
 }
 
 #[tokio::test]

@@ -134,6 +134,34 @@ impl TextRule for SecretRule {
     }
 }
 
+/// A username prefix to search by: what [`UsernameRule`] allows, or nothing (no filter).
+pub struct PrefixRule;
+
+impl TextRule for PrefixRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(MAX_USERNAME_CHARS),
+            pattern: Some(username_pattern().replace("]+$", "]*$")),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A role name as [`authlog_domain::Role::parse`] accepts it.
+pub struct RoleRule;
+
+impl TextRule for RoleRule {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(authlog_domain::role::MAX_ROLE_LEN),
+            pattern: Some("^[a-z0-9_:-]+$".into()),
+            example: Some(Value::from("auditor")),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
 /// An admin's note on an act (why an account was disabled): free text up to
 /// [`MAX_REASON_CHARS`] characters.
 pub struct ReasonRule;
@@ -179,6 +207,8 @@ impl TextRule for CodeRule {
 }
 
 pub type UsernameText = Text<UsernameRule>;
+pub type PrefixText = Text<PrefixRule>;
+pub type RoleText = Text<RoleRule>;
 pub type EmailText = Text<EmailRule>;
 pub type CodeText = Text<CodeRule>;
 pub type ReasonText = Text<ReasonRule>;

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::api::Tag;
 use crate::body::{OptionalJsonBody, RequestBody};
 use crate::errors::{msg, unavailable, MessageBody};
-use crate::fields::{Limit, ReasonText, MAX_REASON_CHARS};
+use crate::fields::{Limit, PrefixText, ReasonText, RoleText, MAX_REASON_CHARS};
 use crate::request::Origin;
 use crate::security::Access;
 use crate::state::AppState;
@@ -303,6 +303,12 @@ fn user_id(raw: &str) -> Result<UserId, AdminRefusal> {
     raw.parse().map_err(|_| AdminRefusal::not_found())
 }
 
+/// A role a path names; one that cannot be spelt is a 400 (its schema says the pattern).
+fn role_of(text: RoleText) -> Result<Role, AdminRefusal> {
+    Role::parse(&text.into_inner())
+        .map_err(|e| AdminRefusal::BadRequest(msg(format!("invalid role: {e}"))))
+}
+
 pub struct AdminApi;
 
 #[OpenApi(tag = "Tag::Admin")]
@@ -317,28 +323,18 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         token: Access,
         /// A username prefix; case and compatibility forms do not matter.
-        q: Query<Option<String>>,
+        q: Query<Option<PrefixText>>,
         /// Only accounts of this status.
         status: Query<Option<AccountStatus>>,
         /// How many users at most: 1 to 1000, default 100.
         limit: Query<Option<Limit>>,
         /// The `next_after` of the previous page.
-        after: Query<Option<String>>,
+        after: Query<Option<Uuid>>,
     ) -> Result<ListResponse, AdminRefusal> {
-        let after = after
-            .0
-            .map(|raw| {
-                raw.parse::<UserId>().map_err(|_| {
-                    AdminRefusal::BadRequest(msg(
-                        "invalid cursor: pass the next_after of the previous page",
-                    ))
-                })
-            })
-            .transpose()?;
         let query = DirectoryQuery {
-            prefix: q.0,
+            prefix: q.0.map(PrefixText::into_inner),
+            after: after.0.map(UserId::from_uuid),
             status: status.0.map(Into::into),
-            after,
             limit: limit.0.map(|limit| limit.0),
         };
         let page = state.directory.list(&token.caller(), query).await?;
@@ -457,13 +453,12 @@ impl AdminApi {
         origin: Origin,
         token: Access,
         user_id: Path<String>,
-        /// A role name: lowercase letters, digits, `_` and `-`.
-        role: Path<String>,
+        /// A role name: lowercase letters, digits, `_`, `:` and `-`.
+        role: Path<RoleText>,
     ) -> Result<NoContentResponse, AdminRefusal> {
         let caller = admin(&token)?;
         let id = self::user_id(&user_id.0)?;
-        let role = Role::parse(&role.0)
-            .map_err(|e| AdminRefusal::BadRequest(msg(format!("invalid role: {e}"))))?;
+        let role = role_of(role.0)?;
         state
             .roles
             .grant(&caller, UserRef::Id(id), role, &origin.0)
@@ -486,23 +481,16 @@ impl AdminApi {
         origin: Origin,
         token: Access,
         user_id: Path<String>,
-        role: Path<String>,
+        /// A role name: lowercase letters, digits, `_`, `:` and `-`.
+        role: Path<RoleText>,
     ) -> Result<NoContentResponse, AdminRefusal> {
         let caller = admin(&token)?;
         let id = self::user_id(&user_id.0)?;
-        match Role::parse(&role.0) {
-            Ok(role) => {
-                state
-                    .roles
-                    .revoke(&caller, UserRef::Id(id), role, &origin.0)
-                    .await?;
-            }
-            // No one holds a role that cannot be spelt: there is nothing to revoke, but the
-            // user must exist.
-            Err(_) => {
-                state.directory.show(&caller, UserRef::Id(id)).await?;
-            }
-        }
+        let role = role_of(role.0)?;
+        state
+            .roles
+            .revoke(&caller, UserRef::Id(id), role, &origin.0)
+            .await?;
         Ok(NoContentResponse::NoContent)
     }
 

@@ -8,7 +8,7 @@ use authlog_application::email::{EmailError, Emails, Forgotten};
 use authlog_domain::{Email, Password, Username};
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use crate::api::Tag;
 use crate::body::{JsonBody, RequestBody};
@@ -42,11 +42,24 @@ impl RequestBody for CodeRequest {
     const WRONG_SHAPE: &'static str = "Expected {\"code\": \"123456\"}";
 }
 
-/// `POST /password/forgot`: the account's username, or its verified address.
+/// `POST /password/forgot` by username.
 #[derive(Object)]
-pub struct ForgotRequest {
-    pub username: Option<UsernameText>,
-    pub email: Option<EmailText>,
+pub struct ForgotByUsername {
+    pub username: UsernameText,
+}
+
+/// `POST /password/forgot` by the account's verified address.
+#[derive(Object)]
+pub struct ForgotByEmail {
+    pub email: EmailText,
+}
+
+/// `POST /password/forgot`: the account's username, or its verified address (one of them).
+#[derive(Union)]
+#[oai(one_of)]
+pub enum ForgotRequest {
+    Username(ForgotByUsername),
+    Email(ForgotByEmail),
 }
 
 impl RequestBody for ForgotRequest {
@@ -195,14 +208,13 @@ impl EmailApi {
         body: JsonBody<ForgotRequest>,
     ) -> Result<AcceptedResponse, EmailRefusal> {
         let emails = emails(&state)?.clone();
-        let whom = match (body.0.username, body.0.email) {
-            (Some(name), None) => Forgotten::Username(
-                Username::parse(&name.into_inner()).map_err(|e| bad(e.to_string()))?,
+        let whom = match body.0 {
+            ForgotRequest::Username(by) => Forgotten::Username(
+                Username::parse(&by.username.into_inner()).map_err(|e| bad(e.to_string()))?,
             ),
-            (None, Some(email)) => {
-                Forgotten::Email(Email::parse(&email.into_inner()).map_err(|e| bad(e.to_string()))?)
-            }
-            _ => return Err(bad(ForgotRequest::WRONG_SHAPE)),
+            ForgotRequest::Email(by) => Forgotten::Email(
+                Email::parse(&by.email.into_inner()).map_err(|e| bad(e.to_string()))?,
+            ),
         };
         // Answered before anything is looked up, so that neither the body nor the time of the
         // answer says whether the account exists; a failure goes to the server's log.
