@@ -366,3 +366,157 @@ impl Emails {
         Ok(settled(self.store.append_with(vec![write], beside).await)?.map(|_| ()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::MockCodeGenerator;
+    use crate::revocation_view::RevocationSet;
+    use crate::revoke::RevokeSession;
+    use crate::testing::{
+        admission, alice, alice_id, alice_registered, clock, hasher, ids, InMemoryEventStore,
+    };
+    use authlog_domain::event::{EmailVerified, MailCodeTried, MailCodeUsed};
+    use authlog_domain::user::UserState;
+    use authlog_domain::StreamId;
+
+    fn given_alice() -> Arc<InMemoryEventStore> {
+        let store = Arc::new(InMemoryEventStore::new());
+        store.given(StreamId::user(alice_id()), [alice_registered()]);
+        store
+    }
+
+    /// The use case on `store`, drawing the code `123456` every time.
+    fn emails(store: &Arc<InMemoryEventStore>) -> Emails {
+        let view = Arc::new(RevocationSet::new());
+        let revoke = Arc::new(RevokeSession::new(store.clone(), view.clone(), clock()));
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            store.clone(),
+            revoke,
+            view,
+            clock(),
+        ));
+        let mut codes = MockCodeGenerator::new();
+        codes.expect_mail_code().return_const("123456".to_owned());
+        Emails::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            sessions,
+            hasher(true),
+            admission(),
+            Arc::new(codes),
+            ids(),
+            clock(),
+        )
+    }
+
+    fn address() -> Email {
+        Email::parse("alice@example.com").unwrap()
+    }
+
+    async fn state(store: &InMemoryEventStore) -> UserState {
+        crate::streams::load_user_by_id(store, alice_id())
+            .await
+            .unwrap()
+            .state
+    }
+
+    #[tokio::test]
+    async fn an_address_is_verified_by_its_code_once_and_the_code_leaves_the_secrets() {
+        let store = given_alice();
+        let emails = emails(&store);
+        let meta = Metadata::default();
+        emails.change(alice_id(), address(), &meta).await.unwrap();
+        let stored = store
+            .secrets(alice_id(), SecretKind::MailCode)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.len(),
+            1,
+            "the code, sealed by the store, beside its event"
+        );
+        assert_eq!(
+            emails.verify(alice_id(), "654321", &meta).await,
+            Err(EmailError::InvalidCode(CodeRefused))
+        );
+        let before = store.position();
+        emails.verify(alice_id(), " 123456 ", &meta).await.unwrap();
+        let code_id = CodeId::from_uuid(crate::testing::uuid(1));
+        assert_eq!(
+            store.events_after(before),
+            vec![
+                Event::MailCodeTried(MailCodeTried {
+                    user_id: alice_id(),
+                    code_id
+                }),
+                Event::MailCodeUsed(MailCodeUsed {
+                    user_id: alice_id(),
+                    code_id
+                }),
+                Event::EmailVerified(EmailVerified {
+                    user_id: alice_id()
+                }),
+            ]
+        );
+        assert!(store
+            .secrets(alice_id(), SecretKind::MailCode)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            emails.verify(alice_id(), "123456", &meta).await,
+            Err(EmailError::InvalidCode(CodeRefused))
+        );
+        let UserState::Registered(user) = state(&store).await else {
+            panic!("alice is gone");
+        };
+        assert!(user.email_verified);
+    }
+
+    #[tokio::test]
+    async fn a_reset_needs_a_verified_address_and_sets_the_password_with_its_code() {
+        let store = given_alice();
+        let emails = emails(&store);
+        let meta = Metadata::default();
+        let by_name = Forgotten::Username(alice());
+        // No address: nothing is issued, nothing said.
+        emails.forgot(&by_name, &meta).await.unwrap();
+        assert!(store
+            .secrets(alice_id(), SecretKind::MailCode)
+            .await
+            .unwrap()
+            .is_empty());
+
+        emails.change(alice_id(), address(), &meta).await.unwrap();
+        emails.verify(alice_id(), "123456", &meta).await.unwrap();
+        let before = store.position();
+        emails
+            .forgot(&Forgotten::Email(address()), &meta)
+            .await
+            .unwrap();
+        assert!(matches!(
+            &store.events_after(before)[..],
+            [Event::MailCodeIssued(e)] if e.purpose == MailPurpose::ResetPassword
+        ));
+        let new = Password::parse("a new password".into()).unwrap();
+        assert_eq!(
+            emails.reset(&alice(), "000000", new.clone(), &meta).await,
+            Err(EmailError::InvalidCode(CodeRefused))
+        );
+        emails.reset(&alice(), "123456", new, &meta).await.unwrap();
+        let UserState::Registered(user) = state(&store).await else {
+            panic!("alice is gone");
+        };
+        assert_eq!(user.password_hash.as_phc(), "$hash$a new password");
+        // Unknown names answer as a wrong code does.
+        let nobody = Username::parse("nobody").unwrap();
+        let again = Password::parse("another password".into()).unwrap();
+        assert_eq!(
+            emails.reset(&nobody, "123456", again, &meta).await,
+            Err(EmailError::InvalidCode(CodeRefused))
+        );
+    }
+}

@@ -402,9 +402,6 @@ impl Folded {
                 self.users.insert(e.user_id, (UserState::None, None));
                 self.apply_user(e.user_id, recorded);
             }
-            Event::RoleGranted(e) => self.apply_user(e.user_id, recorded),
-            Event::RoleRevoked(e) => self.apply_user(e.user_id, recorded),
-            Event::PasswordChanged(e) => self.apply_user(e.user_id, recorded),
             Event::UserErased(e) => {
                 // What a session read model keeps of an erased user (their devices) goes.
                 self.sessions.retain(|_, (state, _, _)| match state {
@@ -415,7 +412,13 @@ impl Folded {
                 });
                 self.apply_user(e.user_id, recorded);
             }
-            _ => {}
+            // Every other fact about a user (roles, password, status, address) is the
+            // aggregate's to fold, as the users projection reads it.
+            other => {
+                if let Some(user) = other.user_id() {
+                    self.apply_user(user, recorded);
+                }
+            }
         }
     }
 
