@@ -152,6 +152,8 @@ impl From<UserDetail> for AdminUserDetail {
 /// user's personal data, so erasure takes it too).
 #[derive(Object)]
 pub struct DisableRequest {
+    /// `null` or absent: no reason given.
+    #[oai(nullable)]
     pub reason: Option<ReasonText>,
 }
 

@@ -39,7 +39,8 @@ pub struct Credentials {
     /// At least 8 characters and at most 1024 bytes of UTF-8.
     pub password: PasswordText,
     /// An email address, to verify by a code mailed to it (servers that send mail only: on
-    /// one that does not, an address is refused with 400).
+    /// one that does not, an address is refused with 400). `null` or absent: none.
+    #[oai(nullable)]
     pub email: Option<EmailText>,
 }
 
