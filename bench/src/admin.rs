@@ -18,7 +18,6 @@ use authlog_application::ports::{EventStore, ExpectedVersion, Metadata, NewEvent
 use authlog_crypto::SystemClock;
 use authlog_domain::event::{Registered, RoleGranted};
 use authlog_domain::{Event, PasswordHash, Role, StreamId, UserId, Username};
-use authlog_store::Store;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -89,7 +88,13 @@ async fn directory(users: usize) -> anyhow::Result<Pages> {
     let admin = UserId::from_uuid(Uuid::parse_str(me["user_id"].as_str().unwrap_or_default())?);
     server.stop().await?;
 
-    let store = Store::open(&url, crate::personal()).await?;
+    // Opened as the server opens it (the master key beside the database).
+    let services = authlog::services::Services::open(
+        &crate::postgres::database(&url),
+        std::sync::Arc::new(SystemClock),
+    )
+    .await?;
+    let store = services.store.clone();
     let (events, deep_after) = registrations(users);
     for (n, chunk) in events.chunks(BATCH).enumerate() {
         let stream = StreamId::from_stored(format!("bench:users:{n}"));
@@ -113,6 +118,7 @@ async fn directory(users: usize) -> anyhow::Result<Pages> {
         )])
         .await?;
     drop(store);
+    drop(services);
 
     let server = Server::start(&crate::postgres::database(&url), &args).await?;
     let base = format!("http://{}", server.addr());
