@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use authlog_domain::email::{codes_match, CodeRefused};
 use authlog_domain::user::{self, MailCommand, MailRefused};
-use authlog_domain::{CodeId, Email, MailPurpose, Password, Username};
-use authlog_domain::{Event, UserId};
+use authlog_domain::{CodeId, Email, Event, MailPurpose, Password, UserId, Username};
 
 use crate::admission::{Admission, Busy};
 use crate::ports::{
@@ -362,7 +361,6 @@ impl Emails {
             ExpectedVersion::after(loaded.version),
             to_append(events, &subject, metadata, self.clock.now()),
         );
-        let beside: Vec<Beside> = beside;
         Ok(settled(self.store.append_with(vec![write], beside).await)?.map(|_| ()))
     }
 }

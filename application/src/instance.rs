@@ -17,10 +17,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use authlog_domain::EventType;
+use authlog_domain::{Event, EventType};
 use time::Duration;
-
-use authlog_domain::Event;
 
 use crate::ports::{
     AuditFilter, Clock, EventLog, KeyStore, ReadModels, RecordedEvent, RevocationView, TokenService,
