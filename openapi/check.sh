@@ -121,7 +121,7 @@ swagger_ui() {
 
 # One worker: with two threads, Python 3.11's ast.parse (which hypothesis calls to describe its
 # filters) can fail with "AST constructor recursion depth mismatch", a crash of the tool rather
-# than a finding (CPython gh-106905), and it did once here.
+# than a finding, and it did once here.
 schemathesis() {
     local user=conformance password="conformance password"
     curl -fsS -X POST "$url/register" -H 'Content-Type: application/json' \
