@@ -7,8 +7,10 @@ schemathesis; its name and password come from the environment.
 """
 
 import os
-import uuid
+import pathlib
+import re
 import time
+import uuid
 
 import requests
 import schemathesis
@@ -114,12 +116,74 @@ def act_on_a_disposable_user(context, case):
     return case
 
 
-@schemathesis.hook("map_case").apply_to(path="/register")
-def register_without_an_address(context, case):
-    """The server under test sends no mail, and then refuses an address at registration (400,
-    as the contract says), which would read as a valid request rejected. Positive cases
-    register without one; negative ones keep theirs."""
+# The server under test mails its codes to a real SMTP server (aiosmtpd) that keeps them in a
+# Maildir. A generated code is never the one mailed, so every valid request to the two
+# operations that take one would be a 400; this hook fetches a real code just before such a
+# request is sent (`before_call`: every phase, the examples' included, and after any mapping),
+# so the success path is what schemathesis checks. Negative cases keep their invalid bodies.
+MAILDIR = pathlib.Path(os.environ["AUTHLOG_MAILDIR"]) / "new"
+
+
+def _mails_to(address):
+    files = sorted(MAILDIR.glob("*"), key=lambda f: f.stat().st_mtime) if MAILDIR.exists() else []
+    return [m for m in (f.read_text() for f in files) if f"X-RcptTo: {address}" in m]
+
+
+def _mailed_code(address, n):
+    """The code of the `n`th mail to `address`, waiting up to 10 s for it."""
+    deadline = time.monotonic() + 10
+    while True:
+        mails = _mails_to(address)
+        if len(mails) >= n:
+            return re.search(r"^\s*(\d{6})\s*$", mails[n - 1], re.MULTILINE).group(1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no mail number {n} to {address} within 10 s")
+        time.sleep(0.05)
+
+
+def _verification_code():
+    """Gives the conformance user a new address, and answers the code mailed to it."""
+    address = f"conformance-{uuid.uuid4().hex[:12]}@example.com"
+    requests.put(
+        f"{BASE_URL}/me/email",
+        json={"email": address},
+        headers={"Authorization": f"Bearer {_admin_token()}"},
+        timeout=30,
+    ).raise_for_status()
+    return _mailed_code(address, 1)
+
+
+def _reset_code():
+    """A disposable user with a verified address (one reset code a minute per user, so each
+    request has a user of its own), and the reset code mailed to it."""
+    name = f"reset-{uuid.uuid4().hex[:12]}"
+    address = f"{name}@example.com"
+    requests.post(
+        f"{BASE_URL}/register",
+        json={"username": name, "password": "reset password", "email": address},
+        timeout=30,
+    ).raise_for_status()
+    login = requests.post(
+        f"{BASE_URL}/login", json={"username": name, "password": "reset password"}, timeout=30
+    )
+    login.raise_for_status()
+    requests.post(
+        f"{BASE_URL}/me/email/verify",
+        json={"code": _mailed_code(address, 1)},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        timeout=30,
+    ).raise_for_status()
+    requests.post(f"{BASE_URL}/password/forgot", json={"email": address}, timeout=30).raise_for_status()
+    return name, _mailed_code(address, 2)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
     meta = case.meta
-    if meta is not None and meta.generation.mode.is_positive and isinstance(case.body, dict):
-        case.body = {k: v for k, v in case.body.items() if k != "email"}
-    return case
+    positive = meta is None or meta.generation.mode.is_positive
+    if not positive or not isinstance(case.body, dict) or case.method.upper() != "POST":
+        return
+    if case.path == "/me/email/verify":
+        case.body["code"] = _verification_code()
+    elif case.path == "/password/reset":
+        case.body["username"], case.body["code"] = _reset_code()

@@ -6,14 +6,18 @@ password in AUTHLOG_ADMIN_USER and AUTHLOG_ADMIN_PASSWORD).
 
 Register, log in, call /protected, refresh, list sessions, log out, and confirm the old token
 is refused; then, as the admin: find the user by prefix, disable (login says so) and enable
-them, grant and revoke a role (the token issued before the revoke loses it), and erase them.
-Each step through the generated functions and models, each answer checked by its status and its
+them, grant and revoke a role (the token issued before the revoke loses it), and erase them;
+then, through the mail a real SMTP server received (read from the Maildir AUTHLOG_MAILDIR):
+register with an address, verify it by its code, forget the password, and reset it by code,
+which ends the sessions that were open. Each step through the generated functions and models, each answer checked by its status and its
 parsed model.
 """
 
 import os
-
+import pathlib
+import re
 import sys
+import time
 import uuid
 from http import HTTPStatus
 
@@ -29,16 +33,20 @@ from authlog_client.api.admin import (
     admin_revoke_role,
 )
 from authlog_client.api.auth import login, logout, refresh, register
+from authlog_client.api.email import forgot_password, reset_password, verify_email
 from authlog_client.api.sessions import list_sessions
 from authlog_client.models import (
     AccountStatus,
     AdminUserDetail,
     AdminUsers,
+    CodeRequest,
     Credentials,
     DisableRequest,
+    ForgotByEmail,
     LoggedInAs,
     LoginRequest,
     MessageBody,
+    ResetRequest,
     SessionList,
     TokenResponse,
 )
@@ -97,6 +105,7 @@ def main(base_url: str) -> None:
     print(f"python client: {username} registered, logged in, refreshed, listed, logged out; "
           "the old token is refused")
     administer(base_url, anonymous, bearer, username, password)
+    recover(anonymous, bearer)
 
 
 def administer(base_url, anonymous, bearer, username, password) -> None:
@@ -157,6 +166,78 @@ def administer(base_url, anonymous, bearer, username, password) -> None:
     assert gone.msg == "User not found"
     print(f"python client: as admin, found {username} by prefix, disabled and enabled them, "
           "revoked a role from a live token, erased them")
+
+
+def mailed_code(address: str, n: int) -> str:
+    """The code in the `n`th mail to `address`, waiting up to 10 s for it to arrive."""
+    new = pathlib.Path(os.environ["AUTHLOG_MAILDIR"]) / "new"
+    deadline = time.monotonic() + 10
+    while True:
+        files = sorted(new.glob("*"), key=lambda f: f.stat().st_mtime) if new.exists() else []
+        mails = [m for m in (f.read_text() for f in files) if f"X-RcptTo: {address}" in m]
+        if len(mails) >= n:
+            code = re.search(r"^\s*(\d{6})\s*$", mails[n - 1], re.MULTILINE)
+            assert code, mails[n - 1]
+            return code.group(1)
+        if time.monotonic() > deadline:
+            sys.exit(f"no mail number {n} to {address} within 10 s")
+        time.sleep(0.05)
+
+
+def recover(anonymous, bearer) -> None:
+    """The reset flow: an address given at registration and verified by its code; the
+    password forgotten, reset by the mailed code; the session open before it ended."""
+    username = f"py-{uuid.uuid4().hex[:12]}"
+    address = f"{username}@example.com"
+    password, new_password = "first password of mine", "second password of mine"
+    created = register.sync_detailed(
+        client=anonymous, body=Credentials(username=username, password=password, email=address)
+    )
+    expect(created, HTTPStatus.CREATED, MessageBody)
+    tokens = expect(
+        login.sync_detailed(client=anonymous, body=LoginRequest(username=username, password=password)),
+        HTTPStatus.OK,
+        TokenResponse,
+    )
+    verified = verify_email.sync_detailed(
+        client=bearer(tokens.access_token), body=CodeRequest(code=mailed_code(address, 1))
+    )
+    expect(verified, HTTPStatus.OK, MessageBody)
+
+    asked = forgot_password.sync_detailed(client=anonymous, body=ForgotByEmail(email=address))
+    assert expect(asked, HTTPStatus.ACCEPTED, MessageBody).msg == (
+        "If the account exists, a reset code has been sent"
+    )
+    code = mailed_code(address, 2)
+    not_it = f"{(int(code) + 1) % 1_000_000:06d}"
+    wrong = reset_password.sync_detailed(
+        client=anonymous,
+        body=ResetRequest(username=username, code=not_it, new_password=new_password),
+    )
+    assert expect(wrong, HTTPStatus.BAD_REQUEST, MessageBody).msg == "Invalid or expired code"
+    reset = reset_password.sync_detailed(
+        client=anonymous,
+        body=ResetRequest(username=username, code=code, new_password=new_password),
+    )
+    expect(reset, HTTPStatus.OK, MessageBody)
+
+    ended = expect(
+        protected_route.sync_detailed(client=bearer(tokens.access_token)),
+        HTTPStatus.UNAUTHORIZED,
+        MessageBody,
+    )
+    assert ended.msg == "Token has been revoked", ended.msg
+    old = login.sync_detailed(client=anonymous, body=LoginRequest(username=username, password=password))
+    expect(old, HTTPStatus.UNAUTHORIZED, MessageBody)
+    expect(
+        login.sync_detailed(
+            client=anonymous, body=LoginRequest(username=username, password=new_password)
+        ),
+        HTTPStatus.OK,
+        TokenResponse,
+    )
+    print(f"python client: {username} verified {address} by its mailed code, forgot the "
+          "password and reset it by code; the session open before is revoked")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,15 @@
 // Register, log in, call /protected, refresh, list sessions, log out, and confirm the old token
 // is refused; then, as the admin named by AUTHLOG_ADMIN_USER and AUTHLOG_ADMIN_PASSWORD: find the
 // user by prefix, disable (login says so) and enable them, grant and revoke a role (the token
-// issued before the revoke loses it), and erase them. Each step through the generated SDK
+// issued before the revoke loses it), and erase them; then, through the mail a real SMTP server
+// received (read from the Maildir AUTHLOG_MAILDIR): register with an address, verify it by its
+// code, forget the password, and reset it by code, which ends the sessions that were open. Each
+// step through the generated SDK
 // functions, whose names come from the spec's operation ids, with the request and response
 // types tsc checks against the spec.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { createClient } from './generated/client/index.js';
 import {
@@ -20,12 +26,15 @@ import {
   adminGrantRole,
   adminListUsers,
   adminRevokeRole,
+  forgotPassword,
   listSessions,
   login,
   logout,
   protectedRoute,
   refresh,
   register,
+  resetPassword,
+  verifyEmail,
 } from './generated/sdk.gen.js';
 import type { Auth } from './generated/core/auth.gen.js';
 
@@ -153,4 +162,93 @@ expect('show erased', (await adminGetUser({ client, auth: asRoot, path })).respo
 console.log(
   `typescript client: as admin, found ${username} by prefix, disabled and enabled them, ` +
     'revoked a role from a live token, erased them',
+);
+
+// The code in the `n`th mail to `address`, waiting up to 10 s for it to arrive.
+async function mailedCode(address: string, n: number): Promise<string> {
+  const dir = join(process.env.AUTHLOG_MAILDIR!, 'new');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir).map((name) => join(dir, name));
+    } catch {
+      // No mail yet: the Maildir is made on the first delivery.
+    }
+    const mails = files
+      .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
+      .map((file) => readFileSync(file, 'utf8'))
+      .filter((mail) => mail.includes(`X-RcptTo: ${address}`));
+    const mail = mails[n - 1];
+    if (mail !== undefined) {
+      const code = /^\s*(\d{6})\s*$/m.exec(mail)?.[1];
+      if (!code) {
+        throw new Error(`no code in ${mail}`);
+      }
+      return code;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`no mail number ${n} to ${address} within 10 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const mailUser = `ts-${crypto.randomUUID().slice(0, 12)}`;
+const address = `${mailUser}@example.com`;
+const newPassword = 'second password of mine';
+expect(
+  'register with an address',
+  (await register({ client, body: { username: mailUser, password, email: address } })).response
+    .status,
+  201,
+);
+const mailLogin = await login({ client, body: { username: mailUser, password } });
+expect('login with an address', mailLogin.response.status, 200);
+const mailToken = bearer(mailLogin.data!.access_token);
+const verified = await verifyEmail({
+  client,
+  auth: mailToken,
+  body: { code: await mailedCode(address, 1) },
+});
+expect('verify', verified.response.status, 200);
+
+const asked = await forgotPassword({ client, body: { email: address } });
+expect('forgot', asked.response.status, 202);
+if (asked.data?.msg !== 'If the account exists, a reset code has been sent') {
+  throw new Error(`forgot: ${JSON.stringify(asked.data)}`);
+}
+const code = await mailedCode(address, 2);
+const notIt = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+const wrong = await resetPassword({
+  client,
+  body: { username: mailUser, code: notIt, new_password: newPassword },
+});
+expect('reset with a wrong code', wrong.response.status, 400);
+if (wrong.error?.msg !== 'Invalid or expired code') {
+  throw new Error(`reset with a wrong code: ${JSON.stringify(wrong.error)}`);
+}
+const reset = await resetPassword({
+  client,
+  body: { username: mailUser, code, new_password: newPassword },
+});
+expect('reset', reset.response.status, 200);
+expect(
+  'protected after reset',
+  (await protectedRoute({ client, auth: mailToken })).response.status,
+  401,
+);
+expect(
+  'login with the old password',
+  (await login({ client, body: { username: mailUser, password } })).response.status,
+  401,
+);
+expect(
+  'login with the new password',
+  (await login({ client, body: { username: mailUser, password: newPassword } })).response.status,
+  200,
+);
+console.log(
+  `typescript client: ${mailUser} verified ${address} by its mailed code, forgot the password ` +
+    'and reset it by code; the session open before is revoked',
 );
