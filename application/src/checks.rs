@@ -189,16 +189,7 @@ impl ThrottledChecks {
             reason,
             attempt_id: reserved.attempt,
         });
-        let write = StreamWrite::new(
-            reserved.whom.stream(),
-            ExpectedVersion::Any,
-            to_append(vec![event], &reserved.whom.0, metadata, self.clock.now()),
-        );
-        self.store
-            .append(vec![write])
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(())
+        self.conclude(reserved, event, metadata).await
     }
 
     /// Concludes `reserved` as a right password that opened no session, for `reason`
@@ -217,6 +208,17 @@ impl ThrottledChecks {
             return Ok(());
         };
         let event = Event::LoginRefused(LoginRefused { attempt_id, reason });
+        self.conclude(reserved, event, metadata).await
+    }
+
+    /// Appends `event`, which concludes `reserved`, to the name's stream on its own: nothing
+    /// else commits with a failed or refused check.
+    async fn conclude(
+        &self,
+        reserved: &Reserved,
+        event: Event,
+        metadata: &Metadata,
+    ) -> Result<(), StoreError> {
         let write = StreamWrite::new(
             reserved.whom.stream(),
             ExpectedVersion::Any,
