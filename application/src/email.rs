@@ -20,12 +20,11 @@ use authlog_domain::{CodeId, Email, Event, MailPurpose, Password, UserId, Userna
 
 use crate::admission::{Admission, Busy};
 use crate::ports::{
-    Beside, Clock, CodeGenerator, EventStore, ExpectedVersion, HashError, IdGenerator, Metadata,
-    PasswordHasher, ReadModels, SecretKind, StoreError, StreamWrite, UserQuery, UserSecret,
-    UserSecrets,
+    Appended, Beside, Clock, CodeGenerator, EventStore, HashError, IdGenerator, Metadata,
+    PasswordHasher, ReadModels, SecretKind, StoreError, UserQuery, UserSecret, UserSecrets,
 };
 use crate::sessions::Sessions;
-use crate::streams::{load_user_ref, settled, to_append, until_settled, LoadedUser, UserRef};
+use crate::streams::{load_user_ref, settled, until_settled, LoadedUser, UserRef};
 
 /// Why an email operation did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,7 +150,13 @@ impl Emails {
                 now: self.clock.now(),
             };
             let events = user::decide_mail(&loaded.state, command)?;
-            self.append(&loaded, events, vec![put], metadata).await
+            if events.is_empty() {
+                return Ok(Some(()));
+            }
+            Ok(self
+                .append(&loaded, events, vec![put], metadata)
+                .await?
+                .map(drop))
         })
         .await?;
         Ok(())
@@ -223,7 +228,10 @@ impl Emails {
             if events.is_empty() {
                 return Ok(Some(()));
             }
-            self.append(&loaded, events, vec![put], metadata).await
+            Ok(self
+                .append(&loaded, events, vec![put], metadata)
+                .await?
+                .map(drop))
         })
         .await
     }
@@ -315,7 +323,7 @@ impl Emails {
         purpose: MailPurpose,
         metadata: &Metadata,
         command: impl Fn() -> MailCommand,
-    ) -> Result<crate::ports::Appended, EmailError> {
+    ) -> Result<Appended, EmailError> {
         let command = &command;
         let appended = until_settled(EmailError::Contended, move || async move {
             let loaded = load_user_ref(self.store.as_ref(), whom).await?;
@@ -328,15 +336,7 @@ impl Emails {
                 kind: SecretKind::MailCode,
                 id: secret_id(purpose),
             };
-            let (stream, subject) = loaded.target()?;
-            let write = StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, self.clock.now()),
-            );
-            Ok(settled(
-                self.store.append_with(vec![write], vec![delete]).await,
-            )?)
+            self.append(&loaded, events, vec![delete], metadata).await
         })
         .await?;
         self.read_models.wait_for(appended.position).await?;
@@ -344,24 +344,16 @@ impl Emails {
     }
 
     /// Appends `events` (with `beside`) to `loaded`'s stream at the version it was read at:
-    /// `Some(())` when it won, `None` when it lost a race (another round).
+    /// `Some` when it won, `None` when it lost a race (another round).
     async fn append(
         &self,
         loaded: &LoadedUser,
         events: Vec<Event>,
         beside: Vec<Beside>,
         metadata: &Metadata,
-    ) -> Result<Option<()>, EmailError> {
-        if events.is_empty() {
-            return Ok(Some(()));
-        }
-        let (stream, subject) = loaded.target()?;
-        let write = StreamWrite::new(
-            stream,
-            ExpectedVersion::after(loaded.version),
-            to_append(events, &subject, metadata, self.clock.now()),
-        );
-        Ok(settled(self.store.append_with(vec![write], beside).await)?.map(|_| ()))
+    ) -> Result<Option<Appended>, EmailError> {
+        let write = loaded.write(events, metadata, self.clock.now())?;
+        Ok(settled(self.store.append_with(vec![write], beside).await)?)
     }
 }
 

@@ -15,11 +15,9 @@ use authlog_domain::user::{self, UserCommand};
 use authlog_domain::{Role, UserId};
 
 use crate::access::{Caller, Forbidden};
-use crate::ports::{
-    Beside, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
-};
+use crate::ports::{Beside, Clock, EventStore, Metadata, ReadModels, StoreError};
 use crate::sessions::Sessions;
-use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
+use crate::streams::{load_user_ref, settled, until_settled, UserRef};
 
 /// Why a user was not erased.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,12 +84,7 @@ impl EraseUser {
             let Some(account) = loaded.account.as_ref().filter(|_| !events.is_empty()) else {
                 return Err(EraseError::UnknownUser);
             };
-            let (stream, subject) = loaded.target()?;
-            let write = StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, self.clock.now()),
-            );
+            let write = loaded.write(events, metadata, self.clock.now())?;
             let appended = self
                 .store
                 .append_with(vec![write], vec![Beside::EraseUser(account.user_id)])
@@ -120,7 +113,7 @@ impl EraseUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockEventStore, NewEvent, RevocationView};
+    use crate::ports::{ExpectedVersion, MockEventStore, NewEvent, RevocationView};
     use crate::revocation_view::RevocationSet;
     use crate::revoke::RevokeSession;
     use crate::streams::load_user_by_id;

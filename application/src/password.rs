@@ -9,12 +9,9 @@ use authlog_domain::Password;
 
 use crate::admission::Busy;
 use crate::checks::{CheckError, Reserved, ThrottledChecks};
-use crate::ports::{
-    Claims, Clock, EventStore, ExpectedVersion, HashError, Metadata, PasswordHasher, StoreError,
-    StreamWrite,
-};
+use crate::ports::{Claims, Clock, EventStore, HashError, Metadata, PasswordHasher, StoreError};
 use crate::sessions::Sessions;
-use crate::streams::{load_user_by_id, settled, to_append, until_settled, LoadedUser};
+use crate::streams::{load_user_by_id, settled, until_settled, LoadedUser};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordChangeError {
@@ -140,12 +137,7 @@ impl ChangePassword {
             let events = user::decide(&loaded.state, command)
                 .map_err(|_| PasswordChangeError::UnknownUser)?;
             let now = self.clock.now();
-            let (stream, subject) = loaded.target()?;
-            let mut writes = vec![StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, now),
-            )];
+            let mut writes = vec![loaded.write(events, metadata, now)?];
             writes.extend(
                 self.checks
                     .succeeded(reserved, caller.session_id, metadata, now),

@@ -10,11 +10,8 @@ use authlog_domain::user::{self, UserCommand, UserError};
 use authlog_domain::{Event, Role};
 
 use crate::access::{Caller, Forbidden};
-use crate::ports::{
-    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView, StoreError,
-    StreamWrite,
-};
-use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
+use crate::ports::{Clock, EventStore, Metadata, ReadModels, RevocationView, StoreError};
+use crate::streams::{load_user_ref, settled, until_settled, UserRef};
 
 /// What a grant or revoke did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,13 +124,8 @@ impl ChangeRoles {
                     _ => None,
                 })
                 .collect();
-            let (stream, subject) = loaded.target()?;
             let now = self.clock.now();
-            let write = StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, now),
-            );
+            let write = loaded.write(events, metadata, now)?;
             Ok(settled(self.store.append(vec![write]).await)?
                 .map(|appended| Some((appended, revoked, now))))
         })

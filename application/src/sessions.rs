@@ -7,11 +7,10 @@ use authlog_domain::{RevocationReason, Role, SessionId, UserId};
 
 use crate::access::{Caller, Forbidden};
 use crate::ports::{
-    Appended, Clock, EventStore, ExpectedVersion, Metadata, ReadModels, RevocationView,
-    SessionView, StoreError, StreamWrite,
+    Appended, Clock, EventStore, Metadata, ReadModels, RevocationView, SessionView, StoreError,
 };
 use crate::revoke::{RevokeError, RevokeSession};
-use crate::streams::{load_session, load_user_ref, settled, to_append, until_settled, UserRef};
+use crate::streams::{load_session, load_user_ref, settled, until_settled, UserRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionsError {
@@ -125,12 +124,7 @@ impl Sessions {
             let events = user::decide(&loaded.state, command).map_err(|e| match e {
                 UserError::UnknownUser | UserError::UsernameTaken => SessionsError::UnknownUser,
             })?;
-            let (stream, subject) = loaded.target()?;
-            let write = StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, self.clock.now()),
-            );
+            let write = loaded.write(events, metadata, self.clock.now())?;
             Ok(settled(self.store.append(vec![write]).await)?)
         })
         .await?;

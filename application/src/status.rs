@@ -11,11 +11,9 @@ use authlog_domain::user::{self, UserCommand};
 use authlog_domain::{Role, UserId};
 
 use crate::access::{Caller, Forbidden};
-use crate::ports::{
-    Clock, EventStore, ExpectedVersion, Metadata, ReadModels, StoreError, StreamWrite,
-};
+use crate::ports::{Clock, EventStore, Metadata, ReadModels, StoreError};
 use crate::sessions::Sessions;
-use crate::streams::{load_user_ref, settled, to_append, until_settled, UserRef};
+use crate::streams::{load_user_ref, settled, until_settled, UserRef};
 
 /// Why an account's status was not changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,12 +119,7 @@ impl AccountStatus {
             if events.is_empty() {
                 return Ok(Some((account.user_id, None)));
             }
-            let (stream, subject) = loaded.target()?;
-            let write = StreamWrite::new(
-                stream,
-                ExpectedVersion::after(loaded.version),
-                to_append(events, &subject, metadata, self.clock.now()),
-            );
+            let write = loaded.write(events, metadata, self.clock.now())?;
             Ok(settled(self.store.append(vec![write]).await)?.map(|a| (account.user_id, Some(a))))
         })
         .await;

@@ -9,7 +9,8 @@ use authlog_domain::{Event, SessionId, StreamId, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::ports::{
-    Account, AppendError, Appended, EventStore, Metadata, NewEvent, RecordedEvent, StoreError,
+    Account, AppendError, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    StoreError, StreamWrite,
 };
 
 /// How often a decision is made again after losing a race on its stream. Each round has a
@@ -43,6 +44,26 @@ impl LoadedUser {
                 "a decision on a user that has no account".into(),
             )),
         }
+    }
+
+    /// The write of `events`, decided on this state at `now`, to the account's stream, expecting
+    /// the version it was read at (so a concurrent writer makes it a conflict, and the use case
+    /// decides again).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when there is no account after all.
+    pub fn write(
+        &self,
+        events: Vec<Event>,
+        metadata: &Metadata,
+        now: OffsetDateTime,
+    ) -> Result<StreamWrite, StoreError> {
+        let (stream, subject) = self.target()?;
+        Ok(StreamWrite::new(
+            stream,
+            ExpectedVersion::after(self.version),
+            to_append(events, &subject, metadata, now),
+        ))
     }
 }
 
