@@ -72,7 +72,43 @@ pub struct Store {
     _stop: watch::Sender<()>,
 }
 
+/// The most names a prefix search reads from the name index before it walks the users in id
+/// order instead: reading them costs about as much as walking a few pages.
+const NARROW_PREFIX: usize = 1_000;
+
 impl Store {
+    /// The ids after `after` of the users whose names lie in `range`, when no more than
+    /// [`NARROW_PREFIX`] names do; `None` when more do. One statement, so the answer is exact.
+    async fn narrow_prefix(
+        &self,
+        range: [Arg; 2],
+        after: Option<UserId>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Id {
+            user_id: String,
+        }
+        let mut args = range.to_vec();
+        args.push(i64::try_from(NARROW_PREFIX + 1).unwrap_or(i64::MAX).into());
+        let ids: Vec<Id> = self
+            .pool
+            .fetch(&Statement::new(
+                "SELECT user_id FROM users WHERE canonical >= ? AND canonical < ? LIMIT ?",
+                args,
+            ))
+            .await?;
+        if ids.len() > NARROW_PREFIX {
+            return Ok(None);
+        }
+        let after = after.map(|id| id.to_string());
+        Ok(Some(
+            ids.into_iter()
+                .map(|id| id.user_id)
+                .filter(|id| after.as_ref().is_none_or(|after| id > after))
+                .collect(),
+        ))
+    }
+
     /// Opens the database `url` names and starts it with `personal` (see [`Store::connect`] and
     /// [`Store::start`]): what tests and tools that hold the master key already do.
     ///
@@ -576,9 +612,24 @@ impl ReadModels for Store {
         );
         let mut args = Vec::new();
         if let Some(prefix) = query.prefix {
-            sql.push_str(" AND substr(canonical, 1, CAST(? AS INTEGER)) = ?");
-            args.push((prefix.chars().count() as i64).into());
-            args.push(prefix.into());
+            // The names with this prefix are a range of the name index (byte order; no name
+            // holds U+10FFFF). A narrow range is read whole and its ids looked up; a wide one
+            // filters the walk in id order, which meets a match soon.
+            let range = [prefix.clone().into(), format!("{prefix}\u{10FFFF}").into()];
+            match self.narrow_prefix(range.clone(), query.after).await? {
+                Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+                Some(ids) => {
+                    sql.push_str(&format!(
+                        " AND user_id IN ({})",
+                        vec!["?"; ids.len()].join(", ")
+                    ));
+                    args.extend(ids.into_iter().map(Arg::from));
+                }
+                None => {
+                    sql.push_str(" AND canonical >= ? AND canonical < ?");
+                    args.extend(range);
+                }
+            }
         }
         if let Some(status) = query.status {
             sql.push_str(" AND status = ?");

@@ -58,7 +58,9 @@ const WAIT: Duration = Duration::from_secs(5);
 pub const LAGGING_EVERY: Duration = Duration::from_millis(250);
 
 /// A table a projection owns: its columns and constraints, and its secondary indexes as
-/// (name suffix, indexed columns).
+/// (name suffix, indexed columns). In `columns`, `{bytewise}` stands for the backend's
+/// byte-order collation (SQLite's `BINARY`, PostgreSQL's `"C"`): a column compared by range
+/// for prefixes needs it, whatever collation the PostgreSQL database has.
 pub struct Table {
     pub name: &'static str,
     pub columns: &'static str,
@@ -772,8 +774,13 @@ async fn head_in(tx: &mut Tx) -> Result<u64, StoreError> {
 /// Creates `table` (and its indexes) in `target`.
 async fn create(tx: &mut Tx, table: &Table, copy: Target) -> Result<(), StoreError> {
     let name = copy.of(table.name);
+    let bytewise = match tx {
+        Tx::Sqlite(_) => "COLLATE BINARY",
+        Tx::Postgres(_) => "COLLATE \"C\"",
+    };
+    let columns = table.columns.replace("{bytewise}", bytewise);
     tx.execute(&Statement::new(
-        format!("CREATE TABLE {name} ({})", table.columns),
+        format!("CREATE TABLE {name} ({columns})"),
         vec![],
     ))
     .await?;

@@ -35,13 +35,15 @@ pub struct RoleRow {
 const TABLES: &[Table] = &[
     Table {
         name: "users",
-        columns: "user_id TEXT PRIMARY KEY, username TEXT NOT NULL, canonical TEXT NOT NULL, \
+        columns: "user_id TEXT PRIMARY KEY, username TEXT NOT NULL, \
+                  canonical TEXT {bytewise} NOT NULL, \
                   status TEXT NOT NULL, created_at TEXT NOT NULL, last_login_at TEXT, \
                   email TEXT, email_canonical TEXT, email_verified BIGINT NOT NULL DEFAULT 0",
-        // By status with the id: a page of the disabled accounts reads that page alone. By
-        // address: a forgotten password asked for by email.
+        // By name, in byte order: a prefix is a range of it. By status with the id: a page of
+        // the disabled accounts reads that page alone. By address: a forgotten password asked
+        // for by email.
         indexes: &[
-            ("by_name", "canonical"),
+            ("by_name", "canonical, user_id"),
             ("by_status", "status, user_id"),
             ("by_email", "email_canonical"),
         ],
@@ -59,9 +61,10 @@ impl Projection for UsersProjection {
     }
 
     /// Version 2: the status (`UserDisabled`, `UserEnabled`) and the email address
-    /// (`EmailChanged`, `EmailVerified`), with their indexes.
+    /// (`EmailChanged`, `EmailVerified`), with their indexes. Version 3: the canonical name in
+    /// byte order on PostgreSQL too, so that a prefix search reads a range of its index.
     fn version(&self) -> i64 {
-        2
+        3
     }
 
     fn event_types(&self) -> &'static [EventType] {

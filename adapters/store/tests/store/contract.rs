@@ -1359,6 +1359,68 @@ mod models {
         assert_eq!(page[0].user_id, user(2));
     }
 
+    /// A prefix matching few names (read from the name index) and one matching more than a
+    /// thousand (the walk in id order) page alike: every match once, in id order.
+    pub async fn a_narrow_and_a_wide_prefix_page_alike(store: &dyn Storage) {
+        let name = |n: u128| {
+            if n % 100 == 0 {
+                format!("narrow-{n}")
+            } else {
+                format!("wide-{n}")
+            }
+        };
+        let writes = (1..=1_100u128)
+            .map(|n| {
+                StreamWrite::new(
+                    stream(&format!("user:{n}")),
+                    ExpectedVersion::Any,
+                    vec![at(
+                        Event::Registered(Registered {
+                            user_id: user(n),
+                            username: Username::parse(&name(n)).unwrap().into(),
+                            password_hash: PasswordHash::from_phc("$argon2id$x".into()).into(),
+                        }),
+                        T0,
+                    )],
+                )
+            })
+            .collect();
+        store.append(writes).await.unwrap();
+
+        // Every page of `prefix`, `limit` at a time, followed by `after`.
+        let pages = |prefix: &'static str, limit: u32| async move {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store
+                    .users(UserQuery {
+                        prefix: Some(prefix.into()),
+                        after,
+                        limit,
+                        ..UserQuery::default()
+                    })
+                    .await
+                    .unwrap();
+                seen.extend(page.iter().map(|u| u.user_id));
+                if page.len() < limit as usize {
+                    return seen;
+                }
+                after = page.last().map(|u| u.user_id);
+            }
+        };
+        let wide: Vec<UserId> = (1..=1_100).filter(|n| n % 100 != 0).map(user).collect();
+        assert_eq!(pages("wide-", 100).await, wide);
+        let narrow: Vec<UserId> = (1..=11).map(|n| user(n * 100)).collect();
+        assert_eq!(pages("narrow-", 4).await, narrow);
+        assert_eq!(pages("narrow-10", 100).await, vec![user(100), user(1_000)]);
+        assert_eq!(
+            pages("w", 1_000).await,
+            wide,
+            "one letter: the wide walk too"
+        );
+        assert!(pages("nobody", 100).await.is_empty());
+    }
+
     pub async fn every_projection_reaches_the_head(store: &dyn Storage) {
         log_in(store, 1, 30).await;
         let head = store.head().await.unwrap();

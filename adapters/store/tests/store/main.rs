@@ -63,6 +63,7 @@ macro_rules! every_contract_test {
             sessions_revoked_ends_the_sessions_opened_before_it_but_the_spared_one,
             recent_revocations_are_those_recorded_since_a_time,
             the_directory_lists_users_by_registration_with_roles_and_last_login,
+            a_narrow_and_a_wide_prefix_page_alike,
             every_projection_reaches_the_head,
         );
     };
