@@ -27,6 +27,7 @@ use tokio::sync::{watch, Notify};
 use crate::beside;
 use crate::rows::{to_i64, to_u64, unavailable};
 use crate::store::OpenError;
+use crate::verify::Guard;
 use crate::writer::{AppendRequest, Outcome, Writer};
 
 /// The advisory lock that serialises appends across instances ("authlog" in ASCII).
@@ -43,11 +44,28 @@ const IDLE_IN_TRANSACTION: &str = "10s";
 pub const CHANNEL: &str = "authlog_events";
 /// The safety-net poll: NOTIFY announces commits.
 pub const POLL: Duration = Duration::from_secs(2);
-/// The triggers that make `events` append-only.
-pub const GUARDS: &[&str] = &[
-    "events_refuse_update",
-    "events_refuse_delete",
-    "events_refuse_truncate",
+/// The triggers that make `events` append-only, each with its definition as [`guards`] spells
+/// it: the trigger as PostgreSQL prints it, then the language and body of the function it
+/// calls (a guard is only as good as that function).
+pub const GUARDS: &[(&str, &str)] = &[
+    (
+        "events_refuse_update",
+        "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events FOR EACH ROW \
+         EXECUTE FUNCTION events_refuse_change() LANGUAGE plpgsql AS BEGIN \
+         RAISE EXCEPTION 'events is append-only: % refused', TG_OP; END",
+    ),
+    (
+        "events_refuse_delete",
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events FOR EACH ROW \
+         EXECUTE FUNCTION events_refuse_change() LANGUAGE plpgsql AS BEGIN \
+         RAISE EXCEPTION 'events is append-only: % refused', TG_OP; END",
+    ),
+    (
+        "events_refuse_truncate",
+        "CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events FOR EACH STATEMENT \
+         EXECUTE FUNCTION events_refuse_change() LANGUAGE plpgsql AS BEGIN \
+         RAISE EXCEPTION 'events is append-only: % refused', TG_OP; END",
+    ),
 ];
 
 /// `url` without its credentials, for messages: no user and password before the host, and no
@@ -105,11 +123,23 @@ pub async fn open(url: &str) -> Result<PgPool, OpenError> {
     Ok(pool)
 }
 
-/// The enabled triggers on `events`.
-pub async fn guards(pool: &PgPool) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT tgname::text FROM pg_trigger \
-         WHERE tgrelid = 'events'::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+/// The triggers on `events` that fire in ordinary sessions (enabled, and not for replicas
+/// only), each with its definition: the trigger as PostgreSQL prints it (the table's schema
+/// left out, since authlog's tables may live in any), then the language and body of its
+/// function.
+pub async fn guards(pool: &PgPool) -> Result<Vec<Guard>, StoreError> {
+    sqlx::query_as(
+        "SELECT t.tgname::text AS name, \
+                replace(pg_get_triggerdef(t.oid), \
+                        ' ON ' || quote_ident(n.nspname) || '.events ', ' ON events ') \
+                || ' LANGUAGE ' || l.lanname || ' AS ' || p.prosrc AS definition \
+         FROM pg_trigger t \
+         JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_proc p ON p.oid = t.tgfoid \
+         JOIN pg_language l ON l.oid = p.prolang \
+         WHERE t.tgrelid = 'events'::regclass AND NOT t.tgisinternal \
+           AND t.tgenabled IN ('O', 'A')",
     )
     .fetch_all(pool)
     .await

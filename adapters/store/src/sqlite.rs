@@ -18,14 +18,27 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
 use crate::beside;
 use crate::rows::{to_u64, unavailable};
 use crate::store::OpenError;
+use crate::verify::Guard;
 use crate::writer::{plan, streams, AppendRequest, Outcome, Writer};
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to look for what other processes (the CLI) appended: nothing announces it.
 pub const POLL: Duration = Duration::from_millis(250);
-/// The triggers that make `events` append-only.
-pub const GUARDS: &[&str] = &["events_refuse_update", "events_refuse_delete"];
+/// The triggers that make `events` append-only, each with its definition as the migration
+/// installed it (SQLite keeps the `CREATE TRIGGER` text, and runs what the text says).
+pub const GUARDS: &[(&str, &str)] = &[
+    (
+        "events_refuse_update",
+        "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN \
+         SELECT RAISE(ABORT, 'events is append-only: UPDATE refused'); END",
+    ),
+    (
+        "events_refuse_delete",
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events BEGIN \
+         SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END",
+    ),
+];
 
 /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`) and
 /// applies the migrations.
@@ -137,10 +150,11 @@ pub fn path(pool: &SqlitePool) -> String {
     pool.connect_options().get_filename().display().to_string()
 }
 
-/// The triggers on `events`.
-pub async fn guards(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'",
+/// The triggers on `events`, with the text that defines each.
+pub async fn guards(pool: &SqlitePool) -> Result<Vec<Guard>, StoreError> {
+    sqlx::query_as(
+        "SELECT name, sql AS definition FROM sqlite_master \
+         WHERE type = 'trigger' AND tbl_name = 'events'",
     )
     .fetch_all(pool)
     .await

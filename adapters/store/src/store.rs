@@ -269,8 +269,8 @@ impl Store {
         self.projector.rebuild(name, progress).await
     }
 
-    /// Walks the whole hash chain and checks that the append-only guards are installed (and,
-    /// on PostgreSQL, enabled).
+    /// Walks the whole hash chain and checks that the append-only guards are installed as
+    /// authlog installed them (and, on PostgreSQL, that they fire).
     ///
     /// # Errors
     /// [`VerifyError`] naming the first bad position or the missing guard.

@@ -31,6 +31,17 @@ pub enum VerifyError {
     Broken { position: u64, reason: String },
     #[error("the append-only guard {0} is missing from the database")]
     MissingGuard(String),
+    /// A guard of that name is there but does not do what authlog installed it to do (a
+    /// no-op of the same name, a `WHEN` that never holds, a function that lets rows go).
+    #[error(
+        "the append-only guard {name} is not as authlog installed it: it reads `{found}`, \
+         where `{expected}` was installed"
+    )]
+    AlteredGuard {
+        name: String,
+        found: String,
+        expected: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,13 +112,71 @@ impl ChainWalk {
     }
 }
 
-/// Which guards a backend must have, and which it has.
-pub fn require_guards(required: &[&str], present: &[String]) -> Result<(), VerifyError> {
-    match required
-        .iter()
-        .find(|name| !present.iter().any(|p| p == *name))
-    {
-        Some(missing) => Err(VerifyError::MissingGuard((*missing).to_owned())),
-        None => Ok(()),
+/// A trigger on `events` as the database holds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Guard {
+    pub name: String,
+    /// What it does, spelt as the backend's `guards` reads it.
+    pub definition: String,
+}
+
+/// Checks that every guard a backend must have is there, defined as `required` says (compared
+/// with runs of white space as one space): a guard is checked by what it does, not by its
+/// name.
+pub fn require_guards(required: &[(&str, &str)], present: &[Guard]) -> Result<(), VerifyError> {
+    let spaced = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (name, expected) in required {
+        let Some(guard) = present.iter().find(|g| g.name == *name) else {
+            return Err(VerifyError::MissingGuard((*name).to_owned()));
+        };
+        let (found, expected) = (spaced(&guard.definition), spaced(expected));
+        if found != expected {
+            return Err(VerifyError::AlteredGuard {
+                name: (*name).to_owned(),
+                found,
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: &[(&str, &str)] = &[("refuse", "BEGIN  SELECT RAISE(ABORT, 'no');\n END")];
+
+    fn guard(name: &str, definition: &str) -> Guard {
+        Guard {
+            name: name.into(),
+            definition: definition.into(),
+        }
+    }
+
+    #[test]
+    fn a_guard_is_checked_by_its_definition_not_its_name() {
+        let same = guard("refuse", "BEGIN SELECT RAISE(ABORT, 'no'); END");
+        assert!(
+            require_guards(REQUIRED, &[same]).is_ok(),
+            "white space aside"
+        );
+        assert!(matches!(
+            require_guards(REQUIRED, &[guard("other", "BEGIN SELECT 1; END")]),
+            Err(VerifyError::MissingGuard(name)) if name == "refuse"
+        ));
+        for no_op in [
+            "BEGIN SELECT 1; END",
+            "BEGIN SELECT RAISE(ABORT, 'no') WHERE 0; END",
+            "WHEN 0 BEGIN SELECT RAISE(ABORT, 'no'); END",
+        ] {
+            assert!(
+                matches!(
+                    require_guards(REQUIRED, &[guard("refuse", no_op)]),
+                    Err(VerifyError::AlteredGuard { name, .. }) if name == "refuse"
+                ),
+                "{no_op}"
+            );
+        }
     }
 }

@@ -143,6 +143,52 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     }
 }
 
+/// The guards' function replaced by one that lets every row go (same name, same triggers),
+/// or the triggers set to fire for replicas only: `verify` reads what the guards do.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: ./test.sh runs it"]
+async fn verify_refuses_guards_that_no_longer_guard() {
+    let (store, url) = fresh_with_url().await;
+    for n in 0..3 {
+        append(
+            store.as_ref(),
+            StreamId::from_stored(format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 3);
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    conn.execute("ALTER TABLE events ENABLE REPLICA TRIGGER events_refuse_delete")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.verify(&|_, _| {}).await,
+        Err(VerifyError::MissingGuard(name)) if name == "events_refuse_delete"
+    ));
+    conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_delete")
+        .await
+        .unwrap();
+
+    conn.execute(
+        "CREATE OR REPLACE FUNCTION events_refuse_change() RETURNS trigger \
+         LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
+    )
+    .await
+    .unwrap();
+    let deleted = conn.execute("DELETE FROM events").await.unwrap();
+    assert_eq!(deleted.rows_affected(), 3, "the no-op guards nothing");
+    match store.verify(&|_, _| {}).await {
+        Err(VerifyError::AlteredGuard { name, found, .. }) => {
+            assert_eq!(name, "events_refuse_update");
+            assert!(found.contains("RETURN OLD"), "{found}");
+        }
+        other => panic!("expected an altered guard, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn the_audit_table_shows_personal_data_until_erasure_and_no_table_keeps_it() {

@@ -322,6 +322,12 @@ async fn two_projectors_on_one_file_never_halt_each_other() {
     contract::two_projectors_on_one_database_never_halt_each_other(first, second).await;
 }
 
+/// The update guard as the migration created it, put back after an edit.
+const RESTORE_UPDATE_GUARD: &str = "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events is append-only: UPDATE refused');
+END";
+
 #[tokio::test]
 async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     let (store, _dir, url) = fresh_with_url().await;
@@ -345,13 +351,51 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query("CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
+    sqlx::query(RESTORE_UPDATE_GUARD)
         .execute(&mut conn)
         .await
         .unwrap();
     match store.verify(&|_, _| {}).await {
         Err(VerifyError::Broken { position, .. }) => assert_eq!(position, 4),
         other => panic!("expected a break at 4, got {other:?}"),
+    }
+}
+
+/// A guard replaced by a no-op of the same name lets rows be deleted; `verify` reads what each
+/// guard does, not its name, and says which one is not as installed.
+#[tokio::test]
+async fn verify_refuses_a_guard_replaced_by_a_no_op_of_the_same_name() {
+    for no_op in [
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events BEGIN SELECT 1; END",
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events BEGIN \
+         SELECT RAISE(ABORT, 'events is append-only: DELETE refused') WHERE 0; END",
+        "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events WHEN 0 BEGIN \
+         SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END",
+    ] {
+        let (store, _dir, url) = fresh_with_url().await;
+        one_event_in_each_of(store.as_ref(), 3).await;
+        assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 3);
+        let mut conn = raw(&url).await;
+        sqlx::query("DROP TRIGGER events_refuse_delete")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(no_op).execute(&mut conn).await.unwrap();
+        let deleted = sqlx::query("DELETE FROM events WHERE position = 3")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            deleted.rows_affected(),
+            1,
+            "the no-op guards nothing: {no_op}"
+        );
+        match store.verify(&|_, _| {}).await {
+            Err(VerifyError::AlteredGuard { name, .. }) => {
+                assert_eq!(name, "events_refuse_delete", "{no_op}");
+            }
+            other => panic!("{no_op}: expected an altered guard, got {other:?}"),
+        }
     }
 }
 
@@ -389,7 +433,7 @@ async fn verify_catches_a_schema_version_changed_or_removed_behind_the_services_
             .await
             .unwrap();
         sqlx::query(edit).execute(&mut conn).await.unwrap();
-        sqlx::query("CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
+        sqlx::query(RESTORE_UPDATE_GUARD)
             .execute(&mut conn)
             .await
             .unwrap();
