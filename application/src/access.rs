@@ -36,10 +36,17 @@ impl Caller {
     /// # Errors
     /// [`Forbidden`] (`Admin access required` for `admin`) when the caller lacks `role`.
     pub fn require(&self, role: &Role) -> Result<(), Forbidden> {
-        if self.has_role(role) {
-            Ok(())
-        } else {
-            Err(Forbidden { role: role.clone() })
+        self.require_any(std::slice::from_ref(role))
+    }
+
+    /// # Errors
+    /// [`Forbidden`], naming the first of `roles`, when the caller holds none of them.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Forbidden> {
+        match roles.iter().any(|role| self.has_role(role)) {
+            true => Ok(()),
+            false => Err(Forbidden {
+                role: roles.first().cloned().unwrap_or_else(Role::admin),
+            }),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Roles: short lowercase names that gate endpoints (`admin` gates `/admin` and the audit API).
+//! Roles: short lowercase names that gate endpoints (`admin` gates `/admin`, the user
+//! directory and the audit API; `auditor` the audit API alone).
 
 use std::fmt;
 
@@ -27,6 +28,12 @@ impl Role {
     /// The role that gates `/admin` and the audit API.
     pub fn admin() -> Self {
         Self("admin".to_owned())
+    }
+
+    /// The role that may read the audit trail and nothing else an admin may: for a SIEM or a
+    /// compliance reader, who should not be able to change users.
+    pub fn auditor() -> Self {
+        Self("auditor".to_owned())
     }
 
     /// # Errors

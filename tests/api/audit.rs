@@ -275,6 +275,35 @@ async fn the_role_gate_is_401_without_a_token_and_403_without_admin() {
 }
 
 #[tokio::test]
+async fn an_auditor_reads_the_trail_and_nothing_an_admin_may_change() {
+    let (app, _) = busy_app().await;
+    app.register("siem").await;
+    assert!(app
+        .cli(&["user", "grant-role", "siem", "auditor"])
+        .await
+        .status
+        .success());
+    let auditor = app.login("siem").await;
+    let trail = events(&app, &auditor.access, "?username=alice").await;
+    assert!(
+        trail["events"]
+            .as_array()
+            .is_some_and(|events| events.len() >= 5),
+        "{trail}"
+    );
+    for path in ["/admin", "/admin/users"] {
+        let refused = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&auditor.access)
+            .send()
+            .await
+            .unwrap();
+        assert_error(refused, StatusCode::FORBIDDEN, "Admin access required").await;
+    }
+}
+
+#[tokio::test]
 async fn no_audit_output_ever_holds_a_password_hash() {
     let (app, admin) = busy_app().await;
     let http = audit(&app, &admin.access, "?limit=1000")

@@ -119,7 +119,7 @@ pub struct AuditApi;
 impl AuditApi {
     /// Query the event log
     ///
-    /// The audit trail: every recorded fact, filtered and paged by position. Admins only.
+    /// The audit trail: every recorded fact, filtered and paged by position. Admins and auditors (role `auditor`, which allows this and nothing else).
     /// Filter by `username` for everything about one user: registration, logins and failed
     /// logins, refreshes, revocations, password and role changes.
     #[allow(clippy::too_many_arguments)]
