@@ -29,6 +29,8 @@
 //! - [`email`]: a user's address and the codes mailed to it (verification, password reset);
 //!   [`outbox`]: the subscriber that mails them, at least once.
 //! - [`directory`]: the user directory, listed and searched from the users projection.
+//! - [`signed_checkpoints`]: the hash chain's head signed with a key outside the database, and
+//!   the check of a checkpoint kept from before against the log as it is now.
 //! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
 //!   retry-on-conflict loop every use case runs.
 //! - `testing` (feature `testing`, and in unit tests): the in-memory event store, fixtures and
@@ -54,6 +56,7 @@ pub mod revocation_view;
 pub mod revoke;
 pub mod roles;
 pub mod sessions;
+pub mod signed_checkpoints;
 pub mod signing_keys;
 pub mod status;
 pub mod streams;

@@ -9,9 +9,12 @@ use authlog_application::access::Caller;
 use authlog_application::directory::DirectoryQuery;
 use authlog_application::ports::{Checkpoints, Metadata, ReadModels, UserStatus};
 use authlog_application::roles::RoleChange;
+use authlog_application::signed_checkpoints::SignedCheckpoint;
 use authlog_application::streams::UserRef;
 use authlog_crypto::SystemClock;
 use authlog_domain::{Role, Username};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::AuditArgs;
@@ -83,7 +86,13 @@ pub enum Command {
     /// Show events of the log, as GET /audit/events does (works with the server down too).
     Audit(AuditArgs),
     /// Check the log's hash chain and append-only guards; exit 0 when intact.
-    Verify,
+    Verify {
+        /// A checkpoint kept from `GET /audit/checkpoint` (its JSON): also check that the log
+        /// still holds that position with that hash, which a rewritten and re-chained log or a
+        /// cut tail does not.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
     /// The read models derived from the log.
     Projections {
         #[command(subcommand)]
@@ -370,7 +379,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Revoke { kid },
         } => revoke_key(&open(&database).await?, &kid).await,
-        Command::Verify => verify(&open(&database).await?).await,
+        Command::Verify { checkpoint } => {
+            // The file first: a typo should not cost a walk of the whole log.
+            let checkpoint = checkpoint.as_deref().map(read_checkpoint).transpose()?;
+            verify(&open(&database).await?, checkpoint).await
+        }
         Command::Audit(args) => crate::audit::run(&open(&database).await?, args).await,
     }
 }
@@ -380,7 +393,7 @@ async fn open(database: &Database) -> anyhow::Result<Services> {
     Services::open(database, Arc::new(SystemClock)).await
 }
 
-async fn verify(services: &Services) -> anyhow::Result<()> {
+async fn verify(services: &Services, checkpoint: Option<SignedCheckpoint>) -> anyhow::Result<()> {
     let progress = Reporter::new("verifying");
     let intact = services
         .store
@@ -388,11 +401,55 @@ async fn verify(services: &Services) -> anyhow::Result<()> {
         .await;
     progress.finish();
     let intact = intact.context("verification failed")?;
+    let Some(checkpoint) = checkpoint else {
+        println!(
+            "intact: {} events, hash chain and append-only guards verified",
+            intact.rows
+        );
+        return Ok(());
+    };
+    services
+        .checkpoints
+        .check(&checkpoint)
+        .await
+        .context("verification failed")?;
     println!(
-        "intact: {} events, hash chain and append-only guards verified",
-        intact.rows
+        "intact: {} events, hash chain and append-only guards verified, and the checkpoint at \
+         position {} (signed at {}) holds",
+        intact.rows, checkpoint.position, checkpoint.recorded_at
     );
     Ok(())
+}
+
+/// A checkpoint as `GET /audit/checkpoint` answers it, read from `path`.
+fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<SignedCheckpoint> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the checkpoint file {}", path.display()))?;
+    let bad = |what: &str| {
+        anyhow::anyhow!(
+            "the checkpoint file {} is not a checkpoint (the JSON of GET /audit/checkpoint): {what}",
+            path.display()
+        )
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+    let text_field = |name: &str| {
+        json[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad(&format!("no `{name}` string")))
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(text_field("signature")?.trim_end_matches('='))
+        .map_err(|_| bad("`signature` is not base64url"))?;
+    Ok(SignedCheckpoint {
+        position: json["position"]
+            .as_u64()
+            .ok_or_else(|| bad("no `position` number"))?,
+        hash: text_field("hash")?,
+        recorded_at: text_field("recorded_at")?,
+        kid: text_field("kid")?,
+        signature,
+    })
 }
 
 /// What events appended from the command line record as their source.

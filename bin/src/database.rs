@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
 use authlog_application::ports::KeyStore;
+use authlog_crypto::checkpoint_key::Ed25519CheckpointKey;
 use authlog_crypto::master_key::is_sealed;
 use authlog_crypto::sealed_keys::AdoptError;
 use authlog_crypto::{ConcealedNames, DataKeys, MasterKey, SealedKeyStore};
@@ -42,12 +43,14 @@ impl Database {
     }
 }
 
-/// An opened database: the store, its signing keys sealed under the master key, and the
-/// concealer of names typed at password checks, whose keys are sealed alike.
+/// An opened database: the store, its signing keys sealed under the master key, the
+/// concealer of names typed at password checks, whose keys are sealed alike, and the checkpoint
+/// key the master key derives.
 pub struct Opened {
     pub store: Arc<Store>,
     pub keys: Arc<SealedKeyStore>,
     pub names: Arc<ConcealedNames>,
+    pub checkpoint_key: Arc<Ed25519CheckpointKey>,
 }
 
 /// Opens the store `database` names (`sqlite://PATH` or `postgres://...`), creating the SQLite
@@ -85,6 +88,7 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
     };
     let master = Arc::new(master_key(&path, store.as_ref()).await?);
     let keys = Arc::new(SealedKeyStore::new(store.clone(), master.clone()));
+    let checkpoint_key = Arc::new(Ed25519CheckpointKey::new(&master));
     let names = Arc::new(ConcealedNames::new(store.clone(), master.clone()));
     let sealed = keys.adopt().await.map_err(|e| match e {
         AdoptError::WrongMasterKey(e) => {
@@ -105,7 +109,12 @@ pub async fn open(database: &Database) -> anyhow::Result<Opened> {
         .start(Arc::new(DataKeys::new(master)))
         .await
         .context("cannot open the event store")?;
-    Ok(Opened { store, keys, names })
+    Ok(Opened {
+        store,
+        keys,
+        names,
+        checkpoint_key,
+    })
 }
 
 /// The master key in `path`, made there if the file does not exist and nothing in the database

@@ -29,6 +29,7 @@ use authlog_application::revocation_view::RevocationSet;
 use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
+use authlog_application::signed_checkpoints::SignedCheckpoints;
 use authlog_application::signing_keys::SigningKeys;
 use authlog_application::status::AccountStatus;
 use authlog_application::subscribers::{Runner, Subscriber};
@@ -70,6 +71,7 @@ pub struct Services {
     pub signing_keys: SigningKeys,
     pub audit: Audit,
     pub directory: Arc<Directory>,
+    pub checkpoints: Arc<SignedCheckpoints>,
     pub me: Me,
 }
 
@@ -81,7 +83,12 @@ impl Services {
     /// A database that cannot be reached, opened or migrated, or a master key that cannot be
     /// read or is not the database's.
     pub async fn open(database: &Database, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let Opened { store, keys, names } = crate::database::open(database).await?;
+        let Opened {
+            store,
+            keys,
+            names,
+            checkpoint_key,
+        } = crate::database::open(database).await?;
         // Retention is kept even by an instance that conceals no name today.
         let forgotten = names
             .forget_expired(clock.now())
@@ -133,6 +140,7 @@ impl Services {
             ),
             audit: Audit::new(store.clone(), store.clone(), names.clone()),
             directory: Arc::new(Directory::new(store.clone(), clock.clone())),
+            checkpoints: Arc::new(SignedCheckpoints::new(store.clone(), checkpoint_key)),
             me: Me::new(store.clone()),
             clock,
             ids,
@@ -261,6 +269,7 @@ impl Services {
             status,
             erase,
             directory,
+            checkpoints,
             audit,
             me,
             ..
@@ -324,6 +333,7 @@ impl Services {
             status,
             erase,
             directory,
+            checkpoints,
             me,
             audit,
             tokens,

@@ -480,6 +480,20 @@ impl TestApp {
         }
     }
 
+    /// Every row `sql` selects on the app's database, behind the service's back.
+    pub async fn fetch_all<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        match self.raw_database().await {
+            Raw::Sqlite(mut conn) => sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap(),
+            Raw::Postgres(mut conn) => sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap(),
+        }
+    }
+
     /// The one row `sql` selects on the app's database, behind the service's back.
     pub async fn fetch_one<T>(&self, sql: &str) -> T
     where

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod attacks;
 mod audit;
+mod checkpoints;
 mod cluster;
 mod cookies;
 mod email;

@@ -95,7 +95,7 @@ async fn verify_reports_an_intact_log() {
 
 /// The SQL an attacker with write access to the database runs to cut the log's last `n`
 /// events: the guard dropped (disabled, on PostgreSQL), the rows deleted, the guard put back.
-fn cut_the_tail(n: u32) -> Vec<String> {
+pub(crate) fn cut_the_tail(n: u32) -> Vec<String> {
     let delete =
         format!("DELETE FROM events WHERE position > (SELECT MAX(position) - {n} FROM events)");
     match crate::helpers::backend() {

@@ -5,6 +5,8 @@
 //! - [`jwt`]: signing and verifying tokens (EdDSA/Ed25519 by default, HS256 opt-in) with
 //!   jsonwebtoken: one allowed algorithm, `kid` lookup, `iss`, `aud`, `nbf`, `exp` and `type`
 //!   checks; a key ring that rotation replaces while requests are served.
+//! - [`checkpoint_key`]: the Ed25519 key that signs checkpoints of the hash chain, derived
+//!   from the master key and never stored.
 //! - [`cache`]: the bounded cache of verified tokens in front of [`jwt`] (the hot path).
 //! - [`keys`]: generating Ed25519 signing keys, named by their RFC 7638 thumbprint.
 //! - [`master_key`]: the key file outside the database, and sealing (AES-256-GCM) under it.
@@ -17,6 +19,7 @@
 //!   secrets; with the `testing` feature, a clock tests can move forward.
 
 pub mod cache;
+pub mod checkpoint_key;
 pub mod jwt;
 pub mod keys;
 pub mod master_key;

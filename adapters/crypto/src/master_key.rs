@@ -22,6 +22,15 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+/// HMAC-SHA-256 of `message` under `key`.
+fn hmac(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
+    use hmac::Mac as _;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(message);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
 /// The first bytes of every sealed value: a byte no DER document starts with, `k`, and the
 /// format's version.
 const MAGIC: [u8; 3] = [0xA1, b'k', 1];
@@ -31,6 +40,9 @@ const TAG: usize = 16;
 /// The key that seals what the database must not hold in clear.
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// The key for [`MasterKey::derive`]: itself derived from the master key, so that the
+    /// cipher's key is never used as an HMAC key too.
+    derivation: Zeroizing<[u8; 32]>,
 }
 
 /// Why a master key file could not be used.
@@ -77,7 +89,15 @@ impl MasterKey {
     pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(bytes.into()),
+            derivation: hmac(bytes, b"authlog master key derivation v1"),
         }
+    }
+
+    /// A 32-byte key for `purpose`, the same for the same master key and purpose: for keys
+    /// that need not be stored at all, since whoever holds the master key can make them again
+    /// (the checkpoint key).
+    pub fn derive(&self, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+        hmac(self.derivation.as_slice(), purpose)
     }
 
     /// Reads the key in `path`.

@@ -17,6 +17,7 @@ use authlog_application::register::RegisterUser;
 use authlog_application::revoke::RevokeSession;
 use authlog_application::roles::ChangeRoles;
 use authlog_application::sessions::Sessions;
+use authlog_application::signed_checkpoints::SignedCheckpoints;
 use authlog_application::status::AccountStatus;
 use authlog_application::subscribers::Runner;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub status: Arc<AccountStatus>,
     pub erase: Arc<EraseUser>,
     pub directory: Arc<Directory>,
+    /// Signed checkpoints of the hash chain, and the key set that checks them.
+    pub checkpoints: Arc<SignedCheckpoints>,
     /// Email verification and password reset; `None` on a server that sends no mail.
     pub emails: Option<Arc<Emails>>,
     /// For the JWKS endpoint.

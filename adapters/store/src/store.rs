@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authlog_application::ports::{
-    Account, AppendError, Appended, AuditFilter, Beside, Checkpoint, Checkpoints, EventLog,
-    EventStore, KeyStore, NameKeyStore, PersonalData, ProjectionStatus, ReadModels,
+    Account, AppendError, Appended, AuditFilter, Beside, Chain, ChainLink, Checkpoint, Checkpoints,
+    EventLog, EventStore, KeyStore, NameKeyStore, PersonalData, ProjectionStatus, ReadModels,
     RecentRevocation, RecordedEvent, RevokedSession, SecretKind, SessionView, SigningKey, Snapshot,
     StoreError, StreamWrite, UserQuery, UserSecret, UserSecrets, UserStatus, UserView,
 };
@@ -673,6 +673,39 @@ impl ReadModels for Store {
 
     async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
         self.projector.status().await
+    }
+}
+
+#[async_trait]
+impl Chain for Store {
+    async fn link(&self, position: Option<u64>) -> Result<Option<ChainLink>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct LinkRow {
+            position: i64,
+            hash: Vec<u8>,
+            recorded_at: String,
+        }
+        let statement = match position {
+            None => Statement::new(
+                "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
+                vec![],
+            ),
+            Some(position) => Statement::new(
+                "SELECT position, hash, recorded_at FROM events WHERE position = ?",
+                vec![to_i64(position)?.into()],
+            ),
+        };
+        let rows: Vec<LinkRow> = self.pool.fetch(&statement).await?;
+        rows.into_iter()
+            .next()
+            .map(|row| {
+                Ok(ChainLink {
+                    position: to_u64(row.position)?,
+                    hash: row.hash,
+                    recorded_at: parse_timestamp(&row.recorded_at)?,
+                })
+            })
+            .transpose()
     }
 }
 

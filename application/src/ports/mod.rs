@@ -2,6 +2,7 @@
 //! them; tests substitute the in-memory event store (`crate::testing`) or the mockall mocks
 //! (`Mock*`, behind the `mocks` feature for other crates).
 
+pub mod chain;
 pub mod checkpoints;
 pub mod clock;
 pub mod hasher;
@@ -15,6 +16,7 @@ pub mod revocation_view;
 pub mod store;
 pub mod tokens;
 
+pub use chain::{Chain, ChainLink, CheckpointKey};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use clock::Clock;
 pub use hasher::{HashError, PasswordHasher};
@@ -37,9 +39,9 @@ pub use tokens::{Claims, Companions, PublicKey, TokenError, TokenKind, TokenServ
 
 #[cfg(any(test, feature = "mocks"))]
 pub use self::{
-    checkpoints::MockCheckpoints, clock::MockClock, hasher::MockPasswordHasher,
-    ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore, mail::MockCodeGenerator,
-    mail::MockMailer, names::MockNameConcealer, names::MockNameKeyStore,
+    chain::MockChain, chain::MockCheckpointKey, checkpoints::MockCheckpoints, clock::MockClock,
+    hasher::MockPasswordHasher, ids::MockIdGenerator, keys::MockKeyGenerator, keys::MockKeyStore,
+    mail::MockCodeGenerator, mail::MockMailer, names::MockNameConcealer, names::MockNameKeyStore,
     read_models::MockReadModels, revocation_view::MockRevocationView, store::MockEventLog,
     store::MockEventStore, store::MockUserSecrets, tokens::MockTokenService,
 };

@@ -1,8 +1,12 @@
-//! The audit trail over HTTP, for admins (and SIEMs with an admin token).
+//! The audit trail over HTTP, for admins and auditors (a SIEM's token has role `auditor`), and
+//! signed checkpoints of its hash chain.
 
 use std::sync::Arc;
 
 use authlog_application::audit::{AuditEntry, AuditError, AuditQuery};
+use authlog_application::signed_checkpoints::{CheckpointError, SignedCheckpoint};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -113,6 +117,54 @@ impl From<AuditError> for AuditRefusal {
     }
 }
 
+/// The hash chain's head, signed with the checkpoint key. Keep it outside authlog's database:
+/// `authlog verify --checkpoint FILE` then shows whether the log still holds it.
+#[derive(Object)]
+pub struct Checkpoint {
+    /// The log's last position.
+    pub position: u64,
+    /// The chain's hash at `position` (SHA-256, lowercase hex).
+    pub hash: String,
+    /// When the event at `position` was recorded (RFC 3339), exactly as signed.
+    pub recorded_at: String,
+    /// The checkpoint key that signed it (`/.well-known/authlog-checkpoint-keys.json`).
+    pub kid: String,
+    /// The Ed25519 signature (base64url, no padding) of the UTF-8 text
+    /// `authlog-checkpoint.v1\n{position}\n{hash}\n{recorded_at}`.
+    pub signature: String,
+}
+
+impl From<SignedCheckpoint> for Checkpoint {
+    fn from(signed: SignedCheckpoint) -> Self {
+        Self {
+            position: signed.position,
+            hash: signed.hash,
+            recorded_at: signed.recorded_at,
+            kid: signed.kid,
+            signature: URL_SAFE_NO_PAD.encode(signed.signature),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CheckpointResponse {
+    /// The chain's head, signed.
+    #[oai(status = 200)]
+    Ok(Json<Checkpoint>),
+}
+
+impl From<CheckpointError> for AuditRefusal {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Forbidden(e) => Self::Forbidden(msg(e.to_string())),
+            CheckpointError::Store(e) => Self::Unavailable(unavailable(e)),
+            // Taking one fails otherwise only on an empty log, which a server never has (its
+            // first signing key is an event); the checks are the command line's.
+            e => Self::Internal(crate::errors::internal(e)),
+        }
+    }
+}
+
 pub struct AuditApi;
 
 #[OpenApi(tag = "Tag::Audit")]
@@ -161,5 +213,26 @@ impl AuditApi {
             events: page.events.into_iter().map(AuditEvent::from).collect(),
             next_after: page.next_after,
         })))
+    }
+
+    /// A signed checkpoint of the log
+    ///
+    /// The hash chain's head, signed with an Ed25519 key the database does not hold (derived
+    /// from the master key). Kept somewhere the database's writers cannot reach, it shows
+    /// later whether the log still holds that position with that hash: `authlog verify
+    /// --checkpoint FILE`, or any Ed25519 implementation with the key set. Admins and
+    /// auditors.
+    #[oai(
+        path = "/audit/checkpoint",
+        method = "get",
+        operation_id = "auditCheckpoint"
+    )]
+    async fn checkpoint(
+        &self,
+        state: Data<&Arc<AppState>>,
+        token: Access,
+    ) -> Result<CheckpointResponse, AuditRefusal> {
+        let signed = state.checkpoints.take(&token.caller()).await?;
+        Ok(CheckpointResponse::Ok(Json(signed.into())))
     }
 }

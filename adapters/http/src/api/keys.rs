@@ -1,4 +1,5 @@
-//! The public keys, so that any service can verify authlog's tokens without a shared secret.
+//! The public keys, so that any service can verify authlog's tokens without a shared secret,
+//! and anyone holding a checkpoint can check its signature.
 
 use std::sync::Arc;
 
@@ -43,6 +44,13 @@ pub enum JwksResponse {
     Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
 }
 
+#[derive(ApiResponse)]
+pub enum CheckpointKeysResponse {
+    /// The checkpoint key's public half, alone: it changes only with the master key.
+    #[oai(status = 200)]
+    Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
+}
+
 pub struct KeysApi;
 
 #[OpenApi(tag = "Tag::Keys")]
@@ -68,5 +76,28 @@ impl KeysApi {
             .collect();
         // Verifiers may cache briefly; after a rotation they refetch on an unknown `kid`.
         JwksResponse::Ok(Json(Jwks { keys }), "public, max-age=60".into())
+    }
+
+    /// Checkpoint keys (JWKS)
+    ///
+    /// The public half of the Ed25519 key that signs checkpoints (`GET /audit/checkpoint`).
+    /// Keep a copy beside the checkpoints you keep: a key served later by a database someone
+    /// altered proves nothing.
+    #[oai(
+        path = "/.well-known/authlog-checkpoint-keys.json",
+        method = "get",
+        operation_id = "checkpointKeys"
+    )]
+    async fn checkpoint_keys(&self, state: Data<&Arc<AppState>>) -> CheckpointKeysResponse {
+        let (kid, public_key) = state.checkpoints.public_key();
+        let key = Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(public_key),
+            kid,
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        };
+        CheckpointKeysResponse::Ok(Json(Jwks { keys: vec![key] }), "public, max-age=60".into())
     }
 }
