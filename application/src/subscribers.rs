@@ -151,6 +151,12 @@ pub struct Runner {
     /// One pass at a time.
     running: tokio::sync::Mutex<()>,
     progress: Mutex<Progress>,
+    /// The log's head as each pass reads it, for what follows the log without being a
+    /// subscriber (an event feed's consumers, each at its own position).
+    heads: tokio::sync::watch::Sender<u64>,
+    /// Set once this process stops following the log: what follows it through [`Runner::heads`]
+    /// ends then, instead of holding the shutdown.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 /// The log's head at the previous pass, and when this process last held all of it.
@@ -214,13 +220,28 @@ impl Runner {
                 current_at: clock.now(),
                 halted,
             }),
+            heads: tokio::sync::watch::Sender::new(head),
+            stopped: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// The log's head, as of this process's latest pass (one follows every commit here, and
+    /// every announced one elsewhere): a receiver sees each change.
+    pub fn heads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.heads.subscribe()
+    }
+
+    /// Becomes `true` when this process stops following the log ([`Runner::release`]).
+    pub fn stopped(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopped.subscribe()
     }
 
     /// Gives up this process's leases on the cluster subscribers it runs, once it stops running
     /// them: another instance takes them at once instead of when the leases lapse (a rolling
-    /// restart does not hold the mail for 30 seconds). Waits for a pass under way.
+    /// restart does not hold the mail for 30 seconds). Waits for a pass under way. Says so to
+    /// [`Runner::stopped`] first.
     pub async fn release(&self) {
+        self.stopped.send_replace(true);
         let _running = self.running.lock().await;
         for running in &self.subscribers {
             if running.subscriber.scope() != Scope::Cluster || !running.held.load(Ordering::Acquire)
@@ -254,6 +275,11 @@ impl Runner {
         };
         let now = self.clock.now();
         let head = self.log.head().await?;
+        self.heads.send_if_modified(|known| {
+            let moved = *known != head;
+            *known = head;
+            moved
+        });
         let mut lowest = head;
         for running in &self.subscribers {
             if let Some(position) = self.run_one(running, head, now).await {

@@ -341,6 +341,7 @@ impl Services {
             subscribers: runner.clone(),
             trusted_proxies: args.trusted_proxies.clone(),
             render_metrics,
+            issuer: args.issuer.clone(),
             cookies: CookieSettings {
                 secure: args.cookie_secure,
                 host_prefix: args.cookie_host_prefix,

@@ -16,6 +16,7 @@ mod cookies;
 mod email;
 mod erasure;
 mod errors;
+mod feed;
 mod helpers;
 mod hostile;
 mod invariants;

@@ -53,6 +53,8 @@ pub struct AppState {
     /// For the readiness probe: how far this process's subscribers are behind the log.
     pub subscribers: Arc<Runner>,
     pub cookies: CookieSettings,
+    /// This authlog's name (`--issuer`): tokens' `iss`, and the feed's CloudEvents' `source`.
+    pub issuer: String,
     /// Renders the metrics registry in Prometheus text format.
     pub render_metrics: RenderMetrics,
     /// Proxies whose `X-Forwarded-For` is believed about the client's address.

@@ -8,8 +8,9 @@
 // user by prefix, disable (login says so) and enable them, grant and revoke a role (the token
 // issued before the revoke loses it), and erase them; then, through the mail a real SMTP server
 // received (read from the Maildir AUTHLOG_MAILDIR): register with an address, verify it by its
-// code, forget the password, and reset it by code, which ends the sessions that were open. Each
-// step through the generated SDK
+// code, forget the password, and reset it by code, which ends the sessions that were open; and,
+// as the admin, follow the event feed (Server-Sent Events) until that registration arrives.
+// Each step through the generated SDK
 // functions, whose names come from the spec's operation ids, with the request and response
 // types tsc checks against the spec.
 
@@ -26,6 +27,7 @@ import {
   adminGrantRole,
   adminListUsers,
   adminRevokeRole,
+  eventStream,
   forgotPassword,
   listSessions,
   login,
@@ -37,6 +39,7 @@ import {
   verifyEmail,
 } from './generated/sdk.gen.js';
 import type { Auth } from './generated/core/auth.gen.js';
+import type { CloudEvent } from './generated/types.gen.js';
 
 const baseUrl = process.argv[2];
 if (!baseUrl) {
@@ -251,4 +254,39 @@ expect(
 console.log(
   `typescript client: ${mailUser} verified ${address} by its mailed code, forgot the password ` +
     'and reset it by code; the session open before is revoked',
+);
+
+// The feed, through the generated SSE client: the log's `Registered` events, from the first,
+// until the one of the user registered above.
+const aborted = new AbortController();
+const { stream } = await eventStream({
+  client,
+  auth: asRoot,
+  query: { type: ['Registered'] },
+  signal: aborted.signal,
+  sseMaxRetryAttempts: 1,
+});
+const deadline = setTimeout(() => aborted.abort(), 10_000);
+let seen = 0;
+let arrived: CloudEvent | undefined;
+for await (const item of stream) {
+  // The spec declares the stream as an array of CloudEvents; each SSE event is one.
+  const event = item as unknown as CloudEvent;
+  seen += 1;
+  if (event.type !== 'dev.authlog.Registered' || event.specversion !== '1.0') {
+    throw new Error(`feed: ${JSON.stringify(event)}`);
+  }
+  if ((event.data.data as { username?: string }).username === mailUser) {
+    arrived = event;
+    break;
+  }
+}
+clearTimeout(deadline);
+aborted.abort();
+if (!arrived || String(arrived.authlogposition) !== arrived.id) {
+  throw new Error(`feed: the registration of ${mailUser} did not arrive (${seen} events)`);
+}
+console.log(
+  `typescript client: followed the event feed through ${seen} Registered events to ` +
+    `${mailUser}'s (position ${arrived.id})`,
 );

@@ -4,7 +4,8 @@
 //! - [`account`]: what a token holder may see: `/protected`, `/me`, `/admin`.
 //! - [`sessions`]: the caller's sessions: list, revoke one.
 //! - [`keys`]: the JWKS of the public signing keys.
-//! - [`audit`]: the event log, for admins.
+//! - [`audit`]: the event log and signed checkpoints of it, for admins and auditors.
+//! - [`feed`]: the event log pushed as Server-Sent Events of CloudEvents.
 //! - [`admin`]: account administration, for admins: the directory and the user lifecycle.
 //! - [`email`]: the caller's address and its verification; a forgotten password reset by mail.
 //! - [`ops`]: liveness and readiness probes.
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod email;
+pub mod feed;
 pub mod keys;
 pub mod ops;
 pub mod sessions;
@@ -46,6 +48,7 @@ pub type All = (
     sessions::SessionsApi,
     keys::KeysApi,
     audit::AuditApi,
+    feed::FeedApi,
     admin::AdminApi,
     email::EmailApi,
     ops::OpsApi,
@@ -59,6 +62,7 @@ pub fn all() -> All {
         sessions::SessionsApi,
         keys::KeysApi,
         audit::AuditApi,
+        feed::FeedApi,
         admin::AdminApi,
         email::EmailApi,
         ops::OpsApi,

@@ -1,0 +1,222 @@
+//! The event feed: the log pushed as Server-Sent Events, each event a CloudEvent (1.0, JSON
+//! format) carrying what audit shows of it.
+//!
+//! Each consumer has a cursor (a position) and reads the log after it in pages of [`PAGE`],
+//! as audit does, then waits for this process's runner to see the head move. Nothing is kept
+//! for a consumer beyond one page: a consumer that reads slowly is simply behind, reading
+//! from the database when it catches up, and resumes after a disconnection from the position
+//! it last saw (`Last-Event-ID`). The response is answered before its body streams, so the
+//! request metrics and log line measure the time to the first byte, not the stream's life.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlog_application::access::Caller;
+use authlog_application::audit::{AuditEntry, AuditQuery};
+use futures::stream::BoxStream;
+use futures::StreamExt as _;
+use poem::web::sse::Event as SseEvent;
+use poem::web::Data;
+use poem_openapi::param::{Header, Query};
+use poem_openapi::payload::EventStream;
+use poem_openapi::types::ToJSON as _;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tokio::sync::watch;
+
+use crate::api::audit::{AuditEvent, AuditRefusal};
+use crate::api::Tag;
+use crate::errors::msg;
+use crate::fields::{EventTypes, Position};
+use crate::security::Access;
+use crate::state::AppState;
+
+/// Events read from the log at a time, per consumer: all it holds of the log at once.
+const PAGE: u32 = 100;
+/// A comment line this often keeps idle connections (and the proxies on their way) open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One event of the log as a CloudEvent (CloudEvents 1.0, JSON event format).
+#[derive(Object)]
+pub struct CloudEvent {
+    /// `1.0`
+    pub specversion: String,
+    /// The event's position in the log, in decimal: unique, and the SSE `id` to resume after.
+    pub id: String,
+    /// The issuer of this authlog (`--issuer`).
+    pub source: String,
+    /// `dev.authlog.` and the event's type, as `dev.authlog.LoginFailed`.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// When it was recorded (RFC 3339).
+    pub time: String,
+    /// The user's id, for an event about an account.
+    #[oai(skip_serializing_if_is_none)]
+    pub subject: Option<String>,
+    /// `application/json`
+    pub datacontenttype: String,
+    /// The event as `GET /audit/events` shows it, personal data redacted alike.
+    pub data: AuditEvent,
+    /// The event's position in the log, as a number.
+    pub authlogposition: u64,
+}
+
+impl CloudEvent {
+    fn new(entry: AuditEntry, source: &str) -> Self {
+        let time = entry
+            .recorded_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        // A login stream's subject may be a concealed name: only an id names a user.
+        let subject = entry
+            .subject
+            .clone()
+            .filter(|s| uuid::Uuid::parse_str(s).is_ok());
+        Self {
+            specversion: "1.0".into(),
+            id: entry.position.to_string(),
+            source: source.to_owned(),
+            event_type: format!("dev.authlog.{}", entry.event_type),
+            time,
+            subject,
+            datacontenttype: "application/json".into(),
+            authlogposition: entry.position,
+            data: entry.into(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum FeedResponse {
+    /// The events after the cursor, then each new one as it is recorded: SSE `id` is the
+    /// position, `event` the type, `data` the CloudEvent; a comment every 15 s while idle.
+    #[oai(status = 200)]
+    Stream(EventStream<BoxStream<'static, CloudEvent>>),
+}
+
+pub struct FeedApi;
+
+#[OpenApi(tag = "Tag::Audit")]
+impl FeedApi {
+    /// Follow the event log (Server-Sent Events)
+    ///
+    /// The log, pushed: every event after the cursor, then each new one as it is recorded, as
+    /// CloudEvents. Resume after a disconnection with the `Last-Event-ID` header (browsers'
+    /// `EventSource` sends it) or `after`. Admins and auditors.
+    #[oai(path = "/events/stream", method = "get", operation_id = "eventStream")]
+    async fn stream(
+        &self,
+        state: Data<&Arc<AppState>>,
+        token: Access,
+        /// Only events of these types: comma-separated (`LoginFailed,Revoked`), or repeat the
+        /// parameter.
+        #[oai(name = "type")]
+        types: Query<Option<Vec<EventTypes>>>,
+        /// Start after this position (0, or none: from the log's first event).
+        after: Query<Option<Position>>,
+        /// The last position this consumer received; wins over `after`.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<FeedResponse, AuditRefusal> {
+        let resume = match last_event_id.0.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) => Some(id.parse::<u64>().map_err(|_| {
+                AuditRefusal::BadRequest(msg(format!(
+                    "Last-Event-ID must be a position (a whole number), not {id:?}"
+                )))
+            })?),
+        };
+        let feed = Feed {
+            state: state.0.clone(),
+            caller: token.caller(),
+            types: types
+                .0
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.0)
+                .collect(),
+            cursor: resume.or(after.0.map(|p| p.0)).unwrap_or(0),
+            page: VecDeque::new(),
+            caught_up: false,
+            heads: state.subscribers.heads(),
+            stopped: state.subscribers.stopped(),
+        };
+        // The first page before the answer: a caller who may not read the log, or a bad
+        // filter, gets its error as a status, not as a stream that ends at once.
+        let feed = feed.read().await?;
+        let events = futures::stream::unfold(feed, Feed::next).boxed();
+        Ok(FeedResponse::Stream(
+            EventStream::new(events)
+                .keep_alive(KEEP_ALIVE)
+                .to_event(|event: CloudEvent| {
+                    let (id, kind) = (event.id.clone(), event.data.event_type.0.clone());
+                    SseEvent::message(event.to_json_string())
+                        .id(id)
+                        .event_type(kind)
+                }),
+        ))
+    }
+}
+
+/// One consumer's place in the log.
+struct Feed {
+    state: Arc<AppState>,
+    caller: Caller,
+    types: Vec<String>,
+    /// The position of the last event it was given.
+    cursor: u64,
+    page: VecDeque<AuditEntry>,
+    /// The last read found everything up to the head it saw: wait for the head to move.
+    caught_up: bool,
+    heads: watch::Receiver<u64>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Feed {
+    /// Reads the next page after the cursor.
+    async fn read(mut self) -> Result<Self, AuditRefusal> {
+        // Seen before the read: a head that moves during it wakes the next wait.
+        self.heads.borrow_and_update();
+        let page = self
+            .state
+            .audit
+            .query(
+                &self.caller,
+                AuditQuery {
+                    types: self.types.clone(),
+                    after: Some(self.cursor),
+                    limit: Some(PAGE),
+                    ..AuditQuery::default()
+                },
+            )
+            .await?;
+        self.caught_up = page.events.len() < PAGE as usize;
+        self.page = page.events.into();
+        Ok(self)
+    }
+
+    /// The next event, waiting for one as long as it takes; `None` ends the stream (this
+    /// process stops, or the log cannot be read: the consumer resumes where it was).
+    async fn next(mut self) -> Option<(CloudEvent, Self)> {
+        loop {
+            if let Some(entry) = self.page.pop_front() {
+                self.cursor = entry.position;
+                let event = CloudEvent::new(entry, &self.state.issuer);
+                return Some((event, self));
+            }
+            if self.caught_up {
+                if *self.stopped.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    moved = self.heads.changed() => moved.ok()?,
+                    _ = self.stopped.changed() => return None,
+                }
+            }
+            self = match self.read().await {
+                Ok(feed) => feed,
+                Err(_) => return None,
+            };
+        }
+    }
+}
