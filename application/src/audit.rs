@@ -58,6 +58,7 @@ pub enum AuditError {
     Store(#[from] StoreError),
 }
 
+#[derive(Clone)]
 pub struct Audit {
     log: Arc<dyn EventLog>,
     /// Where a username filter finds its account.

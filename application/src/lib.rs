@@ -29,6 +29,7 @@
 //! - [`email`]: a user's address and the codes mailed to it (verification, password reset);
 //!   [`outbox`]: the subscriber that mails them, at least once.
 //! - [`directory`]: the user directory, listed and searched from the users projection.
+//! - [`feed`]: the event feed's consumers, and the one reader of new events they share.
 //! - [`signed_checkpoints`]: the hash chain's head signed with a key outside the database, and
 //!   the check of a checkpoint kept from before against the log as it is now.
 //! - [`streams`]: loading aggregates, building events to append, and the load, decide, append,
@@ -44,6 +45,7 @@ pub mod checks;
 pub mod directory;
 pub mod email;
 pub mod erase;
+pub mod feed;
 pub mod instance;
 pub mod login;
 pub mod me;

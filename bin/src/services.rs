@@ -17,6 +17,7 @@ use authlog_application::checks::ThrottledChecks;
 use authlog_application::directory::Directory;
 use authlog_application::email::Emails;
 use authlog_application::erase::EraseUser;
+use authlog_application::feed::FeedHub;
 use authlog_application::instance::{KeyRing, RevokedRoles, RevokedSessions};
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
@@ -305,7 +306,19 @@ impl Services {
         if let Some(emails) = &emails {
             register = register.with_mail(emails.clone());
         }
+        // The feed's one reader of new events, for as long as the runner follows the log.
+        let feed = Arc::new(FeedHub::default());
+        tokio::spawn({
+            let (feed, audit, heads, stopped) = (
+                feed.clone(),
+                audit.clone(),
+                runner.heads(),
+                runner.stopped(),
+            );
+            async move { feed.follow(audit, heads, stopped).await }
+        });
         let state = AppState {
+            feed,
             register,
             emails,
             login: LogIn::new(

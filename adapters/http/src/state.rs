@@ -8,6 +8,7 @@ use authlog_application::authenticate::Authenticate;
 use authlog_application::directory::Directory;
 use authlog_application::email::Emails;
 use authlog_application::erase::EraseUser;
+use authlog_application::feed::FeedHub;
 use authlog_application::login::LogIn;
 use authlog_application::me::Me;
 use authlog_application::password::ChangePassword;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub password: ChangePassword,
     pub me: Me,
     pub audit: Audit,
+    /// The event feed's shared reader of new events.
+    pub feed: Arc<FeedHub>,
     /// The admin use cases, shared with the command line (each takes a `Caller` and checks
     /// its role itself): an admin endpoint only adds its handler.
     pub roles: Arc<ChangeRoles>,

@@ -1,19 +1,17 @@
 //! The event feed: the log pushed as Server-Sent Events, each event a CloudEvent (1.0, JSON
 //! format) carrying what audit shows of it.
 //!
-//! Each consumer has a cursor (a position) and reads the log after it in pages of [`PAGE`],
-//! as audit does, then waits for this process's runner to see the head move. Nothing is kept
-//! for a consumer beyond one page: a consumer that reads slowly is simply behind, reading
-//! from the database when it catches up, and resumes after a disconnection from the position
-//! it last saw (`Last-Event-ID`). The response is answered before its body streams, so the
-//! request metrics and log line measure the time to the first byte, not the stream's life.
+//! Each consumer reads the log from its cursor and then follows the process's one reader of
+//! new events ([`authlog_application::feed`]): no consumer holds more than a page, and a commit
+//! costs one read whatever the number of consumers. The response is answered before its body
+//! streams, so the request metrics and log line measure the time to the first byte, not the
+//! stream's life.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authlog_application::access::Caller;
-use authlog_application::audit::{AuditEntry, AuditQuery};
+use authlog_application::audit::AuditEntry;
+use authlog_application::feed::FeedConsumer;
 use futures::stream::BoxStream;
 use futures::StreamExt as _;
 use poem::web::sse::Event as SseEvent;
@@ -22,7 +20,6 @@ use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
 use poem_openapi::types::ToJSON as _;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tokio::sync::watch;
 
 use crate::api::audit::{AuditEvent, AuditRefusal};
 use crate::api::Tag;
@@ -31,8 +28,6 @@ use crate::fields::{EventTypes, Position};
 use crate::security::Access;
 use crate::state::AppState;
 
-/// Events read from the log at a time, per consumer: all it holds of the log at once.
-const PAGE: u32 = 100;
 /// A comment line this often keeps idle connections (and the proxies on their way) open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -126,24 +121,30 @@ impl FeedApi {
                 )))
             })?),
         };
+        let types = types
+            .0
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        let after = resume.or(after.0.map(|p| p.0)).unwrap_or(0);
+        // The first page is read here: a caller who may not read the log, or a bad filter,
+        // gets its error as a status, not as a stream that ends at once.
+        let consumer = state
+            .feed
+            .consumer(
+                state.audit.clone(),
+                token.caller(),
+                types,
+                after,
+                state.subscribers.heads(),
+                state.subscribers.stopped(),
+            )
+            .await?;
         let feed = Feed {
-            state: state.0.clone(),
-            caller: token.caller(),
-            types: types
-                .0
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| t.0)
-                .collect(),
-            cursor: resume.or(after.0.map(|p| p.0)).unwrap_or(0),
-            page: VecDeque::new(),
-            caught_up: false,
-            heads: state.subscribers.heads(),
-            stopped: state.subscribers.stopped(),
+            consumer,
+            source: state.issuer.clone(),
         };
-        // The first page before the answer: a caller who may not read the log, or a bad
-        // filter, gets its error as a status, not as a stream that ends at once.
-        let feed = feed.read().await?;
         let events = futures::stream::unfold(feed, Feed::next).boxed();
         Ok(FeedResponse::Stream(
             EventStream::new(events)
@@ -158,65 +159,16 @@ impl FeedApi {
     }
 }
 
-/// One consumer's place in the log.
+/// One consumer, and the `source` its events name.
 struct Feed {
-    state: Arc<AppState>,
-    caller: Caller,
-    types: Vec<String>,
-    /// The position of the last event it was given.
-    cursor: u64,
-    page: VecDeque<AuditEntry>,
-    /// The last read found everything up to the head it saw: wait for the head to move.
-    caught_up: bool,
-    heads: watch::Receiver<u64>,
-    stopped: watch::Receiver<bool>,
+    consumer: FeedConsumer,
+    source: String,
 }
 
 impl Feed {
-    /// Reads the next page after the cursor.
-    async fn read(mut self) -> Result<Self, AuditRefusal> {
-        // Seen before the read: a head that moves during it wakes the next wait.
-        self.heads.borrow_and_update();
-        let page = self
-            .state
-            .audit
-            .query(
-                &self.caller,
-                AuditQuery {
-                    types: self.types.clone(),
-                    after: Some(self.cursor),
-                    limit: Some(PAGE),
-                    ..AuditQuery::default()
-                },
-            )
-            .await?;
-        self.caught_up = page.events.len() < PAGE as usize;
-        self.page = page.events.into();
-        Ok(self)
-    }
-
-    /// The next event, waiting for one as long as it takes; `None` ends the stream (this
-    /// process stops, or the log cannot be read: the consumer resumes where it was).
     async fn next(mut self) -> Option<(CloudEvent, Self)> {
-        loop {
-            if let Some(entry) = self.page.pop_front() {
-                self.cursor = entry.position;
-                let event = CloudEvent::new(entry, &self.state.issuer);
-                return Some((event, self));
-            }
-            if self.caught_up {
-                if *self.stopped.borrow() {
-                    return None;
-                }
-                tokio::select! {
-                    moved = self.heads.changed() => moved.ok()?,
-                    _ = self.stopped.changed() => return None,
-                }
-            }
-            self = match self.read().await {
-                Ok(feed) => feed,
-                Err(_) => return None,
-            };
-        }
+        let entry = self.consumer.next().await?;
+        let event = CloudEvent::new(entry, &self.source);
+        Some((event, self))
     }
 }
