@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds authlog's benchmarks in release mode and prints their tables (Markdown).
-# Usage: bench/run.sh [all|http|append|cluster|audit|scale|models|rebuild|propagation|busy|admin|mail]
+# Usage: bench/run.sh [all|http|append|cluster|audit|scale|models|rebuild|propagation|busy|admin|mail|feed]
 # Needs wrk (Debian package; installed here if missing) and PostgreSQL at 127.0.0.1:5432.
 # The run's headline figures, each with its same-run baseline, end the output and replace their
 # rows in BENCHMARKS.md's "Current figures" table (AUTHLOG_BENCH_RECORD= turns that off).

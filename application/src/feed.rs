@@ -253,7 +253,11 @@ mod tests {
             store: store.clone(),
             queries: queries.clone(),
         };
-        Audit::new(Arc::new(log), store.clone(), Arc::new(MockNameConcealer::new()))
+        Audit::new(
+            Arc::new(log),
+            store.clone(),
+            Arc::new(MockNameConcealer::new()),
+        )
     }
 
     fn record(store: &InMemoryEventStore, n: u64) {

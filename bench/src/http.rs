@@ -67,12 +67,12 @@ async fn start_baseline() -> anyhow::Result<String> {
 }
 
 /// What wrk reported.
-struct Wrk {
-    rps: f64,
-    p99_ms: Option<f64>,
+pub(crate) struct Wrk {
+    pub rps: f64,
+    pub p99_ms: Option<f64>,
 }
 
-async fn wrk(args: &[&str]) -> anyhow::Result<Wrk> {
+pub(crate) async fn wrk(args: &[&str]) -> anyhow::Result<Wrk> {
     let output = tokio::process::Command::new("wrk")
         .args(args)
         .output()

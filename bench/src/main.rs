@@ -15,6 +15,8 @@
 //! - `models`: the read models at scale: `/sessions` and logout-all at 30,000 past sessions,
 //!   start-up with 100,000 recent revocations, and parallel guesses against the throttle.
 //! - `rebuild`: a projection rebuilt from a log of 1,000,000 events.
+//! - `feed`: the event feed with 100 and 1,000 consumers connected: `/protected` and
+//!   `/refresh` beside them, memory per consumer, commit to receipt.
 //! - `busy`: a login after 3,000 logins of the same account in the throttle window, against the
 //!   account's first logins, on SQLite and PostgreSQL.
 //!
@@ -42,6 +44,7 @@ mod append;
 mod audit;
 mod busy;
 mod cluster;
+mod feed;
 mod figures;
 mod http;
 mod mail;
@@ -135,6 +138,9 @@ async fn run(which: &str, pg: Option<&postgres::TempDatabase>) -> anyhow::Result
     }
     if matches!(which, "all" | "mail") {
         mail::run().await?;
+    }
+    if matches!(which, "all" | "feed") {
+        feed::run().await?;
     }
     Ok(())
 }
