@@ -183,20 +183,22 @@ async fn the_feed_is_for_admins_and_auditors_and_refuses_a_bad_cursor() {
     let auditor = app.login("bob").await;
     let mut consumer = Consumer::connect(&app, &auditor.access, "", None).await;
     assert!(consumer.next(Duration::from_secs(1)).await.is_some());
-    let bad = app
-        .client
-        .get(app.url("/events/stream"))
-        .bearer_auth(&token)
-        .header("Last-Event-ID", "yesterday")
-        .send()
-        .await
-        .unwrap();
-    assert_error(
-        bad,
-        StatusCode::BAD_REQUEST,
-        "Last-Event-ID must be a position (a whole number), not \"yesterday\"",
-    )
-    .await;
+    for cursor in ["yesterday", "-1", "9223372036854775808"] {
+        let bad = app
+            .client
+            .get(app.url("/events/stream"))
+            .bearer_auth(&token)
+            .header("Last-Event-ID", cursor)
+            .send()
+            .await
+            .unwrap();
+        assert_error(
+            bad,
+            StatusCode::BAD_REQUEST,
+            &format!("Last-Event-ID must be a position (a whole number), not {cursor:?}"),
+        )
+        .await;
+    }
     let unknown = app.get("/events/stream?type=NoSuchType", &token).await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     let body: Value = unknown.json().await.unwrap();

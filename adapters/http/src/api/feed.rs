@@ -115,11 +115,17 @@ impl FeedApi {
     ) -> Result<FeedResponse, AuditRefusal> {
         let resume = match last_event_id.0.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(id) => Some(id.parse::<u64>().map_err(|_| {
-                AuditRefusal::BadRequest(msg(format!(
-                    "Last-Event-ID must be a position (a whole number), not {id:?}"
-                )))
-            })?),
+            // A position as the log stores it: 0 to i64::MAX, like `after`.
+            Some(id) => Some(
+                id.parse::<i64>()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| {
+                        AuditRefusal::BadRequest(msg(format!(
+                            "Last-Event-ID must be a position (a whole number), not {id:?}"
+                        )))
+                    })?,
+            ),
         };
         let types = types
             .0
