@@ -56,9 +56,11 @@ need chromium
 
 work=$(mktemp -d)
 server="" smtp=""
+# `|| true`: a child ended by the kill is a 143 from `wait`, which `set -e` would turn into the
+# script's exit status (aiosmtpd dies of SIGTERM; authlog exits 0 from it).
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    [ -n "$smtp" ] && kill "$smtp" 2>/dev/null && wait "$smtp" 2>/dev/null
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true; fi
+    if [ -n "$smtp" ]; then kill "$smtp" 2>/dev/null && wait "$smtp" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
