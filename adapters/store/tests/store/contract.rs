@@ -38,6 +38,20 @@ pub async fn everything(store: &(impl Storage + ?Sized)) -> Vec<RecordedEvent> {
     store.read_after(0, 10_000, &[]).await.unwrap()
 }
 
+/// Appends one event to each of `streams` streams (`s0`, `s1`, ...).
+pub async fn one_event_in_each_of(store: &dyn Storage, streams: usize) {
+    for n in 0..streams {
+        append(
+            store,
+            stream(&format!("s{n}")),
+            ExpectedVersion::Any,
+            vec![event(n)],
+        )
+        .await
+        .unwrap();
+    }
+}
+
 pub const T0: OffsetDateTime = datetime!(2026-02-03 04:05:06.789 UTC);
 
 pub fn event(n: usize) -> NewEvent {

@@ -10,7 +10,7 @@ use authlog_domain::StreamId;
 use authlog_store::{Store, VerifyError};
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::contract::{self, append, event, everything};
+use crate::contract::{self, append, event, everything, one_event_in_each_of};
 
 /// The run's database (AUTHLOG_TEST_POSTGRES_URL, made and dropped by ./test.sh). These tests
 /// are `#[ignore]`d, so that without PostgreSQL they show as skipped, with the reason;
@@ -110,16 +110,7 @@ async fn the_database_itself_refuses_update_delete_and_truncate_on_events() {
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
     let (store, url) = fresh_with_url().await;
-    for n in 0..5 {
-        append(
-            store.as_ref(),
-            StreamId::from_stored(format!("s{n}")),
-            ExpectedVersion::Any,
-            vec![event(n)],
-        )
-        .await
-        .unwrap();
-    }
+    one_event_in_each_of(store.as_ref(), 5).await;
     assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 5);
 
     // An edit behind the service's back: only possible by switching the guards off first.
@@ -149,16 +140,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_edited_position() {
 #[ignore = "needs PostgreSQL: ./test.sh runs it"]
 async fn verify_refuses_guards_that_no_longer_guard() {
     let (store, url) = fresh_with_url().await;
-    for n in 0..3 {
-        append(
-            store.as_ref(),
-            StreamId::from_stored(format!("s{n}")),
-            ExpectedVersion::Any,
-            vec![event(n)],
-        )
-        .await
-        .unwrap();
-    }
+    one_event_in_each_of(store.as_ref(), 3).await;
     assert_eq!(store.verify(&|_, _| {}).await.unwrap().rows, 3);
     let mut conn = PgConnection::connect(&url).await.unwrap();
     conn.execute("ALTER TABLE events ENABLE REPLICA TRIGGER events_refuse_delete")

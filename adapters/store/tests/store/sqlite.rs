@@ -11,21 +11,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use tempfile::TempDir;
 
-use crate::contract::{self, append, event, everything, register};
-
-/// Appends one event to each of `streams` streams (`s0`, `s1`, ...).
-async fn one_event_in_each_of(store: &Store, streams: usize) {
-    for n in 0..streams {
-        append(
-            store,
-            StreamId::from_stored(format!("s{n}")),
-            ExpectedVersion::Any,
-            vec![event(n)],
-        )
-        .await
-        .unwrap();
-    }
-}
+use crate::contract::{self, append, event, everything, one_event_in_each_of, register};
 
 /// A fresh store in its own temporary directory (dropped with the directory), and its URL.
 async fn fresh_with_url() -> (Arc<Store>, TempDir, String) {
