@@ -11,10 +11,7 @@ use crate::helpers::{assert_error, assert_unauthorized, spawn_app, TestApp, PASS
 
 /// An admin's access token: `name` registered, granted `admin` by the command line, logged in.
 async fn admin(app: &TestApp, name: &str) -> String {
-    app.register(name).await;
-    let granted = app.cli(&["user", "grant-role", name, "admin"]).await;
-    assert!(granted.status.success(), "{granted:?}");
-    app.login(name).await.access
+    app.logged_in_with_role(name, "admin").await.access
 }
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> Response {

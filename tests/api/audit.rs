@@ -12,13 +12,7 @@ use authlog::cli::ServeArgs;
 /// An app with an admin ("root") and a user ("alice") who did a bit of everything.
 async fn busy_app() -> (TestApp, Tokens) {
     let app = spawn_app().await;
-    app.register("root").await;
-    assert!(app
-        .cli(&["user", "grant-role", "root", "admin"])
-        .await
-        .status
-        .success());
-    let admin = app.login("root").await;
+    let admin = app.logged_in_with_role("root", "admin").await;
 
     let alice = app.registered_and_logged_in("alice").await;
     app.post_json(
@@ -277,13 +271,7 @@ async fn the_role_gate_is_401_without_a_token_and_403_without_admin() {
 #[tokio::test]
 async fn an_auditor_reads_the_trail_and_nothing_an_admin_may_change() {
     let (app, _) = busy_app().await;
-    app.register("siem").await;
-    assert!(app
-        .cli(&["user", "grant-role", "siem", "auditor"])
-        .await
-        .status
-        .success());
-    let auditor = app.login("siem").await;
+    let auditor = app.logged_in_with_role("siem", "auditor").await;
     let trail = events(&app, &auditor.access, "?username=alice").await;
     assert!(
         trail["events"]

@@ -4,20 +4,14 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_unauthorized, backend, spawn_app, Backend, TestApp};
+use crate::helpers::{backend, only_admins_and_auditors, spawn_app, Backend, TestApp};
 use crate::restart::cut_the_tail;
 
 /// An app with an admin ("root") and a user ("alice") who logged in and out: its log ends with
 /// `Revoked` (reason `logout`), then a later login.
 async fn app_with_history() -> (TestApp, String) {
     let app = spawn_app().await;
-    app.register("root").await;
-    assert!(app
-        .cli(&["user", "grant-role", "root", "admin"])
-        .await
-        .status
-        .success());
-    let admin = app.login("root").await;
+    let admin = app.logged_in_with_role("root", "admin").await;
     let alice = app.registered_and_logged_in("alice").await;
     assert_eq!(
         app.delete("/logout", &alice.access).await.status(),
@@ -104,24 +98,7 @@ print("verified")
 #[tokio::test]
 async fn admins_and_auditors_take_checkpoints_and_no_one_else() {
     let (app, _) = app_with_history().await;
-    assert_unauthorized(
-        app.get_anonymous("/audit/checkpoint").await,
-        "Missing Authorization Header",
-    )
-    .await;
-    let bob = app.registered_and_logged_in("bob").await;
-    assert_error(
-        app.get("/audit/checkpoint", &bob.access).await,
-        StatusCode::FORBIDDEN,
-        "Admin access required",
-    )
-    .await;
-    assert!(app
-        .cli(&["user", "grant-role", "bob", "auditor"])
-        .await
-        .status
-        .success());
-    let auditor = app.login("bob").await;
+    let auditor = only_admins_and_auditors(&app, "/audit/checkpoint").await;
     checkpoint(&app, &auditor.access).await;
 }
 

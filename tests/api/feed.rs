@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_unauthorized, spawn_app, TestApp};
+use crate::helpers::{assert_error, only_admins_and_auditors, spawn_app, TestApp};
 
 /// One SSE event as sent: its `id`, `event` and `data` (parsed).
 #[derive(Debug)]
@@ -82,13 +82,7 @@ impl Consumer {
 }
 
 async fn admin(app: &TestApp) -> String {
-    app.register("root").await;
-    assert!(app
-        .cli(&["user", "grant-role", "root", "admin"])
-        .await
-        .status
-        .success());
-    app.login("root").await.access
+    app.logged_in_with_role("root", "admin").await.access
 }
 
 #[tokio::test]
@@ -163,24 +157,7 @@ async fn types_and_after_narrow_the_feed() {
 async fn the_feed_is_for_admins_and_auditors_and_refuses_a_bad_cursor() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    assert_unauthorized(
-        app.get_anonymous("/events/stream").await,
-        "Missing Authorization Header",
-    )
-    .await;
-    let bob = app.registered_and_logged_in("bob").await;
-    assert_error(
-        app.get("/events/stream", &bob.access).await,
-        StatusCode::FORBIDDEN,
-        "Admin access required",
-    )
-    .await;
-    assert!(app
-        .cli(&["user", "grant-role", "bob", "auditor"])
-        .await
-        .status
-        .success());
-    let auditor = app.login("bob").await;
+    let auditor = only_admins_and_auditors(&app, "/events/stream").await;
     let mut consumer = Consumer::connect(&app, &auditor.access, "", None).await;
     assert!(consumer.next(Duration::from_secs(1)).await.is_some());
     for cursor in ["yesterday", "-1", "9223372036854775808"] {

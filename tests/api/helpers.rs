@@ -295,6 +295,19 @@ impl TestApp {
         }
     }
 
+    /// Gives `username` `role` through the command line, as an operator would.
+    pub async fn grant_role(&self, username: &str, role: &str) {
+        let granted = self.cli(&["user", "grant-role", username, role]).await;
+        assert!(granted.status.success(), "{granted:?}");
+    }
+
+    /// `username` registered, given `role` by the command line, and logged in.
+    pub async fn logged_in_with_role(&self, username: &str, role: &str) -> Tokens {
+        assert_eq!(self.register(username).await, StatusCode::CREATED);
+        self.grant_role(username, role).await;
+        self.login(username).await
+    }
+
     pub async fn registered_and_logged_in(&self, username: &str) -> Tokens {
         assert_eq!(self.register(username).await, StatusCode::CREATED);
         self.login(username).await
@@ -336,6 +349,25 @@ pub async fn assert_error(response: Response, status: StatusCode, msg: &str) {
     assert_eq!(response.status(), status);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["msg"], msg, "body: {body}");
+}
+
+/// Asserts that `GET path` is for admins and auditors alone: 401 without a token, 403 for a user
+/// ("bob") without either role; answers bob's tokens once he is given `auditor`.
+pub async fn only_admins_and_auditors(app: &TestApp, path: &str) -> Tokens {
+    assert_unauthorized(
+        app.get_anonymous(path).await,
+        "Missing Authorization Header",
+    )
+    .await;
+    let bob = app.registered_and_logged_in("bob").await;
+    assert_error(
+        app.get(path, &bob.access).await,
+        StatusCode::FORBIDDEN,
+        "Admin access required",
+    )
+    .await;
+    app.grant_role("bob", "auditor").await;
+    app.login("bob").await
 }
 
 /// Asserts a 401 with the message and an RFC 6750 challenge.
