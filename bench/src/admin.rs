@@ -77,7 +77,7 @@ async fn directory(users: usize) -> anyhow::Result<Pages> {
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::new();
     let credentials = crate::register_bench_user(&client, &base).await?;
-    let token = login(&client, &base, &credentials).await?;
+    let token = crate::access_token(&client, &base, &credentials).await?;
     let me: Value = client
         .get(format!("{base}/me"))
         .bearer_auth(&token)
@@ -122,7 +122,7 @@ async fn directory(users: usize) -> anyhow::Result<Pages> {
 
     let server = Server::start(&crate::postgres::database(&url), &args).await?;
     let base = format!("http://{}", server.addr());
-    let token = login(&client, &base, &credentials).await?;
+    let token = crate::access_token(&client, &base, &credentials).await?;
     let page = |query: String| {
         let (client, base, token) = (&client, &base, &token);
         async move {
@@ -189,22 +189,6 @@ fn registrations(users: usize) -> (Vec<NewEvent>, UserId) {
     (events, deep.unwrap_or(UserId::from_uuid(Uuid::nil())))
 }
 
-async fn login(
-    client: &reqwest::Client,
-    base: &str,
-    credentials: &Value,
-) -> anyhow::Result<String> {
-    let body: Value = client
-        .post(format!("{base}/login"))
-        .json(credentials)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(body["access_token"].as_str().unwrap_or_default().to_owned())
-}
-
 /// Role revoke on A to refusal on B, `SAMPLES` times: an admin token of `bench` issued by B,
 /// the role revoked through A's admin API by `root`, B asked until it refuses `/admin`.
 async fn role_revoke_propagation(pg: &TempDatabase) -> anyhow::Result<()> {
@@ -242,7 +226,7 @@ async fn role_revoke_propagation(pg: &TempDatabase) -> anyhow::Result<()> {
             &Metadata::default(),
         )
         .await?;
-    let root_token = login(&client, &a_url, &root).await?;
+    let root_token = crate::access_token(&client, &a_url, &root).await?;
     let found: Value = client
         .get(format!("{a_url}/admin/users?q=bench"))
         .bearer_auth(&root_token)
@@ -269,7 +253,7 @@ async fn role_revoke_propagation(pg: &TempDatabase) -> anyhow::Result<()> {
         // and a token of the revoke's second counts as issued before it).
         let into_second = SystemClock.now().millisecond();
         tokio::time::sleep(Duration::from_millis(u64::from(1_020 - into_second))).await;
-        let token = login(&client, &b_url, &bench).await?;
+        let token = crate::access_token(&client, &b_url, &bench).await?;
         let ok = client
             .get(format!("{b_url}/admin"))
             .bearer_auth(&token)

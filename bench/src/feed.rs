@@ -47,7 +47,7 @@ pub async fn run() -> anyhow::Result<()> {
             &Metadata::default(),
         )
         .await?;
-    let token = login(&client, &base, &credentials).await?;
+    let token = crate::access_token(&client, &base, &credentials).await?;
     let protected = format!("{base}/protected");
     let header = format!("Authorization: Bearer {token}");
 
@@ -159,22 +159,6 @@ pub async fn run() -> anyhow::Result<()> {
     );
     server.stop().await?;
     Ok(())
-}
-
-async fn login(
-    client: &reqwest::Client,
-    base: &str,
-    credentials: &Value,
-) -> anyhow::Result<String> {
-    let pair: Value = client
-        .post(format!("{base}/login"))
-        .json(credentials)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(pair["access_token"].as_str().unwrap_or_default().to_owned())
 }
 
 async fn p99(url: &str, header: &str) -> anyhow::Result<f64> {

@@ -178,6 +178,23 @@ pub async fn register_bench_user(
     Ok(credentials)
 }
 
+/// Logs in with `credentials` at `base`; answers the access token.
+pub async fn access_token(
+    client: &reqwest::Client,
+    base: &str,
+    credentials: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let pair: serde_json::Value = client
+        .post(format!("{base}/login"))
+        .json(credentials)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(pair["access_token"].as_str().unwrap_or_default().to_owned())
+}
+
 /// The users' data keys every store this process opens is started with: one master key for the
 /// process, so that a database opened twice opens its keys both times.
 pub fn personal() -> std::sync::Arc<dyn authlog_application::ports::PersonalData> {

@@ -76,15 +76,8 @@ async fn register(base: &str, client: &reqwest::Client) -> anyhow::Result<()> {
 }
 
 async fn login(base: &str, client: &reqwest::Client) -> anyhow::Result<String> {
-    let body: Value = client
-        .post(format!("{base}/login"))
-        .json(&json!({"username": "bench", "password": PASSWORD}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(body["access_token"].as_str().unwrap_or_default().to_owned())
+    let credentials = json!({"username": "bench", "password": PASSWORD});
+    crate::access_token(client, base, &credentials).await
 }
 
 fn args() -> anyhow::Result<ServeArgs> {
